@@ -1,0 +1,232 @@
+#include "commands.h"
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "progress.h"
+#include "streamrec/core/error.h"
+#include "streamrec/core/log.h"
+#include "streamrec/core/parallel.h"
+#include "streamrec/core/text.h"
+#include "streamrec/data/dataset_io.h"
+#include "streamrec/data/generator.h"
+#include "streamrec/data/preprocess.h"
+#include "streamrec/data/reader.h"
+#include "streamrec/eval/evaluator.h"
+#include "streamrec/eval/prequential.h"
+#include "streamrec/eval/report.h"
+#include "streamrec/eval/split.h"
+#include "streamrec/models/registry.h"
+
+namespace streamrec::cli {
+namespace {
+
+// Options shared by every command that loads data.
+struct DataOptions {
+  std::string path;  // empty: generate the synthetic default
+  std::string format = "auto";
+  std::string on_error = "fail";
+  std::vector<std::string> columns;
+  std::vector<std::string> prep;
+  std::vector<std::string> gen;
+
+  void add_to(CLI::App* cmd) {
+    std::string formats;
+    for (const auto& f : data::formats())
+      formats += fmt::format("\n  {:<10} {}", f.name, f.description);
+    cmd->add_option("--data", path,
+                    "data directory or file; omitted: the built-in synthetic stream");
+    cmd->add_option("--format", format, "data format: auto or one of:" + formats);
+    cmd->add_option("--on-error", on_error, "malformed rows: fail (default) or skip and count");
+    cmd->add_option("--columns", columns,
+                    "generic formats: field=column mapping, e.g. user=uid,item=sku");
+    cmd->add_option("--prep", prep,
+                    "preprocessing key=value,...:\n" + data::PreprocessOptions::params().help());
+    cmd->add_option("--gen", gen,
+                    "synthetic data key=value,... (without --data):\n" +
+                        data::GeneratorOptions::params().help());
+  }
+
+  data::Dataset load() const {
+    data::Dataset ds;
+    if (path.empty()) {
+      auto gp = data::GeneratorOptions::params();
+      gp.set_from(gen);
+      ds = data::generate(data::GeneratorOptions::from_params(gp));
+      log::info("generated {} events, {} users, {} items ({})", ds.events.size(), ds.num_users(),
+                ds.num_items(), gp.summary());
+    } else {
+      data::ReadOptions ro;
+      ro.format = format;
+      ro.on_error = data::parse_on_error(on_error);
+      ro.columns = columns;
+      data::ImportReport report;
+      ds = data::read_dataset(path, ro, report);
+      log::info("read {} events, {} users, {} items from '{}' ({} rows read, {} skipped)",
+                ds.events.size(), ds.num_users(), ds.num_items(), path, report.rows_read,
+                report.rows_skipped);
+      for (const auto& m : report.messages) log::warn("skipped: {}", m);
+    }
+    auto pp = data::PreprocessOptions::params();
+    pp.set_from(prep);
+    const auto pr = data::preprocess(ds, data::PreprocessOptions::from_params(pp));
+    log::info("preprocessed: {}; {} events remain", pr.summary(), ds.events.size());
+    SR_INPUT_CHECK(!ds.events.empty(), "no events left after preprocessing");
+    return ds;
+  }
+};
+
+std::vector<size_t> parse_ks(const std::string& s) {
+  std::vector<size_t> ks;
+  for (auto part : text::split(s, ",")) {
+    const auto v = text::parse_int(part);
+    SR_INPUT_CHECK(v && *v > 0 && *v <= 100000, "--k: expected positive integers, got {}",
+                   text::quote(part));
+    ks.push_back(static_cast<size_t>(*v));
+  }
+  return ks;
+}
+
+void write_text(const std::string& path, const std::string& content) {
+  std::ofstream out(path);
+  SR_CHECK(out.good(), ErrorKind::kIo, "cannot write '{}'", path);
+  out << content;
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "fit models and evaluate them with one protocol");
+  auto data = std::make_shared<DataOptions>();
+  data->add_to(cmd);
+  auto models = std::make_shared<std::vector<std::string>>(
+      std::vector<std::string>{"popular", "itemknn", "mf", "ease"});
+  auto protocol = std::make_shared<std::string>("loo");
+  auto ks = std::make_shared<std::string>("10,20");
+  auto json_path = std::make_shared<std::string>();
+  auto csv_path = std::make_shared<std::string>();
+  auto validation = std::make_shared<bool>(false);
+  auto split = std::make_shared<eval::SplitOptions>();
+  auto preq = std::make_shared<eval::PrequentialOptions>();
+  cmd->add_option("--model", *models,
+                  "model spec name[:key=value,...], repeatable (see `streamrec models`)")
+      ->capture_default_str();
+  cmd->add_option("--protocol", *protocol, "loo | temporal | random | prequential")
+      ->capture_default_str();
+  cmd->add_option("--k", *ks, "cut-offs, comma-separated")->capture_default_str();
+  cmd->add_option("--json", *json_path, "write results as JSON to this file");
+  cmd->add_option("--curve-csv", *csv_path, "prequential: write the curves as CSV");
+  cmd->add_flag("--validation", *validation,
+                "fit on train only and score the validation events (for tuning)");
+  cmd->add_option("--train-ratio", split->train_ratio, "temporal/random: train share")
+      ->capture_default_str();
+  cmd->add_option("--valid-ratio", split->valid_ratio, "temporal/random: validation share")
+      ->capture_default_str();
+  cmd->add_option("--seed", split->seed, "random split seed")->capture_default_str();
+  cmd->add_option("--warmup", preq->warmup_share, "prequential: share of time fitted first")
+      ->capture_default_str();
+  cmd->add_option("--window", preq->window, "prequential: scored events per curve point")
+      ->capture_default_str();
+  cmd->add_option("--max-events", preq->max_events, "prequential: stop after N scored events");
+  cmd->callback([=] {
+    const data::Dataset ds = data->load();
+    // Build every model first so that a bad spec fails before any work.
+    std::vector<std::unique_ptr<models::Recommender>> built;
+    for (const auto& spec : *models) built.push_back(models::make_model(spec));
+    const std::vector<std::pair<std::string, std::string>> meta = {
+        {"data", data->path.empty() ? "synthetic" : data->path},
+        {"protocol", *protocol},
+        {"events", std::to_string(ds.events.size())},
+        {"users", std::to_string(ds.num_users())},
+        {"items", std::to_string(ds.num_items())},
+        {"threads", std::to_string(num_threads())}};
+    if (*protocol == "prequential") {
+      preq->k = parse_ks(*ks).front();
+      std::vector<eval::PrequentialResult> results;
+      for (size_t x = 0; x < built.size(); ++x) {
+        Progress bar(fmt::format("replay {}", (*models)[x]));
+        results.push_back(eval::prequential(*built[x], ds, *preq, bar.callback()));
+        results.back().model = (*models)[x];
+      }
+      fmt::print("{}", eval::format_prequential_table(results, preq->k));
+      if (!json_path->empty()) write_text(*json_path, eval::prequential_json(results, meta));
+      if (!csv_path->empty()) write_text(*csv_path, eval::prequential_csv(results));
+      return;
+    }
+    split->protocol = *protocol;
+    const eval::Split sp = eval::split_events(ds, *split);
+    log::info("split {}: {} train, {} validation, {} test events", *protocol, sp.train.size(),
+              sp.validation.size(), sp.test.size());
+    eval::EvalOptions eo;
+    eo.ks = parse_ks(*ks);
+    eo.on_validation = *validation;
+    std::vector<eval::EvalResult> results;
+    for (size_t x = 0; x < built.size(); ++x) {
+      auto& m = built[x];
+      Progress fit_bar(fmt::format("fit {}", (*models)[x]));
+      m->set_progress(fit_bar.callback());
+      Progress eval_bar(fmt::format("rank {}", (*models)[x]));
+      results.push_back(eval::evaluate(*m, ds, sp, eo, true, eval_bar.callback()));
+      results.back().model = (*models)[x];
+      m->set_progress({});
+    }
+    std::vector<std::string> columns;
+    for (size_t k : eo.ks) {
+      columns.push_back(fmt::format("hr@{}", k));
+      columns.push_back(fmt::format("ndcg@{}", k));
+      columns.push_back(fmt::format("recall@{}", k));
+    }
+    columns.push_back(fmt::format("mrr@{}", eo.ks.front()));
+    columns.push_back(fmt::format("coverage@{}", eo.ks.front()));
+    if (ds.explicit_ratings) columns.insert(columns.end(), {"mae", "rmse"});
+    fmt::print("{}", eval::format_table(results, columns));
+    if (!json_path->empty()) write_text(*json_path, eval::results_json(results, meta));
+  });
+}
+
+void add_generate_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("generate", "write the synthetic stream as generic CSV");
+  auto out = std::make_shared<std::string>();
+  auto gen = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--out", *out, "output directory (events.csv, items.csv, users.csv)")->required();
+  cmd->add_option("--gen", *gen,
+                  "generator key=value,...:\n" + data::GeneratorOptions::params().help());
+  cmd->callback([=] {
+    auto gp = data::GeneratorOptions::params();
+    gp.set_from(*gen);
+    const auto ds = data::generate(data::GeneratorOptions::from_params(gp));
+    data::write_csv_dataset(ds, *out);
+    fmt::print("wrote {} events, {} users, {} items to {}\n", ds.events.size(), ds.num_users(),
+               ds.num_items(), *out);
+  });
+}
+
+void add_import_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "import", "read a data set in any known format, preprocess it, write generic CSV");
+  auto data = std::make_shared<DataOptions>();
+  data->add_to(cmd);
+  auto out = std::make_shared<std::string>();
+  cmd->add_option("--out", *out, "output directory")->required();
+  cmd->callback([=] {
+    SR_INPUT_CHECK(!data->path.empty(), "import needs --data");
+    const auto ds = data->load();
+    data::write_csv_dataset(ds, *out);
+    fmt::print("wrote {} events, {} users, {} items to {}\n", ds.events.size(), ds.num_users(),
+               ds.num_items(), *out);
+  });
+}
+
+void add_models_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("models", "list models and their parameters");
+  cmd->callback([] {
+    for (const auto& m : models::model_registry()) {
+      fmt::print("{}: {}\n{}\n", m.name, m.description, m.params().help());
+    }
+  });
+}
+
+}  // namespace streamrec::cli

@@ -1,0 +1,13 @@
+// The CLI's subcommands. Each registers its options on a CLI11 app and runs when chosen.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace streamrec::cli {
+
+void add_eval_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
+void add_import_command(CLI::App& app);
+void add_models_command(CLI::App& app);
+
+}  // namespace streamrec::cli

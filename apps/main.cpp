@@ -1,0 +1,44 @@
+// streamrec: the one CLI. Errors from any subcommand are caught here, once, and printed
+// to stderr with a non-zero exit code.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "streamrec/core/blas_env.h"
+#include "streamrec/core/error.h"
+#include "streamrec/core/log.h"
+#include "streamrec/core/parallel.h"
+
+int main(int argc, char** argv) {
+  streamrec::ensure_fast_blas(argc, argv);
+  CLI::App app{"Streamrec: a real-time recommender engine"};
+  app.require_subcommand(1);
+  int threads = 0;
+  bool verbose = false;
+  app.add_option("--threads", threads, "worker threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("-v,--verbose", verbose, "debug logging");
+  streamrec::cli::add_eval_command(app);
+  streamrec::cli::add_generate_command(app);
+  streamrec::cli::add_import_command(app);
+  streamrec::cli::add_models_command(app);
+  app.parse_complete_callback([&] {
+    if (threads > 0) streamrec::set_num_threads(threads);
+    if (verbose) streamrec::log::set_level(spdlog::level::debug);
+  });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const streamrec::Error& e) {
+    fmt::print(stderr, "streamrec: {}: {}\n", streamrec::to_string(e.kind()), e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "streamrec: unexpected error: {}\n", e.what());
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,173 @@
+#include "streamrec/core/serialize.h"
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <istream>
+#include <ostream>
+#include <sstream>
+
+#include "streamrec/core/error.h"
+
+namespace streamrec {
+namespace {
+
+constexpr char kMagic[4] = {'S', 'R', 'F', '1'};
+constexpr size_t kKindLen = 8;
+// A vector or string longer than this in a file is treated as corruption.
+constexpr uint64_t kMaxElements = uint64_t{1} << 36;
+
+std::array<uint32_t, 256> make_crc_table() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    table[i] = c;
+  }
+  return table;
+}
+
+}  // namespace
+
+uint32_t crc32(std::string_view data, uint32_t seed) {
+  static const auto table = make_crc_table();
+  uint32_t c = seed ^ 0xFFFFFFFFu;
+  for (unsigned char b : data) c = table[(c ^ b) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+void BinaryWriter::bytes(const void* data, size_t n) {
+  out_.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
+}
+void BinaryWriter::u8(uint8_t v) { bytes(&v, 1); }
+void BinaryWriter::u32(uint32_t v) { bytes(&v, 4); }
+void BinaryWriter::u64(uint64_t v) { bytes(&v, 8); }
+void BinaryWriter::i64(int64_t v) { bytes(&v, 8); }
+void BinaryWriter::f32(float v) { bytes(&v, 4); }
+void BinaryWriter::f64(double v) { bytes(&v, 8); }
+void BinaryWriter::str(std::string_view s) {
+  u64(s.size());
+  bytes(s.data(), s.size());
+}
+void BinaryWriter::f32s(std::span<const float> v) {
+  u64(v.size());
+  bytes(v.data(), v.size_bytes());
+}
+void BinaryWriter::u32s(std::span<const uint32_t> v) {
+  u64(v.size());
+  bytes(v.data(), v.size_bytes());
+}
+
+void BinaryReader::bytes(void* data, size_t n) {
+  in_.read(static_cast<char*>(data), static_cast<std::streamsize>(n));
+  SR_CHECK(static_cast<size_t>(in_.gcount()) == n, ErrorKind::kCorrupt,
+           "{}: truncated data (wanted {} bytes, got {})", what_, n, in_.gcount());
+}
+uint8_t BinaryReader::u8() {
+  uint8_t v;
+  bytes(&v, 1);
+  return v;
+}
+uint32_t BinaryReader::u32() {
+  uint32_t v;
+  bytes(&v, 4);
+  return v;
+}
+uint64_t BinaryReader::u64() {
+  uint64_t v;
+  bytes(&v, 8);
+  return v;
+}
+int64_t BinaryReader::i64() {
+  int64_t v;
+  bytes(&v, 8);
+  return v;
+}
+float BinaryReader::f32() {
+  float v;
+  bytes(&v, 4);
+  return v;
+}
+double BinaryReader::f64() {
+  double v;
+  bytes(&v, 8);
+  return v;
+}
+uint64_t BinaryReader::count(uint64_t max) {
+  const uint64_t n = u64();
+  SR_CHECK(n <= max, ErrorKind::kCorrupt, "{}: implausible element count {} (limit {})", what_, n,
+           max);
+  return n;
+}
+std::string BinaryReader::str() {
+  std::string s(count(kMaxElements), '\0');
+  bytes(s.data(), s.size());
+  return s;
+}
+std::vector<float> BinaryReader::f32s() {
+  std::vector<float> v(count(kMaxElements));
+  bytes(v.data(), v.size() * sizeof(float));
+  return v;
+}
+std::vector<uint32_t> BinaryReader::u32s() {
+  std::vector<uint32_t> v(count(kMaxElements));
+  bytes(v.data(), v.size() * sizeof(uint32_t));
+  return v;
+}
+
+void write_checked_file(const std::string& path, const FileHeader& header,
+                        std::string_view payload) {
+  SR_ASSERT(header.kind.size() <= kKindLen);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    SR_CHECK(out.good(), ErrorKind::kIo, "cannot open '{}' for writing", tmp);
+    BinaryWriter w(out);
+    w.bytes(kMagic, sizeof(kMagic));
+    char kind[kKindLen] = {};
+    std::memcpy(kind, header.kind.data(), header.kind.size());
+    w.bytes(kind, kKindLen);
+    w.u32(header.version);
+    w.u64(payload.size());
+    w.u32(crc32(payload));
+    w.bytes(payload.data(), payload.size());
+    out.flush();
+    SR_CHECK(out.good(), ErrorKind::kIo, "write to '{}' failed", tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  SR_CHECK(!ec, ErrorKind::kIo, "cannot rename '{}' to '{}': {}", tmp, path, ec.message());
+}
+
+std::string read_checked_file(const std::string& path, std::string_view kind, uint32_t max_version,
+                              uint32_t* version_out) {
+  std::ifstream in(path, std::ios::binary);
+  SR_CHECK(in.good(), ErrorKind::kIo, "cannot open '{}'", path);
+  BinaryReader r(in, path);
+  char magic[4];
+  r.bytes(magic, 4);
+  SR_CHECK(std::memcmp(magic, kMagic, 4) == 0, ErrorKind::kCorrupt,
+           "'{}' is not a Streamrec file (bad magic)", path);
+  char file_kind[kKindLen + 1] = {};
+  r.bytes(file_kind, kKindLen);
+  SR_CHECK(std::string_view(file_kind) == kind, ErrorKind::kCorrupt,
+           "'{}' holds a '{}', expected a '{}'", path, file_kind, kind);
+  const uint32_t version = r.u32();
+  SR_CHECK(version >= 1 && version <= max_version, ErrorKind::kCorrupt,
+           "'{}' has format version {}, this build reads 1..{}", path, version, max_version);
+  const uint64_t size = r.u64();
+  const uint32_t checksum = r.u32();
+  const auto file_size = std::filesystem::file_size(path);
+  SR_CHECK(size == file_size - 28, ErrorKind::kCorrupt,
+           "'{}' is truncated or padded: header says {} payload bytes, file has {}", path, size,
+           file_size - 28);
+  std::string payload(size, '\0');
+  r.bytes(payload.data(), size);
+  SR_CHECK(crc32(payload) == checksum, ErrorKind::kCorrupt, "'{}' fails its checksum", path);
+  if (version_out) *version_out = version;
+  return payload;
+}
+
+}  // namespace streamrec

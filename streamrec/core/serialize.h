@@ -1,0 +1,77 @@
+// Versioned, checked persistence (STYLE.md point 8).
+//
+// A Streamrec file is an envelope: magic "SRF1", an 8-byte kind tag (e.g. "model\0\0\0"),
+// a format version, the payload size and its CRC-32, then the payload. Files are written
+// to a temporary name and renamed, so a crash never leaves a half-written file under the
+// real name. Readers check everything and throw Error(kCorrupt) naming the file.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace streamrec {
+
+uint32_t crc32(std::string_view data, uint32_t seed = 0);
+
+// Little-endian binary writer over a stream. Not thread-safe.
+class BinaryWriter {
+ public:
+  explicit BinaryWriter(std::ostream& out) : out_(out) {}
+  void u8(uint8_t v);
+  void u32(uint32_t v);
+  void u64(uint64_t v);
+  void i64(int64_t v);
+  void f32(float v);
+  void f64(double v);
+  void str(std::string_view s);
+  void f32s(std::span<const float> v);
+  void u32s(std::span<const uint32_t> v);
+  void bytes(const void* data, size_t n);
+
+ private:
+  std::ostream& out_;
+};
+
+// Reader matching BinaryWriter; every read is checked and a short read throws
+// Error(kCorrupt) naming `what`.
+class BinaryReader {
+ public:
+  BinaryReader(std::istream& in, std::string what) : in_(in), what_(std::move(what)) {}
+  uint8_t u8();
+  uint32_t u32();
+  uint64_t u64();
+  int64_t i64();
+  float f32();
+  double f64();
+  std::string str();
+  std::vector<float> f32s();
+  std::vector<uint32_t> u32s();
+  void bytes(void* data, size_t n);
+  // Reads a count and rejects one larger than `max` (guards allocations on corrupt input).
+  uint64_t count(uint64_t max);
+
+ private:
+  std::istream& in_;
+  std::string what_;
+};
+
+struct FileHeader {
+  std::string kind;  // up to 8 characters
+  uint32_t version = 0;
+};
+
+// Writes `payload` under `path` atomically with the envelope described above.
+void write_checked_file(const std::string& path, const FileHeader& header,
+                        std::string_view payload);
+
+// Reads and verifies a file written by write_checked_file. Throws Error(kCorrupt) on a
+// wrong magic or kind, a version above `max_version`, a size mismatch or a bad checksum.
+// Returns the payload; `version_out` receives the file's version.
+std::string read_checked_file(const std::string& path, std::string_view kind, uint32_t max_version,
+                              uint32_t* version_out = nullptr);
+
+}  // namespace streamrec

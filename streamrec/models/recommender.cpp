@@ -1,0 +1,104 @@
+#include "streamrec/models/recommender.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <queue>
+
+#include "streamrec/core/error.h"
+
+namespace streamrec::models {
+
+TrainData::TrainData(uint32_t num_users, uint32_t num_items, std::vector<data::Interaction> events,
+                     const data::Dataset* catalog)
+    : num_users_(num_users), num_items_(num_items), events_(std::move(events)), catalog_(catalog) {
+  std::vector<uint64_t> count(num_users_ + 1, 0);
+  for (const auto& e : events_) {
+    SR_ASSERT(e.user < num_users_ && e.item < num_items_);
+    ++count[e.user + 1];
+  }
+  std::partial_sum(count.begin(), count.end(), count.begin());
+  std::vector<std::pair<uint32_t, float>> pairs(events_.size());
+  std::vector<uint64_t> fill(count.begin(), count.end() - 1);
+  for (const auto& e : events_) pairs[fill[e.user]++] = {e.item, e.value};
+  ptr_.assign(num_users_ + 1, 0);
+  item_degree_.assign(num_items_, 0);
+  for (uint32_t u = 0; u < num_users_; ++u) {
+    auto b = pairs.begin() + count[u], e = pairs.begin() + count[u + 1];
+    std::sort(b, e, [](auto& x, auto& y) { return x.first < y.first; });
+    for (auto it = b; it != e; ++it) {
+      if (!items_.empty() && ptr_[u] < items_.size() && items_.back() == it->first) {
+        values_.back() += it->second;
+      } else {
+        items_.push_back(it->first);
+        values_.push_back(it->second);
+        ++item_degree_[it->first];
+      }
+    }
+    ptr_[u + 1] = items_.size();
+  }
+}
+
+std::span<const uint32_t> TrainData::items_of(uint32_t user) const {
+  if (user >= num_users_) return {};
+  return {items_.data() + ptr_[user], items_.data() + ptr_[user + 1]};
+}
+
+std::span<const float> TrainData::values_of(uint32_t user) const {
+  if (user >= num_users_) return {};
+  return {values_.data() + ptr_[user], values_.data() + ptr_[user + 1]};
+}
+
+void Recommender::observe(const data::Interaction&) {
+  throw_error(ErrorKind::kUnsupported, name() + " does not learn online; refit it instead");
+}
+
+float Recommender::predict(uint32_t, uint32_t) const {
+  throw_error(ErrorKind::kUnsupported, name() + " does not predict ratings");
+}
+
+void Recommender::save(BinaryWriter&) const {
+  throw_error(ErrorKind::kUnsupported, name() + " cannot be saved");
+}
+
+void Recommender::load(BinaryReader&) {
+  throw_error(ErrorKind::kUnsupported, name() + " cannot be loaded");
+}
+
+std::vector<ScoredItem> top_k(std::span<const float> scores, size_t k,
+                              std::span<const uint32_t> exclude) {
+  // Min-heap of the best k: worst on top. "Better" = higher score, then lower index.
+  auto better = [](const ScoredItem& a, const ScoredItem& b) {
+    return a.score > b.score || (a.score == b.score && a.item < b.item);
+  };
+  std::priority_queue<ScoredItem, std::vector<ScoredItem>, decltype(better)> heap(better);
+  size_t ex = 0;
+  for (uint32_t i = 0; i < scores.size(); ++i) {
+    while (ex < exclude.size() && exclude[ex] < i) ++ex;
+    if (ex < exclude.size() && exclude[ex] == i) continue;
+    const float s = std::isnan(scores[i]) ? -std::numeric_limits<float>::infinity() : scores[i];
+    const ScoredItem cand{i, s};
+    if (heap.size() < k) {
+      heap.push(cand);
+    } else if (k > 0 && better(cand, heap.top())) {
+      heap.pop();
+      heap.push(cand);
+    }
+  }
+  std::vector<ScoredItem> out(heap.size());
+  for (size_t i = out.size(); i-- > 0;) {
+    out[i] = heap.top();
+    heap.pop();
+  }
+  return out;
+}
+
+std::vector<ScoredItem> Recommender::recommend(uint32_t user, size_t k,
+                                               std::span<const uint32_t> exclude) const {
+  std::vector<float> scores(num_items(), 0.0f);
+  score_all(user, scores);
+  return top_k(scores, k, exclude);
+}
+
+}  // namespace streamrec::models

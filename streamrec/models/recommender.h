@@ -1,0 +1,108 @@
+// The Recommender interface every model implements, and TrainData, the training view.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "streamrec/core/config.h"
+#include "streamrec/data/records.h"
+
+namespace streamrec {
+class BinaryWriter;
+class BinaryReader;
+}  // namespace streamrec
+
+namespace streamrec::models {
+
+// Training data: time-ordered events plus a per-user CSR of distinct items. Items of a
+// user are sorted by index; `values` sums the event values of repeated pairs. Ids are the
+// dense indices of `catalog` (which may be null for data without attributes).
+class TrainData {
+ public:
+  TrainData(uint32_t num_users, uint32_t num_items, std::vector<data::Interaction> events,
+            const data::Dataset* catalog = nullptr);
+
+  uint32_t num_users() const { return num_users_; }
+  uint32_t num_items() const { return num_items_; }
+  const std::vector<data::Interaction>& events() const { return events_; }
+  const data::Dataset* catalog() const { return catalog_; }
+  std::span<const uint32_t> items_of(uint32_t user) const;
+  std::span<const float> values_of(uint32_t user) const;
+  // Number of distinct users per item.
+  const std::vector<uint32_t>& item_degree() const { return item_degree_; }
+  uint64_t nnz() const { return items_.size(); }
+
+ private:
+  uint32_t num_users_, num_items_;
+  std::vector<data::Interaction> events_;
+  const data::Dataset* catalog_;
+  std::vector<uint64_t> ptr_;
+  std::vector<uint32_t> items_;
+  std::vector<float> values_;
+  std::vector<uint32_t> item_degree_;
+};
+
+struct ScoredItem {
+  uint32_t item;
+  float score;
+};
+
+// Progress of a long fit (epochs, iterations): done out of total. The CLI draws it.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+// Contract:
+// - fit() replaces whatever the model learned before; items and users are dense indices
+//   below data.num_items()/num_users().
+// - score_all() and predict() are const and safe to call from many threads at once, but not
+//   concurrently with fit() or observe().
+// - Users unknown to the model (index >= what fit saw) get scores from what the model can
+//   do without them (e.g. popularity or zeros), never an error.
+// - Optional operations (observe, predict, save/load) throw Error(kUnsupported) by default.
+class Recommender {
+ public:
+  virtual ~Recommender() = default;
+  virtual std::string name() const = 0;
+  virtual const Params& params() const = 0;
+  // Number of items the model scores (score_all's output size).
+  virtual uint32_t num_items() const = 0;
+
+  virtual void fit(const TrainData& data) = 0;
+  // Writes one score per item (scores.size() == number of items) for `user`; higher is
+  // better. Items seen by the user are not excluded here (see recommend()).
+  virtual void score_all(uint32_t user, std::span<float> scores) const = 0;
+
+  // Learns from one new event, in time order (online learning).
+  virtual bool supports_online() const { return false; }
+  virtual void observe(const data::Interaction& event);
+  // Predicted rating of (user, item) for explicit-feedback metrics (MAE/RMSE).
+  virtual bool predicts_ratings() const { return false; }
+  virtual float predict(uint32_t user, uint32_t item) const;
+
+  virtual void save(BinaryWriter& out) const;
+  virtual void load(BinaryReader& in);
+
+  void set_progress(ProgressFn fn) { progress_ = std::move(fn); }
+
+  // Top-k items for `user` by score_all, skipping `exclude` (sorted ascending). Ties go to
+  // the lower item index.
+  std::vector<ScoredItem> recommend(uint32_t user, size_t k,
+                                    std::span<const uint32_t> exclude = {}) const;
+
+ protected:
+  void report_progress(uint64_t done, uint64_t total) const {
+    if (progress_) progress_(done, total);
+  }
+
+ private:
+  ProgressFn progress_;
+};
+
+// Picks the k best (score, then lower index) of `scores`, skipping `exclude` (sorted).
+std::vector<ScoredItem> top_k(std::span<const float> scores, size_t k,
+                              std::span<const uint32_t> exclude = {});
+
+}  // namespace streamrec::models

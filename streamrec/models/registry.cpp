@@ -1,0 +1,80 @@
+#include "streamrec/models/registry.h"
+
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "streamrec/core/error.h"
+#include "streamrec/core/serialize.h"
+#include "streamrec/core/text.h"
+#include "streamrec/models/ease.h"
+#include "streamrec/models/itemknn.h"
+#include "streamrec/models/mf.h"
+#include "streamrec/models/popular.h"
+#include "streamrec/models/usercf.h"
+
+namespace streamrec::models {
+
+template <typename Model>
+ModelInfo entry(std::string name, std::string description) {
+  return {std::move(name), std::move(description),
+          [](Params p) -> std::unique_ptr<Recommender> {
+            return std::make_unique<Model>(std::move(p));
+          },
+          [] { return Model::declare_params(); }};
+}
+
+const std::vector<ModelInfo>& model_registry() {
+  static const std::vector<ModelInfo> list = {
+      entry<Popular>("popular", "time-decayed popularity; online"),
+      entry<ItemKnn>("itemknn", "item-item cosine neighbours; online"),
+      entry<UserCf>("usercf", "user-user cosine collaborative filtering; online"),
+      entry<MatrixFactorization>("mf",
+                                 "matrix factorization: BPR, implicit ALS or biased SGD "
+                                 "for ratings; online"),
+      entry<Ease>("ease", "EASE closed-form item-item linear model (libtorch)"),
+  };
+  return list;
+}
+
+std::unique_ptr<Recommender> make_model(std::string_view spec) {
+  const auto colon = spec.find(':');
+  const auto name = text::trim(spec.substr(0, colon));
+  for (const auto& m : model_registry()) {
+    if (m.name != name) continue;
+    Params p = m.params();
+    if (colon != std::string_view::npos) p.set_from({std::string(spec.substr(colon + 1))});
+    return m.make(std::move(p));
+  }
+  std::string names;
+  for (const auto& m : model_registry()) names += (names.empty() ? "" : ", ") + m.name;
+  throw_error(ErrorKind::kInvalidInput,
+              fmt::format("unknown model {} (known: {})", text::quote(name), names));
+}
+
+namespace {
+constexpr uint32_t kModelFileVersion = 1;
+}
+
+void save_model(const Recommender& model, const std::string& path) {
+  std::ostringstream payload;
+  BinaryWriter w(payload);
+  w.str(model.name());
+  w.str(model.params().summary());
+  model.save(w);
+  write_checked_file(path, {"model", kModelFileVersion}, payload.str());
+}
+
+std::unique_ptr<Recommender> load_model(const std::string& path) {
+  std::istringstream payload(read_checked_file(path, "model", kModelFileVersion));
+  BinaryReader r(payload, path);
+  const std::string name = r.str();
+  const std::string params = r.str();
+  auto model = make_model(name + ":" + params);
+  model->load(r);
+  SR_CHECK(payload.peek() == std::char_traits<char>::eof(), ErrorKind::kCorrupt,
+           "'{}': trailing bytes after the {} model", path, name);
+  return model;
+}
+
+}  // namespace streamrec::models

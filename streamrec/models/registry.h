@@ -1,0 +1,33 @@
+// Models are picked by name from one list (STYLE.md point 4).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "streamrec/models/recommender.h"
+
+namespace streamrec::models {
+
+struct ModelInfo {
+  std::string name;
+  std::string description;
+  std::function<std::unique_ptr<Recommender>(Params)> make;
+  std::function<Params()> params;  // declared parameters with defaults
+};
+
+const std::vector<ModelInfo>& model_registry();
+
+// Builds a model from "name" or "name:key=value,key=value". Unknown names or keys throw
+// Error(kInvalidInput) listing what is known.
+std::unique_ptr<Recommender> make_model(std::string_view spec);
+
+// Saves a fitted model as a checked file (kind "model": its name, parameters and state),
+// atomically. Throws Error(kUnsupported) for models that cannot be saved.
+void save_model(const Recommender& model, const std::string& path);
+// Loads a file written by save_model; Error(kCorrupt) on a damaged or foreign file.
+std::unique_ptr<Recommender> load_model(const std::string& path);
+
+}  // namespace streamrec::models

@@ -1,0 +1,127 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+
+#include "streamrec/core/config.h"
+#include "streamrec/core/error.h"
+#include "streamrec/core/id_map.h"
+#include "streamrec/core/parallel.h"
+#include "streamrec/core/serialize.h"
+#include "streamrec/core/text.h"
+#include "test_util.h"
+
+namespace streamrec {
+namespace {
+
+TEST(IdMap, AssignsDenseIndicesAndKeepsStringIds) {
+  IdMap m;
+  EXPECT_EQ(m.insert("0104257"), 0u);
+  EXPECT_EQ(m.insert("104257"), 1u);  // not the same id as "0104257"
+  EXPECT_EQ(m.insert("0104257"), 0u);
+  EXPECT_EQ(m.find("104257"), 1u);
+  EXPECT_EQ(m.find("x"), IdMap::kMissing);
+  EXPECT_EQ(m.id(0), "0104257");
+  std::stringstream buf;
+  m.save(buf);
+  const IdMap back = IdMap::load(buf);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back.id(1), "104257");
+  EXPECT_EQ(back.find("0104257"), 0u);
+}
+
+TEST(Text, SplitParseAndEncodings) {
+  EXPECT_EQ(text::split("a::b::", "::").size(), 3u);
+  EXPECT_EQ(text::split("a::b::", "::")[2], "");
+  EXPECT_EQ(text::parse_double(" 3.5 "), 3.5);
+  EXPECT_FALSE(text::parse_double("3.5x"));
+  EXPECT_FALSE(text::parse_double("nan"));
+  EXPECT_FALSE(text::parse_int("12.5"));
+  EXPECT_EQ(text::parse_int("+12"), 12);
+  EXPECT_FALSE(text::invalid_utf8_at("Fant\xC3\xB4mas"));
+  EXPECT_EQ(text::invalid_utf8_at("Fant\xF4mas"), 4u);  // Latin-1 byte
+  EXPECT_EQ(text::invalid_utf8_at("ab\xC0\xAF"), 2u);   // overlong
+  EXPECT_EQ(text::latin1_to_utf8("Fant\xF4mas"), "Fant\xC3\xB4mas");
+  EXPECT_EQ(text::tokenize("The Matrix (1999)"),
+            (std::vector<std::string>{"the", "matrix", "1999"}));
+}
+
+TEST(Params, ValidatesKeysRangesAndChoices) {
+  Params p("model", {ParamSpec::integer("k", 10, 1, 100, "neighbours"),
+                     ParamSpec::choice("algo", "a", {"a", "b"}, "algorithm")});
+  p.set_from({"k=20,algo=b"});
+  EXPECT_EQ(p.integer("k"), 20);
+  EXPECT_EQ(p.str("algo"), "b");
+  try {
+    p.set("kk", "1");
+    FAIL() << "unknown key accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown parameter 'kk' (known: k, algo)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(p.set("k", "0"), Error);
+  EXPECT_THROW(p.set("k", "ten"), Error);
+  EXPECT_THROW(p.set("algo", "c"), Error);
+  EXPECT_EQ(p.summary(), "k=20,algo=b");
+}
+
+TEST(Serialize, RoundTripAndCorruptFilesGiveClearErrors) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "f.bin").string();
+  write_checked_file(path, {"thing", 2}, "hello payload");
+  uint32_t version = 0;
+  EXPECT_EQ(read_checked_file(path, "thing", 2, &version), "hello payload");
+  EXPECT_EQ(version, 2u);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+
+  auto expect_corrupt = [&](const std::string& file, const char* kind, uint32_t max_version,
+                            const std::string& needle) {
+    try {
+      read_checked_file(file, kind, max_version);
+      FAIL() << "no error for " << needle;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kCorrupt) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_corrupt(path, "other", 2, "expected a 'other'");
+  expect_corrupt(path, "thing", 1, "format version 2");
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto flipped = bytes;
+  flipped.back() ^= 0x01;
+  expect_corrupt(dir.write("flip.bin", flipped), "thing", 2, "checksum");
+  expect_corrupt(dir.write("trunc.bin", bytes.substr(0, bytes.size() - 3)), "thing", 2,
+                 "truncated");
+  expect_corrupt(dir.write("short.bin", bytes.substr(0, 10)), "thing", 2, "truncated");
+  expect_corrupt(dir.write("magic.bin", "XXXX" + bytes.substr(4)), "thing", 2, "bad magic");
+}
+
+TEST(Serialize, ReaderRejectsImplausibleCounts) {
+  std::stringstream buf;
+  BinaryWriter w(buf);
+  w.u64(uint64_t{1} << 60);  // a vector length no real file has
+  BinaryReader r(buf, "test");
+  EXPECT_THROW(r.f32s(), Error);
+}
+
+TEST(Parallel, CoversEveryIndexOnceAndRethrows) {
+  std::vector<std::atomic<int>> hits(1000);
+  parallel_for(
+      hits.size(),
+      [&](size_t b, size_t e, int) {
+        for (size_t i = b; i < e; ++i) ++hits[i];
+      },
+      7);
+  for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+  EXPECT_THROW(parallel_for(100, [](size_t, size_t, int) { throw Error(ErrorKind::kIo, "x"); }),
+               Error);
+}
+
+}  // namespace
+}  // namespace streamrec

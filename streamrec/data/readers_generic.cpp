@@ -231,7 +231,10 @@ void flatten(const json& obj, std::vector<std::string>& header, std::vector<std:
       f.push_back(ctx);
     } else if (v.is_array()) {
       std::string joined;
-      for (const auto& x : v) joined += (joined.empty() ? "" : "|") + json_scalar(x);
+      for (const auto& x : v) {
+        if (!joined.empty()) joined += '|';
+        joined += json_scalar(x);
+      }
       header.push_back(k);
       f.push_back(joined);
     } else if (v.is_object()) {

@@ -1,5 +1,6 @@
 #include "streamrec/core/serialize.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -8,6 +9,7 @@
 #include <istream>
 #include <ostream>
 #include <sstream>
+#include <vector>
 
 #include "streamrec/core/error.h"
 
@@ -139,6 +141,111 @@ void write_checked_file(const std::string& path, const FileHeader& header,
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   SR_CHECK(!ec, ErrorKind::kIo, "cannot rename '{}' to '{}': {}", tmp, path, ec.message());
+}
+
+class CheckedFileWriter::CrcBuf : public std::streambuf {
+ public:
+  explicit CrcBuf(std::streambuf* sink) : sink_(sink) {}
+  uint32_t crc = 0;
+  uint64_t size = 0;
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    crc = crc32(std::string_view(s, static_cast<size_t>(n)), crc);
+    size += static_cast<uint64_t>(n);
+    return sink_->sputn(s, n);
+  }
+  int_type overflow(int_type c) override {
+    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+    const char ch = traits_type::to_char_type(c);
+    return xsputn(&ch, 1) == 1 ? c : traits_type::eof();
+  }
+
+ private:
+  std::streambuf* sink_;
+};
+
+namespace {
+// Offsets of the header fields patched at commit: magic 4, kind 8, version 4, size 8, crc 4.
+constexpr std::streamoff kSizeOffset = 16;
+constexpr std::streamoff kHeaderSize = 28;
+}  // namespace
+
+CheckedFileWriter::CheckedFileWriter(std::string path, const FileHeader& header)
+    : path_(std::move(path)), tmp_(path_ + ".tmp") {
+  SR_ASSERT(header.kind.size() <= kKindLen);
+  file_ = std::make_unique<std::ofstream>(tmp_, std::ios::binary | std::ios::trunc);
+  SR_CHECK(file_->good(), ErrorKind::kIo, "cannot open '{}' for writing", tmp_);
+  BinaryWriter head(*file_);
+  head.bytes(kMagic, sizeof(kMagic));
+  char kind[kKindLen] = {};
+  std::memcpy(kind, header.kind.data(), header.kind.size());
+  head.bytes(kind, kKindLen);
+  head.u32(header.version);
+  head.u64(0);  // size, patched by commit()
+  head.u32(0);  // checksum, patched by commit()
+  buf_ = std::make_unique<CrcBuf>(file_->rdbuf());
+  stream_ = std::make_unique<std::ostream>(buf_.get());
+  writer_ = std::make_unique<BinaryWriter>(*stream_);
+}
+
+CheckedFileWriter::~CheckedFileWriter() {
+  if (committed_) return;
+  file_.reset();
+  std::error_code ec;
+  std::filesystem::remove(tmp_, ec);
+}
+
+void CheckedFileWriter::commit() {
+  stream_->flush();
+  file_->seekp(kSizeOffset);
+  BinaryWriter head(*file_);
+  head.u64(buf_->size);
+  head.u32(buf_->crc);
+  file_->flush();
+  SR_CHECK(file_->good(), ErrorKind::kIo, "write to '{}' failed", tmp_);
+  file_.reset();
+  std::error_code ec;
+  std::filesystem::rename(tmp_, path_, ec);
+  SR_CHECK(!ec, ErrorKind::kIo, "cannot rename '{}' to '{}': {}", tmp_, path_, ec.message());
+  committed_ = true;
+}
+
+std::unique_ptr<std::istream> open_checked_file(const std::string& path, std::string_view kind,
+                                                uint32_t max_version, uint32_t* version_out) {
+  auto in = std::make_unique<std::ifstream>(path, std::ios::binary);
+  SR_CHECK(in->good(), ErrorKind::kIo, "cannot open '{}'", path);
+  BinaryReader r(*in, path);
+  char magic[4];
+  r.bytes(magic, 4);
+  SR_CHECK(std::memcmp(magic, kMagic, 4) == 0, ErrorKind::kCorrupt,
+           "'{}' is not a Streamrec file (bad magic)", path);
+  char file_kind[kKindLen + 1] = {};
+  r.bytes(file_kind, kKindLen);
+  SR_CHECK(std::string_view(file_kind) == kind, ErrorKind::kCorrupt,
+           "'{}' holds a '{}', expected a '{}'", path, file_kind, kind);
+  const uint32_t version = r.u32();
+  SR_CHECK(version >= 1 && version <= max_version, ErrorKind::kCorrupt,
+           "'{}' has format version {}, this build reads 1..{}", path, version, max_version);
+  const uint64_t size = r.u64();
+  const uint32_t checksum = r.u32();
+  const auto file_size = std::filesystem::file_size(path);
+  SR_CHECK(size == file_size - kHeaderSize, ErrorKind::kCorrupt,
+           "'{}' is truncated or padded: header says {} payload bytes, file has {}", path, size,
+           file_size - kHeaderSize);
+  std::vector<char> chunk(1 << 20);
+  uint32_t crc = 0;
+  uint64_t left = size;
+  while (left > 0) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(left, chunk.size()));
+    r.bytes(chunk.data(), n);
+    crc = crc32(std::string_view(chunk.data(), n), crc);
+    left -= n;
+  }
+  SR_CHECK(crc == checksum, ErrorKind::kCorrupt, "'{}' fails its checksum", path);
+  in->seekg(kHeaderSize);
+  if (version_out) *version_out = version;
+  return in;
 }
 
 std::string read_checked_file(const std::string& path, std::string_view kind, uint32_t max_version,

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -67,6 +68,34 @@ struct FileHeader {
 // Writes `payload` under `path` atomically with the envelope described above.
 void write_checked_file(const std::string& path, const FileHeader& header,
                         std::string_view payload);
+
+// Streams a checked file of any size: write the payload through writer(), then commit()
+// patches size and checksum into the header and renames the temporary file into place.
+// Destroying it without commit() removes the temporary file.
+class CheckedFileWriter {
+ public:
+  CheckedFileWriter(std::string path, const FileHeader& header);
+  ~CheckedFileWriter();
+  CheckedFileWriter(const CheckedFileWriter&) = delete;
+  CheckedFileWriter& operator=(const CheckedFileWriter&) = delete;
+  BinaryWriter& writer() { return *writer_; }
+  void commit();
+
+ private:
+  class CrcBuf;
+  std::string path_, tmp_;
+  std::unique_ptr<std::ofstream> file_;
+  std::unique_ptr<CrcBuf> buf_;
+  std::unique_ptr<std::ostream> stream_;
+  std::unique_ptr<BinaryWriter> writer_;
+  bool committed_ = false;
+};
+
+// Verifies a checked file (magic, kind, version, size, checksum) in one streaming pass and
+// returns a stream positioned at the start of its payload.
+std::unique_ptr<std::istream> open_checked_file(const std::string& path, std::string_view kind,
+                                                uint32_t max_version,
+                                                uint32_t* version_out = nullptr);
 
 // Reads and verifies a file written by write_checked_file. Throws Error(kCorrupt) on a
 // wrong magic or kind, a version above `max_version`, a size mismatch or a bad checksum.

@@ -33,10 +33,12 @@ TEST(Split, LeaveOneOutHasNoLeakage) {
   for (const auto& e : s.validation) EXPECT_TRUE(valid_time.emplace(e.user, e.timestamp).second);
   // Nothing fitted for test happens after the user's test event; nothing in train after the
   // validation event.
-  for (const auto& e : s.fit_for_test())
+  for (const auto& e : s.fit_for_test()) {
     if (test_time.count(e.user)) EXPECT_LE(e.timestamp, test_time[e.user]);
-  for (const auto& e : s.train)
+  }
+  for (const auto& e : s.train) {
     if (valid_time.count(e.user)) EXPECT_LE(e.timestamp, valid_time[e.user]);
+  }
   for (const auto& [u, t] : valid_time) EXPECT_LE(t, test_time.at(u));
   // Fit data stays in time order.
   const auto fit = s.fit_for_test();

@@ -5,6 +5,8 @@
 #include <random>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "streamrec/core/error.h"
 #include "streamrec/data/generator.h"
 #include "streamrec/eval/evaluator.h"
@@ -29,7 +31,7 @@ data::Dataset random_binary(uint32_t users, uint32_t items, uint32_t per_user, u
     for (int i : chosen) t.emplace_back(u, i, ts++);
   }
   auto ds = streamrec::testing::tiny_dataset(t);
-  for (uint32_t i = 0; i < items; ++i) ds.add_item("i" + std::to_string(i));
+  for (uint32_t i = 0; i < items; ++i) ds.add_item(fmt::format("i{}", i));
   return ds;
 }
 

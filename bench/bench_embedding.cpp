@@ -1,0 +1,146 @@
+// Embedding-table benchmark (one thread, dim 64, batches of 4096): gather rate against a
+// plain dense-array gather of the same rows (the memory-bound limit) and against
+// std::unordered_map<uint64_t, std::vector<float>>; gather + Adagrad update rate; bytes
+// per row. Key streams: uniform and Zipf(1.1) over the table's keys.
+// Usage: bench_embedding [keys,keys,...]   (default 1000000,10000000)
+// Prints one JSON object per line.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "streamrec/embedding/keys.h"
+#include "streamrec/embedding/table.h"
+
+using namespace streamrec::embedding;
+
+namespace {
+
+constexpr uint32_t kDim = 64;
+constexpr size_t kBatch = 4096;
+constexpr size_t kBatches = 200;
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Row indices 0..n-1 drawn uniformly or by Zipf(s) over a random permutation of ranks.
+std::vector<uint32_t> make_stream(uint64_t n, bool zipf, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<uint32_t> out(kBatch * kBatches);
+  if (!zipf) {
+    for (auto& x : out) x = static_cast<uint32_t>(rng() % n);
+    return out;
+  }
+  std::vector<double> cdf(n);
+  double acc = 0;
+  for (uint64_t r = 0; r < n; ++r) cdf[r] = (acc += 1.0 / std::pow(r + 1.0, 1.1));
+  std::uniform_real_distribution<double> u(0, acc);
+  for (auto& x : out) {
+    const uint64_t rank = std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin();
+    x = static_cast<uint32_t>(mix64(rank) % n);  // scatter hot ranks over the table
+  }
+  return out;
+}
+
+template <typename Fn>
+double rows_per_second(const std::vector<uint32_t>& stream, Fn&& gather_batch) {
+  gather_batch(stream.data());  // warm-up
+  const double t0 = now_s();
+  for (size_t b = 0; b < kBatches; ++b) gather_batch(stream.data() + b * kBatch);
+  return static_cast<double>(kBatch * kBatches) / (now_s() - t0);
+}
+
+void print(const std::string& bench, uint64_t n, const char* stream, double value, const char* unit,
+           double ratio = -1, const char* ratio_of = "") {
+  if (ratio >= 0)
+    fmt::print(
+        "{{\"bench\":\"{}\",\"keys\":{},\"stream\":\"{}\",\"value\":{:.4g},\"unit\":\"{}\","
+        "\"ratio\":{:.3f},\"ratio_of\":\"{}\"}}\n",
+        bench, n, stream, value, unit, ratio, ratio_of);
+  else
+    fmt::print(
+        "{{\"bench\":\"{}\",\"keys\":{},\"stream\":\"{}\",\"value\":{:.4g},\"unit\":\"{}\"}}\n",
+        bench, n, stream, value, unit);
+  std::fflush(stdout);
+}
+
+void run(uint64_t n) {
+  std::vector<uint64_t> keys(n);
+  for (uint64_t i = 0; i < n; ++i) keys[i] = make_key(1, mix64(i) & kIndexMask);
+  std::vector<float> out(kBatch * kDim);
+  std::vector<uint64_t> batch_keys(kBatch);
+  std::vector<float> grads(kBatch * kDim, 0.01f);
+
+  // Dense baseline: rows of n x dim floats.
+  std::vector<float> dense(n * kDim);
+  for (size_t i = 0; i < dense.size(); ++i) dense[i] = static_cast<float>(i % 97);
+
+  TableConfig cfg;
+  cfg.dim = kDim;
+  cfg.optimizer.kind = OptimizerKind::kAdagrad;
+  EmbeddingTable table(cfg);
+  for (uint64_t b = 0; b < n; b += kBatch) {
+    const size_t m = std::min<uint64_t>(kBatch, n - b);
+    table.gather_train(std::span<const uint64_t>(keys.data() + b, m), 0,
+                       std::span<float>(out.data(), m * kDim));
+  }
+  const auto st = table.stats();
+  print("table_bytes_per_row_overhead", n, "-", st.overhead_bytes_per_row(), "bytes");
+  print("table_bytes_per_row_total", n, "-", static_cast<double>(st.bytes) / st.rows, "bytes",
+        static_cast<double>(st.bytes) / st.raw_bytes, "raw dim*4*(1+slots)");
+
+  std::unordered_map<uint64_t, std::vector<float>> map;
+  map.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) map.emplace(keys[i], std::vector<float>(kDim, 0.5f));
+
+  for (const bool zipf : {false, true}) {
+    const char* name = zipf ? "zipf1.1" : "uniform";
+    const auto stream = make_stream(n, zipf, 7);
+    const double dense_rate = rows_per_second(stream, [&](const uint32_t* idx) {
+      for (size_t j = 0; j < kBatch; ++j)
+        std::memcpy(out.data() + j * kDim, dense.data() + size_t{idx[j]} * kDim, kDim * 4);
+    });
+    const double table_rate = rows_per_second(stream, [&](const uint32_t* idx) {
+      for (size_t j = 0; j < kBatch; ++j) batch_keys[j] = keys[idx[j]];
+      table.gather(batch_keys, out);
+    });
+    const double map_rate = rows_per_second(stream, [&](const uint32_t* idx) {
+      for (size_t j = 0; j < kBatch; ++j) {
+        const auto it = map.find(keys[idx[j]]);
+        std::memcpy(out.data() + j * kDim, it->second.data(), kDim * 4);
+      }
+    });
+    const double train_rate = rows_per_second(stream, [&](const uint32_t* idx) {
+      for (size_t j = 0; j < kBatch; ++j) batch_keys[j] = keys[idx[j]];
+      table.gather_train(batch_keys, 1, out);
+      table.apply_gradients(batch_keys, grads, 1);
+    });
+    print("dense_gather", n, name, dense_rate, "rows/s");
+    print("table_gather", n, name, table_rate, "rows/s", table_rate / dense_rate, "dense_gather");
+    print("unordered_map_gather", n, name, map_rate, "rows/s", table_rate / map_rate,
+          "table_gather/unordered_map");
+    print("table_gather_adagrad", n, name, train_rate, "rows/s");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string sizes = argc > 1 ? argv[1] : "1000000,10000000";
+  size_t start = 0;
+  while (start < sizes.size()) {
+    size_t end = sizes.find(',', start);
+    if (end == std::string::npos) end = sizes.size();
+    run(std::stoull(sizes.substr(start, end - start)));
+    start = end + 1;
+  }
+  return 0;
+}

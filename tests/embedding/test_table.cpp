@@ -1,0 +1,319 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "streamrec/core/error.h"
+#include "streamrec/embedding/keys.h"
+#include "streamrec/embedding/table.h"
+#include "test_util.h"
+
+namespace streamrec::embedding {
+namespace {
+
+TableConfig config(uint32_t dim = 4) {
+  TableConfig c;
+  c.dim = dim;
+  c.optimizer.kind = OptimizerKind::kAdagrad;
+  c.optimizer.lr = 0.1f;
+  return c;
+}
+
+std::vector<float> gather(const EmbeddingTable& t, std::vector<uint64_t> keys) {
+  std::vector<float> out(keys.size() * t.dim());
+  t.gather(keys, out);
+  return out;
+}
+
+TEST(Keys, SlotAndIndexRoundTrip) {
+  const uint64_t k = make_key(7, 123456789);
+  EXPECT_EQ(key_slot(k), 7u);
+  EXPECT_EQ(key_index(k), 123456789u);
+  EXPECT_NE(make_key(1, 5), make_key(2, 5));
+}
+
+TEST(Table, ServingGatherDoesNotInsertAndReadsDefault) {
+  auto c = config();
+  c.default_row = {1, 2, 3, 4};
+  EmbeddingTable t(c);
+  std::vector<uint8_t> found(2);
+  std::vector<float> out(8);
+  std::vector<uint64_t> keys = {5, 6};
+  EXPECT_EQ(t.gather(keys, out, found), 0u);
+  EXPECT_EQ(out, (std::vector<float>{1, 2, 3, 4, 1, 2, 3, 4}));
+  EXPECT_EQ(t.stats().rows, 0u);
+  EXPECT_THROW(t.gather(keys, std::span<float>(out.data(), 3)), Error);
+}
+
+TEST(Table, InitIsDeterministicPerKeyWhateverTheOrder) {
+  auto c = config(16);
+  EmbeddingTable a(c), b(c);
+  std::vector<float> out(3 * 16);
+  std::vector<uint64_t> k1 = {10, 20, 30}, k2 = {30, 10, 20};
+  a.gather_train(k1, 0, out);
+  b.gather_train(k2, 0, out);
+  EXPECT_EQ(gather(a, {10, 20, 30}), gather(b, {10, 20, 30}));
+  const auto v = gather(a, {10});
+  double mean = 0;
+  for (float x : v) mean += x;
+  EXPECT_NE(v, gather(a, {20}));
+  EXPECT_LT(std::abs(mean / 16), 0.02);
+}
+
+TEST(Table, DuplicateKeysAreSummedBeforeTheStep) {
+  auto c = config();
+  c.init = TableConfig::Init::kZeros;
+  EmbeddingTable a(c), b(c);
+  std::vector<float> out(8);
+  std::vector<uint64_t> one = {1}, twice = {1, 1};
+  a.gather_train(one, 0, std::span<float>(out.data(), 4));
+  b.gather_train(one, 0, std::span<float>(out.data(), 4));
+  const std::vector<float> g1 = {1, 2, 3, 4}, g2 = {0.5f, 0.5f, 0.5f, 0.5f};
+  std::vector<float> both(g1);
+  both.insert(both.end(), g2.begin(), g2.end());
+  std::vector<float> sum = {1.5f, 2.5f, 3.5f, 4.5f};
+  EXPECT_EQ(a.apply_gradients(twice, both, 1), 1u);
+  EXPECT_EQ(b.apply_gradients(one, sum, 1), 1u);
+  EXPECT_EQ(gather(a, {1}), gather(b, {1}));
+  // Adagrad from zero: each coordinate moves by exactly -lr.
+  for (float x : gather(a, {1})) EXPECT_FLOAT_EQ(x, -0.1f);
+}
+
+TEST(Table, AdmissionAfterNSightings) {
+  auto c = config();
+  c.admit_after = 3;
+  c.default_row = {9, 9, 9, 9};
+  EmbeddingTable t(c);
+  std::vector<float> out(4);
+  std::vector<uint64_t> k = {42};
+  std::vector<float> g = {1, 1, 1, 1};
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(t.gather_train(k, i, out), 0u);
+    EXPECT_EQ(out[0], 9.0f);
+    EXPECT_EQ(t.apply_gradients(k, g, i), 0u);  // no trainable row yet
+  }
+  EXPECT_EQ(t.stats().pending_keys, 1u);  // counted in the pending map, not as a row
+  EXPECT_EQ(t.stats().rows, 0u);
+  EXPECT_EQ(t.gather_train(k, 2, out), 1u);
+  EXPECT_TRUE(t.contains(42));
+  EXPECT_EQ(t.stats().pending_keys, 0u);
+  EXPECT_EQ(t.apply_gradients(k, g, 2), 1u);
+}
+
+TEST(Table, AdmissionWithProbability) {
+  auto c = config();
+  c.admit_probability = 0.25f;
+  EmbeddingTable t(c);
+  std::vector<uint64_t> keys(4000);
+  for (size_t i = 0; i < keys.size(); ++i) keys[i] = i;
+  std::vector<float> out(keys.size() * 4);
+  t.gather_train(keys, 0, out);
+  EXPECT_NEAR(static_cast<double>(t.stats().rows) / keys.size(), 0.25, 0.03);
+}
+
+TEST(Table, GrowsAndFindsEveryKey) {
+  EmbeddingTable t(config(8));
+  std::mt19937_64 rng(1);
+  std::vector<uint64_t> keys(100000);
+  for (auto& k : keys) k = rng();
+  std::vector<float> out(keys.size() * 8);
+  t.gather_train(keys, 0, out);
+  std::vector<float> again(out.size());
+  std::vector<uint8_t> found(keys.size());
+  EXPECT_EQ(t.gather(keys, again, found), keys.size());
+  EXPECT_EQ(out, again);
+  const auto s = t.stats();
+  EXPECT_EQ(s.rows, keys.size());
+  EXPECT_GT(s.index_slots, keys.size());
+}
+
+TEST(Table, TtlKeepsMemoryFlatOnAnEndlessStreamOfNewKeys) {
+  auto c = config(16);
+  c.ttl_seconds = 100;
+  EmbeddingTable t(c);
+  std::vector<float> out(1000 * 16);
+  std::vector<uint64_t> keys(1000);
+  uint64_t next = 0;
+  uint64_t bytes_at_warm = 0, max_rows = 0;
+  for (int64_t step = 0; step < 400; ++step) {  // 400 batches of 1000 brand-new keys, 1 s apart
+    for (auto& k : keys) k = next++;
+    t.gather_train(keys, step, out);
+    t.evict_expired(step);
+    const auto s = t.stats();
+    if (step == 150) bytes_at_warm = s.bytes;
+    max_rows = std::max<uint64_t>(max_rows, s.rows);
+    // After warm-up, rows are reused and the index is rebuilt in place: memory stays within
+    // a few percent of the warm level, whatever the number of keys seen.
+    if (step > 150) EXPECT_LE(s.bytes, bytes_at_warm * 1.03) << "memory grew at step " << step;
+  }
+  EXPECT_LE(max_rows, 102000u);  // ~ttl seconds of keys
+  EXPECT_EQ(t.stats().evicted, next - t.stats().rows);
+}
+
+TEST(Table, CapacityEvictsLeastRecentlyUsed) {
+  auto c = config();
+  c.capacity = 100;
+  c.evict_fraction = 0.1f;
+  EmbeddingTable t(c);
+  std::vector<float> out(4);
+  for (uint64_t k = 0; k < 100; ++k) {
+    std::vector<uint64_t> one = {k};
+    t.gather_train(one, static_cast<int64_t>(k), out);
+  }
+  std::vector<uint64_t> old = {0};
+  t.gather_train(old, 1000, out);  // key 0 becomes the most recent
+  std::vector<uint64_t> fresh = {500};
+  t.gather_train(fresh, 1001, out);
+  EXPECT_LE(t.stats().rows, 100u);
+  EXPECT_TRUE(t.contains(0));
+  EXPECT_TRUE(t.contains(500));
+  EXPECT_FALSE(t.contains(1));  // the oldest went
+  EXPECT_TRUE(t.contains(99));
+}
+
+TEST(Table, CapacityEvictsLeastFrequentlyUpdated) {
+  auto c = config();
+  c.capacity = 10;
+  c.evict_fraction = 0.1f;
+  c.policy = TableConfig::Policy::kLfu;
+  EmbeddingTable t(c);
+  std::vector<float> out(4), g(4, 1.0f);
+  for (uint64_t k = 0; k < 10; ++k) {
+    std::vector<uint64_t> one = {k};
+    t.gather_train(one, 100 - static_cast<int64_t>(k), out);  // key 9 is the oldest
+    for (uint64_t u = 0; u < (k == 3 ? 1 : 5); ++u) t.apply_gradients(one, g, 100);
+  }
+  std::vector<uint64_t> fresh = {50};
+  t.gather_train(fresh, 200, out);
+  EXPECT_FALSE(t.contains(3));  // fewest updates
+  EXPECT_TRUE(t.contains(9));
+}
+
+TEST(Table, EraseRemovesRowsAndPendingCounts) {
+  auto c = config();
+  EmbeddingTable t(c);
+  std::vector<float> out(8);
+  std::vector<uint64_t> keys = {1, 2};
+  t.gather_train(keys, 0, out);
+  std::vector<uint64_t> gone = {1};
+  EXPECT_EQ(t.erase(gone), 1u);
+  EXPECT_FALSE(t.contains(1));
+  EXPECT_TRUE(t.contains(2));
+}
+
+TEST(Table, ExportSlot) {
+  EmbeddingTable t(config());
+  std::vector<uint64_t> keys = {make_key(2, 9), make_key(1, 4), make_key(2, 3)};
+  std::vector<float> out(12);
+  t.gather_train(keys, 0, out);
+  std::vector<uint64_t> ks;
+  std::vector<float> rows;
+  t.export_slot(2, ks, rows);
+  EXPECT_EQ(ks, (std::vector<uint64_t>{make_key(2, 3), make_key(2, 9)}));
+  ASSERT_EQ(rows.size(), 8u);
+  EXPECT_EQ(std::vector<float>(rows.begin(), rows.begin() + 4), gather(t, {make_key(2, 3)}));
+}
+
+// Full state of a table for bit-exact comparisons: gathered rows of the given keys.
+std::vector<float> snapshot(const EmbeddingTable& t, const std::vector<uint64_t>& keys) {
+  std::vector<float> out(keys.size() * t.dim());
+  std::vector<uint8_t> found(keys.size());
+  t.gather(keys, out, found);
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (!found[i]) out[i * t.dim()] = -12345.0f;  // mark absence
+  return out;
+}
+
+TEST(Checkpoint, FullAndBasePlusDeltasAreBitExact) {
+  streamrec::testing::TempDir dir;
+  auto c = config(8);
+  c.optimizer.kind = OptimizerKind::kAdam;
+  EmbeddingTable live(c);
+  std::mt19937_64 rng(3);
+  std::vector<uint64_t> all;
+  auto train_round = [&](int64_t now) {
+    std::vector<uint64_t> keys(64);
+    for (auto& k : keys) k = rng() % 500;
+    all.insert(all.end(), keys.begin(), keys.end());
+    std::vector<float> out(keys.size() * 8), g(keys.size() * 8);
+    live.gather_train(keys, now, out);
+    for (auto& x : g) x = std::uniform_real_distribution<float>(-1, 1)(rng);
+    live.apply_gradients(keys, g, now);
+  };
+  for (int i = 0; i < 5; ++i) train_round(i);
+  live.save_full((dir.path() / "base").string());
+  live.mark();
+  for (int d = 0; d < 3; ++d) {
+    for (int i = 0; i < 4; ++i) train_round(10 + d * 4 + i);
+    std::vector<uint64_t> gone = {all[d * 7], all[d * 7 + 1]};
+    live.erase(gone);
+    live.save_delta((dir.path() / ("delta" + std::to_string(d))).string());
+    live.mark();
+  }
+  EmbeddingTable restored(c);
+  restored.load_full((dir.path() / "base").string());
+  for (int d = 0; d < 3; ++d)
+    restored.apply_delta((dir.path() / ("delta" + std::to_string(d))).string());
+  std::vector<uint64_t> keys(500);
+  for (uint64_t k = 0; k < 500; ++k) keys[k] = k;
+  EXPECT_EQ(snapshot(live, keys), snapshot(restored, keys));
+  EXPECT_EQ(live.stats().rows, restored.stats().rows);
+  // Optimizer state restored too: one more identical step keeps them identical.
+  std::vector<float> g(keys.size() * 8, 0.25f), out(keys.size() * 8);
+  live.apply_gradients(keys, g, 100);
+  restored.apply_gradients(keys, g, 100);
+  EXPECT_EQ(snapshot(live, keys), snapshot(restored, keys));
+  // A full save of the live table restores to the same state.
+  live.save_full((dir.path() / "full2").string());
+  EmbeddingTable again(c);
+  again.load_full((dir.path() / "full2").string());
+  EXPECT_EQ(snapshot(live, keys), snapshot(again, keys));
+}
+
+TEST(Checkpoint, CorruptTruncatedAndForeignFilesGiveClearErrors) {
+  streamrec::testing::TempDir dir;
+  EmbeddingTable t(config());
+  std::vector<uint64_t> keys = {1, 2, 3};
+  std::vector<float> out(12);
+  t.gather_train(keys, 0, out);
+  const std::string path = (dir.path() / "t").string();
+  t.save_full(path);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto expect = [&](const std::string& file, const std::string& needle) {
+    EmbeddingTable u(config());
+    try {
+      u.load_full(file);
+      FAIL() << "no error: " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  auto flipped = bytes;
+  flipped[bytes.size() - 5] ^= 0x40;
+  expect(dir.write("flip", flipped), "checksum");
+  expect(dir.write("trunc", bytes.substr(0, bytes.size() - 10)), "truncated");
+  expect(dir.write("empty", ""), "truncated");
+  EmbeddingTable other(config(5));
+  EXPECT_THROW(other.load_full(path), Error);
+  EXPECT_THROW(t.apply_delta(path), Error);  // a full checkpoint is not a delta
+}
+
+TEST(Table, MemoryOverheadIsReported) {
+  EmbeddingTable t(config(64));
+  std::vector<uint64_t> keys(50000);
+  for (size_t i = 0; i < keys.size(); ++i) keys[i] = i * 7919;
+  std::vector<float> out(keys.size() * 64);
+  t.gather_train(keys, 0, out);
+  const auto s = t.stats();
+  EXPECT_EQ(s.raw_bytes, 50000ull * 64 * 4 * 2);
+  EXPECT_GT(s.overhead_bytes_per_row(), 20.0);  // the 20-byte header at least
+  EXPECT_LT(s.overhead_bytes_per_row(), 200.0);
+}
+
+}  // namespace
+}  // namespace streamrec::embedding

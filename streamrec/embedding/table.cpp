@@ -19,7 +19,12 @@ namespace streamrec::embedding {
 namespace {
 
 // Row header words.
-constexpr uint32_t kKeyLo = 0, kKeyHi = 1, kSeq = 2, kLastSeen = 3, kCount = 4, kHeader = 5;
+// Row header words: the key, the "state" word (low 16 bits: seqlock counter, odd while the
+// writer changes the row; high 16 bits: the row's update count, saturating at 65535, which
+// serves Adam's bias correction, exact to 1e-28 by then, and LFU), last-seen time.
+constexpr uint32_t kKeyLo = 0, kKeyHi = 1, kState = 2, kLastSeen = 3, kHeader = 4;
+
+inline uint32_t count_of(uint32_t state) { return state >> 16; }
 
 constexpr uint64_t kEmpty = 0;
 constexpr uint64_t kTombstone = 0xFFFFFFFFull;  // fingerprint 0, row field 0xFFFFFFFF
@@ -59,6 +64,19 @@ inline void copy_to_row(uint32_t* dst, const float* src, uint32_t n) {
   std::memcpy(dst, src, size_t{n} * 4);
 }
 #endif
+
+// Writer side of the seqlock: begin makes the counter odd, end even again (with the
+// update count replaced by `count`), both wrapping within 16 bits.
+inline uint32_t seq_begin(uint32_t* row) {
+  const uint32_t state = aload(row + kState);
+  astore(row + kState, (state & 0xFFFF0000u) | ((state + 1) & 0xFFFFu));
+  std::atomic_thread_fence(std::memory_order_release);
+  return state;
+}
+inline void seq_end(uint32_t* row, uint32_t state_before, uint32_t count) {
+  astore(row + kState, (std::min<uint32_t>(count, 0xFFFFu) << 16) | ((state_before + 2) & 0xFFFFu),
+         std::memory_order_release);
+}
 
 inline uint64_t row_key(const uint32_t* row) {
   return (uint64_t{aload(row + kKeyHi)} << 32) | aload(row + kKeyLo);
@@ -202,12 +220,12 @@ bool EmbeddingTable::read_row(uint32_t row, uint64_t key, float* out) const {
   for (uint64_t attempt = 0;; ++attempt) {
     // The writer may be descheduled mid-update: spin briefly, then give up the core.
     if (attempt > 64) std::this_thread::yield();
-    const uint32_t s1 = aload(r + kSeq, std::memory_order_acquire);
+    const uint32_t s1 = aload(r + kState, std::memory_order_acquire);
     if (s1 & 1) continue;  // the writer is mid-update
     const uint64_t k = row_key(r);
     copy_from_row(r + kHeader, out, dim);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (aload(r + kSeq) == s1) return k == key;
+    if (aload(r + kState) == s1) return k == key;
   }
 }
 
@@ -393,16 +411,13 @@ uint32_t EmbeddingTable::insert_row(uint64_t key, int64_t now) {
   }
   uint32_t* r = store_->row(row);
   // A reused row may be read concurrently under its old key: rewrite it under the seqlock.
-  const uint32_t seq = aload(r + kSeq);
-  astore(r + kSeq, seq + 1);
-  std::atomic_thread_fence(std::memory_order_release);
+  const uint32_t before = seq_begin(r);
   astore(r + kKeyLo, static_cast<uint32_t>(key));
   astore(r + kKeyHi, static_cast<uint32_t>(key >> 32));
   init_row(key, scratch_.data());
   copy_to_row(r + kHeader, scratch_.data(), config_.dim);
-  astore(r + kSeq, seq + 2, std::memory_order_release);
+  seq_end(r, before, 0);
   r[kLastSeen] = stamp(now);
-  r[kCount] = 0;
   float* state = reinterpret_cast<float*>(r + kHeader + config_.dim);
   for (uint32_t s = 0; s < slots_; ++s)
     std::fill(state + size_t{s} * config_.dim, state + size_t{s + 1} * config_.dim,
@@ -437,7 +452,7 @@ void EmbeddingTable::evict_for_capacity() {
     const uint32_t* r = store_->row(row);
     const uint64_t recency = r[kLastSeen];
     const uint64_t score = config_.policy == TableConfig::Policy::kLfu
-                               ? (uint64_t{r[kCount]} << 32) | recency
+                               ? (uint64_t{count_of(r[kState])} << 32) | recency
                                : recency;
     order.emplace_back(score, row);
   }
@@ -530,13 +545,11 @@ size_t EmbeddingTable::apply_gradients(std::span<const uint64_t> keys, std::span
         uint32_t* r = store_->row(row);
         const float* w = reinterpret_cast<const float*>(r + kHeader);
         float* state = reinterpret_cast<float*>(r + kHeader + dim);
-        const uint32_t step = ++r[kCount];
+        const uint32_t step = std::min<uint32_t>(count_of(r[kState]) + 1, 0xFFFFu);
         apply_step(config_.optimizer, w, state, g.data(), dim, step, w_new.data());
-        const uint32_t seq = aload(r + kSeq);
-        astore(r + kSeq, seq + 1);
-        std::atomic_thread_fence(std::memory_order_release);
+        const uint32_t before = seq_begin(r);
         copy_to_row(r + kHeader, w_new.data(), dim);
-        astore(r + kSeq, seq + 2, std::memory_order_release);
+        seq_end(r, before, step);
         r[kLastSeen] = t;
         dirty_[row >> 6] |= uint64_t{1} << (row & 63);
         ++updated;
@@ -619,7 +632,7 @@ void EmbeddingTable::write_rows(BinaryWriter& w, const std::vector<uint32_t>& ro
     const uint32_t* r = store_->row(row);
     w.u64(row_key(r));
     w.u32(r[kLastSeen]);
-    w.u32(r[kCount]);
+    w.u32(count_of(r[kState]));
     w.bytes(r + kHeader, floats * 4);
   }
 }
@@ -638,14 +651,11 @@ void EmbeddingTable::read_rows(BinaryReader& rd, uint64_t count) {
       --admitted_;  // restored, not admitted
     }
     uint32_t* r = store_->row(row);
-    const uint32_t seq = aload(r + kSeq);
-    astore(r + kSeq, seq + 1);
-    std::atomic_thread_fence(std::memory_order_release);
+    const uint32_t before = seq_begin(r);
     copy_to_row(r + kHeader, reinterpret_cast<const float*>(buf.data()), config_.dim);
-    astore(r + kSeq, seq + 2, std::memory_order_release);
+    seq_end(r, before, updates);
     std::memcpy(r + kHeader + config_.dim, buf.data() + config_.dim, (floats - config_.dim) * 4);
     r[kLastSeen] = last_seen;
-    r[kCount] = updates;
   }
 }
 

@@ -1,10 +1,10 @@
 // The dynamic embedding table: collisionless, self-growing, with per-row optimizer state.
 //
 // Keys are 64-bit (see keys.h); each admitted key owns one row of `dim` floats, followed in
-// memory by its optimizer slots and preceded by a 20-byte header (key, seqlock counter,
-// last-seen event time, update count). Rows live in fixed chunks that never move; an
-// open-addressing index (linear probing, 8-byte slots holding a 32-bit key fingerprint and
-// the row id) maps keys to rows.
+// memory by its optimizer slots and preceded by a 16-byte header (key; seqlock counter and
+// saturating 16-bit update count; last-seen event time). Rows live in fixed chunks that never move;
+// an open-addressing index (linear probing, 8-byte slots holding a 32-bit key fingerprint and the
+// row id) maps keys to rows.
 //
 // Thread-safety: ONE writer thread calls the non-const methods (gather_train,
 // apply_gradients, evict_*, erase, mark, checkpoint load/apply); ANY number of reader threads

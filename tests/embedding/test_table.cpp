@@ -311,7 +311,7 @@ TEST(Table, MemoryOverheadIsReported) {
   t.gather_train(keys, 0, out);
   const auto s = t.stats();
   EXPECT_EQ(s.raw_bytes, 50000ull * 64 * 4 * 2);
-  EXPECT_GT(s.overhead_bytes_per_row(), 20.0);  // the 20-byte header at least
+  EXPECT_GT(s.overhead_bytes_per_row(), 16.0);  // the 16-byte header at least
   EXPECT_LT(s.overhead_bytes_per_row(), 200.0);
 }
 

@@ -11,6 +11,7 @@
 #include "streamrec/models/itemknn.h"
 #include "streamrec/models/mf.h"
 #include "streamrec/models/popular.h"
+#include "streamrec/models/seq.h"
 #include "streamrec/models/usercf.h"
 
 namespace streamrec::models {
@@ -33,6 +34,8 @@ const std::vector<ModelInfo>& model_registry() {
                                  "matrix factorization: BPR, implicit ALS or biased SGD "
                                  "for ratings; online"),
       entry<Ease>("ease", "EASE closed-form item-item linear model (libtorch)"),
+      entry<SeqModel>("seq", "next-item sequence model: SASRec self-attention, GRU or LSTM "
+                             "(libtorch), items in a dynamic embedding table"),
   };
   return list;
 }

@@ -1,0 +1,48 @@
+// `seq`: next-item model over each user's behaviour sequence (SASRec-style causal
+// self-attention, GRU or LSTM), trained on next-item prediction at every position with a
+// full-softmax cross-entropy over the catalog. Item ids are rows of a dynamic embedding
+// table (module embedding) trained through its row optimizer (Adam); the encoder's dense
+// weights train with torch::optim::Adam. score(u, i) = h_u . e_i where h_u encodes the
+// user's last `maxlen` fitted items.
+//
+// Model selection: each user's last fitted event is held out as the validation target
+// (its input is everything before it); training stops when validation NDCG@10 has not
+// improved for `patience` checks, and the best epoch's weights are kept. Scoring then
+// encodes the full fitted sequence, held-out item included.
+#pragma once
+
+#include <memory>
+
+#include "streamrec/models/recommender.h"
+
+namespace streamrec::models {
+
+class SeqModel final : public Recommender {
+ public:
+  explicit SeqModel(Params params);
+  ~SeqModel() override;
+  static Params declare_params();
+
+  std::string name() const override { return "seq"; }
+  const Params& params() const override { return params_; }
+  uint32_t num_items() const override { return n_items_; }
+  void fit(const TrainData& data) override;
+  void score_all(uint32_t user, std::span<float> scores) const override;
+
+  // Training report of the last fit: epochs run, best epoch, its validation NDCG@10, and
+  // the training speed in sequences per second.
+  struct FitReport {
+    int epochs = 0, best_epoch = 0;
+    double best_ndcg = 0, sequences_per_second = 0, seconds = 0;
+  };
+  const FitReport& report() const { return report_; }
+
+ private:
+  struct State;
+  Params params_;
+  uint32_t n_items_ = 0;
+  std::unique_ptr<State> state_;
+  FitReport report_;
+};
+
+}  // namespace streamrec::models

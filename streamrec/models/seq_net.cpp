@@ -1,0 +1,68 @@
+#include "streamrec/models/seq_net.h"
+
+#include <cmath>
+
+#include "streamrec/core/error.h"
+
+namespace streamrec::models {
+
+SeqEncoderImpl::SeqEncoderImpl(SeqEncoderOptions o) : options_(std::move(o)) {
+  const int64_t d = options_.dim();
+  dropout_ = register_module("dropout", torch::nn::Dropout(options_.dropout()));
+  last_norm_ = register_module("last_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-8)));
+  if (options_.kind() == "sasrec") {
+    positions_ = register_module("positions", torch::nn::Embedding(options_.maxlen(), d));
+    for (int64_t b = 0; b < options_.blocks(); ++b) {
+      attn_norms_->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-8)));
+      attns_->push_back(torch::nn::MultiheadAttention(
+          torch::nn::MultiheadAttentionOptions(d, options_.heads()).dropout(options_.dropout())));
+      ffn_norms_->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-8)));
+      ffn1_->push_back(torch::nn::Linear(d, d));
+      ffn2_->push_back(torch::nn::Linear(d, d));
+    }
+    register_module("attn_norms", attn_norms_);
+    register_module("attns", attns_);
+    register_module("ffn_norms", ffn_norms_);
+    register_module("ffn1", ffn1_);
+    register_module("ffn2", ffn2_);
+  } else if (options_.kind() == "gru") {
+    gru_ = register_module("gru", torch::nn::GRU(torch::nn::GRUOptions(d, d).batch_first(true)));
+  } else if (options_.kind() == "lstm") {
+    lstm_ = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(d, d).batch_first(true)));
+  } else {
+    throw_error(ErrorKind::kInvalidInput,
+                "seq: unknown encoder '" + options_.kind() + "' (sasrec, gru, lstm)");
+  }
+}
+
+torch::Tensor SeqEncoderImpl::forward(torch::Tensor x, torch::Tensor pad) {
+  const int64_t L = x.size(1);
+  const auto keep = (~pad).unsqueeze(-1).to(x.dtype());  // [B, L, 1]
+  if (options_.kind() == "gru" || options_.kind() == "lstm") {
+    x = dropout_(x) * keep;
+    auto h = options_.kind() == "gru" ? std::get<0>(gru_(x)) : std::get<0>(lstm_(x));
+    return last_norm_(h);
+  }
+  const int64_t d = options_.dim();
+  x = x * std::sqrt(static_cast<double>(d));
+  auto pos = torch::arange(options_.maxlen() - L, options_.maxlen(), torch::kLong);
+  x = x + positions_(pos).unsqueeze(0);
+  x = dropout_(x) * keep;
+  // Causal mask: position t may attend to positions <= t (true = masked).
+  const auto causal = torch::ones({L, L}, torch::kBool).triu(1);
+  for (int64_t b = 0; b < options_.blocks(); ++b) {
+    auto q = attn_norms_[b]->as<torch::nn::LayerNorm>()->forward(x);
+    // MultiheadAttention works on [L, B, d].
+    auto attn = attns_[b]->as<torch::nn::MultiheadAttention>()->forward(
+        q.transpose(0, 1), x.transpose(0, 1), x.transpose(0, 1), {}, false, causal);
+    x = q + std::get<0>(attn).transpose(0, 1);
+    x = ffn_norms_[b]->as<torch::nn::LayerNorm>()->forward(x);
+    auto f = ffn1_[b]->as<torch::nn::Linear>()->forward(x);
+    f = dropout_(torch::relu(f));
+    f = dropout_(ffn2_[b]->as<torch::nn::Linear>()->forward(f));
+    x = (x + f) * keep;
+  }
+  return last_norm_(x);
+}
+
+}  // namespace streamrec::models

@@ -19,12 +19,22 @@ const char* preferred_openblas_coretype() {
 
 void ensure_fast_blas(int argc, char** argv) {
   (void)argc;
-  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
-  const char* core = preferred_openblas_coretype();
-  if (core == nullptr) return;
-  setenv("OPENBLAS_CORETYPE", core, 1);
+  // Marks that this process already went through here (so a failed setting cannot loop).
+  if (std::getenv("STREAMREC_RUNTIME_SET") != nullptr) return;
+  setenv("STREAMREC_RUNTIME_SET", "1", 1);
+  bool changed = false;
+  auto set_default = [&changed](const char* name, const char* value) {
+    if (value == nullptr || std::getenv(name) != nullptr) return;
+    setenv(name, value, 1);
+    changed = true;
+  };
+  set_default("OPENBLAS_CORETYPE", preferred_openblas_coretype());
+  set_default("OMP_WAIT_POLICY", "passive");
+  set_default("MALLOC_MMAP_THRESHOLD_", "4294967296");
+  set_default("MALLOC_TRIM_THRESHOLD_", "4294967296");
+  if (!changed) return;
   execv("/proc/self/exe", argv);
-  // execv only returns on failure: carry on with OpenBLAS's own choice.
+  // execv only returns on failure: carry on with the libraries' defaults.
 }
 
 }  // namespace streamrec

@@ -1,10 +1,13 @@
-// OpenBLAS kernel selection.
-//
-// Debian 12's OpenBLAS (0.3.21) does not recognise recent Intel server CPUs and falls back
-// to its generic "Prescott" kernels, which run libtorch's matrix products 4-5x slower
-// than the AVX-512 ones (measured here: 45 vs 190-220 GFLOP/s on a 2048^2 sgemm).
-// OpenBLAS reads OPENBLAS_CORETYPE once, when the library loads, so a binary that wants
-// the right kernels must have it in its environment at exec time.
+// Process-level runtime settings for the numeric libraries, which read them from the
+// environment once, when they load, so a binary must have them at exec time:
+// - OPENBLAS_CORETYPE: Debian 12's OpenBLAS (0.3.21) does not recognise recent Intel server
+//   CPUs and falls back to its generic "Prescott" kernels, 4-5x slower than the AVX-512 ones
+//   (measured here: 45 vs 190-220 GFLOP/s on a 2048^2 sgemm).
+// - OMP_WAIT_POLICY=passive: libtorch's OpenMP workers otherwise spin between operations
+//   and steal the cores OpenBLAS's own threads need (seq training: 1.2x).
+// - glibc malloc mmap/trim thresholds raised: libtorch allocates and frees large tensors
+//   every step; returning them to the kernel each time costs page faults (seq training:
+//   1.6x; both together 2x).
 #pragma once
 
 namespace streamrec {
@@ -13,9 +16,9 @@ namespace streamrec {
 // AVX2+FMA), or nullptr when OpenBLAS's own detection is fine.
 const char* preferred_openblas_coretype();
 
-// Call first in main(): when OPENBLAS_CORETYPE is unset and this CPU wants one, sets it and
-// re-executes the binary (/proc/self/exe) with the same arguments. Returns normally
-// otherwise (also when re-exec fails, with the slower kernels). A user's own setting wins.
+// Call first in main(): sets each of the variables above that is unset and, if it set
+// any, re-executes the binary (/proc/self/exe) with the same arguments. A user's own
+// settings win. If re-exec fails, carries on with the libraries' defaults.
 void ensure_fast_blas(int argc, char** argv);
 
 }  // namespace streamrec

@@ -7,6 +7,7 @@
 #include "streamrec/core/error.h"
 #include "streamrec/core/serialize.h"
 #include "streamrec/core/text.h"
+#include "streamrec/models/autoencoder.h"
 #include "streamrec/models/ease.h"
 #include "streamrec/models/itemknn.h"
 #include "streamrec/models/mf.h"
@@ -34,8 +35,12 @@ const std::vector<ModelInfo>& model_registry() {
                                  "matrix factorization: BPR, implicit ALS or biased SGD "
                                  "for ratings; online"),
       entry<Ease>("ease", "EASE closed-form item-item linear model (libtorch)"),
-      entry<SeqModel>("seq", "next-item sequence model: SASRec self-attention, GRU or LSTM "
-                             "(libtorch), items in a dynamic embedding table"),
+      entry<Autoencoder>("autoencoder",
+                         "Mult-DAE / Mult-VAE over user interaction vectors "
+                         "(libtorch), item layers in dynamic embedding tables"),
+      entry<SeqModel>("seq",
+                      "next-item sequence model: SASRec self-attention, GRU or LSTM "
+                      "(libtorch), items in a dynamic embedding table"),
   };
   return list;
 }

@@ -29,7 +29,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 struct SeqModel::State {
   SeqEncoder encoder{nullptr};
   std::unique_ptr<embedding::EmbeddingTable> items;
-  std::vector<uint64_t> item_keys;         // key of item i at position i
+  std::vector<uint64_t> item_keys;          // key of item i at position i
   std::vector<std::vector<uint32_t>> seqs;  // user -> fitted items in time order
   torch::Tensor user_vectors;               // [users, dim], after fit
   torch::Tensor item_matrix;                // [items, dim], after fit
@@ -188,8 +188,8 @@ void SeqModel::fit(const TrainData& data) {
       loss.backward();
       dense_opt.step();
       auto g = E.grad().slice(0, 1).contiguous();
-      st.items->apply_gradients(st.item_keys, std::span<const float>(g.data_ptr<float>(), g.numel()),
-                                0);
+      st.items->apply_gradients(st.item_keys,
+                                std::span<const float>(g.data_ptr<float>(), g.numel()), 0);
       sequences += e - b;
     }
     train_seconds += seconds_since(t0);

@@ -9,7 +9,8 @@ namespace streamrec::models {
 SeqEncoderImpl::SeqEncoderImpl(SeqEncoderOptions o) : options_(std::move(o)) {
   const int64_t d = options_.dim();
   dropout_ = register_module("dropout", torch::nn::Dropout(options_.dropout()));
-  last_norm_ = register_module("last_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-8)));
+  last_norm_ = register_module("last_norm",
+                               torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-8)));
   if (options_.kind() == "sasrec") {
     positions_ = register_module("positions", torch::nn::Embedding(options_.maxlen(), d));
     for (int64_t b = 0; b < options_.blocks(); ++b) {
@@ -28,7 +29,8 @@ SeqEncoderImpl::SeqEncoderImpl(SeqEncoderOptions o) : options_(std::move(o)) {
   } else if (options_.kind() == "gru") {
     gru_ = register_module("gru", torch::nn::GRU(torch::nn::GRUOptions(d, d).batch_first(true)));
   } else if (options_.kind() == "lstm") {
-    lstm_ = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(d, d).batch_first(true)));
+    lstm_ =
+        register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(d, d).batch_first(true)));
   } else {
     throw_error(ErrorKind::kInvalidInput,
                 "seq: unknown encoder '" + options_.kind() + "' (sasrec, gru, lstm)");
@@ -48,8 +50,10 @@ torch::Tensor SeqEncoderImpl::forward(torch::Tensor x, torch::Tensor pad) {
   auto pos = torch::arange(options_.maxlen() - L, options_.maxlen(), torch::kLong);
   x = x + positions_(pos).unsqueeze(0);
   x = dropout_(x) * keep;
-  // Causal mask: position t may attend to positions <= t (true = masked).
-  const auto causal = torch::ones({L, L}, torch::kBool).triu(1);
+  // Causal mask: position t may attend to positions <= t. libtorch 1.13's C++
+  // MultiheadAttention *adds* attn_mask to the attention logits (a bool mask would add 1
+  // and mask nothing), so it must be an additive float mask.
+  const auto causal = torch::full({L, L}, -1e9f).triu(1);
   for (int64_t b = 0; b < options_.blocks(); ++b) {
     auto q = attn_norms_[b]->as<torch::nn::LayerNorm>()->forward(x);
     // MultiheadAttention works on [L, B, d].

@@ -1,0 +1,201 @@
+#include "streamrec/models/autoencoder.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "streamrec/core/error.h"
+#include "streamrec/core/log.h"
+#include "streamrec/core/parallel.h"
+#include "streamrec/embedding/keys.h"
+#include "streamrec/embedding/table.h"
+
+namespace streamrec::models {
+namespace {
+constexpr uint32_t kInputSlot = 1, kOutputSlot = 2;
+}
+
+struct Autoencoder::State {
+  std::unique_ptr<embedding::EmbeddingTable> in_rows, out_rows;
+  std::vector<uint64_t> in_keys, out_keys;
+  torch::nn::Sequential encoder{nullptr}, decoder{nullptr};
+  torch::nn::Linear mu{nullptr}, logvar{nullptr};
+  torch::Tensor in_bias, out_bias;
+  std::vector<std::vector<uint32_t>> items;  // user -> distinct fitted items
+  torch::Tensor scores;                      // [users, items] after fit
+};
+
+Autoencoder::Autoencoder(Params params) : params_(std::move(params)) {}
+Autoencoder::~Autoencoder() = default;
+
+Params Autoencoder::declare_params() {
+  return Params("autoencoder",
+                {ParamSpec::choice("variant", "dae", {"dae", "vae"}, "Mult-DAE or Mult-VAE"),
+                 ParamSpec::choice("loss", "multinomial", {"multinomial", "mse"},
+                                   "multinomial log-likelihood or squared error"),
+                 ParamSpec::integer("hidden", 600, 8, 8192, "hidden layer width"),
+                 ParamSpec::integer("latent", 200, 4, 4096, "bottleneck width"),
+                 ParamSpec::real("dropout", 0.5, 0.0, 0.95, "input dropout (of the user's items)"),
+                 ParamSpec::real("lr", 0.001, 1e-6, 1.0, "Adam learning rate"),
+                 ParamSpec::real("beta", 0.2, 0.0, 10.0, "vae: final KL weight (annealed)"),
+                 ParamSpec::integer("batch", 256, 1, 65536, "users per step"),
+                 ParamSpec::integer("epochs", 100, 1, 100000, "passes over the users"),
+                 ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")});
+}
+
+void Autoencoder::fit(const TrainData& data) {
+  torch::set_num_threads(num_threads());
+  torch::manual_seed(static_cast<uint64_t>(params_.integer("seed")));
+  n_items_ = data.num_items();
+  state_ = std::make_unique<State>();
+  auto& st = *state_;
+  const int64_t hidden = params_.integer("hidden"), latent = params_.integer("latent");
+  const bool vae = params_.str("variant") == "vae";
+  const bool mse = params_.str("loss") == "mse";
+  const float lr = static_cast<float>(params_.real("lr"));
+
+  embedding::TableConfig tc;
+  tc.dim = static_cast<uint32_t>(hidden);
+  tc.optimizer.kind = embedding::OptimizerKind::kAdam;
+  tc.optimizer.lr = lr;
+  tc.init = embedding::TableConfig::Init::kNormal;
+  tc.init_scale = static_cast<float>(std::sqrt(2.0 / (n_items_ + hidden)));  // Xavier
+  tc.seed = static_cast<uint64_t>(params_.integer("seed"));
+  st.in_rows = std::make_unique<embedding::EmbeddingTable>(tc);
+  st.out_rows = std::make_unique<embedding::EmbeddingTable>(tc);
+  for (uint32_t i = 0; i < n_items_; ++i) {
+    st.in_keys.push_back(embedding::make_key(kInputSlot, i));
+    st.out_keys.push_back(embedding::make_key(kOutputSlot, i));
+  }
+  // DAE: n -> hidden -> latent -> hidden -> n with tanh between; VAE: n -> hidden -> (mu,
+  // logvar) -> hidden -> n. The n -> hidden and hidden -> n layers are the item tables.
+  st.encoder = vae ? torch::nn::Sequential(torch::nn::Tanh())
+                   : torch::nn::Sequential(torch::nn::Tanh(), torch::nn::Linear(hidden, latent),
+                                           torch::nn::Tanh());
+  st.mu = torch::nn::Linear(hidden, latent);
+  st.logvar = torch::nn::Linear(hidden, latent);
+  st.decoder = torch::nn::Sequential(torch::nn::Linear(latent, hidden), torch::nn::Tanh());
+  st.in_bias = torch::zeros({hidden}, torch::requires_grad());
+  st.out_bias = torch::zeros({static_cast<int64_t>(n_items_)}, torch::requires_grad());
+  std::vector<torch::Tensor> dense;
+  for (auto& p : st.encoder->parameters()) dense.push_back(p);
+  for (auto& p : st.decoder->parameters()) dense.push_back(p);
+  if (vae) {
+    for (auto& p : st.mu->parameters()) dense.push_back(p);
+    for (auto& p : st.logvar->parameters()) dense.push_back(p);
+  }
+  dense.push_back(st.in_bias);
+  dense.push_back(st.out_bias);
+  torch::optim::Adam opt(dense, torch::optim::AdamOptions(lr));
+
+  st.items.assign(data.num_users(), {});
+  std::vector<uint32_t> users;
+  for (uint32_t u = 0; u < data.num_users(); ++u) {
+    const auto it = data.items_of(u);
+    st.items[u].assign(it.begin(), it.end());
+    if (!it.empty()) users.push_back(u);
+  }
+  const int64_t n = n_items_;
+  // Input: sum of the item rows of the kept items, divided by sqrt(kept) (Mult-DAE's L2
+  // normalisation of the input vector), as a sparse-dense product.
+  auto encode_input = [&](const std::vector<uint32_t>& batch_users, torch::Tensor W, double drop,
+                          std::mt19937_64& rng) {
+    std::vector<int64_t> rows, cols;
+    std::vector<float> vals;
+    std::bernoulli_distribution keep(1.0 - drop);
+    for (size_t r = 0; r < batch_users.size(); ++r) {
+      std::vector<uint32_t> kept;
+      for (uint32_t i : st.items[batch_users[r]])
+        if (drop == 0 || keep(rng)) kept.push_back(i);
+      const float w = kept.empty() ? 0.0f : 1.0f / std::sqrt(static_cast<float>(kept.size()));
+      for (uint32_t i : kept)
+        rows.push_back(static_cast<int64_t>(r)), cols.push_back(i), vals.push_back(w);
+    }
+    const auto nnz = static_cast<int64_t>(vals.size());
+    auto idx = torch::stack({torch::tensor(rows, torch::kLong), torch::tensor(cols, torch::kLong)});
+    if (nnz == 0) idx = torch::zeros({2, 0}, torch::kLong);
+    auto X = torch::sparse_coo_tensor(idx, torch::tensor(vals),
+                                      {static_cast<int64_t>(batch_users.size()), n});
+    return torch::mm(X, W) + st.in_bias;
+  };
+  auto gather_all = [&](embedding::EmbeddingTable& t, const std::vector<uint64_t>& keys,
+                        bool train) {
+    auto m = torch::zeros({n, hidden});
+    std::span<float> out(m.data_ptr<float>(), m.numel());
+    if (train)
+      t.gather_train(keys, 0, out);
+    else
+      t.gather(keys, out);
+    return m;
+  };
+
+  std::mt19937_64 rng(static_cast<uint64_t>(params_.integer("seed")));
+  const int64_t epochs = params_.integer("epochs"), batch = params_.integer("batch");
+  const int64_t total_steps = epochs * ((static_cast<int64_t>(users.size()) + batch - 1) / batch);
+  int64_t step = 0;
+  for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
+    std::shuffle(users.begin(), users.end(), rng);
+    double epoch_loss = 0;
+    for (size_t b = 0; b < users.size(); b += batch) {
+      const std::vector<uint32_t> bu(users.begin() + b,
+                                     users.begin() + std::min(users.size(), b + batch));
+      auto Win = gather_all(*st.in_rows, st.in_keys, true).requires_grad_(true);
+      auto Wout = gather_all(*st.out_rows, st.out_keys, true).requires_grad_(true);
+      auto h = st.encoder->forward(encode_input(bu, Win, params_.real("dropout"), rng));
+      torch::Tensor kl = torch::zeros({});
+      if (vae) {
+        auto mean = st.mu(h);
+        auto log_var = st.logvar(h);
+        h = mean + torch::randn_like(mean) * torch::exp(0.5 * log_var);
+        kl = (-0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum(1)).mean();
+      }
+      auto logits = st.decoder->forward(h).mm(Wout.t()) + st.out_bias;  // [B, n]
+      auto target = torch::zeros({static_cast<int64_t>(bu.size()), n});
+      auto* pt = target.data_ptr<float>();
+      for (size_t r = 0; r < bu.size(); ++r)
+        for (uint32_t i : st.items[bu[r]]) pt[r * n + i] = 1.0f;
+      auto loss = mse ? (logits - target).pow(2).sum(1).mean()
+                      : -(torch::log_softmax(logits, 1) * target).sum(1).mean();
+      const double anneal =
+          std::min(params_.real("beta"), params_.real("beta") * step / (0.8 * total_steps));
+      loss = loss + anneal * kl;
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      auto gin = Win.grad().contiguous(), gout = Wout.grad().contiguous();
+      st.in_rows->apply_gradients(st.in_keys,
+                                  {gin.data_ptr<float>(), static_cast<size_t>(gin.numel())}, 0);
+      st.out_rows->apply_gradients(st.out_keys,
+                                   {gout.data_ptr<float>(), static_cast<size_t>(gout.numel())}, 0);
+      epoch_loss += loss.item<double>() * bu.size();
+      ++step;
+    }
+    report_progress(epoch, epochs);
+    log::debug("autoencoder epoch {}: loss {:.4f}", epoch, epoch_loss / users.size());
+  }
+  // Scores of every user against every item, from their full (undropped) history.
+  torch::NoGradGuard no_grad;
+  st.scores = torch::zeros({static_cast<int64_t>(data.num_users()), n});
+  auto Win = gather_all(*st.in_rows, st.in_keys, false);
+  auto Wout = gather_all(*st.out_rows, st.out_keys, false);
+  std::vector<uint32_t> all(data.num_users());
+  std::iota(all.begin(), all.end(), 0);
+  for (size_t b = 0; b < all.size(); b += 512) {
+    const std::vector<uint32_t> bu(all.begin() + b, all.begin() + std::min(all.size(), b + 512));
+    auto h = st.encoder->forward(encode_input(bu, Win, 0.0, rng));
+    if (vae) h = st.mu(h);
+    st.scores.slice(0, b, b + bu.size()).copy_(st.decoder->forward(h).mm(Wout.t()) + st.out_bias);
+  }
+}
+
+void Autoencoder::score_all(uint32_t user, std::span<float> scores) const {
+  std::fill(scores.begin(), scores.end(), 0.0f);
+  if (!state_ || user >= state_->scores.size(0)) return;
+  const float* row = state_->scores.data_ptr<float>() + int64_t{user} * n_items_;
+  std::copy(row, row + std::min<size_t>(scores.size(), n_items_), scores.begin());
+}
+
+}  // namespace streamrec::models

@@ -1,0 +1,36 @@
+// `autoencoder`: Mult-DAE / Mult-VAE (Liang et al., WWW 2018) over each user's interaction
+// vector. The first layer's weights are an item embedding table (a user's input is the
+// normalised sum of the rows of their items, after input dropout) and so is the output
+// layer (one row per item); both live in dynamic embedding tables trained by their row
+// optimizer (Adam), the hidden layers by torch::optim::Adam. Loss: multinomial
+// log-likelihood (default) or the seed's squared error on the output logits (a Gaussian
+// likelihood; through a sigmoid it learned less than popularity here); Mult-VAE adds the KL
+// term, annealed up to `beta`. score(u, i) = the decoder's logit of item i.
+#pragma once
+
+#include <memory>
+
+#include "streamrec/models/recommender.h"
+
+namespace streamrec::models {
+
+class Autoencoder final : public Recommender {
+ public:
+  explicit Autoencoder(Params params);
+  ~Autoencoder() override;
+  static Params declare_params();
+
+  std::string name() const override { return "autoencoder"; }
+  const Params& params() const override { return params_; }
+  uint32_t num_items() const override { return n_items_; }
+  void fit(const TrainData& data) override;
+  void score_all(uint32_t user, std::span<float> scores) const override;
+
+ private:
+  struct State;
+  Params params_;
+  uint32_t n_items_ = 0;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace streamrec::models

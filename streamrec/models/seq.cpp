@@ -47,11 +47,11 @@ Params SeqModel::declare_params() {
        ParamSpec::integer("blocks", 2, 1, 16, "self-attention blocks"),
        ParamSpec::integer("heads", 1, 1, 16, "attention heads (dim must divide)"),
        ParamSpec::real("dropout", 0.2, 0.0, 0.9, "dropout rate"),
-       ParamSpec::real("lr", 0.001, 1e-6, 1.0, "Adam learning rate (dense and item rows)"),
+       ParamSpec::real("lr", 0.002, 1e-6, 1.0, "Adam learning rate (dense and item rows)"),
        ParamSpec::integer("batch", 128, 1, 65536, "sequences per step"),
        ParamSpec::integer("epochs", 200, 1, 100000, "most epochs"),
        ParamSpec::integer("eval_every", 5, 1, 1000, "epochs between validation checks"),
-       ParamSpec::integer("patience", 4, 1, 1000, "checks without improvement before stopping"),
+       ParamSpec::integer("patience", 6, 1, 1000, "checks without improvement before stopping"),
        ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")});
 }
 
@@ -73,13 +73,20 @@ void SeqModel::fit(const TrainData& data) {
                               .blocks(params_.integer("blocks"))
                               .heads(params_.integer("heads"))
                               .dropout(params_.real("dropout")));
+  // Xavier-normal initialisation of every weight matrix (as the reference SASRec does);
+  // item rows get the same scale from the table's per-key initialiser.
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : st.encoder->named_parameters())
+      if (p.value().dim() >= 2) torch::nn::init::xavier_normal_(p.value());
+  }
   embedding::TableConfig tc;
   tc.dim = static_cast<uint32_t>(dim);
   tc.optimizer.kind = embedding::OptimizerKind::kAdam;
   tc.optimizer.lr = static_cast<float>(params_.real("lr"));
   tc.optimizer.beta2 = 0.98f;
   tc.init = embedding::TableConfig::Init::kNormal;
-  tc.init_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dim)));
+  tc.init_scale = static_cast<float>(std::sqrt(2.0 / (n_rows + dim)));
   tc.seed = static_cast<uint64_t>(params_.integer("seed"));
   st.items = std::make_unique<embedding::EmbeddingTable>(tc);
   st.item_keys.resize(n_items_);

@@ -121,26 +121,9 @@ std::vector<uint32_t> BinaryReader::u32s() {
 
 void write_checked_file(const std::string& path, const FileHeader& header,
                         std::string_view payload) {
-  SR_ASSERT(header.kind.size() <= kKindLen);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    SR_CHECK(out.good(), ErrorKind::kIo, "cannot open '{}' for writing", tmp);
-    BinaryWriter w(out);
-    w.bytes(kMagic, sizeof(kMagic));
-    char kind[kKindLen] = {};
-    std::memcpy(kind, header.kind.data(), header.kind.size());
-    w.bytes(kind, kKindLen);
-    w.u32(header.version);
-    w.u64(payload.size());
-    w.u32(crc32(payload));
-    w.bytes(payload.data(), payload.size());
-    out.flush();
-    SR_CHECK(out.good(), ErrorKind::kIo, "write to '{}' failed", tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  SR_CHECK(!ec, ErrorKind::kIo, "cannot rename '{}' to '{}': {}", tmp, path, ec.message());
+  CheckedFileWriter file(path, header);
+  file.writer().bytes(payload.data(), payload.size());
+  file.commit();
 }
 
 class CheckedFileWriter::CrcBuf : public std::streambuf {
@@ -250,30 +233,9 @@ std::unique_ptr<std::istream> open_checked_file(const std::string& path, std::st
 
 std::string read_checked_file(const std::string& path, std::string_view kind, uint32_t max_version,
                               uint32_t* version_out) {
-  std::ifstream in(path, std::ios::binary);
-  SR_CHECK(in.good(), ErrorKind::kIo, "cannot open '{}'", path);
-  BinaryReader r(in, path);
-  char magic[4];
-  r.bytes(magic, 4);
-  SR_CHECK(std::memcmp(magic, kMagic, 4) == 0, ErrorKind::kCorrupt,
-           "'{}' is not a Streamrec file (bad magic)", path);
-  char file_kind[kKindLen + 1] = {};
-  r.bytes(file_kind, kKindLen);
-  SR_CHECK(std::string_view(file_kind) == kind, ErrorKind::kCorrupt,
-           "'{}' holds a '{}', expected a '{}'", path, file_kind, kind);
-  const uint32_t version = r.u32();
-  SR_CHECK(version >= 1 && version <= max_version, ErrorKind::kCorrupt,
-           "'{}' has format version {}, this build reads 1..{}", path, version, max_version);
-  const uint64_t size = r.u64();
-  const uint32_t checksum = r.u32();
-  const auto file_size = std::filesystem::file_size(path);
-  SR_CHECK(size == file_size - 28, ErrorKind::kCorrupt,
-           "'{}' is truncated or padded: header says {} payload bytes, file has {}", path, size,
-           file_size - 28);
-  std::string payload(size, '\0');
-  r.bytes(payload.data(), size);
-  SR_CHECK(crc32(payload) == checksum, ErrorKind::kCorrupt, "'{}' fails its checksum", path);
-  if (version_out) *version_out = version;
+  auto in = open_checked_file(path, kind, max_version, version_out);
+  std::string payload(std::filesystem::file_size(path) - kHeaderSize, '\0');
+  BinaryReader(*in, path).bytes(payload.data(), payload.size());
   return payload;
 }
 

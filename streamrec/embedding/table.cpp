@@ -668,12 +668,26 @@ void write_table_header(BinaryWriter& w, const TableConfig& c, int64_t time_base
 }
 }  // namespace
 
+void EmbeddingTable::write_pending(BinaryWriter& w) const {
+  w.u64(pending_.size());
+  for (const auto& [k, n] : pending_) w.u64(k), w.u32(n);
+}
+
+void EmbeddingTable::read_pending(BinaryReader& r) {
+  pending_.clear();
+  const uint64_t n = r.count(uint64_t{1} << 40);
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t k = r.u64();
+    pending_[k] = r.u32();
+  }
+  pending_count_ = pending_.size();
+}
+
 void EmbeddingTable::save_full(const std::string& path) const {
   CheckedFileWriter file(path, {"embtable", kFileVersion});
   auto& w = file.writer();
   write_table_header(w, config_, time_base_, has_time_base_);
-  w.u64(pending_.size());
-  for (const auto& [k, n] : pending_) w.u64(k), w.u32(n);
+  write_pending(w);
   std::vector<uint32_t> rows;
   for (uint32_t row = 0; row < live_.size(); ++row)
     if (live_[row]) rows.push_back(row);
@@ -685,8 +699,7 @@ void EmbeddingTable::save_delta(const std::string& path) const {
   CheckedFileWriter file(path, {"embdelta", kFileVersion});
   auto& w = file.writer();
   write_table_header(w, config_, time_base_, has_time_base_);
-  w.u64(pending_.size());
-  for (const auto& [k, n] : pending_) w.u64(k), w.u32(n);
+  write_pending(w);
   w.u64(removed_keys_.size());
   for (uint64_t k : removed_keys_) w.u64(k);
   std::vector<uint32_t> rows;
@@ -724,13 +737,8 @@ void EmbeddingTable::load_full(const std::string& path) {
   BinaryReader r(*in, path);
   clear();
   check_table_header(r, config_, path, time_base_, has_time_base_);
-  const uint64_t pending = r.count(uint64_t{1} << 40);
-  for (uint64_t i = 0; i < pending; ++i) {
-    const uint64_t k = r.u64();
-    pending_[k] = r.u32();
-  }
+  read_pending(r);
   read_rows(r, r.count(uint64_t{1} << 40));
-  pending_count_ = pending_.size();
   mark();
 }
 
@@ -738,12 +746,7 @@ void EmbeddingTable::apply_delta(const std::string& path) {
   auto in = open_checked_file(path, "embdelta", kFileVersion);
   BinaryReader r(*in, path);
   check_table_header(r, config_, path, time_base_, has_time_base_);
-  pending_.clear();
-  const uint64_t pending = r.count(uint64_t{1} << 40);
-  for (uint64_t i = 0; i < pending; ++i) {
-    const uint64_t k = r.u64();
-    pending_[k] = r.u32();
-  }
+  read_pending(r);
   const uint64_t removed = r.count(uint64_t{1} << 40);
   for (uint64_t i = 0; i < removed; ++i) {
     const uint64_t key = r.u64();
@@ -751,7 +754,6 @@ void EmbeddingTable::apply_delta(const std::string& path) {
     if (row != UINT32_MAX) remove_row(row);
   }
   read_rows(r, r.count(uint64_t{1} << 40));
-  pending_count_ = pending_.size();
   mark();
 }
 

@@ -142,6 +142,8 @@ class EmbeddingTable {
   // Reads a row's weights consistently; false if the row no longer holds `key`.
   bool read_row(uint32_t row, uint64_t key, float* out) const;
   void write_rows(BinaryWriter& w, const std::vector<uint32_t>& rows) const;
+  void write_pending(BinaryWriter& w) const;
+  void read_pending(BinaryReader& r);
   void read_rows(BinaryReader& r, uint64_t count);
   void clear();
   uint32_t stamp(int64_t now);

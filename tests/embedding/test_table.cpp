@@ -145,7 +145,9 @@ TEST(Table, TtlKeepsMemoryFlatOnAnEndlessStreamOfNewKeys) {
     max_rows = std::max<uint64_t>(max_rows, s.rows);
     // After warm-up, rows are reused and the index is rebuilt in place: memory stays within
     // a few percent of the warm level, whatever the number of keys seen.
-    if (step > 150) EXPECT_LE(s.bytes, bytes_at_warm * 1.03) << "memory grew at step " << step;
+    if (step > 150) {
+      EXPECT_LE(s.bytes, bytes_at_warm * 1.03) << "memory grew at step " << step;
+    }
   }
   EXPECT_LE(max_rows, 102000u);  // ~ttl seconds of keys
   EXPECT_EQ(t.stats().evicted, next - t.stats().rows);

@@ -34,10 +34,14 @@ TEST(Split, LeaveOneOutHasNoLeakage) {
   // Nothing fitted for test happens after the user's test event; nothing in train after the
   // validation event.
   for (const auto& e : s.fit_for_test()) {
-    if (test_time.count(e.user)) EXPECT_LE(e.timestamp, test_time[e.user]);
+    if (test_time.count(e.user)) {
+      EXPECT_LE(e.timestamp, test_time[e.user]);
+    }
   }
   for (const auto& e : s.train) {
-    if (valid_time.count(e.user)) EXPECT_LE(e.timestamp, valid_time[e.user]);
+    if (valid_time.count(e.user)) {
+      EXPECT_LE(e.timestamp, valid_time[e.user]);
+    }
   }
   for (const auto& [u, t] : valid_time) EXPECT_LE(t, test_time.at(u));
   // Fit data stays in time order.

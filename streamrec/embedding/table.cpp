@@ -57,8 +57,25 @@ inline void copy_to_row(uint32_t* dst, const float* src, uint32_t n) {
   for (uint32_t i = 0; i < n; ++i) astore(dst + i, std::bit_cast<uint32_t>(src[i]));
 }
 #else
+// Common dims get a fixed-size copy the compiler inlines as a few vector moves; others call
+// memcpy (a library call costs about as much as copying a cached 256-byte row).
 inline void copy_from_row(const uint32_t* src, float* dst, uint32_t n) {
-  std::memcpy(dst, src, size_t{n} * 4);
+  switch (n) {
+    case 16:
+      std::memcpy(dst, src, 64);
+      return;
+    case 32:
+      std::memcpy(dst, src, 128);
+      return;
+    case 64:
+      std::memcpy(dst, src, 256);
+      return;
+    case 128:
+      std::memcpy(dst, src, 512);
+      return;
+    default:
+      std::memcpy(dst, src, size_t{n} * 4);
+  }
 }
 inline void copy_to_row(uint32_t* dst, const float* src, uint32_t n) {
   std::memcpy(dst, src, size_t{n} * 4);

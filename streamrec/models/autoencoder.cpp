@@ -12,6 +12,7 @@
 #include "streamrec/core/parallel.h"
 #include "streamrec/embedding/keys.h"
 #include "streamrec/embedding/table.h"
+#include "streamrec/models/sparse_rows.h"
 
 namespace streamrec::models {
 namespace {
@@ -121,17 +122,6 @@ void Autoencoder::fit(const TrainData& data) {
                                       {static_cast<int64_t>(batch_users.size()), n});
     return torch::mm(X, W) + st.in_bias;
   };
-  auto gather_all = [&](embedding::EmbeddingTable& t, const std::vector<uint64_t>& keys,
-                        bool train) {
-    auto m = torch::zeros({n, hidden});
-    std::span<float> out(m.data_ptr<float>(), m.numel());
-    if (train)
-      t.gather_train(keys, 0, out);
-    else
-      t.gather(keys, out);
-    return m;
-  };
-
   std::mt19937_64 rng(static_cast<uint64_t>(params_.integer("seed")));
   const int64_t epochs = params_.integer("epochs"), batch = params_.integer("batch");
   const int64_t total_steps = epochs * ((static_cast<int64_t>(users.size()) + batch - 1) / batch);
@@ -142,8 +132,8 @@ void Autoencoder::fit(const TrainData& data) {
     for (size_t b = 0; b < users.size(); b += batch) {
       const std::vector<uint32_t> bu(users.begin() + b,
                                      users.begin() + std::min(users.size(), b + batch));
-      auto Win = gather_all(*st.in_rows, st.in_keys, true).requires_grad_(true);
-      auto Wout = gather_all(*st.out_rows, st.out_keys, true).requires_grad_(true);
+      auto Win = gather_rows(*st.in_rows, st.in_keys, true).requires_grad_(true);
+      auto Wout = gather_rows(*st.out_rows, st.out_keys, true).requires_grad_(true);
       auto h = st.encoder->forward(encode_input(bu, Win, params_.real("dropout"), rng));
       torch::Tensor kl = torch::zeros({});
       if (vae) {
@@ -165,11 +155,8 @@ void Autoencoder::fit(const TrainData& data) {
       opt.zero_grad();
       loss.backward();
       opt.step();
-      auto gin = Win.grad().contiguous(), gout = Wout.grad().contiguous();
-      st.in_rows->apply_gradients(st.in_keys,
-                                  {gin.data_ptr<float>(), static_cast<size_t>(gin.numel())}, 0);
-      st.out_rows->apply_gradients(st.out_keys,
-                                   {gout.data_ptr<float>(), static_cast<size_t>(gout.numel())}, 0);
+      apply_row_gradients(*st.in_rows, st.in_keys, Win);
+      apply_row_gradients(*st.out_rows, st.out_keys, Wout);
       epoch_loss += loss.item<double>() * bu.size();
       ++step;
     }
@@ -179,8 +166,8 @@ void Autoencoder::fit(const TrainData& data) {
   // Scores of every user against every item, from their full (undropped) history.
   torch::NoGradGuard no_grad;
   st.scores = torch::zeros({static_cast<int64_t>(data.num_users()), n});
-  auto Win = gather_all(*st.in_rows, st.in_keys, false);
-  auto Wout = gather_all(*st.out_rows, st.out_keys, false);
+  auto Win = gather_rows(*st.in_rows, st.in_keys, false);
+  auto Wout = gather_rows(*st.out_rows, st.out_keys, false);
   std::vector<uint32_t> all(data.num_users());
   std::iota(all.begin(), all.end(), 0);
   for (size_t b = 0; b < all.size(); b += 512) {

@@ -14,6 +14,7 @@
 #include "streamrec/embedding/keys.h"
 #include "streamrec/embedding/table.h"
 #include "streamrec/models/seq_net.h"
+#include "streamrec/models/sparse_rows.h"
 
 namespace streamrec::models {
 namespace {
@@ -106,15 +107,7 @@ void SeqModel::fit(const TrainData& data) {
   std::mt19937_64 rng(static_cast<uint64_t>(params_.integer("seed")));
 
   // Item embedding matrix [n_rows, dim] gathered from the table; row 0 (padding) is zero.
-  auto item_matrix = [&](bool train) {
-    auto m = torch::zeros({n_rows, dim});
-    std::span<float> rows(m.data_ptr<float>() + dim, n_items_ * dim);
-    if (train)
-      st.items->gather_train(st.item_keys, 0, rows);
-    else
-      st.items->gather(st.item_keys, rows);
-    return m;
-  };
+  auto item_matrix = [&](bool train) { return gather_rows(*st.items, st.item_keys, train, 1); };
   // Builds left-padded inputs [B, L] and next-item targets [B, L] (0 = no target) from the
   // users' sequences cut at `end` (exclusive) items.
   auto make_batch = [&](const std::vector<uint32_t>& users, size_t b, size_t e, bool targets,
@@ -194,9 +187,7 @@ void SeqModel::fit(const TrainData& data) {
       dense_opt.zero_grad();
       loss.backward();
       dense_opt.step();
-      auto g = E.grad().slice(0, 1).contiguous();
-      st.items->apply_gradients(st.item_keys,
-                                std::span<const float>(g.data_ptr<float>(), g.numel()), 0);
+      apply_row_gradients(*st.items, st.item_keys, E, 1);
       sequences += e - b;
     }
     train_seconds += seconds_since(t0);

@@ -7,13 +7,13 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "streamrec/core/blas_env.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/parallel.h"
+#include "streamrec/core/runtime_env.h"
 
 int main(int argc, char** argv) {
-  streamrec::ensure_fast_blas(argc, argv);
+  streamrec::configure_runtime(argc, argv);
   CLI::App app{"Streamrec: a real-time recommender engine"};
   app.require_subcommand(1);
   int threads = 0;

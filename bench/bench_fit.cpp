@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-#include "streamrec/core/blas_env.h"
+#include "streamrec/core/runtime_env.h"
 #include "streamrec/data/generator.h"
 #include "streamrec/data/reader.h"
 #include "streamrec/eval/split.h"
@@ -36,7 +36,7 @@ double median_fit_seconds(const std::string& spec, const models::TrainData& trai
 }  // namespace
 
 int main(int argc, char** argv) {
-  ensure_fast_blas(argc, argv);
+  configure_runtime(argc, argv);
   const int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
   data::Dataset ds;
   std::string source;

@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
-#include "streamrec/core/blas_env.h"
+#include "streamrec/core/runtime_env.h"
 
 int main(int argc, char** argv) {
-  streamrec::ensure_fast_blas(argc, argv);
+  streamrec::configure_runtime(argc, argv);
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

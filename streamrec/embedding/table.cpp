@@ -48,7 +48,9 @@ inline void astore(uint32_t* p, uint32_t v, std::memory_order o = std::memory_or
 // sequence check discards any copy that overlapped a write (the pattern C++ proposal P1478,
 // atomic_load_per_byte_memcpy, standardises). ThreadSanitizer builds copy word by word with
 // relaxed atomics so that the sanitizer checks the protocol itself; other builds use memcpy,
-// which vectorises (measured 1.3-1.7x faster gathers on cached rows).
+// which vectorises: dim-64 gathers took 16-27 ns per row against 33-61 ns word by word on
+// 1,000 cached keys, 38-39 against 68-79 ns on 100,000 keys (same session, both variants of
+// this file compiled into one microbenchmark).
 #if defined(__SANITIZE_THREAD__)
 inline void copy_from_row(const uint32_t* src, float* dst, uint32_t n) {
   for (uint32_t i = 0; i < n; ++i) dst[i] = std::bit_cast<float>(aload(src + i));
@@ -248,7 +250,7 @@ bool EmbeddingTable::read_row(uint32_t row, uint64_t key, float* out) const {
 
 // Walks keys[0..n) in a three-stage software pipeline so that cache misses overlap:
 // key i's index slot is prefetched kAhead iterations before its row is looked up, and its
-// row kAhead iterations before it is consumed. lookup(i) returns the row or UINT32_MAX;
+// row kAhead iterations before it is consumed. lookup(hash) returns the row or UINT32_MAX;
 // consume(i, row) uses it.
 template <typename Lookup, typename Consume>
 void EmbeddingTable::pipelined(std::span<const uint64_t> keys, const Index& index,
@@ -264,7 +266,7 @@ void EmbeddingTable::pipelined(std::span<const uint64_t> keys, const Index& inde
     }
     if (i >= kAhead && i - kAhead < n) {
       const size_t j = i - kAhead;
-      const uint32_t row = lookup(j, hashes[j % kRing]);
+      const uint32_t row = lookup(hashes[j % kRing]);
       rows[j % kRing] = row;
       if (row != UINT32_MAX) {
         const uint32_t* r = store_->row(row);
@@ -288,7 +290,7 @@ size_t EmbeddingTable::gather(std::span<const uint64_t> keys, std::span<float> o
   const std::shared_ptr<Index> index = load_index();
   size_t hits = 0;
   pipelined(
-      keys, *index, kHeader + dim, [&](size_t, uint64_t h) { return find_candidate(*index, h); },
+      keys, *index, kHeader + dim, [&](uint64_t h) { return find_candidate(*index, h); },
       [&](size_t k, uint32_t row) {
         float* dst = out.data() + k * dim;
         bool ok = row != UINT32_MAX && read_row(row, keys[k], dst);
@@ -383,7 +385,7 @@ void EmbeddingTable::maybe_grow_index() {
   publish_index(fresh);  // readers switch; the old index lives while they hold it
 }
 
-void EmbeddingTable::index_insert(uint64_t key, uint64_t hash, uint32_t row) {
+void EmbeddingTable::index_insert(uint64_t hash, uint32_t row) {
   maybe_grow_index();
   Index& idx = *windex_;
   uint64_t pos = idx.start(hash);
@@ -397,7 +399,6 @@ void EmbeddingTable::index_insert(uint64_t key, uint64_t hash, uint32_t row) {
     }
     if (++pos == idx.capacity) pos = 0;
   }
-  (void)key;
 }
 
 void EmbeddingTable::index_erase(uint64_t key, uint64_t hash) {
@@ -441,7 +442,7 @@ uint32_t EmbeddingTable::insert_row(uint64_t key, int64_t now) {
               config_.optimizer.slot_init(s));
   live_[row] = 1;
   dirty_[row >> 6] |= uint64_t{1} << (row & 63);
-  index_insert(key, hash_key(key), row);
+  index_insert(hash_key(key), row);
   ++live_rows_;
   ++admitted_;
   return row;
@@ -490,7 +491,7 @@ size_t EmbeddingTable::gather_train(std::span<const uint64_t> keys, int64_t now,
   // alive, and the consume stage re-checks against the current one.
   const std::shared_ptr<Index> held = windex_;
   pipelined(
-      keys, *held, kHeader + dim, [&](size_t, uint64_t h) { return find_candidate(*held, h); },
+      keys, *held, kHeader + dim, [&](uint64_t h) { return find_candidate(*held, h); },
       [&](size_t k, uint32_t row) {
         const uint64_t key = keys[k];
         if (row == UINT32_MAX || row_key(store_->row(row)) != key) {
@@ -549,7 +550,7 @@ size_t EmbeddingTable::apply_gradients(std::span<const uint64_t> keys, std::span
   const std::shared_ptr<Index> held = windex_;
   pipelined(
       unique_, *held, store_->words(),  // weights and optimizer state
-      [&](size_t, uint64_t h) { return find_candidate(*held, h); },
+      [&](uint64_t h) { return find_candidate(*held, h); },
       [&](size_t u, uint32_t row) {
         if (row != UINT32_MAX && row_key(store_->row(row)) != unique_[u])
           row = find_row(*windex_, unique_[u], hash_key(unique_[u]));

@@ -133,7 +133,7 @@ class EmbeddingTable {
                  Lookup&& lookup, Consume&& consume) const;
   uint32_t insert_row(uint64_t key, int64_t now);
   void remove_row(uint32_t row);
-  void index_insert(uint64_t key, uint64_t hash, uint32_t row);
+  void index_insert(uint64_t hash, uint32_t row);
   void index_erase(uint64_t key, uint64_t hash);
   void maybe_grow_index();
   void evict_for_capacity();

@@ -108,8 +108,9 @@ void SeqModel::fit(const TrainData& data) {
 
   // Item embedding matrix [n_rows, dim] gathered from the table; row 0 (padding) is zero.
   auto item_matrix = [&](bool train) { return gather_rows(*st.items, st.item_keys, train, 1); };
-  // Builds left-padded inputs [B, L] and next-item targets [B, L] (0 = no target) from the
-  // users' sequences cut at `end` (exclusive) items.
+  // Builds left-padded inputs [B, L] (item + 1; 0 = padding) for users[b, e) from each
+  // sequence without its last `drop_last` items; with `targets`, also the next-item targets
+  // [B, L] (0 = no target), the inputs then ending one item earlier.
   auto make_batch = [&](const std::vector<uint32_t>& users, size_t b, size_t e, bool targets,
                         int drop_last) {
     const int64_t B = static_cast<int64_t>(e - b);

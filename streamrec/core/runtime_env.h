@@ -19,6 +19,6 @@ const char* preferred_openblas_coretype();
 // Call first in main(): sets each of the variables above that is unset and, if it set
 // any, re-executes the binary (/proc/self/exe) with the same arguments. A user's own
 // settings win. If re-exec fails, carries on with the libraries' defaults.
-void ensure_fast_blas(int argc, char** argv);
+void configure_runtime(int argc, char** argv);
 
 }  // namespace streamrec

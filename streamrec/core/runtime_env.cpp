@@ -1,4 +1,4 @@
-#include "streamrec/core/blas_env.h"
+#include "streamrec/core/runtime_env.h"
 
 #include <unistd.h>
 
@@ -17,7 +17,7 @@ const char* preferred_openblas_coretype() {
   return nullptr;
 }
 
-void ensure_fast_blas(int argc, char** argv) {
+void configure_runtime(int argc, char** argv) {
   (void)argc;
   // Marks that this process already went through here (so a failed setting cannot loop).
   if (std::getenv("STREAMREC_RUNTIME_SET") != nullptr) return;

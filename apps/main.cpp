@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("-v,--verbose", verbose, "debug logging");
   streamrec::cli::add_eval_command(app);
+  streamrec::cli::add_replay_command(app);
   streamrec::cli::add_generate_command(app);
   streamrec::cli::add_import_command(app);
   streamrec::cli::add_models_command(app);

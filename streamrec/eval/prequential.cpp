@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "streamrec/core/error.h"
 
@@ -17,7 +18,9 @@ PrequentialResult prequential(models::Recommender& model, const data::Dataset& d
                    [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
   PrequentialResult r;
   r.model = model.name();
-  r.online = model.supports_online();
+  r.online = model.supports_online() && o.learn;
+  SR_INPUT_CHECK(o.speed >= 0, "replay speed must be >= 0, got {}", o.speed);
+  SR_INPUT_CHECK(o.retrain_every >= 0, "retrain interval must be >= 0, got {}", o.retrain_every);
   if (events.empty()) return r;
   const int64_t t0 = events.front().timestamp, t1 = events.back().timestamp;
   const int64_t cut = t0 + static_cast<int64_t>(std::floor((t1 - t0) * o.warmup_share));
@@ -44,11 +47,30 @@ PrequentialResult prequential(models::Recommender& model, const data::Dataset& d
 
   std::vector<float> scores(ds.num_items());
   std::vector<uint32_t> exclude;
+  int64_t next_retrain = o.retrain_every > 0 ? cut + o.retrain_every : INT64_MAX;
+  double retrain_seconds = 0;
   double win_hr = 0, win_ndcg = 0, all_hr = 0, all_ndcg = 0;
   size_t in_window = 0;
   const auto replay_start = std::chrono::steady_clock::now();
   for (size_t x = split; x < events.size(); ++x) {
     const auto& e = events[x];
+    if (o.speed > 0)
+      std::this_thread::sleep_until(
+          replay_start +
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+              std::chrono::duration<double>((e.timestamp - cut) / o.speed + retrain_seconds)));
+    if (e.timestamp >= next_retrain) {
+      const auto t = std::chrono::steady_clock::now();
+      model.flush();
+      models::TrainData so_far(ds.num_users(), ds.num_items(),
+                               std::vector<data::Interaction>(events.begin(), events.begin() + x),
+                               &ds);
+      model.fit(so_far);
+      ++r.retrains;
+      while (next_retrain <= e.timestamp) next_retrain += o.retrain_every;
+      retrain_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    }
     auto& s = seen[e.user];
     auto pos = std::lower_bound(s.begin(), s.end(), e.item);
     const bool repeat = pos != s.end() && *pos == e.item;
@@ -84,7 +106,9 @@ PrequentialResult prequential(models::Recommender& model, const data::Dataset& d
     r.curve.push_back(
         {r.scored, events.back().timestamp, win_hr / in_window, win_ndcg / in_window});
   r.replay_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - replay_start).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - replay_start).count() -
+      retrain_seconds;
+  r.fit_seconds += retrain_seconds;
   if (r.scored) {
     r.hr = all_hr / r.scored;
     r.ndcg = all_ndcg / r.scored;

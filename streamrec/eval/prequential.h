@@ -2,7 +2,9 @@
 // model is fitted on the first `warmup_share` of the time span, then for every later event
 // it first recommends top-K for the event's user (excluding items the user already has)
 // and is scored on whether the event's item is in the list; then it learns the event
-// (observe) if it learns online, else it stays frozen. Repeat consumptions are learned but
+// (observe) if it learns online and `learn` is set, else it stays frozen. With
+// `retrain_every`, the model is also refitted from scratch on every event so far each time
+// that much event time has passed (periodic batch retraining). Repeat consumptions are learned but
 // not scored (they cannot be recommended).
 #pragma once
 
@@ -18,8 +20,11 @@ namespace streamrec::eval {
 struct PrequentialOptions {
   double warmup_share = 0.2;  // of the time span
   size_t k = 10;
-  size_t window = 1000;     // scored events per curve point
-  uint64_t max_events = 0;  // stop after this many scored events (0 = all)
+  size_t window = 1000;       // scored events per curve point
+  uint64_t max_events = 0;    // stop after this many scored events (0 = all)
+  bool learn = true;          // false: frozen after the warm-up fit
+  int64_t retrain_every = 0;  // event-time seconds between full refits (0 = never)
+  double speed = 0;  // replay pace: event-time seconds per wall second (0 = as fast as possible)
 };
 
 struct PrequentialPoint {
@@ -31,7 +36,7 @@ struct PrequentialPoint {
 struct PrequentialResult {
   std::string model;
   bool online = false;
-  uint64_t warmup_events = 0, scored = 0;
+  uint64_t warmup_events = 0, scored = 0, retrains = 0;
   double hr = 0, ndcg = 0;  // over all scored events
   double fit_seconds = 0, replay_seconds = 0;
   std::vector<PrequentialPoint> curve;

@@ -30,13 +30,14 @@ std::string format_table(const std::vector<EvalResult>& results,
 std::string format_prequential_table(const std::vector<PrequentialResult>& results, size_t k) {
   size_t w = 10;
   for (const auto& r : results) w = std::max(w, r.model.size());
-  std::string out = fmt::format("{:<{}} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}\n", "model", w,
-                                "online", "warmup", "scored", fmt::format("hr@{}", k),
-                                fmt::format("ndcg@{}", k), "fit_s", "replay_s");
+  std::string out =
+      fmt::format("{:<{}} {:>7} {:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}\n", "model", w,
+                  "online", "retrains", "warmup", "scored", fmt::format("hr@{}", k),
+                  fmt::format("ndcg@{}", k), "fit_s", "replay_s");
   for (const auto& r : results)
-    out += fmt::format("{:<{}} {:>7} {:>10} {:>10} {:>9.4f} {:>9.4f} {:>9.2f} {:>9.2f}\n", r.model,
-                       w, r.online ? "yes" : "frozen", r.warmup_events, r.scored, r.hr, r.ndcg,
-                       r.fit_seconds, r.replay_seconds);
+    out += fmt::format("{:<{}} {:>7} {:>8} {:>10} {:>10} {:>9.4f} {:>9.4f} {:>9.2f} {:>9.2f}\n",
+                       r.model, w, r.online ? "yes" : "frozen", r.retrains, r.warmup_events,
+                       r.scored, r.hr, r.ndcg, r.fit_seconds, r.replay_seconds);
   return out;
 }
 
@@ -67,6 +68,7 @@ std::string prequential_json(const std::vector<PrequentialResult>& results,
           {{"scored", p.scored}, {"timestamp", p.timestamp}, {"hr", p.hr}, {"ndcg", p.ndcg}});
     j["results"].push_back({{"model", r.model},
                             {"online", r.online},
+                            {"retrains", r.retrains},
                             {"warmup_events", r.warmup_events},
                             {"scored", r.scored},
                             {"hr", r.hr},

@@ -78,6 +78,9 @@ class Recommender {
   // Learns from one new event, in time order (online learning).
   virtual bool supports_online() const { return false; }
   virtual void observe(const data::Interaction& event);
+  // Learns now from observed events a model may have queued for a micro-batch (no-op for
+  // models that learn each event in observe()).
+  virtual void flush() {}
   // Predicted rating of (user, item) for explicit-feedback metrics (MAE/RMSE).
   virtual bool predicts_ratings() const { return false; }
   virtual float predict(uint32_t user, uint32_t item) const;

@@ -28,12 +28,85 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 struct SeqModel::State {
+  int64_t dim = 0, maxlen = 0;
   SeqEncoder encoder{nullptr};
+  std::unique_ptr<torch::optim::Adam> dense_opt;
   std::unique_ptr<embedding::EmbeddingTable> items;
   std::vector<uint64_t> item_keys;          // key of item i at position i
-  std::vector<std::vector<uint32_t>> seqs;  // user -> fitted items in time order
-  torch::Tensor user_vectors;               // [users, dim], after fit
-  torch::Tensor item_matrix;                // [items, dim], after fit
+  std::vector<std::vector<uint32_t>> seqs;  // user -> fitted (and observed) items in time order
+  std::mt19937_64 rng;
+  // Scoring state: item rows [items, dim]; cached user vectors [users, dim] valid for users
+  // whose sequence has not changed since they were computed (stale[u] == 0).
+  torch::Tensor user_vectors;
+  torch::Tensor item_rows_eval;  // [items + 1, dim], row 0 zero (padding)
+  torch::Tensor item_matrix;     // view of item_rows_eval without row 0
+  std::vector<char> stale;
+  // Online learning: users with observed events not yet learned, and the users a replay
+  // sample is drawn from.
+  std::vector<uint32_t> pending;
+  std::vector<uint32_t> replay_pool;
+  std::vector<char> in_pool;
+
+  // Item rows [items + 1, dim] gathered from the table; row 0 (padding) is zero.
+  torch::Tensor item_rows(bool train) { return gather_rows(*items, item_keys, train, 1); }
+
+  // Builds left-padded inputs [B, W] (item + 1; 0 = padding) for `users` from each sequence
+  // without its last `drop_last` items; with `targets`, also the next-item targets [B, W]
+  // (0 = no target), the inputs then ending one item earlier. W = maxlen.
+  std::pair<torch::Tensor, torch::Tensor> make_batch(std::span<const uint32_t> users, bool targets,
+                                                     int drop_last) const {
+    const int64_t B = static_cast<int64_t>(users.size());
+    auto in = torch::zeros({B, maxlen}, torch::kLong);
+    auto tg = torch::zeros({B, maxlen}, torch::kLong);
+    auto* pin = in.data_ptr<int64_t>();
+    auto* ptg = tg.data_ptr<int64_t>();
+    for (int64_t r = 0; r < B; ++r) {
+      const auto& s = seqs[users[r]];
+      const int64_t n = static_cast<int64_t>(s.size()) - drop_last;  // usable prefix
+      // Inputs s[n-1-k..n-2] predict s[n-k..n-1] (targets), or inputs are the last items.
+      const int64_t len = std::max<int64_t>(0, std::min<int64_t>(maxlen, targets ? n - 1 : n));
+      const int64_t first = (targets ? n - 1 : n) - len;
+      for (int64_t k = 0; k < len; ++k) {
+        pin[r * maxlen + maxlen - len + k] = s[first + k] + 1;
+        if (targets) ptg[r * maxlen + maxlen - len + k] = s[first + k + 1] + 1;
+      }
+    }
+    return {in, tg};
+  }
+
+  // One optimisation step of next-item cross-entropy at every position of `users`'
+  // sequences (without their last `drop_last` items): dense weights by Adam, item rows by
+  // the table's row optimizer.
+  void train_step(std::span<const uint32_t> users, int drop_last) {
+    auto [in, tg] = make_batch(users, true, drop_last);
+    auto valid = tg.gt(0).view({-1});
+    if (valid.sum().item<int64_t>() == 0) return;
+    auto E = item_rows(true).requires_grad_(true);
+    auto h = encoder(E.index({in}), in.eq(0));  // [B, L, d]
+    auto hv = h.reshape({-1, dim}).index({valid});
+    auto logits = hv.mm(E.t());
+    logits.select(1, 0).fill_(-1e9);  // never predict padding
+    auto loss = torch::nn::functional::cross_entropy(logits, tg.view({-1}).index({valid}));
+    dense_opt->zero_grad();
+    loss.backward();
+    dense_opt->step();
+    apply_row_gradients(*items, item_keys, E, 1);
+  }
+
+  // Hidden state after the last item of each of `users`' sequences [B, dim] (zero for
+  // users without items), with item rows E from item_rows().
+  torch::Tensor encode_last(std::span<const uint32_t> users, const torch::Tensor& E,
+                            int drop_last) {
+    auto [in, tg] = make_batch(users, false, drop_last);
+    auto h = encoder(E.index({in}), in.eq(0)).select(1, maxlen - 1);
+    auto has = in.select(1, maxlen - 1).gt(0).unsqueeze(1).to(torch::kFloat);
+    return h * has;
+  }
+
+  void grow_items(uint32_t n) {
+    for (auto i = static_cast<uint32_t>(item_keys.size()); i < n; ++i)
+      item_keys.push_back(embedding::make_key(kItemSlot, i));
+  }
 };
 
 SeqModel::SeqModel(Params params) : params_(std::move(params)) {}
@@ -53,6 +126,10 @@ Params SeqModel::declare_params() {
        ParamSpec::integer("epochs", 200, 1, 100000, "most epochs"),
        ParamSpec::integer("eval_every", 5, 1, 1000, "epochs between validation checks"),
        ParamSpec::integer("patience", 6, 1, 1000, "checks without improvement before stopping"),
+       ParamSpec::integer("online_batch", 64, 1, 65536,
+                          "online: observed events per micro-batch step"),
+       ParamSpec::integer("online_replay", 64, 0, 65536,
+                          "online: older users' sequences mixed into each step (forgetting)"),
        ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")});
 }
 
@@ -65,9 +142,13 @@ void SeqModel::fit(const TrainData& data) {
   SR_INPUT_CHECK(params_.str("encoder") != "sasrec" || dim % params_.integer("heads") == 0,
                  "seq: dim {} is not divisible by heads {}", dim, params_.integer("heads"));
   n_items_ = data.num_items();
+  online_steps_ = 0;
   const int64_t n_rows = n_items_ + 1;  // row 0 is padding
   state_ = std::make_unique<State>();
   auto& st = *state_;
+  st.dim = dim;
+  st.maxlen = maxlen;
+  st.rng.seed(static_cast<uint64_t>(params_.integer("seed")));
 
   st.encoder = SeqEncoder(SeqEncoderOptions(dim, maxlen)
                               .kind(params_.str("encoder"))
@@ -90,8 +171,9 @@ void SeqModel::fit(const TrainData& data) {
   tc.init_scale = static_cast<float>(std::sqrt(2.0 / (n_rows + dim)));
   tc.seed = static_cast<uint64_t>(params_.integer("seed"));
   st.items = std::make_unique<embedding::EmbeddingTable>(tc);
-  st.item_keys.resize(n_items_);
-  for (uint32_t i = 0; i < n_items_; ++i) st.item_keys[i] = embedding::make_key(kItemSlot, i);
+  st.grow_items(n_items_);
+  st.dense_opt = std::make_unique<torch::optim::Adam>(
+      st.encoder->parameters(), torch::optim::AdamOptions(params_.real("lr")).betas({0.9, 0.98}));
 
   // Sequences in time order (TrainData events are time-ordered).
   st.seqs.assign(data.num_users(), {});
@@ -102,52 +184,21 @@ void SeqModel::fit(const TrainData& data) {
     if (st.seqs[u].size() >= 2) valid_users.push_back(u);
   }
 
-  torch::optim::Adam dense_opt(st.encoder->parameters(),
-                               torch::optim::AdamOptions(params_.real("lr")).betas({0.9, 0.98}));
-  std::mt19937_64 rng(static_cast<uint64_t>(params_.integer("seed")));
-
-  // Item embedding matrix [n_rows, dim] gathered from the table; row 0 (padding) is zero.
-  auto item_matrix = [&](bool train) { return gather_rows(*st.items, st.item_keys, train, 1); };
-  // Builds left-padded inputs [B, L] (item + 1; 0 = padding) for users[b, e) from each
-  // sequence without its last `drop_last` items; with `targets`, also the next-item targets
-  // [B, L] (0 = no target), the inputs then ending one item earlier.
-  auto make_batch = [&](const std::vector<uint32_t>& users, size_t b, size_t e, bool targets,
-                        int drop_last) {
-    const int64_t B = static_cast<int64_t>(e - b);
-    auto in = torch::zeros({B, maxlen}, torch::kLong);
-    auto tg = torch::zeros({B, maxlen}, torch::kLong);
-    auto* pin = in.data_ptr<int64_t>();
-    auto* ptg = tg.data_ptr<int64_t>();
-    for (int64_t r = 0; r < B; ++r) {
-      const auto& s = st.seqs[users[b + r]];
-      const int64_t n = static_cast<int64_t>(s.size()) - drop_last;  // usable prefix
-      // Inputs s[n-1-k..n-2] predict s[n-k..n-1] (targets), or inputs are the last items.
-      const int64_t len = std::min<int64_t>(maxlen, targets ? n - 1 : n);
-      const int64_t first = (targets ? n - 1 : n) - len;
-      for (int64_t k = 0; k < len; ++k) {
-        pin[r * maxlen + maxlen - len + k] = s[first + k] + 1;
-        if (targets) ptg[r * maxlen + maxlen - len + k] = s[first + k + 1] + 1;
-      }
-    }
-    return std::make_pair(in, tg);
-  };
-
   // Validation: NDCG@10 of each user's held-out last item given the items before it,
   // ranked against all items except those already in the input.
   auto validate = [&]() {
     torch::NoGradGuard no_grad;
     st.encoder->eval();
-    auto E = item_matrix(false);
+    auto E = st.item_rows(false);
     double ndcg = 0;
     for (size_t b = 0; b < valid_users.size(); b += 256) {
       const size_t e = std::min(valid_users.size(), b + 256);
-      auto [in, tg] = make_batch(valid_users, b, e, false, 1);
-      auto h = st.encoder(E.index({in}), in.eq(0)).select(1, maxlen - 1);  // [B, d]
-      auto scores = h.mm(E.t());
+      const std::span<const uint32_t> users(valid_users.data() + b, e - b);
+      auto scores = st.encode_last(users, E, 1).mm(E.t());
       scores.select(1, 0).fill_(-INFINITY);
       auto* ps = scores.data_ptr<float>();
-      for (size_t r = 0; r < e - b; ++r) {
-        const auto& s = st.seqs[valid_users[b + r]];
+      for (size_t r = 0; r < users.size(); ++r) {
+        const auto& s = st.seqs[users[r]];
         float* row = ps + r * n_rows;
         for (size_t k = 0; k + 1 < s.size(); ++k) row[s[k] + 1] = -INFINITY;
         const float target = row[s.back() + 1];
@@ -162,7 +213,7 @@ void SeqModel::fit(const TrainData& data) {
   };
 
   const std::string tmp = (std::filesystem::temp_directory_path() /
-                           fmt::format("streamrec-seq-{}-{}.best", getpid(), rng()))
+                           fmt::format("streamrec-seq-{}-{}.best", getpid(), st.rng()))
                               .string();
   std::stringstream best_dense;
   report_ = {};
@@ -173,22 +224,11 @@ void SeqModel::fit(const TrainData& data) {
   const int64_t epochs = params_.integer("epochs");
   for (int64_t epoch = 1; epoch <= epochs && !train_users.empty(); ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
-    std::shuffle(train_users.begin(), train_users.end(), rng);
+    std::shuffle(train_users.begin(), train_users.end(), st.rng);
     st.encoder->train();
     for (size_t b = 0; b < train_users.size(); b += batch) {
       const size_t e = std::min(train_users.size(), b + static_cast<size_t>(batch));
-      auto [in, tg] = make_batch(train_users, b, e, true, 1);
-      auto E = item_matrix(true).requires_grad_(true);
-      auto h = st.encoder(E.index({in}), in.eq(0));  // [B, L, d]
-      auto valid = tg.gt(0).view({-1});
-      auto hv = h.reshape({-1, dim}).index({valid});
-      auto logits = hv.mm(E.t());
-      logits.select(1, 0).fill_(-1e9);  // never predict padding
-      auto loss = torch::nn::functional::cross_entropy(logits, tg.view({-1}).index({valid}));
-      dense_opt.zero_grad();
-      loss.backward();
-      dense_opt.step();
-      apply_row_gradients(*st.items, st.item_keys, E, 1);
+      st.train_step(std::span<const uint32_t>(train_users.data() + b, e - b), 1);
       sequences += e - b;
     }
     train_seconds += seconds_since(t0);
@@ -217,35 +257,112 @@ void SeqModel::fit(const TrainData& data) {
   report_.sequences_per_second = train_seconds > 0 ? sequences / train_seconds : 0;
 
   // Final representations: every user's full fitted sequence, every item's row.
-  torch::NoGradGuard no_grad;
-  st.encoder->eval();
-  auto E = item_matrix(false);
-  st.item_matrix = E.slice(0, 1).contiguous();
-  std::vector<uint32_t> all(data.num_users());
-  std::iota(all.begin(), all.end(), 0);
-  st.user_vectors = torch::zeros({static_cast<int64_t>(all.size()), dim});
-  for (size_t b = 0; b < all.size(); b += 256) {
-    const size_t e = std::min(all.size(), b + 256);
-    auto [in, tg] = make_batch(all, b, e, false, 0);
-    auto h = st.encoder(E.index({in}), in.eq(0)).select(1, maxlen - 1);
-    // Users without history keep a zero vector (scores 0: ties go to lower ids).
-    auto has = in.select(1, maxlen - 1).gt(0).unsqueeze(1).to(torch::kFloat);
-    st.user_vectors.slice(0, b, e).copy_(h * has);
-  }
+  for (uint32_t u = 0; u < data.num_users(); ++u)
+    if (st.seqs[u].size() >= 2) {
+      st.replay_pool.push_back(u);
+    }
+  st.in_pool.assign(data.num_users(), 0);
+  for (uint32_t u : st.replay_pool) st.in_pool[u] = 1;
+  refresh_vectors();
   report_.seconds = seconds_since(start);
   log::info("seq ({}): {} epochs, best {} (validation ndcg@10 {:.4f}), {:.0f} sequences/s",
             params_.str("encoder"), report_.epochs, report_.best_epoch, report_.best_ndcg,
             report_.sequences_per_second);
 }
 
+void SeqModel::refresh_vectors() {
+  auto& st = *state_;
+  torch::NoGradGuard no_grad;
+  st.encoder->eval();
+  st.item_rows_eval = st.item_rows(false);
+  st.item_matrix = st.item_rows_eval.slice(0, 1);
+  const auto& E = st.item_rows_eval;
+  std::vector<uint32_t> all(st.seqs.size());
+  std::iota(all.begin(), all.end(), 0);
+  st.user_vectors = torch::zeros({static_cast<int64_t>(all.size()), st.dim});
+  for (size_t b = 0; b < all.size(); b += 256) {
+    const size_t e = std::min(all.size(), b + 256);
+    // Users without history keep a zero vector (scores 0: ties go to lower ids).
+    st.user_vectors.slice(0, b, e).copy_(
+        st.encode_last(std::span<const uint32_t>(all.data() + b, e - b), E, 0));
+  }
+  st.stale.assign(all.size(), 0);
+}
+
+void SeqModel::observe(const data::Interaction& e) {
+  SR_INPUT_CHECK(state_, "seq: observe() before fit()");
+  auto& st = *state_;
+  if (e.user >= st.seqs.size()) {
+    st.seqs.resize(e.user + 1);
+    st.stale.resize(e.user + 1, 1);
+    st.in_pool.resize(e.user + 1, 0);
+  }
+  if (e.item >= n_items_) {
+    n_items_ = e.item + 1;
+    st.grow_items(n_items_);
+    refresh_vectors_after_step();  // the new items' rows (default until learned)
+  }
+  // The user's own new event enters their sequence at once (real-time feature); the
+  // weights learn it with the next micro-batch.
+  st.seqs[e.user].push_back(e.item);
+  st.stale[e.user] = 1;
+  if (st.seqs[e.user].size() >= 2 && !st.in_pool[e.user]) {
+    st.in_pool[e.user] = 1;
+    st.replay_pool.push_back(e.user);
+  }
+  st.pending.push_back(e.user);
+  if (st.pending.size() >= static_cast<size_t>(params_.integer("online_batch"))) flush();
+}
+
+void SeqModel::flush() {
+  if (!state_ || state_->pending.empty()) return;
+  auto& st = *state_;
+  torch::set_num_threads(num_threads());
+  std::vector<uint32_t> users = st.pending;
+  st.pending.clear();
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  // Replay: a sample of users seen before, against forgetting what the batch does not show.
+  const auto replay = static_cast<size_t>(params_.integer("online_replay"));
+  if (!st.replay_pool.empty())
+    for (size_t r = 0; r < replay; ++r)
+      users.push_back(st.replay_pool[st.rng() % st.replay_pool.size()]);
+  st.encoder->train();
+  st.train_step(users, 0);
+  ++online_steps_;
+  refresh_vectors_after_step();
+}
+
+void SeqModel::refresh_vectors_after_step() {
+  // Every user's vector depends on the dense weights and item rows that just changed: they
+  // are recomputed lazily by score_all (all marked stale), the item rows now.
+  auto& st = *state_;
+  torch::NoGradGuard no_grad;
+  st.encoder->eval();
+  st.item_rows_eval = st.item_rows(false);
+  st.item_matrix = st.item_rows_eval.slice(0, 1);
+  std::fill(st.stale.begin(), st.stale.end(), 1);
+}
+
 void SeqModel::score_all(uint32_t user, std::span<float> scores) const {
   std::fill(scores.begin(), scores.end(), 0.0f);
-  if (!state_ || user >= state_->user_vectors.size(0)) return;
+  if (!state_ || user >= state_->seqs.size()) return;
   const auto& st = *state_;
   const int64_t dim = st.item_matrix.size(1);
-  const float* u = st.user_vectors.data_ptr<float>() + int64_t{user} * dim;
+  std::vector<float> fresh;
+  const float* u = nullptr;
+  if (st.stale[user]) {
+    // Encode the current sequence now (read-only: eval mode, no gradients).
+    torch::NoGradGuard no_grad;
+    const uint32_t one[] = {user};
+    auto h = const_cast<State&>(st).encode_last(one, st.item_rows_eval, 0).contiguous();
+    fresh.assign(h.data_ptr<float>(), h.data_ptr<float>() + dim);
+    u = fresh.data();
+  } else {
+    u = st.user_vectors.data_ptr<float>() + int64_t{user} * dim;
+  }
   const float* m = st.item_matrix.data_ptr<float>();
-  const size_t n = std::min<size_t>(scores.size(), n_items_);
+  const size_t n = std::min<size_t>(scores.size(), st.item_matrix.size(0));
   for (size_t i = 0; i < n; ++i) {
     const float* row = m + i * dim;
     float s = 0;

@@ -29,6 +29,15 @@ class SeqModel final : public Recommender {
   void fit(const TrainData& data) override;
   void score_all(uint32_t user, std::span<float> scores) const override;
 
+  // Online learning: observe() appends the event to the user's sequence at once (their
+  // next recommendations use it) and queues it; every `online_batch` events (or at flush())
+  // one training step runs on the queued users' sequences plus `online_replay` users
+  // sampled from the history, with the same loss and optimizers as fit().
+  bool supports_online() const override { return true; }
+  void observe(const data::Interaction& event) override;
+  void flush() override;
+  uint64_t online_steps() const { return online_steps_; }
+
   // Training report of the last fit: epochs run, best epoch, its validation NDCG@10, and
   // the training speed in sequences per second.
   struct FitReport {
@@ -41,8 +50,12 @@ class SeqModel final : public Recommender {
   struct State;
   Params params_;
   uint32_t n_items_ = 0;
+  void refresh_vectors();
+  void refresh_vectors_after_step();
+
   std::unique_ptr<State> state_;
   FitReport report_;
+  uint64_t online_steps_ = 0;
 };
 
 }  // namespace streamrec::models

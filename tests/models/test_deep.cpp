@@ -5,6 +5,7 @@
 #include "streamrec/core/error.h"
 #include "streamrec/data/generator.h"
 #include "streamrec/eval/evaluator.h"
+#include "streamrec/eval/prequential.h"
 #include "streamrec/models/registry.h"
 #include "streamrec/models/seq.h"
 
@@ -69,6 +70,60 @@ TEST(Deep, SeqRejectsBadShapes) {
   const auto& p = planted();
   const TrainData train(p.ds.num_users(), p.ds.num_items(), p.split.train, &p.ds);
   EXPECT_THROW(m->fit(train), Error);
+}
+
+TEST(Deep, SeqObserveUpdatesTheUsersSequenceAtOnce) {
+  const auto& p = planted();
+  // A huge micro-batch: no training step runs, only the real-time sequence feature moves.
+  auto m = make_model("seq:dim=16,maxlen=20,epochs=5,eval_every=5,online_batch=65536");
+  m->fit(TrainData(p.ds.num_users(), p.ds.num_items(), p.split.train, &p.ds));
+  const uint32_t user = p.split.test.front().user;
+  std::vector<float> before(m->num_items()), after(m->num_items());
+  m->score_all(user, before);
+  data::Interaction e = p.split.test.front();
+  m->observe(e);
+  m->score_all(user, after);
+  EXPECT_NE(before, after) << "the new event must change the user's scores before any step";
+  // Another user's scores do not move without a training step.
+  const uint32_t other = (user + 1) % p.ds.num_users();
+  std::vector<float> o1(m->num_items()), o2(m->num_items());
+  m->score_all(other, o1);
+  m->observe({.user = user, .item = e.item, .timestamp = e.timestamp + 1});
+  m->score_all(other, o2);
+  EXPECT_EQ(o1, o2);
+  // A new user and a new item id are accepted and scored.
+  m->observe({.user = p.ds.num_users() + 5, .item = p.ds.num_items() + 3, .timestamp = 1});
+  m->flush();
+  std::vector<float> fresh(m->num_items());
+  EXPECT_EQ(m->num_items(), p.ds.num_items() + 4);
+  m->score_all(p.ds.num_users() + 5, fresh);
+  for (float v : fresh) ASSERT_TRUE(std::isfinite(v));
+}
+
+TEST(Deep, SeqLearnsOnlineBetterThanFrozen) {
+  // A drifting stream with new items and users: the online model keeps up, the model
+  // frozen after the warm-up does not.
+  data::GeneratorOptions g;
+  g.users = 300;
+  g.items = 400;
+  g.events = 8000;
+  g.sequential = 0.5;
+  g.new_item_share = 0.5;
+  g.drift = 0.01;
+  const auto ds = data::generate(g);
+  eval::PrequentialOptions o;
+  o.warmup_share = 0.3;
+  const std::string spec = "seq:dim=16,maxlen=20,epochs=20,eval_every=10,lr=0.005,batch=64";
+  auto online = make_model(spec), frozen = make_model(spec);
+  const auto r_online = eval::prequential(*online, ds, o);
+  o.learn = false;
+  const auto r_frozen = eval::prequential(*frozen, ds, o);
+  EXPECT_TRUE(r_online.online);
+  EXPECT_FALSE(r_frozen.online);
+  std::printf("online ndcg %.4f, frozen %.4f\n", r_online.ndcg, r_frozen.ndcg);
+  EXPECT_GT(r_online.ndcg, 1.2 * r_frozen.ndcg)
+      << "online " << r_online.ndcg << " vs frozen " << r_frozen.ndcg;
+  EXPECT_GT(dynamic_cast<const SeqModel&>(*online).online_steps(), 0u);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@ namespace streamrec::cli {
 
 void add_eval_command(CLI::App& app);
 void add_replay_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_models_command(CLI::App& app);

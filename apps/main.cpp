@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "debug logging");
   streamrec::cli::add_eval_command(app);
   streamrec::cli::add_replay_command(app);
+  streamrec::cli::add_serve_command(app);
   streamrec::cli::add_generate_command(app);
   streamrec::cli::add_import_command(app);
   streamrec::cli::add_models_command(app);

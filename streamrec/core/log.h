@@ -20,6 +20,10 @@ void warn(fmt::format_string<Args...> f, Args&&... args) {
   get().warn(f, std::forward<Args>(args)...);
 }
 template <typename... Args>
+void error(fmt::format_string<Args...> f, Args&&... args) {
+  get().error(f, std::forward<Args>(args)...);
+}
+template <typename... Args>
 void debug(fmt::format_string<Args...> f, Args&&... args) {
   get().debug(f, std::forward<Args>(args)...);
 }

@@ -1,0 +1,149 @@
+// `streamrec serve`: the HTTP server with online learning, optionally fed by a generated
+// demo catalog and event stream. Ctrl-C (SIGINT) or SIGTERM stops it cleanly: the handler
+// only sets a flag (threads made by libraries before main may take the signal, so sigwait
+// on a blocked mask is not reliable); a watcher thread sees it and stops the HTTP server;
+// the learner then drains and the event log closes.
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "streamrec/api/http_server.h"
+#include "streamrec/core/error.h"
+#include "streamrec/core/log.h"
+#include "streamrec/data/generator.h"
+#include "streamrec/serve/service.h"
+
+namespace streamrec::cli {
+namespace {
+
+std::atomic<bool> g_signalled{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+extern "C" void on_stop_signal(int) { g_signalled = true; }
+
+struct DemoOptions {
+  bool enabled = false;
+  double rate = 50;         // events per second
+  uint64_t backlog = 5000;  // events ingested at once at start
+  std::vector<std::string> gen;
+};
+
+// Replays a generated stream into the service at `rate` events/s with wall-clock
+// timestamps, looping over it, until `stop`.
+void run_demo(serve::Service& service, const DemoOptions& o, const std::atomic<bool>& stop) {
+  auto gp = data::GeneratorOptions::params();
+  gp.set_from(o.gen);
+  const auto ds = data::generate(data::GeneratorOptions::from_params(gp));
+  auto now_s = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  size_t next = 0;
+  auto take = [&](size_t n) {
+    std::vector<store::LoggedEvent> batch;
+    for (size_t x = 0; x < n; ++x, ++next) {
+      const auto& e = ds.events[next % ds.events.size()];
+      std::string context;
+      for (const auto& [k, v] : ds.contexts[e.context])
+        context += (context.empty() ? "" : ";") + k + "=" + v;
+      batch.push_back(
+          {ds.users.id(e.user), ds.items.id(e.item), e.value, e.type, now_s(), context});
+    }
+    service.ingest(batch);
+  };
+  for (uint64_t sent = 0; sent < o.backlog && !stop; sent += 500)
+    take(std::min<uint64_t>(500, o.backlog - sent));
+  log::info("demo: {} backlog events ingested; streaming {} events/s", o.backlog, o.rate);
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t streamed = 0;
+  while (!stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto due = static_cast<uint64_t>(elapsed * o.rate);
+    if (due > streamed) {
+      take(due - streamed);
+      streamed = due;
+    }
+  }
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("serve", "HTTP API with online learning (see docs/openapi.yaml)");
+  auto so = std::make_shared<serve::ServiceOptions>();
+  auto ao = std::make_shared<api::ServerOptions>();
+  auto demo = std::make_shared<DemoOptions>();
+  auto keys = std::make_shared<std::string>();
+  auto no_sync = std::make_shared<bool>(false);
+  so->data_dir = "streamrec-data";
+  cmd->add_option("--host", ao->host, "address to bind (loopback by default)")
+      ->capture_default_str();
+  cmd->add_option("--port", ao->port, "port (0 = any free port)")->capture_default_str();
+  cmd->add_option("--data-dir", so->data_dir, "durable state (event log)")->capture_default_str();
+  cmd->add_option("--model", so->model, "model spec (see `streamrec models`)")
+      ->capture_default_str();
+  cmd->add_option("--micro-batch", so->micro_batch, "events per online learning step at most")
+      ->capture_default_str();
+  cmd->add_option("--flush-ms", so->flush_ms, "a partial micro-batch is learned after this")
+      ->capture_default_str();
+  cmd->add_option("--api-keys", *keys,
+                  "key:role,... (role read|write|admin); default $STREAMREC_API_KEYS; none = "
+                  "no authentication");
+  cmd->add_option("--max-body", ao->max_body, "largest request body in bytes")
+      ->capture_default_str();
+  cmd->add_flag("--no-sync", *no_sync,
+                "acknowledge events before the log is fsynced (survives kill -9, not power loss)");
+  cmd->add_flag("--demo", demo->enabled, "feed a generated catalog and event stream");
+  cmd->add_option("--demo-rate", demo->rate, "demo events per second")->capture_default_str();
+  cmd->add_option("--demo-backlog", demo->backlog, "demo events ingested at start")
+      ->capture_default_str();
+  cmd->add_option("--gen", demo->gen,
+                  "demo generator key=value,...:\n" + data::GeneratorOptions::params().help());
+  cmd->callback([=] {
+    if (keys->empty())
+      if (const char* env = std::getenv("STREAMREC_API_KEYS")) *keys = env;
+    ao->keys = api::parse_api_keys(*keys);
+    so->sync = !*no_sync;
+    // Installed even where the shell started us with SIGINT ignored (background jobs).
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+
+    serve::Service service(*so);
+    api::HttpServer server(service, *ao);
+    const int port = server.bind();
+    std::atomic<bool> stop{false};
+    std::thread waiter([&] {
+      while (!stop && !g_signalled) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (g_signalled) log::info("serve: stop signal, stopping");
+      stop = true;
+      server.stop();
+    });
+    std::thread demo_thread;
+    if (demo->enabled) demo_thread = std::thread([&] { run_demo(service, *demo, stop); });
+    const std::string base = fmt::format("http://{}:{}", ao->host, port);
+    fmt::print("streamrec serving {} (model {}, data in {})\n", base, so->model, so->data_dir);
+    fmt::print("  try: curl '{}/v1/recommend?user={}&n=5'{}\n", base, demo->enabled ? "u1" : "USER",
+               ao->keys.empty() ? "" : " -H 'X-API-Key: KEY'");
+    fmt::print("  stats: {}/v1/stats   metrics: {}/metrics   Ctrl-C stops\n", base, base);
+    std::fflush(stdout);
+    server.run();
+    stop = true;
+    if (demo_thread.joinable()) demo_thread.join();
+    waiter.join();
+    service.wait_learned();
+    log::info("serve: stopped");
+  });
+}
+
+}  // namespace streamrec::cli

@@ -1,0 +1,329 @@
+#include "streamrec/api/http_server.h"
+
+#include <httplib.h>
+
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+#include "streamrec/core/error.h"
+#include "streamrec/core/log.h"
+#include "streamrec/core/text.h"
+#include "streamrec/serve/service.h"
+
+namespace streamrec::api {
+namespace {
+
+using json = nlohmann::json;
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message) {
+  send_json(res, status, {{"error", message}});
+}
+
+// Compares in time independent of where the strings differ (API keys).
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ (i < b.size() ? b[i] : 0);
+  return diff == 0;
+}
+
+const char* role_name(Role r) {
+  switch (r) {
+    case Role::kRead:
+      return "read";
+    case Role::kWrite:
+      return "write";
+    case Role::kAdmin:
+      return "admin";
+  }
+  return "?";
+}
+
+// One event from its JSON object; Error(kInvalidInput) naming the field.
+store::LoggedEvent parse_event(const json& j, size_t index) {
+  SR_INPUT_CHECK(j.is_object(), "event {}: expected a JSON object", index);
+  auto id_field = [&](const char* name) {
+    SR_INPUT_CHECK(j.contains(name), "event {}: field '{}' is missing", index, name);
+    const auto& v = j.at(name);
+    if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+    SR_INPUT_CHECK(v.is_string(), "event {}: field '{}' must be a string", index, name);
+    return v.get<std::string>();
+  };
+  store::LoggedEvent e;
+  e.user = id_field("user");
+  e.item = id_field("item");
+  if (j.contains("value")) {
+    SR_INPUT_CHECK(j["value"].is_number(), "event {}: field 'value' must be a number", index);
+    e.value = j["value"].get<float>();
+  }
+  if (j.contains("type")) {
+    SR_INPUT_CHECK(j["type"].is_string(), "event {}: field 'type' must be a string", index);
+    const auto t = data::parse_event_type(j["type"].get<std::string>());
+    SR_INPUT_CHECK(t.has_value(), "event {}: field 'type' has unknown value '{}'", index,
+                   j["type"].get<std::string>());
+    e.type = *t;
+  }
+  if (j.contains("timestamp")) {
+    SR_INPUT_CHECK(j["timestamp"].is_number_integer(),
+                   "event {}: field 'timestamp' must be an integer (Unix seconds)", index);
+    e.timestamp = j["timestamp"].get<int64_t>();
+  } else {
+    e.timestamp = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  }
+  if (j.contains("context")) {
+    SR_INPUT_CHECK(j["context"].is_object(), "event {}: field 'context' must be an object", index);
+    for (const auto& [k, v] : j["context"].items()) {
+      SR_INPUT_CHECK(v.is_string() || v.is_number(),
+                     "event {}: context '{}' must be a string or a number", index, k);
+      if (!e.context.empty()) e.context += ';';
+      e.context += k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+    }
+  }
+  return e;
+}
+
+json recommendations_json(const std::vector<serve::Recommendation>& recs) {
+  json items = json::array();
+  for (const auto& r : recs)
+    items.push_back({{"item", r.item}, {"score", r.score}, {"source", r.source}});
+  return items;
+}
+
+size_t parse_count(const httplib::Request& req, const char* name, size_t fallback) {
+  if (!req.has_param(name)) return fallback;
+  const auto v = req.get_param_value(name);
+  size_t n = 0;
+  const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  SR_INPUT_CHECK(ec == std::errc() && ptr == v.data() + v.size(),
+                 "parameter '{}' must be a non-negative integer, got '{}'", name, v);
+  return n;
+}
+
+bool parse_bool(const httplib::Request& req, const char* name, bool fallback) {
+  if (!req.has_param(name)) return fallback;
+  const auto v = req.get_param_value(name);
+  SR_INPUT_CHECK(v == "true" || v == "false" || v == "1" || v == "0",
+                 "parameter '{}' must be true or false, got '{}'", name, v);
+  return v == "true" || v == "1";
+}
+
+}  // namespace
+
+std::vector<ApiKey> parse_api_keys(const std::string& spec) {
+  std::vector<ApiKey> keys;
+  for (const std::string_view view : text::split(spec, ",")) {
+    const std::string entry(view);
+    if (entry.empty()) continue;
+    const auto colon = entry.rfind(':');
+    SR_INPUT_CHECK(colon != std::string::npos && colon > 0, "API key entry '{}' is not key:role",
+                   entry.substr(0, 4) + "...");
+    const auto role = entry.substr(colon + 1);
+    ApiKey k{entry.substr(0, colon), Role::kRead};
+    if (role == "read")
+      k.role = Role::kRead;
+    else if (role == "write")
+      k.role = Role::kWrite;
+    else if (role == "admin")
+      k.role = Role::kAdmin;
+    else
+      SR_INPUT_CHECK(false, "API key role '{}' is not read, write or admin", role);
+    SR_INPUT_CHECK(k.key.size() >= 8, "API keys must be at least 8 characters");
+    keys.push_back(std::move(k));
+  }
+  return keys;
+}
+
+struct HttpServer::Impl {
+  serve::Service& service;
+  ServerOptions options;
+  httplib::Server server;
+  std::atomic<uint64_t> requests{0}, errors{0};
+
+  Impl(serve::Service& s, ServerOptions o) : service(s), options(std::move(o)) {}
+
+  // The role of the request's key, or nullopt (401). Without configured keys, admin.
+  std::optional<Role> role_of(const httplib::Request& req) const {
+    if (options.keys.empty()) return Role::kAdmin;
+    std::string given = req.get_header_value("X-API-Key");
+    const auto auth = req.get_header_value("Authorization");
+    if (given.empty() && auth.rfind("Bearer ", 0) == 0) given = auth.substr(7);
+    if (given.empty()) return std::nullopt;
+    std::optional<Role> found;
+    for (const auto& k : options.keys)  // every key compared: no early exit
+      if (constant_time_equal(given, k.key)) found = k.role;
+    return found;
+  }
+
+  // Wraps a route: authentication, role check, errors as JSON.
+  httplib::Server::Handler route(
+      Role needed, std::function<void(const httplib::Request&, httplib::Response&)> fn) {
+    return [this, needed, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res) {
+      ++requests;
+      const auto role = role_of(req);
+      if (!role) {
+        ++errors;
+        return send_error(res, 401,
+                          "missing or unknown API key (X-API-Key or Authorization: Bearer)");
+      }
+      if (static_cast<int>(*role) < static_cast<int>(needed)) {
+        ++errors;
+        return send_error(res, 403,
+                          fmt::format("this key has role '{}'; the route needs '{}'",
+                                      role_name(*role), role_name(needed)));
+      }
+      try {
+        fn(req, res);
+      } catch (const json::exception& e) {
+        ++errors;
+        send_error(res, 400, std::string("malformed JSON: ") + e.what());
+      } catch (const Error& e) {
+        ++errors;
+        send_error(res, e.kind() == ErrorKind::kInvalidInput ? 400 : 500, e.what());
+      } catch (const std::exception& e) {
+        ++errors;
+        log::error("api: {} {}: {}", req.method, req.path, e.what());
+        send_error(res, 500, e.what());
+      }
+    };
+  }
+
+  void install_routes() {
+    server.set_payload_max_length(options.max_body);
+    server.set_error_handler(
+        httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+          if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+          const char* what = res.status == 404   ? "no such route"
+                             : res.status == 413 ? "request body too large"
+                                                 : "request failed";
+          send_error(res, res.status, what);
+          return httplib::Server::HandlerResponse::Handled;
+        }));
+
+    server.Post("/v1/events", route(Role::kWrite, [this](const auto& req, auto& res) {
+                  const json body = json::parse(req.body);
+                  const json* list = &body;
+                  if (body.is_object() && body.contains("events")) list = &body["events"];
+                  std::vector<store::LoggedEvent> events;
+                  if (list->is_array()) {
+                    for (size_t x = 0; x < list->size(); ++x)
+                      events.push_back(parse_event((*list)[x], x));
+                  } else {
+                    events.push_back(parse_event(*list, 0));
+                  }
+                  const size_t n = service.ingest(events);
+                  send_json(res, 200, {{"accepted", n}});
+                }));
+
+    server.Get("/v1/recommend", route(Role::kRead, [this](const auto& req, auto& res) {
+                 serve::RecommendRequest r;
+                 SR_INPUT_CHECK(req.has_param("user"), "parameter 'user' is missing");
+                 r.user = req.get_param_value("user");
+                 r.n = parse_count(req, "n", 10);
+                 r.exclude_seen = parse_bool(req, "exclude_seen", true);
+                 const std::string exclude = req.get_param_value("exclude");
+                 for (const std::string_view id : text::split(exclude, ","))
+                   if (!id.empty()) r.exclude.emplace_back(id);
+                 send_json(
+                     res, 200,
+                     {{"user", r.user}, {"items", recommendations_json(service.recommend(r))}});
+               }));
+
+    server.Get("/v1/popular", route(Role::kRead, [this](const auto& req, auto& res) {
+                 const size_t n = parse_count(req, "n", 10);
+                 SR_INPUT_CHECK(n > 0 && n <= 1000, "parameter 'n' must be 1 to 1000, got {}", n);
+                 send_json(res, 200, {{"items", recommendations_json(service.popular(n))}});
+               }));
+
+    server.Get(R"(/v1/users/([^/]+)/history)",
+               route(Role::kRead, [this](const auto& req, auto& res) {
+                 json events = json::array();
+                 for (const auto& e : service.history(req.matches[1]))
+                   events.push_back({{"item", e.item},
+                                     {"value", e.value},
+                                     {"type", data::to_string(e.type)},
+                                     {"timestamp", e.timestamp}});
+                 send_json(res, 200, {{"user", req.matches[1]}, {"events", events}});
+               }));
+
+    server.Delete(R"(/v1/users/([^/]+))", route(Role::kAdmin, [this](const auto& req, auto& res) {
+                    const uint64_t n = service.erase_user(req.matches[1]);
+                    send_json(res, 200, {{"user", req.matches[1]}, {"events_deleted", n}});
+                  }));
+
+    server.Get("/v1/health", [this](const auto&, auto& res) {
+      const auto s = service.stats();
+      send_json(res, 200, {{"status", "ok"}, {"model", s.model}, {"events", s.events_ingested}});
+    });
+
+    server.Get("/v1/stats", route(Role::kRead, [this](const auto&, auto& res) {
+                 const auto s = service.stats();
+                 send_json(res, 200,
+                           {{"model", s.model},
+                            {"events_ingested", s.events_ingested},
+                            {"events_learned", s.events_learned},
+                            {"learn_steps", s.learn_steps},
+                            {"queue", s.queue},
+                            {"users", s.users},
+                            {"items", s.items},
+                            {"freshness_p50_ms", s.freshness_p50_ms},
+                            {"freshness_p99_ms", s.freshness_p99_ms},
+                            {"requests", requests.load()},
+                            {"request_errors", errors.load()}});
+               }));
+
+    server.Get(
+        "/metrics", route(Role::kRead, [this](const auto&, auto& res) {
+          const auto s = service.stats();
+          std::string out;
+          auto metric = [&](const char* name, const char* type, const char* help, double v) {
+            out +=
+                fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
+          };
+          metric("streamrec_events_ingested_total", "counter", "events accepted",
+                 s.events_ingested);
+          metric("streamrec_events_learned_total", "counter", "events learned", s.events_learned);
+          metric("streamrec_learn_steps_total", "counter", "micro-batch steps", s.learn_steps);
+          metric("streamrec_learn_queue", "gauge", "events waiting to be learned", s.queue);
+          metric("streamrec_users", "gauge", "known users", s.users);
+          metric("streamrec_items", "gauge", "known items", s.items);
+          metric("streamrec_freshness_p99_ms", "gauge", "ingest to learned, p99 of the last 1000",
+                 s.freshness_p99_ms);
+          metric("streamrec_http_requests_total", "counter", "API requests", requests.load());
+          metric("streamrec_http_errors_total", "counter", "API requests answered 4xx/5xx",
+                 errors.load());
+          res.set_content(out, "text/plain; version=0.0.4");
+        }));
+  }
+};
+
+HttpServer::HttpServer(serve::Service& service, ServerOptions options)
+    : impl_(std::make_unique<Impl>(service, std::move(options))) {
+  impl_->install_routes();
+}
+
+HttpServer::~HttpServer() = default;
+
+int HttpServer::bind() {
+  auto& o = impl_->options;
+  if (o.port == 0) {
+    o.port = impl_->server.bind_to_any_port(o.host);
+    SR_CHECK(o.port > 0, ErrorKind::kIo, "cannot bind to {}: no free port", o.host);
+  } else {
+    SR_CHECK(impl_->server.bind_to_port(o.host, o.port), ErrorKind::kIo,
+             "cannot bind to {}:{} (in use?)", o.host, o.port);
+  }
+  return o.port;
+}
+
+void HttpServer::run() { impl_->server.listen_after_bind(); }
+
+void HttpServer::stop() { impl_->server.stop(); }
+
+}  // namespace streamrec::api

@@ -1,0 +1,49 @@
+// The HTTP JSON API (module api) over serve::Service, with cpp-httplib. Routes, bodies and
+// errors are documented in docs/openapi.yaml. Every error is a JSON body
+// {"error": "..."} with a 4xx status naming the problem; the server keeps serving.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace streamrec::serve {
+class Service;
+}
+
+namespace streamrec::api {
+
+// read: recommendations and queries; write: also ingest; admin: also deletion.
+enum class Role { kRead = 0, kWrite = 1, kAdmin = 2 };
+
+struct ApiKey {
+  std::string key;
+  Role role = Role::kRead;
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;            // 0 = any free port
+  std::vector<ApiKey> keys;   // empty: no authentication (local use)
+  size_t max_body = 4 << 20;  // bytes; larger requests get 413
+};
+
+// Parses "key:role,key:role" (role read|write|admin); Error(kInvalidInput) on a bad entry.
+std::vector<ApiKey> parse_api_keys(const std::string& spec);
+
+class HttpServer {
+ public:
+  HttpServer(serve::Service& service, ServerOptions options);
+  ~HttpServer();
+  // Binds the socket; returns the port (useful with port 0). Error(kIo) if it cannot.
+  int bind();
+  // Serves until stop() (from another thread or a signal handler's thread).
+  void run();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrec::api

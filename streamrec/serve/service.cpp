@@ -1,0 +1,263 @@
+#include "streamrec/serve/service.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "streamrec/core/error.h"
+#include "streamrec/core/log.h"
+#include "streamrec/models/registry.h"
+
+namespace streamrec::serve {
+namespace {
+
+constexpr double kPopularityHalfLife = 7 * 86400.0;  // seconds of event time
+constexpr size_t kMaxIdLength = 256;
+
+}  // namespace
+
+Service::Service(ServiceOptions options)
+    : options_(std::move(options)),
+      log_((std::filesystem::create_directories(options_.data_dir), options_.data_dir + "/events"),
+           store::EventLogOptions{options_.sync}) {
+  SR_INPUT_CHECK(options_.micro_batch > 0, "micro batch must be positive");
+  model_ = models::make_model(options_.model);  // a bad spec fails here
+  refit_from_log();
+  freshness_ms_.reserve(1000);
+  learner_ = std::thread([this] { learner_loop(); });
+}
+
+Service::~Service() {
+  {
+    std::lock_guard q(queue_mutex_);
+    stop_ = true;
+  }
+  queue_cv_.notify_all();
+  learner_.join();
+}
+
+data::Interaction Service::to_interaction(uint32_t user, uint32_t item,
+                                          const store::LoggedEvent& e) const {
+  data::Interaction x;
+  x.user = user;
+  x.item = item;
+  x.value = e.value;
+  x.type = e.type;
+  x.timestamp = e.timestamp;
+  return x;
+}
+
+void Service::refit_from_log() {
+  // Rebuilds ids, histories and popularity from the log and fits a fresh model on it.
+  std::unique_lock lock(model_mutex_);
+  users_ = IdMap();
+  items_ = IdMap();
+  history_.clear();
+  seen_.clear();
+  popularity_.clear();
+  popularity_time_ = 0;
+  std::vector<data::Interaction> events;
+  std::vector<store::LoggedEvent> logged;
+  log_.scan(1, [&](uint64_t, const store::LoggedEvent& e) {
+    logged.push_back(e);
+    return true;
+  });
+  std::stable_sort(logged.begin(), logged.end(),
+                   [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
+  for (const auto& e : logged) {
+    const uint32_t u = users_.insert(e.user), i = items_.insert(e.item);
+    events.push_back(to_interaction(u, i, e));
+  }
+  history_.resize(users_.size());
+  seen_.resize(users_.size());
+  popularity_.assign(items_.size(), 0.0);
+  for (size_t x = 0; x < logged.size(); ++x) {
+    auto& h = history_[events[x].user];
+    h.push_back(std::move(logged[x]));
+    if (h.size() > options_.max_history) h.pop_front();
+    auto& s = seen_[events[x].user];
+    auto pos = std::lower_bound(s.begin(), s.end(), events[x].item);
+    if (pos == s.end() || *pos != events[x].item) s.insert(pos, events[x].item);
+    add_popularity(events[x].item, events[x].timestamp);
+  }
+  auto fresh = models::make_model(options_.model);
+  const auto n_events = events.size();
+  fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
+  model_ = std::move(fresh);
+  log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
+            n_events, users_.size(), items_.size());
+}
+
+void Service::add_popularity(uint32_t item, int64_t timestamp) {
+  // Time-decayed counts: an event adds 2^((t - ref) / half-life). When the weights grow
+  // large, everything is rescaled to a later reference time (the order is unchanged).
+  if (popularity_time_ == 0) popularity_time_ = timestamp;
+  double w = std::exp2(static_cast<double>(timestamp - popularity_time_) / kPopularityHalfLife);
+  if (w > 1e100) {
+    for (auto& p : popularity_) p /= w;
+    popularity_time_ = timestamp;
+    w = 1;
+  }
+  popularity_[item] += w;
+}
+
+size_t Service::ingest(std::span<const store::LoggedEvent> events) {
+  for (size_t x = 0; x < events.size(); ++x) {
+    const auto& e = events[x];
+    SR_INPUT_CHECK(!e.user.empty() && e.user.size() <= kMaxIdLength,
+                   "event {}: field 'user' must be 1 to {} characters", x, kMaxIdLength);
+    SR_INPUT_CHECK(!e.item.empty() && e.item.size() <= kMaxIdLength,
+                   "event {}: field 'item' must be 1 to {} characters", x, kMaxIdLength);
+    SR_INPUT_CHECK(std::isfinite(e.value), "event {}: field 'value' is not a finite number", x);
+    SR_INPUT_CHECK(e.timestamp >= 0, "event {}: field 'timestamp' {} is negative", x, e.timestamp);
+  }
+  if (events.empty()) return 0;
+  log_.append(events);  // durable before acknowledged or learned
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard q(queue_mutex_);
+    for (const auto& e : events) queue_.push_back({0, 0, e, now});
+    ingested_ += events.size();
+  }
+  queue_cv_.notify_one();
+  return events.size();
+}
+
+void Service::learner_loop() {
+  std::vector<Queued> batch;
+  for (;;) {
+    {
+      std::unique_lock q(queue_mutex_);
+      queue_cv_.wait_for(q, std::chrono::milliseconds(options_.flush_ms),
+                         [&] { return stop_ || queue_.size() >= options_.micro_batch; });
+      if (queue_.empty()) {
+        if (stop_) return;
+        continue;
+      }
+      const size_t n = std::min(queue_.size(), options_.micro_batch);
+      batch.assign(std::make_move_iterator(queue_.begin()),
+                   std::make_move_iterator(queue_.begin() + n));
+      queue_.erase(queue_.begin(), queue_.begin() + n);
+    }
+    try {
+      std::unique_lock lock(model_mutex_);
+      for (auto& b : batch) {
+        const uint32_t u = users_.insert(b.event.user), i = items_.insert(b.event.item);
+        if (u >= history_.size()) {
+          history_.resize(u + 1);
+          seen_.resize(u + 1);
+        }
+        if (i >= popularity_.size()) popularity_.resize(i + 1, 0.0);
+        auto& s = seen_[u];
+        auto pos = std::lower_bound(s.begin(), s.end(), i);
+        if (pos == s.end() || *pos != i) s.insert(pos, i);
+        add_popularity(i, b.event.timestamp);
+        model_->observe(to_interaction(u, i, b.event));
+        auto& h = history_[u];
+        h.push_back(std::move(b.event));
+        if (h.size() > options_.max_history) h.pop_front();
+      }
+      model_->flush();
+    } catch (const std::exception& e) {
+      log::error("serve: learning a micro-batch of {} events failed: {}", batch.size(), e.what());
+    }
+    const auto done = std::chrono::steady_clock::now();
+    {
+      std::lock_guard q(queue_mutex_);
+      for (const auto& b : batch) {
+        const double ms = std::chrono::duration<double, std::milli>(done - b.at).count();
+        if (freshness_ms_.size() < 1000)
+          freshness_ms_.push_back(ms);
+        else
+          freshness_ms_[freshness_next_++ % 1000] = ms;
+      }
+      learned_ += batch.size();
+      ++steps_;
+    }
+    learned_cv_.notify_all();
+    batch.clear();
+  }
+}
+
+void Service::wait_learned() const {
+  std::unique_lock q(queue_mutex_);
+  learned_cv_.wait(q, [&] { return learned_ >= ingested_ || stop_; });
+}
+
+std::vector<Recommendation> Service::popular(size_t n) const {
+  std::shared_lock lock(model_mutex_);
+  std::vector<float> scores(popularity_.begin(), popularity_.end());
+  std::vector<Recommendation> out;
+  for (const auto& s : models::top_k(scores, n))
+    out.push_back({items_.id(s.item), s.score, "popular"});
+  return out;
+}
+
+std::vector<Recommendation> Service::recommend(const RecommendRequest& r) const {
+  SR_INPUT_CHECK(r.n > 0 && r.n <= 1000, "field 'n' must be 1 to 1000, got {}", r.n);
+  std::shared_lock lock(model_mutex_);
+  std::vector<uint32_t> exclude;
+  for (const auto& id : r.exclude)
+    if (uint32_t i = items_.find(id); i != IdMap::kMissing) exclude.push_back(i);
+  const uint32_t u = users_.find(r.user);
+  if (u != IdMap::kMissing && r.exclude_seen)
+    exclude.insert(exclude.end(), seen_[u].begin(), seen_[u].end());
+  std::sort(exclude.begin(), exclude.end());
+  exclude.erase(std::unique(exclude.begin(), exclude.end()), exclude.end());
+
+  std::vector<Recommendation> out;
+  if (u != IdMap::kMissing && model_->num_items() > 0) {
+    std::vector<float> scores(model_->num_items());
+    model_->score_all(u, scores);
+    for (const auto& s : models::top_k(scores, r.n, exclude))
+      if (s.item < items_.size()) out.push_back({items_.id(s.item), s.score, "model"});
+  }
+  // Unknown users, or too few model candidates: fill with popular items (cold start).
+  if (out.size() < r.n) {
+    std::vector<float> pop(popularity_.begin(), popularity_.end());
+    std::vector<uint32_t> skip = exclude;
+    for (const auto& o : out) skip.push_back(items_.find(o.item));
+    std::sort(skip.begin(), skip.end());
+    for (const auto& s : models::top_k(pop, r.n - out.size(), skip))
+      out.push_back({items_.id(s.item), s.score, "popular"});
+  }
+  return out;
+}
+
+std::vector<store::LoggedEvent> Service::history(const std::string& user) const {
+  std::shared_lock lock(model_mutex_);
+  const uint32_t u = users_.find(user);
+  if (u == IdMap::kMissing) return {};
+  return {history_[u].begin(), history_[u].end()};
+}
+
+uint64_t Service::erase_user(const std::string& user) {
+  wait_learned();
+  const uint64_t n = log_.erase_user(user);
+  refit_from_log();
+  return n;
+}
+
+ServiceStats Service::stats() const {
+  ServiceStats s;
+  {
+    std::lock_guard q(queue_mutex_);
+    s.events_ingested = ingested_;
+    s.events_learned = learned_;
+    s.learn_steps = steps_;
+    s.queue = queue_.size();
+    auto f = freshness_ms_;
+    if (!f.empty()) {
+      std::sort(f.begin(), f.end());
+      s.freshness_p50_ms = f[f.size() / 2];
+      s.freshness_p99_ms = f[std::min(f.size() - 1, f.size() * 99 / 100)];
+    }
+  }
+  std::shared_lock lock(model_mutex_);
+  s.users = users_.size();
+  s.items = items_.size();
+  s.model = options_.model;
+  return s;
+}
+
+}  // namespace streamrec::serve

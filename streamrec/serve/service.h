@@ -1,0 +1,119 @@
+// The serving core (module serve, no HTTP types): accepts events, makes them durable in the
+// event log, learns from them online in a background thread, and answers recommendation,
+// popularity and history queries while it learns.
+//
+// Concurrency: queries take a shared lock on the model; the learner thread takes the
+// exclusive lock for each micro-batch (bounded by size and time), so a query waits at most
+// one micro-batch step. Ingest only appends to the log and to the learner's queue.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "streamrec/core/id_map.h"
+#include "streamrec/models/recommender.h"
+#include "streamrec/store/event_log.h"
+
+namespace streamrec::serve {
+
+struct ServiceOptions {
+  std::string model = "mf:algo=bpr";  // model spec (see `streamrec models`)
+  std::string data_dir;               // event log directory (created if missing)
+  bool sync = true;                   // fsync each ingest before acknowledging it
+  size_t micro_batch = 256;           // events per learning step at most
+  int flush_ms = 100;                 // a partial micro-batch is learned after this long
+  size_t max_history = 200;           // recent events kept per user for queries
+};
+
+struct Recommendation {
+  std::string item;
+  float score = 0;
+  std::string source;  // "model" or "popular" (cold-start fallback)
+};
+
+struct RecommendRequest {
+  std::string user;
+  size_t n = 10;
+  bool exclude_seen = true;
+  std::vector<std::string> exclude;  // item ids never to return
+};
+
+struct ServiceStats {
+  uint64_t events_ingested = 0, events_learned = 0, learn_steps = 0;
+  uint64_t users = 0, items = 0, queue = 0;
+  double freshness_p50_ms = 0, freshness_p99_ms = 0;  // ingest -> learned, last 1,000 events
+  std::string model;
+};
+
+class Service {
+ public:
+  // Opens the event log and, if it holds events, fits the model on them before serving.
+  explicit Service(ServiceOptions options);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Validates every event (Error(kInvalidInput) naming the index and field, nothing
+  // accepted), appends the batch to the log durably, queues it for learning. Returns the
+  // number accepted.
+  size_t ingest(std::span<const store::LoggedEvent> events);
+
+  std::vector<Recommendation> recommend(const RecommendRequest& request) const;
+  // Most interacted items, recent interactions weighted up (the model-independent view).
+  std::vector<Recommendation> popular(size_t n) const;
+  // The user's most recent events, newest last (empty for unknown users).
+  std::vector<store::LoggedEvent> history(const std::string& user) const;
+  // Removes the user's events from the log and their history from memory; the model is
+  // refitted on the remaining log so no learned trace of them is left. Returns the number
+  // of events removed.
+  uint64_t erase_user(const std::string& user);
+
+  // Blocks until every event ingested so far has been learned (tests, shutdown).
+  void wait_learned() const;
+  ServiceStats stats() const;
+
+ private:
+  struct Queued {
+    uint32_t user, item;
+    store::LoggedEvent event;
+    std::chrono::steady_clock::time_point at;
+  };
+  void learner_loop();
+  void refit_from_log();
+  void add_popularity(uint32_t item, int64_t timestamp);
+  data::Interaction to_interaction(uint32_t user, uint32_t item, const store::LoggedEvent& e) const;
+
+  ServiceOptions options_;
+  store::EventLog log_;
+
+  // Model, id maps, histories and popularity: guarded by model_mutex_.
+  mutable std::shared_mutex model_mutex_;
+  std::unique_ptr<models::Recommender> model_;
+  IdMap users_, items_;
+  std::vector<std::deque<store::LoggedEvent>> history_;
+  std::vector<std::vector<uint32_t>> seen_;  // sorted item indices per user
+  std::vector<double> popularity_;
+  int64_t popularity_time_ = 0;  // reference time of the popularity weights
+
+  // Learner queue.
+  mutable std::mutex queue_mutex_;
+  mutable std::condition_variable queue_cv_, learned_cv_;
+  std::vector<Queued> queue_;
+  uint64_t ingested_ = 0, learned_ = 0, steps_ = 0;
+  std::vector<double> freshness_ms_;  // ring of the last 1,000
+  size_t freshness_next_ = 0;
+  bool stop_ = false;
+  std::thread learner_;
+};
+
+}  // namespace streamrec::serve

@@ -1,0 +1,158 @@
+#include "streamrec/store/event_log.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "streamrec/core/error.h"
+
+namespace streamrec::store {
+namespace {
+
+std::string key_of(uint64_t seq) {
+  std::string k(8, '\0');
+  for (int b = 0; b < 8; ++b) k[b] = static_cast<char>(seq >> (56 - 8 * b));
+  return k;
+}
+
+uint64_t seq_of(std::string_view k) {
+  uint64_t seq = 0;
+  for (unsigned char c : k.substr(0, 8)) seq = seq << 8 | c;
+  return seq;
+}
+
+void check(const rocksdb::Status& s, const std::string& what) {
+  SR_CHECK(s.ok(), ErrorKind::kIo, "event log: {}: {}", what, s.ToString());
+}
+
+template <typename T>
+void put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+void put_str(std::string& out, const std::string& s) {
+  put<uint32_t>(out, static_cast<uint32_t>(s.size()));
+  out += s;
+}
+
+}  // namespace
+
+// Appends are serialised so that sequence numbers are dense and in order.
+struct EventLog::Writer {
+  std::mutex mutex;
+  uint64_t last = 0;
+};
+
+EventLog::EventLog(const std::string& path, EventLogOptions options)
+    : path_(path), options_(options), writer_(std::make_unique<Writer>()) {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.compression = rocksdb::kNoCompression;
+  rocksdb::DB* db = nullptr;
+  check(rocksdb::DB::Open(o, path, &db), "cannot open '" + path + "'");
+  db_.reset(db);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->SeekToLast();
+  if (it->Valid()) writer_->last = seq_of(it->key().ToStringView());
+  check(it->status(), "cannot read '" + path + "'");
+}
+
+EventLog::~EventLog() = default;
+
+std::string EventLog::encode(const LoggedEvent& e) {
+  std::string out;
+  out.reserve(32 + e.user.size() + e.item.size() + e.context.size());
+  put<uint8_t>(out, 1);  // record version
+  put_str(out, e.user);
+  put_str(out, e.item);
+  put<float>(out, e.value);
+  put<uint8_t>(out, static_cast<uint8_t>(e.type));
+  put<int64_t>(out, e.timestamp);
+  put_str(out, e.context);
+  return out;
+}
+
+LoggedEvent EventLog::decode(std::string_view in, uint64_t seq) {
+  size_t pos = 0;
+  auto take = [&](void* dst, size_t n) {
+    SR_CHECK(pos + n <= in.size(), ErrorKind::kCorrupt, "event log: record {} is truncated", seq);
+    std::memcpy(dst, in.data() + pos, n);
+    pos += n;
+  };
+  auto take_str = [&] {
+    uint32_t n = 0;
+    take(&n, sizeof n);
+    SR_CHECK(pos + n <= in.size(), ErrorKind::kCorrupt, "event log: record {} is truncated", seq);
+    std::string s(in.substr(pos, n));
+    pos += n;
+    return s;
+  };
+  uint8_t version = 0;
+  take(&version, 1);
+  SR_CHECK(version == 1, ErrorKind::kCorrupt, "event log: record {} has unknown version {}", seq,
+           version);
+  LoggedEvent e;
+  e.user = take_str();
+  e.item = take_str();
+  take(&e.value, sizeof e.value);
+  uint8_t type = 0;
+  take(&type, 1);
+  SR_CHECK(type <= static_cast<uint8_t>(data::EventType::kOther), ErrorKind::kCorrupt,
+           "event log: record {} has unknown event type {}", seq, type);
+  e.type = static_cast<data::EventType>(type);
+  take(&e.timestamp, sizeof e.timestamp);
+  e.context = take_str();
+  return e;
+}
+
+uint64_t EventLog::append(std::span<const LoggedEvent> events) {
+  std::lock_guard lock(writer_->mutex);
+  rocksdb::WriteBatch batch;
+  const uint64_t first = writer_->last + 1;
+  for (size_t x = 0; x < events.size(); ++x) batch.Put(key_of(first + x), encode(events[x]));
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  check(db_->Write(wo, &batch), "append to '" + path_ + "' failed");
+  writer_->last += events.size();
+  return first;
+}
+
+void EventLog::scan(uint64_t from,
+                    const std::function<bool(uint64_t, const LoggedEvent&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(key_of(from)); it->Valid(); it->Next()) {
+    const uint64_t seq = seq_of(it->key().ToStringView());
+    if (!fn(seq, decode(it->value().ToStringView(), seq))) break;
+  }
+  check(it->status(), "cannot read '" + path_ + "'");
+}
+
+uint64_t EventLog::erase_user(const std::string& user) {
+  std::lock_guard lock(writer_->mutex);
+  rocksdb::WriteBatch batch;
+  uint64_t n = 0;
+  scan(1, [&](uint64_t seq, const LoggedEvent& e) {
+    if (e.user == user) {
+      batch.Delete(key_of(seq));
+      ++n;
+    }
+    return true;
+  });
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  check(db_->Write(wo, &batch), "erase from '" + path_ + "' failed");
+  // Purge the deleted records from the files themselves, not just mark them deleted.
+  check(db_->Flush(rocksdb::FlushOptions()), "flush of '" + path_ + "' failed");
+  check(db_->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr),
+        "compaction of '" + path_ + "' failed");
+  return n;
+}
+
+uint64_t EventLog::last_seq() const {
+  std::lock_guard lock(writer_->mutex);
+  return writer_->last;
+}
+
+}  // namespace streamrec::store

@@ -84,6 +84,7 @@ void add_serve_command(CLI::App& app) {
   auto keys = std::make_shared<std::string>();
   auto no_sync = std::make_shared<bool>(false);
   so->data_dir = "streamrec-data";
+  ao->dashboard_dir = STREAMREC_DASHBOARD_DIR;
   cmd->add_option("--host", ao->host, "address to bind (loopback by default)")
       ->capture_default_str();
   cmd->add_option("--port", ao->port, "port (0 = any free port)")->capture_default_str();
@@ -97,6 +98,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--api-keys", *keys,
                   "key:role,... (role read|write|admin); default $STREAMREC_API_KEYS; none = "
                   "no authentication");
+  cmd->add_option("--dashboard-dir", ao->dashboard_dir, "static dashboard files ('' = none)")
+      ->capture_default_str();
   cmd->add_option("--max-body", ao->max_body, "largest request body in bytes")
       ->capture_default_str();
   cmd->add_flag("--no-sync", *no_sync,
@@ -133,6 +136,7 @@ void add_serve_command(CLI::App& app) {
     if (demo->enabled) demo_thread = std::thread([&] { run_demo(service, *demo, stop); });
     const std::string base = fmt::format("http://{}:{}", ao->host, port);
     fmt::print("streamrec serving {} (model {}, data in {})\n", base, so->model, so->data_dir);
+    fmt::print("  dashboard: {}/\n", base);
     fmt::print("  try: curl '{}/v1/recommend?user={}&n=5'{}\n", base, demo->enabled ? "u1" : "USER",
                ao->keys.empty() ? "" : " -H 'X-API-Key: KEY'");
     fmt::print("  stats: {}/v1/stats   metrics: {}/metrics   Ctrl-C stops\n", base, base);

@@ -2,6 +2,7 @@
 # Installs every Debian 12 package Streamrec needs to build, test and run.
 # Idempotent: apt-get only installs what is missing. Run as root (or with sudo).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   # toolchain
@@ -18,8 +19,8 @@ packages=(
   libopenmpi-dev openmpi-bin libhiredis-dev redis-server
   # images for the item CNN
   libstb-dev
-  # tools used by tests/benchmarks
-  curl wrk
+  # tools used by tests/benchmarks; Chromium for the dashboard's browser tests
+  curl wrk chromium
 )
 
 SUDO=""
@@ -49,4 +50,16 @@ if [ -e "$arch_dir/openblas-pthread/libblas.so.3" ]; then
     "$arch_dir/openblas-pthread/libblas.so.3" >/dev/null
   $SUDO update-alternatives --set "liblapack.so.3-x86_64-linux-gnu" \
     "$arch_dir/openblas-pthread/liblapack.so.3" >/dev/null
+fi
+
+# The dashboard's npm packages (uPlot for charts, playwright-core for its browser tests),
+# pinned by dashboard/package-lock.json. Node.js and npm come with the machine; Debian's
+# nodejs/npm are installed only where they are missing.
+if ! command -v npm >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+if [ ! -d dashboard/node_modules/uplot ] || [ ! -d dashboard/node_modules/playwright-core ]; then
+  (cd dashboard && npm ci --no-audit --no-fund --loglevel=error)
 fi

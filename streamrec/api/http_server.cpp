@@ -178,6 +178,19 @@ struct HttpServer::Impl {
                           fmt::format("this key has role '{}'; the route needs '{}'",
                                       role_name(*role), role_name(needed)));
       }
+      const auto t0 = std::chrono::steady_clock::now();
+      // Recommendation latency feeds the live percentiles (whatever the outcome).
+      struct Timer {
+        const httplib::Request& req;
+        serve::Service& service;
+        std::chrono::steady_clock::time_point t0;
+        ~Timer() {
+          if (req.path == "/v1/recommend")
+            service.record_request(
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                    .count());
+        }
+      } timer{req, service, t0};
       try {
         fn(req, res);
       } catch (const json::exception& e) {
@@ -196,6 +209,14 @@ struct HttpServer::Impl {
 
   void install_routes() {
     server.set_payload_max_length(options.max_body);
+    if (!options.dashboard_dir.empty()) {
+      const std::string uplot = options.dashboard_dir + "/node_modules/uplot/dist";
+      if (!server.set_mount_point("/assets/uplot", uplot))
+        log::warn("dashboard: '{}' is missing (run npm ci in the dashboard directory)", uplot);
+      if (!server.set_mount_point("/", options.dashboard_dir))
+        log::warn("dashboard: directory '{}' is missing; serving the API only",
+                  options.dashboard_dir);
+    }
     server.set_error_handler(
         httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
           if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
@@ -274,8 +295,38 @@ struct HttpServer::Impl {
                             {"items", s.items},
                             {"freshness_p50_ms", s.freshness_p50_ms},
                             {"freshness_p99_ms", s.freshness_p99_ms},
+                            {"live_hr10", s.live_hr10},
+                            {"live_ndcg10", s.live_ndcg10},
+                            {"live_scored", s.live_scored},
+                            {"latency_p50_ms", s.latency_p50_ms},
+                            {"latency_p99_ms", s.latency_p99_ms},
                             {"requests", requests.load()},
                             {"request_errors", errors.load()}});
+               }));
+
+    // Per-second history, as columns (the dashboard's charts take arrays).
+    server.Get("/v1/stats/history", route(Role::kRead, [this](const auto&, auto& res) {
+                 json cols = json::object();
+                 const auto points = service.history_points();
+                 auto col = [&](const char* name, auto get) {
+                   json a = json::array();
+                   for (const auto& p : points) a.push_back(get(p));
+                   cols[name] = std::move(a);
+                 };
+                 col("time", [](const auto& p) { return p.time_ms / 1000.0; });
+                 col("ingested_per_s", [](const auto& p) { return p.ingested_per_s; });
+                 col("learned_per_s", [](const auto& p) { return p.learned_per_s; });
+                 col("requests_per_s", [](const auto& p) { return p.requests_per_s; });
+                 col("freshness_p50_ms", [](const auto& p) { return p.freshness_p50_ms; });
+                 col("freshness_p99_ms", [](const auto& p) { return p.freshness_p99_ms; });
+                 col("latency_p50_ms", [](const auto& p) { return p.latency_p50_ms; });
+                 col("latency_p99_ms", [](const auto& p) { return p.latency_p99_ms; });
+                 col("live_hr10", [](const auto& p) { return p.live_hr10; });
+                 col("live_ndcg10", [](const auto& p) { return p.live_ndcg10; });
+                 col("users", [](const auto& p) { return p.users; });
+                 col("items", [](const auto& p) { return p.items; });
+                 col("queue", [](const auto& p) { return p.queue; });
+                 send_json(res, 200, cols);
                }));
 
     server.Get(
@@ -295,6 +346,10 @@ struct HttpServer::Impl {
           metric("streamrec_items", "gauge", "known items", s.items);
           metric("streamrec_freshness_p99_ms", "gauge", "ingest to learned, p99 of the last 1000",
                  s.freshness_p99_ms);
+          metric("streamrec_live_hr10", "gauge", "prequential HR@10 over the last 1000 events",
+                 s.live_hr10);
+          metric("streamrec_recommend_latency_p99_ms", "gauge", "p99 of the last 1000 requests",
+                 s.latency_p99_ms);
           metric("streamrec_http_requests_total", "counter", "API requests", requests.load());
           metric("streamrec_http_errors_total", "counter", "API requests answered 4xx/5xx",
                  errors.load());

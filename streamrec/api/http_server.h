@@ -26,6 +26,9 @@ struct ServerOptions {
   int port = 8080;            // 0 = any free port
   std::vector<ApiKey> keys;   // empty: no authentication (local use)
   size_t max_body = 4 << 20;  // bytes; larger requests get 413
+  // Static dashboard files served at / (index.html, app.js; uPlot from its npm package under
+  // node_modules). Empty or missing: no dashboard.
+  std::string dashboard_dir;
 };
 
 // Parses "key:role,key:role" (role read|write|admin); Error(kInvalidInput) on a bad entry.

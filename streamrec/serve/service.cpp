@@ -13,6 +13,25 @@ namespace {
 
 constexpr double kPopularityHalfLife = 7 * 86400.0;  // seconds of event time
 constexpr size_t kMaxIdLength = 256;
+constexpr size_t kRing = 1000;           // events/requests in the live percentiles
+constexpr size_t kHistoryPoints = 3600;  // one hour of per-second points
+
+// Adds `v` to a ring of at most kRing values.
+template <typename T>
+void push_ring(std::vector<T>& ring, size_t& next, T v) {
+  if (ring.size() < kRing)
+    ring.push_back(v);
+  else
+    ring[next++ % kRing] = v;
+}
+
+// p-th percentile (0..100) of `values` (copied), 0 when empty.
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  const size_t k = std::min(values.size() - 1, static_cast<size_t>(values.size() * p / 100));
+  std::nth_element(values.begin(), values.begin() + k, values.end());
+  return values[k];
+}
 
 }  // namespace
 
@@ -25,6 +44,7 @@ Service::Service(ServiceOptions options)
   refit_from_log();
   freshness_ms_.reserve(1000);
   learner_ = std::thread([this] { learner_loop(); });
+  sampler_ = std::thread([this] { sampler_loop(); });
 }
 
 Service::~Service() {
@@ -33,7 +53,9 @@ Service::~Service() {
     stop_ = true;
   }
   queue_cv_.notify_all();
+  sampler_cv_.notify_all();
   learner_.join();
+  sampler_.join();
 }
 
 data::Interaction Service::to_interaction(uint32_t user, uint32_t item,
@@ -148,6 +170,7 @@ void Service::learner_loop() {
           seen_.resize(u + 1);
         }
         if (i >= popularity_.size()) popularity_.resize(i + 1, 0.0);
+        score_before_learning(u, i);
         auto& s = seen_[u];
         auto pos = std::lower_bound(s.begin(), s.end(), i);
         if (pos == s.end() || *pos != i) s.insert(pos, i);
@@ -164,19 +187,87 @@ void Service::learner_loop() {
     const auto done = std::chrono::steady_clock::now();
     {
       std::lock_guard q(queue_mutex_);
-      for (const auto& b : batch) {
-        const double ms = std::chrono::duration<double, std::milli>(done - b.at).count();
-        if (freshness_ms_.size() < 1000)
-          freshness_ms_.push_back(ms);
-        else
-          freshness_ms_[freshness_next_++ % 1000] = ms;
-      }
+      for (const auto& b : batch)
+        push_ring(freshness_ms_, freshness_next_,
+                  std::chrono::duration<double, std::milli>(done - b.at).count());
       learned_ += batch.size();
       ++steps_;
     }
     learned_cv_.notify_all();
     batch.clear();
   }
+}
+
+void Service::score_before_learning(uint32_t u, uint32_t i) {
+  // Only new pairs of users the model knows count (a repeat cannot be recommended).
+  if (u >= seen_.size() || seen_[u].empty() || i >= model_->num_items()) return;
+  if (std::binary_search(seen_[u].begin(), seen_[u].end(), i)) return;
+  std::vector<float> scores(model_->num_items());
+  model_->score_all(u, scores);
+  const auto top = models::top_k(scores, 10, seen_[u]);
+  float hit = 0, ndcg = 0;
+  for (size_t r = 0; r < top.size(); ++r)
+    if (top[r].item == i) {
+      hit = 1;
+      ndcg = static_cast<float>(1.0 / std::log2(r + 2.0));
+    }
+  std::lock_guard m(metrics_mutex_);
+  push_ring(live_, live_next_, std::make_pair(hit, ndcg));
+  ++live_scored_;
+}
+
+void Service::record_request(double ms) {
+  std::lock_guard m(metrics_mutex_);
+  push_ring(latency_ms_, latency_next_, ms);
+  ++requests_;
+}
+
+void Service::sampler_loop() {
+  ServiceStats last = stats();
+  auto last_at = std::chrono::steady_clock::now();
+  std::mutex sleep_mutex;
+  std::unique_lock sleep_lock(sleep_mutex);
+  for (;;) {
+    sampler_cv_.wait_for(sleep_lock, std::chrono::seconds(1), [&] {
+      std::lock_guard q(queue_mutex_);
+      return stop_;
+    });
+    {
+      std::lock_guard q(queue_mutex_);
+      if (stop_) return;
+    }
+    const ServiceStats now = stats();
+    const auto at = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(at - last_at).count();
+    MetricsPoint p;
+    p.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+    p.ingested_per_s = (now.events_ingested - last.events_ingested) / dt;
+    p.learned_per_s = (now.events_learned - last.events_learned) / dt;
+    p.requests_per_s = (now.requests - last.requests) / dt;
+    p.freshness_p50_ms = now.freshness_p50_ms;
+    p.freshness_p99_ms = now.freshness_p99_ms;
+    p.latency_p50_ms = now.latency_p50_ms;
+    p.latency_p99_ms = now.latency_p99_ms;
+    p.live_hr10 = now.live_hr10;
+    p.live_ndcg10 = now.live_ndcg10;
+    p.users = now.users;
+    p.items = now.items;
+    p.queue = now.queue;
+    {
+      std::lock_guard m(metrics_mutex_);
+      points_.push_back(p);
+      if (points_.size() > kHistoryPoints) points_.pop_front();
+    }
+    last = now;
+    last_at = at;
+  }
+}
+
+std::vector<MetricsPoint> Service::history_points() const {
+  std::lock_guard m(metrics_mutex_);
+  return {points_.begin(), points_.end()};
 }
 
 void Service::wait_learned() const {
@@ -246,12 +337,23 @@ ServiceStats Service::stats() const {
     s.events_learned = learned_;
     s.learn_steps = steps_;
     s.queue = queue_.size();
-    auto f = freshness_ms_;
-    if (!f.empty()) {
-      std::sort(f.begin(), f.end());
-      s.freshness_p50_ms = f[f.size() / 2];
-      s.freshness_p99_ms = f[std::min(f.size() - 1, f.size() * 99 / 100)];
+    s.freshness_p50_ms = percentile(freshness_ms_, 50);
+    s.freshness_p99_ms = percentile(freshness_ms_, 99);
+  }
+  {
+    std::lock_guard m(metrics_mutex_);
+    for (const auto& [hit, ndcg] : live_) {
+      s.live_hr10 += hit;
+      s.live_ndcg10 += ndcg;
     }
+    if (!live_.empty()) {
+      s.live_hr10 /= live_.size();
+      s.live_ndcg10 /= live_.size();
+    }
+    s.live_scored = live_scored_;
+    s.requests = requests_;
+    s.latency_p50_ms = percentile(latency_ms_, 50);
+    s.latency_p99_ms = percentile(latency_ms_, 99);
   }
   std::shared_lock lock(model_mutex_);
   s.users = users_.size();

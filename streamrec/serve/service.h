@@ -52,7 +52,22 @@ struct ServiceStats {
   uint64_t events_ingested = 0, events_learned = 0, learn_steps = 0;
   uint64_t users = 0, items = 0, queue = 0;
   double freshness_p50_ms = 0, freshness_p99_ms = 0;  // ingest -> learned, last 1,000 events
+  // Prequential quality on the live stream: before an event is learned, was its item in
+  // the user's top 10? Over the last 1,000 scored events (new user-item pairs of known users).
+  double live_hr10 = 0, live_ndcg10 = 0;
+  uint64_t live_scored = 0;
+  uint64_t requests = 0;
+  double latency_p50_ms = 0, latency_p99_ms = 0;  // recommendation requests, last 1,000
   std::string model;
+};
+
+// One point of the metrics history (sampled every second) for the dashboard.
+struct MetricsPoint {
+  int64_t time_ms = 0;  // wall clock, Unix milliseconds
+  double ingested_per_s = 0, learned_per_s = 0, requests_per_s = 0;
+  double freshness_p50_ms = 0, freshness_p99_ms = 0, latency_p50_ms = 0, latency_p99_ms = 0;
+  double live_hr10 = 0, live_ndcg10 = 0;
+  uint64_t users = 0, items = 0, queue = 0;
 };
 
 class Service {
@@ -81,6 +96,10 @@ class Service {
   // Blocks until every event ingested so far has been learned (tests, shutdown).
   void wait_learned() const;
   ServiceStats stats() const;
+  // The last hour of per-second metrics, oldest first.
+  std::vector<MetricsPoint> history_points() const;
+  // Records the latency of one recommendation request (the API layer calls this).
+  void record_request(double milliseconds);
 
  private:
   struct Queued {
@@ -89,6 +108,9 @@ class Service {
     std::chrono::steady_clock::time_point at;
   };
   void learner_loop();
+  void sampler_loop();
+  // Prequential check of one event before it is learned (model lock held).
+  void score_before_learning(uint32_t user, uint32_t item);
   void refit_from_log();
   void add_popularity(uint32_t item, int64_t timestamp);
   data::Interaction to_interaction(uint32_t user, uint32_t item, const store::LoggedEvent& e) const;
@@ -114,6 +136,18 @@ class Service {
   size_t freshness_next_ = 0;
   bool stop_ = false;
   std::thread learner_;
+
+  // Live quality and request latency rings, and the sampled history (metrics_mutex_).
+  mutable std::mutex metrics_mutex_;
+  std::vector<std::pair<float, float>> live_;  // (hit, ndcg) of the last 1,000
+  size_t live_next_ = 0;
+  uint64_t live_scored_ = 0;
+  std::vector<double> latency_ms_;
+  size_t latency_next_ = 0;
+  uint64_t requests_ = 0;
+  std::deque<MetricsPoint> points_;
+  std::condition_variable_any sampler_cv_;
+  std::thread sampler_;
 };
 
 }  // namespace streamrec::serve

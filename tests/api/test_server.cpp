@@ -39,7 +39,8 @@ struct Running {
                                       .port = 0,
                                       .keys = parse_api_keys(fmt::format(
                                           "{}:read,{}:write,{}:admin", kRead, kWrite, kAdmin)),
-                                      .max_body = 1 << 20}) {
+                                      .max_body = 1 << 20,
+                                      .dashboard_dir = ""}) {
     port = server.bind();
     thread = std::thread([this] { server.run(); });
   }
@@ -91,7 +92,7 @@ data::Dataset small_stream() {
   return data::generate(g);
 }
 
-TEST(Server, IngestRecommendFilterExplainDelete) {
+TEST(Server, IngestRecommendFilterHistoryDelete) {
   testing::TempDir dir;
   const auto ds = small_stream();
   Running r(dir.path().string(), "mf:algo=bpr,factors=16");

@@ -1,0 +1,114 @@
+// Streamrec dashboard: polls the server's JSON API and draws it (uPlot for charts).
+'use strict';
+
+const keyInput = document.getElementById('api-key');
+keyInput.value = localStorage.getItem('streamrec-key') || new URLSearchParams(location.search).get('key') || '';
+keyInput.addEventListener('change', () => localStorage.setItem('streamrec-key', keyInput.value));
+
+async function api(path) {
+  const headers = keyInput.value ? { 'X-API-Key': keyInput.value } : {};
+  const res = await fetch(path, { headers });
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error || res.statusText);
+  return body;
+}
+
+// Tabs.
+for (const b of document.querySelectorAll('nav button')) {
+  b.addEventListener('click', () => {
+    document.querySelectorAll('nav button').forEach(x => x.classList.toggle('active', x === b));
+    document.querySelectorAll('.tab').forEach(t => t.classList.toggle('active', t.id === b.dataset.tab));
+    if (b.dataset.tab === 'items') loadPopular();
+    resizeCharts();
+  });
+}
+
+// Overview: tiles and charts.
+const status = document.getElementById('status');
+const tiles = document.getElementById('tiles');
+const fmt = (v, d = 0) => (v === undefined ? '–' : Number(v).toLocaleString(undefined, { maximumFractionDigits: d, minimumFractionDigits: d }));
+
+function drawTiles(s) {
+  const list = [
+    ['model', s.model], ['events ingested', fmt(s.events_ingested)], ['events learned', fmt(s.events_learned)],
+    ['users', fmt(s.users)], ['items', fmt(s.items)], ['learn queue', fmt(s.queue)],
+    ['freshness p99', fmt(s.freshness_p99_ms, 1) + ' ms'], ['live HR@10', fmt(s.live_hr10, 3)],
+    ['live NDCG@10', fmt(s.live_ndcg10, 3)], ['latency p99', fmt(s.latency_p99_ms, 3) + ' ms'],
+    ['requests', fmt(s.requests)],
+  ];
+  tiles.innerHTML = list.map(([l, v]) => `<div class="tile" data-metric="${l}"><div class="label">${l}</div><div class="value">${v}</div></div>`).join('');
+}
+
+const charts = {};
+function makeChart(id, series) {
+  const el = document.getElementById(id);
+  const opts = {
+    width: el.clientWidth || 500, height: 220,
+    series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 1.5 }))],
+    axes: [{}, { size: 60 }],
+  };
+  charts[id] = { plot: new uPlot(opts, [[], ...series.map(() => [])], el), el, series };
+}
+makeChart('chart-events', [['ingested/s', '#2b7bd6'], ['learned/s', '#d6762b']]);
+makeChart('chart-quality', [['HR@10', '#2ba14b'], ['NDCG@10', '#8a2bd6']]);
+makeChart('chart-freshness', [['p50 ms', '#2b7bd6'], ['p99 ms', '#d62b4b']]);
+makeChart('chart-latency', [['p50 ms', '#2b7bd6'], ['p99 ms', '#d62b4b'], ['requests/s', '#777']]);
+
+function resizeCharts() {
+  for (const c of Object.values(charts)) c.plot.setSize({ width: c.el.clientWidth || 500, height: 220 });
+}
+window.addEventListener('resize', resizeCharts);
+
+async function refresh() {
+  try {
+    const [s, h] = await Promise.all([api('/v1/stats'), api('/v1/stats/history')]);
+    drawTiles(s);
+    charts['chart-events'].plot.setData([h.time, h.ingested_per_s, h.learned_per_s]);
+    charts['chart-quality'].plot.setData([h.time, h.live_hr10, h.live_ndcg10]);
+    charts['chart-freshness'].plot.setData([h.time, h.freshness_p50_ms, h.freshness_p99_ms]);
+    charts['chart-latency'].plot.setData([h.time, h.latency_p50_ms, h.latency_p99_ms, h.requests_per_s]);
+    document.body.dataset.points = h.time.length;
+    status.textContent = `live · ${new Date().toLocaleTimeString()}`;
+    status.classList.remove('bad');
+  } catch (e) {
+    status.textContent = e.message;
+    status.classList.add('bad');
+  }
+}
+refresh();
+setInterval(refresh, 2000);
+
+// Users: recommendations with their source, and history.
+const userForm = document.getElementById('user-form');
+const userError = document.getElementById('user-error');
+const esc = s => String(s).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+
+userForm.addEventListener('submit', async ev => {
+  ev.preventDefault();
+  const user = document.getElementById('user-id').value.trim();
+  const n = document.getElementById('user-n').value;
+  userError.textContent = '';
+  try {
+    const [recs, hist] = await Promise.all([
+      api(`/v1/recommend?user=${encodeURIComponent(user)}&n=${n}`),
+      api(`/v1/users/${encodeURIComponent(user)}/history`),
+    ]);
+    document.querySelector('#recs tbody').innerHTML = recs.items.map((r, i) =>
+      `<tr><td>${i + 1}</td><td>${esc(r.item)}</td><td>${r.score.toFixed(3)}</td><td>${esc(r.source)}</td></tr>`).join('');
+    document.querySelector('#history tbody').innerHTML = hist.events.slice().reverse().map(e =>
+      `<tr><td>${esc(e.item)}</td><td>${esc(e.type)}</td><td>${new Date(e.timestamp * 1000).toLocaleString()}</td></tr>`).join('');
+    if (!hist.events.length) userError.textContent = 'Unknown user: showing cold-start (popular) recommendations.';
+  } catch (e) {
+    userError.textContent = e.message;
+  }
+});
+
+async function loadPopular() {
+  try {
+    const pop = await api('/v1/popular?n=50');
+    document.querySelector('#popular tbody').innerHTML = pop.items.map((r, i) =>
+      `<tr><td>${i + 1}</td><td>${esc(r.item)}</td><td>${r.score.toFixed(2)}</td></tr>`).join('');
+  } catch (e) {
+    status.textContent = e.message;
+  }
+}

@@ -1,0 +1,114 @@
+// Browser test of the dashboard: starts the real `streamrec serve --demo`, drives Debian's
+// Chromium headless with playwright-core, and checks that each page loads, the charts get
+// data and keep updating while events flow, and the user explorer shows recommendations
+// with their source. Screenshots go to the directory given as the second argument.
+//
+//   node dashboard.test.mjs <streamrec binary> <screenshot dir>
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+const [binary, shots] = process.argv.slice(2);
+assert.ok(binary && shots, 'usage: node dashboard.test.mjs <streamrec binary> <screenshot dir>');
+const dashboard = join(dirname(fileURLToPath(import.meta.url)), '../../dashboard');
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+for (const [path, fix] of [[chromiumPath, 'scripts/install-deps.sh installs Debian chromium'],
+                           [join(dashboard, 'node_modules/playwright-core'), 'run npm ci in dashboard/']]) {
+  if (!existsSync(path)) {
+    console.error(`browser test: ${path} is missing (${fix})`);
+    process.exit(1);
+  }
+}
+const { chromium } = createRequire(join(dashboard, 'package.json'))('playwright-core');
+mkdirSync(shots, { recursive: true });
+
+const key = 'dashboard-test-admin-key';
+const dataDir = mkdtempSync(join(tmpdir(), 'streamrec-browser-'));
+const server = spawn(binary, ['serve', '--port', '0', '--data-dir', dataDir, '--demo',
+  '--demo-rate', '300', '--demo-backlog', '3000', '--api-keys', `${key}:admin`,
+  '--gen', 'users=300,items=300'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const base = await new Promise((resolve, reject) => {
+  let out = '';
+  server.stdout.on('data', d => {
+    out += d;
+    const m = out.match(/serving (http:\/\/[\d.]+:\d+)/);
+    if (m) resolve(m[1]);
+  });
+  server.on('exit', code => reject(new Error(`server exited early with ${code}`)));
+  setTimeout(() => reject(new Error('server did not start in 60 s')), 60000);
+});
+console.log(`server at ${base}`);
+
+const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+let failed = false;
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const errors = [];
+  page.on('pageerror', e => errors.push(e.message));
+  await page.goto(`${base}/?key=${key}`);
+
+  // Overview: tiles fill in, four charts draw, and the history grows while events flow.
+  await page.waitForSelector('.tile[data-metric="events learned"]');
+  await page.waitForFunction(() => Number(document.body.dataset.points || 0) >= 3, null, { timeout: 30000 });
+  const learned = async () => Number((await page.textContent('.tile[data-metric="events learned"] .value')).replace(/[^\d]/g, ''));
+  const first = await learned();
+  const points = Number(await page.evaluate(() => document.body.dataset.points));
+  await page.waitForFunction(p => Number(document.body.dataset.points) > p, points, { timeout: 20000 });
+  await page.waitForFunction(f => Number(document.querySelector('.tile[data-metric="events learned"] .value').textContent.replace(/[^\d]/g, '')) > f, first, { timeout: 20000 });
+  assert.equal(await page.locator('.uplot canvas').count(), 4, 'four charts');
+  assert.ok(!(await page.textContent('#status')).includes('key'), 'authenticated');
+  await page.screenshot({ path: join(shots, 'overview.png'), fullPage: true });
+
+  // Users: a user with history gets model recommendations and their history.
+  await page.click('nav button[data-tab="users"]');
+  const user = await page.evaluate(async k => {
+    for (let u = 0; u < 300; ++u) {
+      const r = await fetch(`/v1/users/u${u}/history`, { headers: { 'X-API-Key': k } });
+      if ((await r.json()).events.length >= 3) return `u${u}`;
+    }
+    return null;
+  }, key);
+  assert.ok(user, 'some demo user has history');
+  await page.fill('#user-id', user);
+  await page.click('#user-form button[type=submit]');
+  await page.waitForSelector('#recs tbody tr');
+  assert.equal(await page.locator('#recs tbody tr').count(), 10);
+  assert.ok((await page.textContent('#recs tbody')).includes('model'), 'recommendations come from the model');
+  assert.ok(await page.locator('#history tbody tr').count() >= 3);
+  await page.screenshot({ path: join(shots, 'users.png'), fullPage: true });
+
+  // Unknown user: the page says so and shows cold-start recommendations.
+  await page.fill('#user-id', 'nobody-at-all');
+  await page.click('#user-form button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('user-error').textContent.includes('Unknown user'));
+
+  // Items: the popular list.
+  await page.click('nav button[data-tab="items"]');
+  await page.waitForSelector('#popular tbody tr');
+  await page.screenshot({ path: join(shots, 'items.png'), fullPage: true });
+
+  // A wrong key is reported on the page, not swallowed.
+  await page.fill('#api-key', 'wrong-key-123');
+  await page.dispatchEvent('#api-key', 'change');
+  await page.click('nav button[data-tab="overview"]');
+  await page.waitForFunction(() => document.getElementById('status').classList.contains('bad'), null, { timeout: 10000 });
+  assert.deepEqual(errors, [], 'no script errors');
+  console.log('browser test: passed; screenshots in ' + shots);
+} catch (e) {
+  failed = true;
+  console.error('browser test failed:', e);
+} finally {
+  await browser.close();
+  server.kill('SIGINT');
+  const code = await new Promise(r => server.on('exit', c => r(c)));
+  rmSync(dataDir, { recursive: true, force: true });
+  if (code !== 0) {
+    console.error(`server exit code ${code} after SIGINT`);
+    failed = true;
+  }
+}
+process.exit(failed ? 1 : 0);

@@ -209,6 +209,7 @@ struct HttpServer::Impl {
 
   void install_routes() {
     server.set_payload_max_length(options.max_body);
+    server.set_tcp_nodelay(true);  // no 40 ms Nagle + delayed-ACK stall on small responses
     if (!options.dashboard_dir.empty()) {
       const std::string uplot = options.dashboard_dir + "/node_modules/uplot/dist";
       if (!server.set_mount_point("/assets/uplot", uplot))
@@ -289,6 +290,7 @@ struct HttpServer::Impl {
                            {{"model", s.model},
                             {"events_ingested", s.events_ingested},
                             {"events_learned", s.events_learned},
+                            {"events_logged", s.events_logged},
                             {"learn_steps", s.learn_steps},
                             {"queue", s.queue},
                             {"users", s.users},

@@ -32,11 +32,11 @@ std::string format_prequential_table(const std::vector<PrequentialResult>& resul
   for (const auto& r : results) w = std::max(w, r.model.size());
   std::string out =
       fmt::format("{:<{}} {:>7} {:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}\n", "model", w,
-                  "online", "retrains", "warmup", "scored", fmt::format("hr@{}", k),
+                  "mode", "retrains", "warmup", "scored", fmt::format("hr@{}", k),
                   fmt::format("ndcg@{}", k), "fit_s", "replay_s");
   for (const auto& r : results)
     out += fmt::format("{:<{}} {:>7} {:>8} {:>10} {:>10} {:>9.4f} {:>9.4f} {:>9.2f} {:>9.2f}\n",
-                       r.model, w, r.online ? "yes" : "frozen", r.retrains, r.warmup_events,
+                       r.model, w, r.online ? "online" : r.retrains ? "retrain" : "frozen", r.retrains, r.warmup_events,
                        r.scored, r.hr, r.ndcg, r.fit_seconds, r.replay_seconds);
   return out;
 }

@@ -104,6 +104,10 @@ void Service::refit_from_log() {
   }
   auto fresh = models::make_model(options_.model);
   const auto n_events = events.size();
+  {
+    std::lock_guard q(queue_mutex_);
+    logged_at_start_ = static_cast<int64_t>(n_events) - static_cast<int64_t>(ingested_);
+  }
   fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
   model_ = std::move(fresh);
   log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
@@ -337,6 +341,7 @@ ServiceStats Service::stats() const {
     s.events_learned = learned_;
     s.learn_steps = steps_;
     s.queue = queue_.size();
+    s.events_logged = static_cast<uint64_t>(logged_at_start_ + static_cast<int64_t>(ingested_));
     s.freshness_p50_ms = percentile(freshness_ms_, 50);
     s.freshness_p99_ms = percentile(freshness_ms_, 99);
   }

@@ -50,6 +50,7 @@ struct RecommendRequest {
 
 struct ServiceStats {
   uint64_t events_ingested = 0, events_learned = 0, learn_steps = 0;
+  uint64_t events_logged = 0;  // in the durable log (all runs)
   uint64_t users = 0, items = 0, queue = 0;
   double freshness_p50_ms = 0, freshness_p99_ms = 0;  // ingest -> learned, last 1,000 events
   // Prequential quality on the live stream: before an event is learned, was its item in
@@ -132,6 +133,7 @@ class Service {
   mutable std::condition_variable queue_cv_, learned_cv_;
   std::vector<Queued> queue_;
   uint64_t ingested_ = 0, learned_ = 0, steps_ = 0;
+  int64_t logged_at_start_ = 0;       // events_logged = this + ingested_ (negative after deletions)
   std::vector<double> freshness_ms_;  // ring of the last 1,000
   size_t freshness_next_ = 0;
   bool stop_ = false;

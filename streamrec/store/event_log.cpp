@@ -108,14 +108,20 @@ LoggedEvent EventLog::decode(std::string_view in, uint64_t seq) {
 }
 
 uint64_t EventLog::append(std::span<const LoggedEvent> events) {
-  std::lock_guard lock(writer_->mutex);
+  // Numbers are taken under the lock, the write (and fsync) happens outside it, so that
+  // concurrent appends share one WAL sync (RocksDB's group commit). A failed write leaves
+  // a gap in the numbering, which readers do not mind.
+  uint64_t first = 0;
+  {
+    std::lock_guard lock(writer_->mutex);
+    first = writer_->last + 1;
+    writer_->last += events.size();
+  }
   rocksdb::WriteBatch batch;
-  const uint64_t first = writer_->last + 1;
   for (size_t x = 0; x < events.size(); ++x) batch.Put(key_of(first + x), encode(events[x]));
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   check(db_->Write(wo, &batch), "append to '" + path_ + "' failed");
-  writer_->last += events.size();
   return first;
 }
 

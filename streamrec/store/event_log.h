@@ -41,14 +41,15 @@ class EventLog {
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
 
-  // Appends a batch atomically; returns the sequence number of its first event. Events are
-  // numbered from 1 in arrival order. Thread-safe.
+  // Appends a batch atomically and durably (with `sync`); returns the sequence number of
+  // its first event. Events are numbered from 1 in arrival order. Thread-safe; concurrent
+  // appends share WAL syncs.
   uint64_t append(std::span<const LoggedEvent> events);
   // Events with sequence number >= `from`, in order; `fn` returns false to stop.
   void scan(uint64_t from, const std::function<bool(uint64_t seq, const LoggedEvent&)>& fn) const;
   // Deletes every event of `user` (a privacy request); returns how many.
   uint64_t erase_user(const std::string& user);
-  // Sequence number of the last appended event (0 when empty).
+  // Highest sequence number handed out (0 when empty).
   uint64_t last_seq() const;
   const std::string& path() const { return path_; }
 

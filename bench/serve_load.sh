@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Load benchmark of `streamrec serve` on loopback: a generated catalog (ITEMS items, USERS
+# users) is ingested as a backlog, then the demo stream keeps flowing at RATE events/s
+# (online learning on) while wrk (closed loop, CONNECTIONS connections, one thread) asks
+# for recommendations of random users. Prints wrk's latency distribution, the server's own
+# stats (freshness p50/p99 of the streamed events, recommendation latency) and a JSON line.
+#
+#   bench/serve_load.sh [model] ; env: ITEMS=100000 USERS=20000 EVENTS=300000 RATE=1000
+#   SECONDS_=20 CONNECTIONS=4 PORT=18090
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODEL=${1:-mf:algo=bpr}
+ITEMS=${ITEMS:-100000} USERS=${USERS:-20000} EVENTS=${EVENTS:-300000} RATE=${RATE:-1000}
+DURATION=${SECONDS_:-20} CONNECTIONS=${CONNECTIONS:-4} PORT=${PORT:-18090}
+BIN=${BIN:-build/apps/streamrec}
+DIR=$(mktemp -d)
+trap 'kill -INT $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DIR"' EXIT
+
+"$BIN" serve --port "$PORT" --data-dir "$DIR" --model "$MODEL" --dashboard-dir '' --demo \
+  --demo-rate "$RATE" --demo-backlog "$EVENTS" \
+  --gen "users=$USERS,items=$ITEMS,events=$EVENTS,new_item_share=0" >"$DIR/server.log" 2>&1 &
+PID=$!
+# Wait for the backlog to be learned.
+until curl -sf "http://127.0.0.1:$PORT/v1/stats" 2>/dev/null |
+  python3 -c "import json,sys; s=json.load(sys.stdin); sys.exit(0 if s['events_learned']>=$EVENTS else 1)" 2>/dev/null; do
+  kill -0 $PID 2>/dev/null || { cat "$DIR/server.log" >&2; exit 1; }
+  sleep 1
+done
+echo "backlog of $EVENTS events learned; $ITEMS items; loading for ${DURATION}s at $RATE events/s"
+USERS=$USERS wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/recommend.lua \
+  "http://127.0.0.1:$PORT" | tee "$DIR/wrk.txt"
+curl -s "http://127.0.0.1:$PORT/v1/stats" | tee "$DIR/stats.json"
+echo
+python3 - "$DIR/wrk.txt" "$DIR/stats.json" "$MODEL" "$ITEMS" "$RATE" <<'PY'
+import json, re, sys
+wrk = open(sys.argv[1]).read()
+stats = json.load(open(sys.argv[2]))
+def ms(label):
+    m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)" % label, wrk)
+    if not m: return None
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+qps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
+print(json.dumps({"bench": "serve_load", "model": sys.argv[3], "items": int(sys.argv[4]),
+                  "stream_events_per_s": int(sys.argv[5]), "qps": qps,
+                  "wrk_p50_ms": ms("50"), "wrk_p99_ms": ms("99"),
+                  "server_latency_p99_ms": stats["latency_p99_ms"],
+                  "freshness_p50_ms": stats["freshness_p50_ms"],
+                  "freshness_p99_ms": stats["freshness_p99_ms"]}))
+PY

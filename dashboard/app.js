@@ -30,7 +30,7 @@ const fmt = (v, d = 0) => (v === undefined ? '–' : Number(v).toLocaleString(un
 
 function drawTiles(s) {
   const list = [
-    ['model', s.model], ['events ingested', fmt(s.events_ingested)], ['events learned', fmt(s.events_learned)],
+    ['model', s.model], ['model version', fmt(s.model_version)], ['events ingested', fmt(s.events_ingested)], ['events learned', fmt(s.events_learned)],
     ['users', fmt(s.users)], ['items', fmt(s.items)], ['learn queue', fmt(s.queue)],
     ['freshness p99', fmt(s.freshness_p99_ms, 1) + ' ms'], ['live HR@10', fmt(s.live_hr10, 3)],
     ['live NDCG@10', fmt(s.live_ndcg10, 3)], ['latency p99', fmt(s.latency_p99_ms, 3) + ' ms'],
@@ -77,6 +77,32 @@ async function refresh() {
 }
 refresh();
 setInterval(refresh, 2000);
+
+// Batch update: start a background retrain and follow it until the new version is live.
+const retrainButton = document.getElementById('retrain');
+const retrainStatus = document.getElementById('retrain-status');
+async function showRetrain() {
+  const m = await api('/v1/model');
+  const r = m.retrain;
+  retrainButton.disabled = r.running;
+  retrainStatus.textContent = r.running ? 'retraining in the background…'
+    : r.error ? `last retrain failed: ${r.error}`
+    : r.finished_ms ? `version ${m.version}: retrained on ${r.events_fitted.toLocaleString()} events in ${r.seconds.toFixed(1)} s, caught up ${r.events_caught_up.toLocaleString()}`
+    : `version ${m.version}`;
+  return r.running;
+}
+retrainButton.addEventListener('click', async () => {
+  try {
+    const headers = keyInput.value ? { 'X-API-Key': keyInput.value } : {};
+    const res = await fetch('/v1/model/retrain', { method: 'POST', headers });
+    if (!res.ok) throw new Error((await res.json()).error);
+    const poll = async () => { if (await showRetrain()) setTimeout(poll, 500); else refresh(); };
+    poll();
+  } catch (e) {
+    retrainStatus.textContent = e.message;
+  }
+});
+showRetrain().catch(() => {});
 
 // Users: recommendations with their source, and history.
 const userForm = document.getElementById('user-form');

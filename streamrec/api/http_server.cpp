@@ -291,6 +291,7 @@ struct HttpServer::Impl {
                             {"events_ingested", s.events_ingested},
                             {"events_learned", s.events_learned},
                             {"events_logged", s.events_logged},
+                            {"model_version", s.model_version},
                             {"learn_steps", s.learn_steps},
                             {"queue", s.queue},
                             {"users", s.users},
@@ -305,6 +306,28 @@ struct HttpServer::Impl {
                             {"requests", requests.load()},
                             {"request_errors", errors.load()}});
                }));
+
+    server.Get("/v1/model", route(Role::kRead, [this](const auto&, auto& res) {
+                 const auto r = service.retrain_status();
+                 send_json(res, 200,
+                           {{"model", service.stats().model},
+                            {"version", service.model_version()},
+                            {"retrain",
+                             {{"running", r.running},
+                              {"started_ms", r.started_ms},
+                              {"finished_ms", r.finished_ms},
+                              {"events_fitted", r.events_fitted},
+                              {"events_caught_up", r.events_caught_up},
+                              {"seconds", r.seconds},
+                              {"error", r.error}}}});
+               }));
+
+    server.Post("/v1/model/retrain", route(Role::kAdmin, [this](const auto&, auto& res) {
+                  if (service.start_retrain())
+                    send_json(res, 202, {{"started", true}, {"version", service.model_version()}});
+                  else
+                    send_error(res, 409, "a retrain is already running");
+                }));
 
     // Per-second history, as columns (the dashboard's charts take arrays).
     server.Get("/v1/stats/history", route(Role::kRead, [this](const auto&, auto& res) {

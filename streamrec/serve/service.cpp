@@ -52,6 +52,7 @@ Service::~Service() {
     std::lock_guard q(queue_mutex_);
     stop_ = true;
   }
+  if (retrainer_.joinable()) retrainer_.join();
   queue_cv_.notify_all();
   sampler_cv_.notify_all();
   learner_.join();
@@ -108,8 +109,10 @@ void Service::refit_from_log() {
     std::lock_guard q(queue_mutex_);
     logged_at_start_ = static_cast<int64_t>(n_events) - static_cast<int64_t>(ingested_);
   }
+  learned_events_ = events;
   fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
   model_ = std::move(fresh);
+  ++model_version_;
   log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
             n_events, users_.size(), items_.size());
 }
@@ -179,7 +182,9 @@ void Service::learner_loop() {
         auto pos = std::lower_bound(s.begin(), s.end(), i);
         if (pos == s.end() || *pos != i) s.insert(pos, i);
         add_popularity(i, b.event.timestamp);
-        model_->observe(to_interaction(u, i, b.event));
+        const auto x = to_interaction(u, i, b.event);
+        model_->observe(x);
+        learned_events_.push_back(x);
         auto& h = history_[u];
         h.push_back(std::move(b.event));
         if (h.size() > options_.max_history) h.pop_front();
@@ -274,6 +279,93 @@ std::vector<MetricsPoint> Service::history_points() const {
   return {points_.begin(), points_.end()};
 }
 
+bool Service::start_retrain() {
+  std::lock_guard r(retrain_mutex_);
+  if (retrain_.running) return false;
+  if (retrainer_.joinable()) retrainer_.join();
+  retrain_.running = true;
+  retrain_.error.clear();
+  retrain_.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  retrainer_ = std::thread([this] { retrain(); });
+  return true;
+}
+
+void Service::retrain() {
+  // 1. Snapshot (exclusive lock, brief): the events learned so far and the id counts.
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<data::Interaction> events;
+  uint32_t n_users = 0, n_items = 0;
+  uint64_t version = 0;
+  {
+    std::unique_lock lock(model_mutex_);
+    events = learned_events_;
+    n_users = users_.size();
+    n_items = items_.size();
+    version = model_version_;
+  }
+  const size_t fitted = events.size();
+  std::string error;
+  try {
+    // 2. Fit a fresh model without any lock: serving and online learning go on.
+    auto fresh = models::make_model(options_.model);
+    std::stable_sort(events.begin(), events.end(),
+                     [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
+    fresh->fit(models::TrainData(n_users, n_items, std::move(events)));
+    // 3. Catch up on what was learned meanwhile: most of it without the lock, the rest
+    //    under it, then swap. A deletion (which rebuilds ids) meanwhile voids the result.
+    size_t done = fitted;
+    for (int pass = 0; pass < 2; ++pass) {
+      std::vector<data::Interaction> more;
+      std::unique_lock lock(model_mutex_, std::defer_lock);
+      std::shared_lock read(model_mutex_, std::defer_lock);
+      if (pass == 0)
+        read.lock();
+      else
+        lock.lock();
+      SR_CHECK(model_version_ == version, ErrorKind::kInvalidInput,
+               "the model was replaced during the retrain (a deletion); retrain again");
+      more.assign(learned_events_.begin() + done, learned_events_.end());
+      done = learned_events_.size();
+      if (pass == 0) read.unlock();
+      for (const auto& e : more) fresh->observe(e);
+      fresh->flush();
+      if (pass == 1) {
+        model_ = std::move(fresh);
+        ++model_version_;
+      }
+    }
+    std::lock_guard r(retrain_mutex_);
+    retrain_.events_fitted = fitted;
+    retrain_.events_caught_up = done - fitted;
+  } catch (const std::exception& e) {
+    error = e.what();
+    log::error("serve: retrain failed: {}", error);
+  }
+  std::lock_guard r(retrain_mutex_);
+  retrain_.running = false;
+  retrain_.error = error;
+  retrain_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  retrain_.finished_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  if (error.empty())
+    log::info("serve: retrained {} on {} events in {:.1f} s, caught up {} events, now version {}",
+              options_.model, retrain_.events_fitted, retrain_.seconds, retrain_.events_caught_up,
+              model_version());
+}
+
+uint64_t Service::model_version() const {
+  std::shared_lock lock(model_mutex_);
+  return model_version_;
+}
+
+RetrainStatus Service::retrain_status() const {
+  std::lock_guard r(retrain_mutex_);
+  return retrain_;
+}
+
 void Service::wait_learned() const {
   std::unique_lock q(queue_mutex_);
   learned_cv_.wait(q, [&] { return learned_ >= ingested_ || stop_; });
@@ -364,6 +456,7 @@ ServiceStats Service::stats() const {
   s.users = users_.size();
   s.items = items_.size();
   s.model = options_.model;
+  s.model_version = model_version_;
   return s;
 }
 

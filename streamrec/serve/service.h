@@ -60,6 +60,17 @@ struct ServiceStats {
   uint64_t requests = 0;
   double latency_p50_ms = 0, latency_p99_ms = 0;  // recommendation requests, last 1,000
   std::string model;
+  uint64_t model_version = 0;  // +1 at every fit (start, retrain, deletion refit)
+};
+
+// The last (or running) background retrain.
+struct RetrainStatus {
+  bool running = false;
+  int64_t started_ms = 0, finished_ms = 0;  // wall clock, Unix ms
+  uint64_t events_fitted = 0;               // in the snapshot the fresh model was fitted on
+  uint64_t events_caught_up = 0;            // learned online meanwhile, replayed before the swap
+  double seconds = 0;
+  std::string error;  // empty when it succeeded
 };
 
 // One point of the metrics history (sampled every second) for the dashboard.
@@ -94,6 +105,13 @@ class Service {
   // of events removed.
   uint64_t erase_user(const std::string& user);
 
+  // Batch update: fits a fresh model on every event learned so far in a background thread
+  // while serving and online learning go on, replays the events learned meanwhile into it,
+  // and swaps it in. Returns false if a retrain is already running.
+  bool start_retrain();
+  RetrainStatus retrain_status() const;
+  uint64_t model_version() const;
+
   // Blocks until every event ingested so far has been learned (tests, shutdown).
   void wait_learned() const;
   ServiceStats stats() const;
@@ -109,6 +127,7 @@ class Service {
     std::chrono::steady_clock::time_point at;
   };
   void learner_loop();
+  void retrain();
   void sampler_loop();
   // Prequential check of one event before it is learned (model lock held).
   void score_before_learning(uint32_t user, uint32_t item);
@@ -126,6 +145,8 @@ class Service {
   std::vector<std::deque<store::LoggedEvent>> history_;
   std::vector<std::vector<uint32_t>> seen_;  // sorted item indices per user
   std::vector<double> popularity_;
+  std::vector<data::Interaction> learned_events_;  // in learning order (retrain input)
+  uint64_t model_version_ = 0;
   int64_t popularity_time_ = 0;  // reference time of the popularity weights
 
   // Learner queue.
@@ -150,6 +171,10 @@ class Service {
   std::deque<MetricsPoint> points_;
   std::condition_variable_any sampler_cv_;
   std::thread sampler_;
+
+  mutable std::mutex retrain_mutex_;
+  RetrainStatus retrain_;
+  std::thread retrainer_;
 };
 
 }  // namespace streamrec::serve

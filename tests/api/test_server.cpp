@@ -162,6 +162,42 @@ TEST(Server, IngestRecommendFilterHistoryDelete) {
   }
 }
 
+TEST(Server, BackgroundRetrainSwapsInANewVersionWhileIngestGoesOn) {
+  testing::TempDir dir;
+  const auto ds = small_stream();
+  Running r(dir.path().string(), "mf:algo=bpr,factors=16");
+  auto writer = r.client(kWrite);
+  const auto batches = event_batches(ds, 500);
+  for (size_t b = 0; b < batches.size() / 2; ++b)
+    ASSERT_EQ(writer.Post("/v1/events", batches[b], "application/json")->status, 200);
+  r.service.wait_learned();
+  auto admin = r.client(kAdmin);
+  const auto v0 = body_of(admin.Get("/v1/model"))["version"].get<int>();
+  EXPECT_EQ(r.client(kWrite).Post("/v1/model/retrain", "", "application/json")->status, 403);
+  ASSERT_EQ(admin.Post("/v1/model/retrain", "", "application/json")->status, 202);
+  // Ingest goes on during the retrain; the new version catches up on it.
+  for (size_t b = batches.size() / 2; b < batches.size(); ++b)
+    ASSERT_EQ(writer.Post("/v1/events", batches[b], "application/json")->status, 200);
+  json m;
+  for (int t = 0; t < 600; ++t) {
+    m = body_of(admin.Get("/v1/model"));
+    if (!m["retrain"]["running"].get<bool>()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(m["retrain"]["running"].get<bool>());
+  EXPECT_EQ(m["retrain"]["error"], "");
+  EXPECT_EQ(m["version"].get<int>(), v0 + 1);
+  r.service.wait_learned();
+  EXPECT_LE(
+      m["retrain"]["events_fitted"].get<size_t>() + m["retrain"]["events_caught_up"].get<size_t>(),
+      ds.events.size());
+  EXPECT_GE(m["retrain"]["events_fitted"].get<size_t>(), ds.events.size() / 2 - 500);
+  const std::string user = ds.users.id(ds.events.back().user);
+  auto rec = body_of(r.client(kRead).Get(("/v1/recommend?user=" + user + "&n=10").c_str()));
+  ASSERT_EQ(rec["items"].size(), 10u);
+  EXPECT_EQ(rec["items"][0]["source"], "model");
+}
+
 TEST(Server, AuthAndMalformedRequestsGetClear4xx) {
   testing::TempDir dir;
   Running r(dir.path().string(), "popular");

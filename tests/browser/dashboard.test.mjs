@@ -61,6 +61,12 @@ try {
   await page.waitForFunction(f => Number(document.querySelector('.tile[data-metric="events learned"] .value').textContent.replace(/[^\d]/g, '')) > f, first, { timeout: 20000 });
   assert.equal(await page.locator('.uplot canvas').count(), 4, 'four charts');
   assert.ok(!(await page.textContent('#status')).includes('key'), 'authenticated');
+  // Retrain: the button starts a background batch update; a new model version goes live.
+  const version = async () => Number((await page.textContent('.tile[data-metric="model version"] .value')).replace(/[^\d]/g, ''));
+  const v0 = await version();
+  await page.click('#retrain');
+  await page.waitForFunction(() => document.getElementById('retrain-status').textContent.includes('retrained on'), null, { timeout: 60000 });
+  await page.waitForFunction(v => Number(document.querySelector('.tile[data-metric="model version"] .value').textContent.replace(/[^\d]/g, '')) > v, v0, { timeout: 10000 });
   await page.screenshot({ path: join(shots, 'overview.png'), fullPage: true });
 
   // Users: a user with history gets model recommendations and their history.

@@ -16,6 +16,7 @@
 #include "streamrec/data/preprocess.h"
 #include "streamrec/data/reader.h"
 #include "streamrec/eval/evaluator.h"
+#include "streamrec/eval/plot.h"
 #include "streamrec/eval/prequential.h"
 #include "streamrec/eval/report.h"
 #include "streamrec/eval/split.h"
@@ -98,6 +99,26 @@ void write_text(const std::string& path, const std::string& content) {
 
 }  // namespace
 
+// The optional HTML report and SVG chart of prequential results.
+void write_prequential_pictures(const std::vector<eval::PrequentialResult>& results, size_t k,
+                                const std::vector<std::pair<std::string, std::string>>& meta,
+                                const std::string& report_path, const std::string& plot_path) {
+  if (!report_path.empty()) write_text(report_path, eval::prequential_html(results, k, meta));
+  if (!plot_path.empty()) {
+    std::vector<eval::Series> series;
+    for (const auto& r : results) {
+      eval::Series s{r.model, {}, {}};
+      for (const auto& p : r.curve) {
+        s.x.push_back(static_cast<double>(p.scored));
+        s.y.push_back(p.ndcg);
+      }
+      series.push_back(std::move(s));
+    }
+    write_text(plot_path, eval::svg_line_chart(fmt::format("prequential NDCG@{}", k),
+                                               "scored events", "NDCG", series));
+  }
+}
+
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "fit models and evaluate them with one protocol");
   auto data = std::make_shared<DataOptions>();
@@ -131,6 +152,10 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--window", preq->window, "prequential: scored events per curve point")
       ->capture_default_str();
   cmd->add_option("--max-events", preq->max_events, "prequential: stop after N scored events");
+  auto report_path = std::make_shared<std::string>();
+  auto plot_path = std::make_shared<std::string>();
+  cmd->add_option("--report", *report_path, "prequential: write an HTML report (table + curves)");
+  cmd->add_option("--plot", *plot_path, "prequential: write the NDCG curves as an SVG chart");
   cmd->callback([=] {
     const data::Dataset ds = data->load();
     // Build every model first so that a bad spec fails before any work.
@@ -154,6 +179,7 @@ void add_eval_command(CLI::App& app) {
       fmt::print("{}", eval::format_prequential_table(results, preq->k));
       if (!json_path->empty()) write_text(*json_path, eval::prequential_json(results, meta));
       if (!csv_path->empty()) write_text(*csv_path, eval::prequential_csv(results));
+      write_prequential_pictures(results, preq->k, meta, *report_path, *plot_path);
       return;
     }
     split->protocol = *protocol;
@@ -219,6 +245,10 @@ void add_replay_command(CLI::App& app) {
   cmd->add_option("--max-events", preq->max_events, "stop after N scored events");
   cmd->add_option("--json", *json_path, "write results and curves as JSON");
   cmd->add_option("--curve-csv", *csv_path, "write the curves as CSV");
+  auto report_path = std::make_shared<std::string>();
+  auto plot_path = std::make_shared<std::string>();
+  cmd->add_option("--report", *report_path, "write an HTML report (table + curves)");
+  cmd->add_option("--plot", *plot_path, "write the NDCG curves as an SVG chart");
   cmd->callback([=] {
     const data::Dataset ds = data->load();
     for (const auto& spec : *models) models::make_model(spec);  // bad specs fail before work
@@ -244,6 +274,7 @@ void add_replay_command(CLI::App& app) {
         {"threads", std::to_string(num_threads())}};
     if (!json_path->empty()) write_text(*json_path, eval::prequential_json(results, meta));
     if (!csv_path->empty()) write_text(*csv_path, eval::prequential_csv(results));
+    write_prequential_pictures(results, preq->k, meta, *report_path, *plot_path);
   });
 }
 

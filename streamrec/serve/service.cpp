@@ -170,6 +170,11 @@ void Service::learner_loop() {
     }
     try {
       std::unique_lock lock(model_mutex_);
+      // The live quality check scores at most live_checks events of a micro-batch, spread
+      // evenly (it costs one score_all each, a forward pass for deep models).
+      const size_t check_every =
+          std::max<size_t>(1, batch.size() / std::max<size_t>(1, options_.live_checks));
+      size_t index = 0;
       for (auto& b : batch) {
         const uint32_t u = users_.insert(b.event.user), i = items_.insert(b.event.item);
         if (u >= history_.size()) {
@@ -177,7 +182,7 @@ void Service::learner_loop() {
           seen_.resize(u + 1);
         }
         if (i >= popularity_.size()) popularity_.resize(i + 1, 0.0);
-        score_before_learning(u, i);
+        if (options_.live_checks > 0 && index++ % check_every == 0) score_before_learning(u, i);
         auto& s = seen_[u];
         auto pos = std::lower_bound(s.begin(), s.end(), i);
         if (pos == s.end() || *pos != i) s.insert(pos, i);

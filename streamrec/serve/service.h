@@ -33,6 +33,7 @@ struct ServiceOptions {
   size_t micro_batch = 256;           // events per learning step at most
   int flush_ms = 100;                 // a partial micro-batch is learned after this long
   size_t max_history = 200;           // recent events kept per user for queries
+  size_t live_checks = 32;            // live prequential checks per micro-batch at most
 };
 
 struct Recommendation {

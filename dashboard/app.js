@@ -30,7 +30,7 @@ const fmt = (v, d = 0) => (v === undefined ? '–' : Number(v).toLocaleString(un
 
 function drawTiles(s) {
   const list = [
-    ['model', s.model], ['model version', fmt(s.model_version)], ['events ingested', fmt(s.events_ingested)], ['events learned', fmt(s.events_learned)],
+    ['model', s.model], ['model version', fmt(s.model_version)], ['guard rollbacks', fmt(s.rollbacks)], ['events ingested', fmt(s.events_ingested)], ['events learned', fmt(s.events_learned)],
     ['users', fmt(s.users)], ['items', fmt(s.items)], ['learn queue', fmt(s.queue)],
     ['freshness p99', fmt(s.freshness_p99_ms, 1) + ' ms'], ['live HR@10', fmt(s.live_hr10, 3)],
     ['live NDCG@10', fmt(s.live_ndcg10, 3)], ['latency p99', fmt(s.latency_p99_ms, 3) + ' ms'],

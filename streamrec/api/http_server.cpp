@@ -292,6 +292,7 @@ struct HttpServer::Impl {
                             {"events_learned", s.events_learned},
                             {"events_logged", s.events_logged},
                             {"model_version", s.model_version},
+                            {"rollbacks", s.rollbacks},
                             {"learn_steps", s.learn_steps},
                             {"queue", s.queue},
                             {"users", s.users},
@@ -375,6 +376,8 @@ struct HttpServer::Impl {
                  s.live_hr10);
           metric("streamrec_recommend_latency_p99_ms", "gauge", "p99 of the last 1000 requests",
                  s.latency_p99_ms);
+          metric("streamrec_guard_rollbacks_total", "counter", "models rolled back by the guard",
+                 s.rollbacks);
           metric("streamrec_http_requests_total", "counter", "API requests", requests.load());
           metric("streamrec_http_errors_total", "counter", "API requests answered 4xx/5xx",
                  errors.load());

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
+#include "streamrec/core/serialize.h"
 #include "streamrec/models/registry.h"
 
 namespace streamrec::serve {
@@ -110,6 +112,8 @@ void Service::refit_from_log() {
     logged_at_start_ = static_cast<int64_t>(n_events) - static_cast<int64_t>(ingested_);
   }
   learned_events_ = events;
+  good_snapshot_.clear();  // the guard's fallback: a refit on these events
+  good_learned_ = learned_events_.size();
   fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
   model_ = std::move(fresh);
   ++model_version_;
@@ -145,7 +149,7 @@ size_t Service::ingest(std::span<const store::LoggedEvent> events) {
   const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard q(queue_mutex_);
-    for (const auto& e : events) queue_.push_back({0, 0, e, now});
+    for (const auto& e : events) queue_.push_back({0, e, now});
     ingested_ += events.size();
   }
   queue_cv_.notify_one();
@@ -187,6 +191,7 @@ void Service::learner_loop() {
         auto pos = std::lower_bound(s.begin(), s.end(), i);
         if (pos == s.end() || *pos != i) s.insert(pos, i);
         add_popularity(i, b.event.timestamp);
+        b.user_index = u;
         const auto x = to_interaction(u, i, b.event);
         model_->observe(x);
         learned_events_.push_back(x);
@@ -195,6 +200,7 @@ void Service::learner_loop() {
         if (h.size() > options_.max_history) h.pop_front();
       }
       model_->flush();
+      guard(batch.front().user_index);
     } catch (const std::exception& e) {
       log::error("serve: learning a micro-batch of {} events failed: {}", batch.size(), e.what());
     }
@@ -282,6 +288,66 @@ void Service::sampler_loop() {
 std::vector<MetricsPoint> Service::history_points() const {
   std::lock_guard m(metrics_mutex_);
   return {points_.begin(), points_.end()};
+}
+
+bool Service::scores_finite(uint32_t user) const {
+  // A few users: the batch's first, and a spread over all known users.
+  std::vector<float> scores(model_->num_items());
+  const uint32_t n = users_.size();
+  for (uint32_t k = 0; k < 8 && n > 0; ++k) {
+    const uint32_t u = k == 0 ? std::min(user, n - 1) : (k * 2654435761u) % n;
+    model_->score_all(u, scores);
+    for (float v : scores)
+      if (!std::isfinite(v)) return false;
+  }
+  return true;
+}
+
+void Service::guard(uint32_t user) {
+  // Called by the learner with the model lock held, after a micro-batch. At most every
+  // guard_ms: a model whose scores are not all finite is rolled back to the last checked
+  // snapshot (or refitted on the learned events if the model cannot snapshot); a healthy
+  // one becomes the new snapshot.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_guard_ < std::chrono::milliseconds(options_.guard_ms)) return;
+  last_guard_ = now;
+  if (scores_finite(user)) {
+    if (!can_snapshot_) return;
+    try {
+      std::ostringstream out;
+      BinaryWriter w(out);
+      model_->save(w);
+      good_snapshot_ = out.str();
+      good_learned_ = learned_events_.size();
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kUnsupported) throw;
+      can_snapshot_ = false;
+    }
+    return;
+  }
+  auto fresh = models::make_model(options_.model);
+  std::string how;
+  if (!good_snapshot_.empty()) {
+    std::istringstream in(good_snapshot_);
+    BinaryReader r(in, "guard snapshot");
+    fresh->load(r);
+    how = fmt::format("the snapshot after {} events", good_learned_);
+  } else {
+    std::vector<data::Interaction> events(learned_events_.begin(),
+                                          learned_events_.begin() + good_learned_);
+    fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
+    how = fmt::format("a refit on the first {} events", good_learned_);
+  }
+  model_ = std::move(fresh);
+  ++model_version_;
+  {
+    std::lock_guard m(metrics_mutex_);
+    ++rollbacks_;
+  }
+  log::error(
+      "serve: guard: the model produced non-finite scores after {} learned events; "
+      "rolled back to {} (now version {})",
+      learned_events_.size(), how, model_version_);
 }
 
 bool Service::start_retrain() {
@@ -454,6 +520,7 @@ ServiceStats Service::stats() const {
     }
     s.live_scored = live_scored_;
     s.requests = requests_;
+    s.rollbacks = rollbacks_;
     s.latency_p50_ms = percentile(latency_ms_, 50);
     s.latency_p99_ms = percentile(latency_ms_, 99);
   }

@@ -34,6 +34,7 @@ struct ServiceOptions {
   int flush_ms = 100;                 // a partial micro-batch is learned after this long
   size_t max_history = 200;           // recent events kept per user for queries
   size_t live_checks = 32;            // live prequential checks per micro-batch at most
+  int guard_ms = 1000;                // health check (and snapshot) interval of the learner
 };
 
 struct Recommendation {
@@ -61,7 +62,8 @@ struct ServiceStats {
   uint64_t requests = 0;
   double latency_p50_ms = 0, latency_p99_ms = 0;  // recommendation requests, last 1,000
   std::string model;
-  uint64_t model_version = 0;  // +1 at every fit (start, retrain, deletion refit)
+  uint64_t model_version = 0;  // +1 at every fit (start, retrain, deletion refit, rollback)
+  uint64_t rollbacks = 0;      // guard rollbacks (non-finite scores)
 };
 
 // The last (or running) background retrain.
@@ -123,12 +125,14 @@ class Service {
 
  private:
   struct Queued {
-    uint32_t user, item;
+    uint32_t user_index = 0;  // set by the learner
     store::LoggedEvent event;
     std::chrono::steady_clock::time_point at;
   };
   void learner_loop();
   void retrain();
+  bool scores_finite(uint32_t user) const;
+  void guard(uint32_t user);
   void sampler_loop();
   // Prequential check of one event before it is learned (model lock held).
   void score_before_learning(uint32_t user, uint32_t item);
@@ -148,6 +152,12 @@ class Service {
   std::vector<double> popularity_;
   std::vector<data::Interaction> learned_events_;  // in learning order (retrain input)
   uint64_t model_version_ = 0;
+  // Guard: the last snapshot that passed the health check (model.save bytes) and how many
+  // learned events it had seen.
+  std::chrono::steady_clock::time_point last_guard_{};
+  std::string good_snapshot_;
+  size_t good_learned_ = 0;
+  bool can_snapshot_ = true;
   int64_t popularity_time_ = 0;  // reference time of the popularity weights
 
   // Learner queue.
@@ -168,7 +178,7 @@ class Service {
   uint64_t live_scored_ = 0;
   std::vector<double> latency_ms_;
   size_t latency_next_ = 0;
-  uint64_t requests_ = 0;
+  uint64_t requests_ = 0, rollbacks_ = 0;
   std::deque<MetricsPoint> points_;
   std::condition_variable_any sampler_cv_;
   std::thread sampler_;

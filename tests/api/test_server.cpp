@@ -198,6 +198,41 @@ TEST(Server, BackgroundRetrainSwapsInANewVersionWhileIngestGoesOn) {
   EXPECT_EQ(rec["items"][0]["source"], "model");
 }
 
+TEST(Server, GuardRollsBackAPoisonedModel) {
+  // Rating SGD learns value - prediction: a value near FLT_MAX (finite, so accepted) blows
+  // the factors up to inf/NaN. The guard must roll back to the last healthy snapshot.
+  testing::TempDir dir;
+  serve::Service service(serve::ServiceOptions{.model = "mf:algo=sgd,factors=8",
+                                               .data_dir = dir.path().string(),
+                                               .sync = false,
+                                               .guard_ms = 0});
+  const auto ds = small_stream();
+  std::vector<store::LoggedEvent> events;
+  for (const auto& e : ds.events)
+    events.push_back({ds.users.id(e.user), ds.items.id(e.item), 1.0f, data::EventType::kRating,
+                      e.timestamp, ""});
+  service.ingest(events);
+  service.wait_learned();
+  const std::string user = ds.users.id(ds.events.back().user);
+  const auto before = service.recommend({.user = user, .n = 10});
+  ASSERT_EQ(before.size(), 10u);
+  EXPECT_EQ(before[0].source, "model");
+  EXPECT_EQ(service.stats().rollbacks, 0u);
+
+  std::vector<store::LoggedEvent> poison;
+  for (int x = 0; x < 50; ++x)
+    poison.push_back({user, ds.items.id(x), 3e38f, data::EventType::kRating, 2'000'000'000, ""});
+  service.ingest(poison);
+  service.wait_learned();
+  EXPECT_GE(service.stats().rollbacks, 1u);
+  const auto after = service.recommend({.user = user, .n = 10});
+  ASSERT_EQ(after.size(), 10u);
+  for (const auto& r : after) {
+    EXPECT_TRUE(std::isfinite(r.score)) << r.item;
+    EXPECT_EQ(r.source, "model");
+  }
+}
+
 TEST(Server, AuthAndMalformedRequestsGetClear4xx) {
   testing::TempDir dir;
   Running r(dir.path().string(), "popular");

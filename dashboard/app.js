@@ -19,6 +19,7 @@ for (const b of document.querySelectorAll('nav button')) {
     document.querySelectorAll('nav button').forEach(x => x.classList.toggle('active', x === b));
     document.querySelectorAll('.tab').forEach(t => t.classList.toggle('active', t.id === b.dataset.tab));
     if (b.dataset.tab === 'items') loadPopular();
+    if (b.dataset.tab === 'models') loadVersions();
     resizeCharts();
   });
 }
@@ -136,5 +137,29 @@ async function loadPopular() {
       `<tr><td>${i + 1}</td><td>${esc(r.item)}</td><td>${r.score.toFixed(2)}</td></tr>`).join('');
   } catch (e) {
     status.textContent = e.message;
+  }
+}
+
+// Models: kept versions, with rollback.
+const modelsStatus = document.getElementById('models-status');
+async function loadVersions() {
+  try {
+    const v = await api('/v1/model/versions');
+    document.querySelector('#versions tbody').innerHTML = v.versions.slice().reverse().map(x =>
+      `<tr data-version="${x.version}"><td>${x.version}${x.version === v.live ? ' (live)' : ''}</td>` +
+      `<td>${new Date(x.created_ms).toLocaleTimeString()}</td><td>${esc(x.reason)}</td>` +
+      `<td>${x.events_learned.toLocaleString()}</td><td>${x.live_hr10.toFixed(3)}</td>` +
+      `<td>${x.version !== v.live && x.restorable ? `<button class="rollback" data-version="${x.version}">Roll back to this</button>` : ''}</td></tr>`).join('');
+    for (const b of document.querySelectorAll('button.rollback')) {
+      b.addEventListener('click', async () => {
+        const headers = keyInput.value ? { 'X-API-Key': keyInput.value } : {};
+        const res = await fetch(`/v1/model/rollback?version=${b.dataset.version}`, { method: 'POST', headers });
+        const body = await res.json();
+        modelsStatus.textContent = res.ok ? `rolled back to ${body.from}: now version ${body.version}` : body.error;
+        loadVersions();
+      });
+    }
+  } catch (e) {
+    modelsStatus.textContent = e.message;
   }
 }

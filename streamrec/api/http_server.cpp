@@ -323,6 +323,30 @@ struct HttpServer::Impl {
                               {"error", r.error}}}});
                }));
 
+    server.Get("/v1/model/versions", route(Role::kRead, [this](const auto&, auto& res) {
+                 json list = json::array();
+                 for (const auto& v : service.versions())
+                   list.push_back({{"version", v.version},
+                                   {"created_ms", v.created_ms},
+                                   {"reason", v.reason},
+                                   {"events_learned", v.events_learned},
+                                   {"live_hr10", v.live_hr10},
+                                   {"restorable", v.restorable}});
+                 send_json(res, 200, {{"live", service.model_version()}, {"versions", list}});
+               }));
+
+    server.Post(
+        "/v1/model/rollback", route(Role::kAdmin, [this](const auto& req, auto& res) {
+          SR_INPUT_CHECK(req.has_param("version"), "parameter 'version' is missing");
+          const auto version = parse_count(req, "version", 0);
+          try {
+            send_json(res, 200, {{"version", service.rollback_to(version)}, {"from", version}});
+          } catch (const Error& e) {
+            if (e.kind() != ErrorKind::kUnsupported) throw;
+            send_error(res, 409, e.what());
+          }
+        }));
+
     server.Post("/v1/model/retrain", route(Role::kAdmin, [this](const auto&, auto& res) {
                   if (service.start_retrain())
                     send_json(res, 202, {{"started", true}, {"version", service.model_version()}});

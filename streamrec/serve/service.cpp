@@ -43,7 +43,7 @@ Service::Service(ServiceOptions options)
            store::EventLogOptions{options_.sync}) {
   SR_INPUT_CHECK(options_.micro_batch > 0, "micro batch must be positive");
   model_ = models::make_model(options_.model);  // a bad spec fails here
-  refit_from_log();
+  refit_from_log("start");
   freshness_ms_.reserve(1000);
   learner_ = std::thread([this] { learner_loop(); });
   sampler_ = std::thread([this] { sampler_loop(); });
@@ -72,9 +72,12 @@ data::Interaction Service::to_interaction(uint32_t user, uint32_t item,
   return x;
 }
 
-void Service::refit_from_log() {
+void Service::refit_from_log(const std::string& reason) {
   // Rebuilds ids, histories and popularity from the log and fits a fresh model on it.
   std::unique_lock lock(model_mutex_);
+  // Ids are rebuilt: older versions' snapshots no longer match them (and after a deletion
+  // they would hold the deleted user's data).
+  versions_.clear();
   users_ = IdMap();
   items_ = IdMap();
   history_.clear();
@@ -116,7 +119,7 @@ void Service::refit_from_log() {
   good_learned_ = learned_events_.size();
   fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
   model_ = std::move(fresh);
-  ++model_version_;
+  publish_version(reason);
   log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
             n_events, users_.size(), items_.size());
 }
@@ -339,7 +342,7 @@ void Service::guard(uint32_t user) {
     how = fmt::format("a refit on the first {} events", good_learned_);
   }
   model_ = std::move(fresh);
-  ++model_version_;
+  publish_version("guard rollback");
   {
     std::lock_guard m(metrics_mutex_);
     ++rollbacks_;
@@ -348,6 +351,57 @@ void Service::guard(uint32_t user) {
       "serve: guard: the model produced non-finite scores after {} learned events; "
       "rolled back to {} (now version {})",
       learned_events_.size(), how, model_version_);
+}
+
+void Service::publish_version(const std::string& reason) {
+  // Model lock held. Records the new version with a snapshot when the model can save.
+  VersionInfo v;
+  v.version = ++model_version_;
+  v.created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  v.reason = reason;
+  v.events_learned = learned_events_.size();
+  {
+    std::lock_guard m(metrics_mutex_);
+    for (const auto& [hit, ndcg] : live_) v.live_hr10 += hit / live_.size();
+  }
+  std::string snapshot;
+  try {
+    std::ostringstream out;
+    BinaryWriter w(out);
+    model_->save(w);
+    snapshot = out.str();
+    v.restorable = true;
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kUnsupported) throw;
+  }
+  versions_.push_back({v, std::move(snapshot)});
+  while (versions_.size() > options_.keep_versions) versions_.pop_front();
+}
+
+std::vector<VersionInfo> Service::versions() const {
+  std::shared_lock lock(model_mutex_);
+  std::vector<VersionInfo> out;
+  for (const auto& [info, bytes] : versions_) out.push_back(info);
+  return out;
+}
+
+uint64_t Service::rollback_to(uint64_t version) {
+  std::unique_lock lock(model_mutex_);
+  auto it = std::find_if(versions_.begin(), versions_.end(),
+                         [&](const auto& v) { return v.first.version == version; });
+  SR_INPUT_CHECK(it != versions_.end(), "version {} is not kept (see /v1/model/versions)", version);
+  SR_CHECK(it->first.restorable, ErrorKind::kUnsupported,
+           "version {} has no snapshot: model {} cannot save its state", version, options_.model);
+  auto fresh = models::make_model(options_.model);
+  std::istringstream in(it->second);
+  BinaryReader r(in, fmt::format("version {}", version));
+  fresh->load(r);
+  model_ = std::move(fresh);
+  publish_version(fmt::format("rollback to {}", version));
+  log::info("serve: rolled back to version {}, now version {}", version, model_version_);
+  return model_version_;
 }
 
 bool Service::start_retrain() {
@@ -404,7 +458,7 @@ void Service::retrain() {
       fresh->flush();
       if (pass == 1) {
         model_ = std::move(fresh);
-        ++model_version_;
+        publish_version("retrain");
       }
     }
     std::lock_guard r(retrain_mutex_);
@@ -492,7 +546,7 @@ std::vector<store::LoggedEvent> Service::history(const std::string& user) const 
 uint64_t Service::erase_user(const std::string& user) {
   wait_learned();
   const uint64_t n = log_.erase_user(user);
-  refit_from_log();
+  refit_from_log("deletion");
   return n;
 }
 

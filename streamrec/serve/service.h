@@ -35,6 +35,7 @@ struct ServiceOptions {
   size_t max_history = 200;           // recent events kept per user for queries
   size_t live_checks = 32;            // live prequential checks per micro-batch at most
   int guard_ms = 1000;                // health check (and snapshot) interval of the learner
+  size_t keep_versions = 10;          // versions kept (with snapshots) for rollback
 };
 
 struct Recommendation {
@@ -64,6 +65,17 @@ struct ServiceStats {
   std::string model;
   uint64_t model_version = 0;  // +1 at every fit (start, retrain, deletion refit, rollback)
   uint64_t rollbacks = 0;      // guard rollbacks (non-finite scores)
+};
+
+// A model version: made at start, by a retrain, a guard rollback, a deletion refit or a
+// rollback; restorable when the model could snapshot its state (save) at that moment.
+struct VersionInfo {
+  uint64_t version = 0;
+  int64_t created_ms = 0;  // wall clock, Unix ms
+  std::string reason;
+  uint64_t events_learned = 0;  // learned events when it was made
+  double live_hr10 = 0;         // live HR@10 when it was made
+  bool restorable = false;
 };
 
 // The last (or running) background retrain.
@@ -114,6 +126,12 @@ class Service {
   bool start_retrain();
   RetrainStatus retrain_status() const;
   uint64_t model_version() const;
+  // The kept versions, oldest first.
+  std::vector<VersionInfo> versions() const;
+  // Makes a kept version's snapshot the live model again (as a new version, learning goes
+  // on from it). Error(kInvalidInput) for a version not kept, kUnsupported without a
+  // snapshot. Returns the new version number.
+  uint64_t rollback_to(uint64_t version);
 
   // Blocks until every event ingested so far has been learned (tests, shutdown).
   void wait_learned() const;
@@ -136,7 +154,8 @@ class Service {
   void sampler_loop();
   // Prequential check of one event before it is learned (model lock held).
   void score_before_learning(uint32_t user, uint32_t item);
-  void refit_from_log();
+  void refit_from_log(const std::string& reason);
+  void publish_version(const std::string& reason);
   void add_popularity(uint32_t item, int64_t timestamp);
   data::Interaction to_interaction(uint32_t user, uint32_t item, const store::LoggedEvent& e) const;
 
@@ -152,6 +171,7 @@ class Service {
   std::vector<double> popularity_;
   std::vector<data::Interaction> learned_events_;  // in learning order (retrain input)
   uint64_t model_version_ = 0;
+  std::deque<std::pair<VersionInfo, std::string>> versions_;  // with snapshot bytes
   // Guard: the last snapshot that passed the health check (model.save bytes) and how many
   // learned events it had seen.
   std::chrono::steady_clock::time_point last_guard_{};

@@ -196,6 +196,31 @@ TEST(Server, BackgroundRetrainSwapsInANewVersionWhileIngestGoesOn) {
   auto rec = body_of(r.client(kRead).Get(("/v1/recommend?user=" + user + "&n=10").c_str()));
   ASSERT_EQ(rec["items"].size(), 10u);
   EXPECT_EQ(rec["items"][0]["source"], "model");
+
+  // Versions: start and retrain are kept. A second retrain with nothing arriving makes the
+  // live model exactly version 3's snapshot; rolling back to 2 and then to 3 must restore
+  // its exact scores.
+  auto wait_retrain = [&] {
+    for (int t = 0; t < 600 && r.service.retrain_status().running; ++t)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  };
+  ASSERT_EQ(admin.Post("/v1/model/retrain", "", "application/json")->status, 202);
+  wait_retrain();
+  auto versions = body_of(r.client(kRead).Get("/v1/model/versions"));
+  ASSERT_EQ(versions["versions"].size(), 3u) << versions.dump();
+  EXPECT_EQ(versions["versions"][0]["reason"], "start");
+  EXPECT_EQ(versions["versions"][2]["reason"], "retrain");
+  const auto at3 = body_of(r.client(kRead).Get(("/v1/recommend?user=" + user + "&n=10").c_str()));
+  EXPECT_EQ(r.client(kWrite).Post("/v1/model/rollback?version=1", "", "")->status, 403);
+  EXPECT_EQ(admin.Post("/v1/model/rollback?version=99", "", "")->status, 400);
+  EXPECT_EQ(body_of(admin.Post("/v1/model/rollback?version=2", "", ""))["version"], v0 + 3);
+  const auto at2 = body_of(r.client(kRead).Get(("/v1/recommend?user=" + user + "&n=10").c_str()));
+  EXPECT_NE(at2["items"], at3["items"]) << "version 2 is another model";
+  EXPECT_EQ(body_of(admin.Post("/v1/model/rollback?version=3", "", ""))["version"], v0 + 4);
+  const auto back = body_of(r.client(kRead).Get(("/v1/recommend?user=" + user + "&n=10").c_str()));
+  EXPECT_EQ(back["items"], at3["items"]);
+  EXPECT_EQ(body_of(r.client(kRead).Get("/v1/model/versions"))["versions"].back()["reason"],
+            "rollback to 3");
 }
 
 TEST(Server, GuardRollsBackAPoisonedModel) {

@@ -69,6 +69,14 @@ try {
   await page.waitForFunction(v => Number(document.querySelector('.tile[data-metric="model version"] .value').textContent.replace(/[^\d]/g, '')) > v, v0, { timeout: 10000 });
   await page.screenshot({ path: join(shots, 'overview.png'), fullPage: true });
 
+  // Models: the versions are listed; rolling back to the first one makes a new live version.
+  await page.click('nav button[data-tab="models"]');
+  await page.waitForSelector('#versions tbody tr[data-version="1"] button.rollback');
+  await page.click('#versions tbody tr[data-version="1"] button.rollback');
+  await page.waitForFunction(() => document.getElementById('models-status').textContent.startsWith('rolled back to 1'));
+  await page.waitForSelector('#versions tbody tr:first-child td:nth-child(3):has-text("rollback to 1")');
+  await page.screenshot({ path: join(shots, 'models.png'), fullPage: true });
+
   // Users: a user with history gets model recommendations and their history.
   await page.click('nav button[data-tab="users"]');
   const user = await page.evaluate(async k => {

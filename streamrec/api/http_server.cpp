@@ -218,15 +218,18 @@ struct HttpServer::Impl {
         log::warn("dashboard: directory '{}' is missing; serving the API only",
                   options.dashboard_dir);
     }
-    server.set_error_handler(
-        httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
-          if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-          const char* what = res.status == 404   ? "no such route"
-                             : res.status == 413 ? "request body too large"
-                                                 : "request failed";
-          send_error(res, res.status, what);
-          return httplib::Server::HandlerResponse::Handled;
-        }));
+    server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&,
+                                                                     httplib::Response& res) {
+      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      const char* what = res.status == 404   ? "no such route"
+                         : res.status == 413 ? "request body too large"
+                         : res.status == 400
+                             ? "malformed HTTP request (a POST needs a body or Content-Length: 0, "
+                               "e.g. curl -d '')"
+                             : "request failed";
+      send_error(res, res.status, what);
+      return httplib::Server::HandlerResponse::Handled;
+    }));
 
     server.Post("/v1/events", route(Role::kWrite, [this](const auto& req, auto& res) {
                   const json body = json::parse(req.body);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/parallel.h"
+#include "streamrec/core/serialize.h"
 #include "streamrec/embedding/keys.h"
 #include "streamrec/embedding/table.h"
 #include "streamrec/models/seq_net.h"
@@ -29,6 +31,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 struct SeqModel::State {
   int64_t dim = 0, maxlen = 0;
+  int64_t fit_rows = 0;  // item rows at fit (the initialiser's scale)
   SeqEncoder encoder{nullptr};
   std::unique_ptr<torch::optim::Adam> dense_opt;
   std::unique_ptr<embedding::EmbeddingTable> items;
@@ -150,11 +153,7 @@ void SeqModel::fit(const TrainData& data) {
   st.maxlen = maxlen;
   st.rng.seed(static_cast<uint64_t>(params_.integer("seed")));
 
-  st.encoder = SeqEncoder(SeqEncoderOptions(dim, maxlen)
-                              .kind(params_.str("encoder"))
-                              .blocks(params_.integer("blocks"))
-                              .heads(params_.integer("heads"))
-                              .dropout(params_.real("dropout")));
+  build_state(n_rows);
   // Xavier-normal initialisation of every weight matrix (as the reference SASRec does);
   // item rows get the same scale from the table's per-key initialiser.
   {
@@ -162,18 +161,7 @@ void SeqModel::fit(const TrainData& data) {
     for (auto& p : st.encoder->named_parameters())
       if (p.value().dim() >= 2) torch::nn::init::xavier_normal_(p.value());
   }
-  embedding::TableConfig tc;
-  tc.dim = static_cast<uint32_t>(dim);
-  tc.optimizer.kind = embedding::OptimizerKind::kAdam;
-  tc.optimizer.lr = static_cast<float>(params_.real("lr"));
-  tc.optimizer.beta2 = 0.98f;
-  tc.init = embedding::TableConfig::Init::kNormal;
-  tc.init_scale = static_cast<float>(std::sqrt(2.0 / (n_rows + dim)));
-  tc.seed = static_cast<uint64_t>(params_.integer("seed"));
-  st.items = std::make_unique<embedding::EmbeddingTable>(tc);
   st.grow_items(n_items_);
-  st.dense_opt = std::make_unique<torch::optim::Adam>(
-      st.encoder->parameters(), torch::optim::AdamOptions(params_.real("lr")).betas({0.9, 0.98}));
 
   // Sequences in time order (TrainData events are time-ordered).
   st.seqs.assign(data.num_users(), {});
@@ -268,6 +256,102 @@ void SeqModel::fit(const TrainData& data) {
   log::info("seq ({}): {} epochs, best {} (validation ndcg@10 {:.4f}), {:.0f} sequences/s",
             params_.str("encoder"), report_.epochs, report_.best_epoch, report_.best_ndcg,
             report_.sequences_per_second);
+}
+
+void SeqModel::build_state(int64_t n_rows) {
+  // The encoder, the item table (Adam rows) and the dense optimizer, as params_ say.
+  auto& st = *state_;
+  st.encoder = SeqEncoder(SeqEncoderOptions(st.dim, st.maxlen)
+                              .kind(params_.str("encoder"))
+                              .blocks(params_.integer("blocks"))
+                              .heads(params_.integer("heads"))
+                              .dropout(params_.real("dropout")));
+  embedding::TableConfig tc;
+  tc.dim = static_cast<uint32_t>(st.dim);
+  tc.optimizer.kind = embedding::OptimizerKind::kAdam;
+  tc.optimizer.lr = static_cast<float>(params_.real("lr"));
+  tc.optimizer.beta2 = 0.98f;
+  tc.init = embedding::TableConfig::Init::kNormal;
+  tc.init_scale = static_cast<float>(std::sqrt(2.0 / (n_rows + st.dim)));
+  tc.seed = static_cast<uint64_t>(params_.integer("seed"));
+  st.items = std::make_unique<embedding::EmbeddingTable>(tc);
+  st.dense_opt = std::make_unique<torch::optim::Adam>(
+      st.encoder->parameters(), torch::optim::AdamOptions(params_.real("lr")).betas({0.9, 0.98}));
+  st.fit_rows = n_rows;
+}
+
+namespace {
+
+// The item table's checkpoint bytes (the table writes checkpoints to files).
+std::string table_bytes(const embedding::EmbeddingTable& table) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    fmt::format("streamrec-seq-save-{}-{}", getpid(), std::random_device{}());
+  table.save_full(path.string());
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::filesystem::remove(path);
+  return bytes;
+}
+
+void load_table_bytes(embedding::EmbeddingTable& table, const std::string& bytes) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    fmt::format("streamrec-seq-load-{}-{}", getpid(), std::random_device{}());
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  try {
+    table.load_full(path.string());
+  } catch (...) {
+    std::filesystem::remove(path);
+    throw;
+  }
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+
+void SeqModel::save(BinaryWriter& out) const {
+  SR_INPUT_CHECK(state_, "seq: save() before fit()");
+  SR_INPUT_CHECK(state_->pending.empty(), "seq: save() with unlearned events (flush first)");
+  const auto& st = *state_;
+  out.u64(static_cast<uint64_t>(st.fit_rows));
+  out.u32(n_items_);
+  out.u64(online_steps_);
+  out.u64(st.seqs.size());
+  for (const auto& s : st.seqs) out.u32s(s);
+  std::ostringstream enc, opt;
+  torch::save(st.encoder, enc);
+  torch::save(*st.dense_opt, opt);
+  out.str(enc.str());
+  out.str(opt.str());
+  out.str(table_bytes(*st.items));
+}
+
+void SeqModel::load(BinaryReader& in) {
+  state_ = std::make_unique<State>();
+  auto& st = *state_;
+  st.dim = params_.integer("dim");
+  st.maxlen = params_.integer("maxlen");
+  st.rng.seed(static_cast<uint64_t>(params_.integer("seed")));
+  const auto fit_rows = static_cast<int64_t>(in.u64());
+  n_items_ = in.u32();
+  online_steps_ = in.u64();
+  st.seqs.resize(in.count(uint64_t{1} << 32));
+  for (auto& s : st.seqs) s = in.u32s();
+  build_state(fit_rows);
+  std::istringstream enc(in.str()), opt(in.str());
+  torch::load(st.encoder, enc);
+  torch::load(*st.dense_opt, opt);
+  load_table_bytes(*st.items, in.str());
+  st.grow_items(n_items_);
+  st.in_pool.assign(st.seqs.size(), 0);
+  for (uint32_t u = 0; u < st.seqs.size(); ++u)
+    if (st.seqs[u].size() >= 2) {
+      st.replay_pool.push_back(u);
+      st.in_pool[u] = 1;
+    }
+  refresh_vectors();
 }
 
 void SeqModel::refresh_vectors() {

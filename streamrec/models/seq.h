@@ -38,6 +38,10 @@ class SeqModel final : public Recommender {
   void flush() override;
   uint64_t online_steps() const { return online_steps_; }
 
+  // Everything: sequences, encoder and optimizer state, item rows with their Adam state.
+  void save(BinaryWriter& out) const override;
+  void load(BinaryReader& in) override;
+
   // Training report of the last fit: epochs run, best epoch, its validation NDCG@10, and
   // the training speed in sequences per second.
   struct FitReport {
@@ -50,6 +54,7 @@ class SeqModel final : public Recommender {
   struct State;
   Params params_;
   uint32_t n_items_ = 0;
+  void build_state(int64_t n_rows);
   void refresh_vectors();
   void refresh_vectors_after_step();
 

@@ -35,10 +35,14 @@ struct DemoOptions {
 
 // Replays a generated stream into the service at `rate` events/s with wall-clock
 // timestamps, looping over it, until `stop`.
-void run_demo(serve::Service& service, const DemoOptions& o, const std::atomic<bool>& stop) {
+data::Dataset demo_dataset(const DemoOptions& o) {
   auto gp = data::GeneratorOptions::params();
   gp.set_from(o.gen);
-  const auto ds = data::generate(data::GeneratorOptions::from_params(gp));
+  return data::generate(data::GeneratorOptions::from_params(gp));
+}
+
+void run_demo(serve::Service& service, const data::Dataset& ds, const DemoOptions& o,
+              const std::atomic<bool>& stop) {
   auto now_s = [] {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -133,11 +137,17 @@ void add_serve_command(CLI::App& app) {
       server.stop();
     });
     std::thread demo_thread;
-    if (demo->enabled) demo_thread = std::thread([&] { run_demo(service, *demo, stop); });
+    data::Dataset demo_data;
+    std::string example_user = "USER";
+    if (demo->enabled) {
+      demo_data = demo_dataset(*demo);  // bad --gen values fail here, before serving
+      if (!demo_data.events.empty()) example_user = demo_data.users.id(demo_data.events[0].user);
+      demo_thread = std::thread([&] { run_demo(service, demo_data, *demo, stop); });
+    }
     const std::string base = fmt::format("http://{}:{}", ao->host, port);
     fmt::print("streamrec serving {} (model {}, data in {})\n", base, so->model, so->data_dir);
     fmt::print("  dashboard: {}/\n", base);
-    fmt::print("  try: curl '{}/v1/recommend?user={}&n=5'{}\n", base, demo->enabled ? "u1" : "USER",
+    fmt::print("  try: curl '{}/v1/recommend?user={}&n=5'{}\n", base, example_user,
                ao->keys.empty() ? "" : " -H 'X-API-Key: KEY'");
     fmt::print("  stats: {}/v1/stats   metrics: {}/metrics   Ctrl-C stops\n", base, base);
     std::fflush(stdout);

@@ -351,7 +351,9 @@ void SeqModel::load(BinaryReader& in) {
       st.replay_pool.push_back(u);
       st.in_pool[u] = 1;
     }
-  refresh_vectors();
+  // User vectors are computed when first scored (a loaded copy may serve few of them).
+  st.stale.assign(st.seqs.size(), 1);
+  refresh_vectors_after_step();
 }
 
 void SeqModel::refresh_vectors() {

@@ -74,7 +74,8 @@ data::Interaction Service::to_interaction(uint32_t user, uint32_t item,
 
 void Service::refit_from_log(const std::string& reason) {
   // Rebuilds ids, histories and popularity from the log and fits a fresh model on it.
-  std::unique_lock lock(model_mutex_);
+  std::lock_guard learner(learner_mutex_);
+  std::unique_lock lock(state_mutex_);
   // Ids are rebuilt: older versions' snapshots no longer match them (and after a deletion
   // they would hold the deleted user's data).
   versions_.clear();
@@ -119,7 +120,9 @@ void Service::refit_from_log(const std::string& reason) {
   good_learned_ = learned_events_.size();
   fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
   model_ = std::move(fresh);
-  publish_version(reason);
+  const auto bytes = snapshot();
+  publish_version(reason, learned_events_.size(), bytes);
+  publish_serving(bytes);
   log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
             n_events, users_.size(), items_.size());
 }
@@ -176,34 +179,52 @@ void Service::learner_loop() {
       queue_.erase(queue_.begin(), queue_.begin() + n);
     }
     try {
-      std::unique_lock lock(model_mutex_);
-      // The live quality check scores at most live_checks events of a micro-batch, spread
-      // evenly (it costs one score_all each, a forward pass for deep models).
-      const size_t check_every =
-          std::max<size_t>(1, batch.size() / std::max<size_t>(1, options_.live_checks));
-      size_t index = 0;
-      for (auto& b : batch) {
-        const uint32_t u = users_.insert(b.event.user), i = items_.insert(b.event.item);
-        if (u >= history_.size()) {
-          history_.resize(u + 1);
-          seen_.resize(u + 1);
+      std::lock_guard learner(learner_mutex_);
+      // Bookkeeping under the state lock (short); the live checks and learning under the
+      // learner lock only. The live quality check scores at most live_checks events of a
+      // micro-batch, spread evenly (one score_all each, a forward pass for deep models).
+      std::vector<data::Interaction> xs;
+      std::vector<std::pair<size_t, std::vector<uint32_t>>> checks;  // event, seen before it
+      {
+        std::unique_lock state(state_mutex_);
+        const size_t check_every =
+            std::max<size_t>(1, batch.size() / std::max<size_t>(1, options_.live_checks));
+        for (auto& b : batch) {
+          const uint32_t u = users_.insert(b.event.user), i = items_.insert(b.event.item);
+          if (u >= history_.size()) {
+            history_.resize(u + 1);
+            seen_.resize(u + 1);
+          }
+          if (i >= popularity_.size()) popularity_.resize(i + 1, 0.0);
+          auto& s = seen_[u];
+          auto pos = std::lower_bound(s.begin(), s.end(), i);
+          const bool repeat = pos != s.end() && *pos == i;
+          // Only new pairs of users with history count (a repeat cannot be recommended).
+          if (options_.live_checks > 0 && xs.size() % check_every == 0 && !repeat && !s.empty())
+            checks.emplace_back(xs.size(), s);
+          if (!repeat) s.insert(pos, i);
+          add_popularity(i, b.event.timestamp);
+          b.user_index = u;
+          xs.push_back(to_interaction(u, i, b.event));
+          learned_events_.push_back(xs.back());
+          auto& h = history_[u];
+          h.push_back(std::move(b.event));
+          if (h.size() > options_.max_history) h.pop_front();
         }
-        if (i >= popularity_.size()) popularity_.resize(i + 1, 0.0);
-        if (options_.live_checks > 0 && index++ % check_every == 0) score_before_learning(u, i);
-        auto& s = seen_[u];
-        auto pos = std::lower_bound(s.begin(), s.end(), i);
-        if (pos == s.end() || *pos != i) s.insert(pos, i);
-        add_popularity(i, b.event.timestamp);
-        b.user_index = u;
-        const auto x = to_interaction(u, i, b.event);
-        model_->observe(x);
-        learned_events_.push_back(x);
-        auto& h = history_[u];
-        h.push_back(std::move(b.event));
-        if (h.size() > options_.max_history) h.pop_front();
+      }
+      size_t c = 0;
+      for (size_t x = 0; x < xs.size(); ++x) {
+        if (c < checks.size() && checks[c].first == x)
+          score_before_learning(xs[x].user, xs[x].item, checks[c++].second);
+        model_->observe(xs[x]);
       }
       model_->flush();
-      guard(batch.front().user_index);
+      bool idle = false;  // caught up: publish now, so what was learned is visible at once
+      {
+        std::lock_guard q(queue_mutex_);
+        idle = queue_.empty();
+      }
+      guard_and_publish(batch.front().user_index, idle);
     } catch (const std::exception& e) {
       log::error("serve: learning a micro-batch of {} events failed: {}", batch.size(), e.what());
     }
@@ -221,13 +242,11 @@ void Service::learner_loop() {
   }
 }
 
-void Service::score_before_learning(uint32_t u, uint32_t i) {
-  // Only new pairs of users the model knows count (a repeat cannot be recommended).
-  if (u >= seen_.size() || seen_[u].empty() || i >= model_->num_items()) return;
-  if (std::binary_search(seen_[u].begin(), seen_[u].end(), i)) return;
+void Service::score_before_learning(uint32_t u, uint32_t i, const std::vector<uint32_t>& seen) {
+  if (i >= model_->num_items()) return;
   std::vector<float> scores(model_->num_items());
   model_->score_all(u, scores);
-  const auto top = models::top_k(scores, 10, seen_[u]);
+  const auto top = models::top_k(scores, 10, seen);
   float hit = 0, ndcg = 0;
   for (size_t r = 0; r < top.size(); ++r)
     if (top[r].item == i) {
@@ -295,8 +314,12 @@ std::vector<MetricsPoint> Service::history_points() const {
 
 bool Service::scores_finite(uint32_t user) const {
   // A few users: the batch's first, and a spread over all known users.
+  uint32_t n = 0;
+  {
+    std::shared_lock state(state_mutex_);
+    n = users_.size();
+  }
   std::vector<float> scores(model_->num_items());
-  const uint32_t n = users_.size();
   for (uint32_t k = 0; k < 8 && n > 0; ++k) {
     const uint32_t u = k == 0 ? std::min(user, n - 1) : (k * 2654435761u) % n;
     model_->score_all(u, scores);
@@ -306,25 +329,59 @@ bool Service::scores_finite(uint32_t user) const {
   return true;
 }
 
-void Service::guard(uint32_t user) {
-  // Called by the learner with the model lock held, after a micro-batch. At most every
-  // guard_ms: a model whose scores are not all finite is rolled back to the last checked
-  // snapshot (or refitted on the learned events if the model cannot snapshot); a healthy
-  // one becomes the new snapshot.
+size_t Service::learned_count() const {
+  std::shared_lock state(state_mutex_);
+  return learned_events_.size();
+}
+
+std::optional<std::string> Service::snapshot() {
+  if (!can_snapshot_) return std::nullopt;
+  try {
+    std::ostringstream out;
+    BinaryWriter w(out);
+    model_->save(w);
+    return out.str();
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kUnsupported) throw;
+    can_snapshot_ = false;
+    return std::nullopt;
+  }
+}
+
+void Service::publish_serving(const std::optional<std::string>& bytes) {
+  // A copy made from the bytes: queries never touch the learning model. Without bytes
+  // (the model cannot save), queries use the learning model under the learner lock.
+  std::shared_ptr<const models::Recommender> copy;
+  if (bytes) {
+    auto m = models::make_model(options_.model);
+    std::istringstream in(*bytes);
+    BinaryReader r(in, "serving copy");
+    m->load(r);
+    copy = std::move(m);
+  }
+  std::lock_guard s(serving_mutex_);
+  serving_ = std::move(copy);
+}
+
+std::shared_ptr<const models::Recommender> Service::serving() const {
+  std::lock_guard s(serving_mutex_);
+  return serving_;
+}
+
+void Service::guard_and_publish(uint32_t user, bool caught_up) {
+  // Learner lock held. At most every publish_ms (or whenever the learner has caught up): a model
+  // whose scores are not all finite is rolled back to the last snapshot that passed (or refitted on
+  // the learned events before it if the model cannot save); a healthy one becomes that snapshot and
+  // the new serving copy. So a broken model is never published.
   const auto now = std::chrono::steady_clock::now();
-  if (now - last_guard_ < std::chrono::milliseconds(options_.guard_ms)) return;
-  last_guard_ = now;
+  if (!caught_up && now - last_publish_ < std::chrono::milliseconds(options_.publish_ms)) return;
+  last_publish_ = now;
   if (scores_finite(user)) {
-    if (!can_snapshot_) return;
-    try {
-      std::ostringstream out;
-      BinaryWriter w(out);
-      model_->save(w);
-      good_snapshot_ = out.str();
-      good_learned_ = learned_events_.size();
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::kUnsupported) throw;
-      can_snapshot_ = false;
+    auto bytes = snapshot();
+    if (bytes) {
+      good_snapshot_ = *bytes;
+      good_learned_ = learned_count();
+      publish_serving(bytes);
     }
     return;
   }
@@ -336,13 +393,16 @@ void Service::guard(uint32_t user) {
     fresh->load(r);
     how = fmt::format("the snapshot after {} events", good_learned_);
   } else {
+    std::shared_lock state(state_mutex_);
     std::vector<data::Interaction> events(learned_events_.begin(),
                                           learned_events_.begin() + good_learned_);
     fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
     how = fmt::format("a refit on the first {} events", good_learned_);
   }
   model_ = std::move(fresh);
-  publish_version("guard rollback");
+  const auto bytes = snapshot();
+  publish_version("guard rollback", learned_count(), bytes);
+  publish_serving(bytes);
   {
     std::lock_guard m(metrics_mutex_);
     ++rollbacks_;
@@ -350,45 +410,37 @@ void Service::guard(uint32_t user) {
   log::error(
       "serve: guard: the model produced non-finite scores after {} learned events; "
       "rolled back to {} (now version {})",
-      learned_events_.size(), how, model_version_);
+      learned_count(), how, model_version_.load());
 }
 
-void Service::publish_version(const std::string& reason) {
-  // Model lock held. Records the new version with a snapshot when the model can save.
+void Service::publish_version(const std::string& reason, size_t events_learned,
+                              const std::optional<std::string>& bytes) {
+  // Learner lock held. Records the new version with its snapshot, if the model can save.
   VersionInfo v;
   v.version = ++model_version_;
   v.created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
   v.reason = reason;
-  v.events_learned = learned_events_.size();
+  v.events_learned = events_learned;
   {
     std::lock_guard m(metrics_mutex_);
     for (const auto& [hit, ndcg] : live_) v.live_hr10 += hit / live_.size();
   }
-  std::string snapshot;
-  try {
-    std::ostringstream out;
-    BinaryWriter w(out);
-    model_->save(w);
-    snapshot = out.str();
-    v.restorable = true;
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::kUnsupported) throw;
-  }
-  versions_.push_back({v, std::move(snapshot)});
+  v.restorable = bytes.has_value();
+  versions_.push_back({v, bytes.value_or("")});
   while (versions_.size() > options_.keep_versions) versions_.pop_front();
 }
 
 std::vector<VersionInfo> Service::versions() const {
-  std::shared_lock lock(model_mutex_);
+  std::lock_guard learner(learner_mutex_);
   std::vector<VersionInfo> out;
   for (const auto& [info, bytes] : versions_) out.push_back(info);
   return out;
 }
 
 uint64_t Service::rollback_to(uint64_t version) {
-  std::unique_lock lock(model_mutex_);
+  std::lock_guard learner(learner_mutex_);
   auto it = std::find_if(versions_.begin(), versions_.end(),
                          [&](const auto& v) { return v.first.version == version; });
   SR_INPUT_CHECK(it != versions_.end(), "version {} is not kept (see /v1/model/versions)", version);
@@ -399,8 +451,10 @@ uint64_t Service::rollback_to(uint64_t version) {
   BinaryReader r(in, fmt::format("version {}", version));
   fresh->load(r);
   model_ = std::move(fresh);
-  publish_version(fmt::format("rollback to {}", version));
-  log::info("serve: rolled back to version {}, now version {}", version, model_version_);
+  const auto bytes = snapshot();
+  publish_version(fmt::format("rollback to {}", version), learned_count(), bytes);
+  publish_serving(bytes);
+  log::info("serve: rolled back to version {}, now version {}", version, model_version_.load());
   return model_version_;
 }
 
@@ -424,7 +478,8 @@ void Service::retrain() {
   uint32_t n_users = 0, n_items = 0;
   uint64_t version = 0;
   {
-    std::unique_lock lock(model_mutex_);
+    std::lock_guard learner(learner_mutex_);
+    std::shared_lock state(state_mutex_);
     events = learned_events_;
     n_users = users_.size();
     n_items = items_.size();
@@ -438,27 +493,28 @@ void Service::retrain() {
     std::stable_sort(events.begin(), events.end(),
                      [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
     fresh->fit(models::TrainData(n_users, n_items, std::move(events)));
-    // 3. Catch up on what was learned meanwhile: most of it without the lock, the rest
-    //    under it, then swap. A deletion (which rebuilds ids) meanwhile voids the result.
+    // 3. Catch up on what was learned meanwhile: most of it with only a read lock on the
+    //    state, the rest under the learner lock, then swap and publish. A new version
+    //    meanwhile (a deletion, a rollback) voids the result.
     size_t done = fitted;
     for (int pass = 0; pass < 2; ++pass) {
+      std::unique_lock<std::mutex> learner(learner_mutex_, std::defer_lock);
+      if (pass == 1) learner.lock();
       std::vector<data::Interaction> more;
-      std::unique_lock lock(model_mutex_, std::defer_lock);
-      std::shared_lock read(model_mutex_, std::defer_lock);
-      if (pass == 0)
-        read.lock();
-      else
-        lock.lock();
-      SR_CHECK(model_version_ == version, ErrorKind::kInvalidInput,
-               "the model was replaced during the retrain (a deletion); retrain again");
-      more.assign(learned_events_.begin() + done, learned_events_.end());
-      done = learned_events_.size();
-      if (pass == 0) read.unlock();
+      {
+        std::shared_lock state(state_mutex_);
+        SR_CHECK(model_version_ == version, ErrorKind::kInvalidInput,
+                 "the model was replaced during the retrain; retrain again");
+        more.assign(learned_events_.begin() + done, learned_events_.end());
+        done = learned_events_.size();
+      }
       for (const auto& e : more) fresh->observe(e);
       fresh->flush();
       if (pass == 1) {
         model_ = std::move(fresh);
-        publish_version("retrain");
+        const auto bytes = snapshot();
+        publish_version("retrain", done, bytes);
+        publish_serving(bytes);
       }
     }
     std::lock_guard r(retrain_mutex_);
@@ -481,10 +537,7 @@ void Service::retrain() {
               model_version());
 }
 
-uint64_t Service::model_version() const {
-  std::shared_lock lock(model_mutex_);
-  return model_version_;
-}
+uint64_t Service::model_version() const { return model_version_; }
 
 RetrainStatus Service::retrain_status() const {
   std::lock_guard r(retrain_mutex_);
@@ -497,7 +550,7 @@ void Service::wait_learned() const {
 }
 
 std::vector<Recommendation> Service::popular(size_t n) const {
-  std::shared_lock lock(model_mutex_);
+  std::shared_lock lock(state_mutex_);
   std::vector<float> scores(popularity_.begin(), popularity_.end());
   std::vector<Recommendation> out;
   for (const auto& s : models::top_k(scores, n))
@@ -507,7 +560,18 @@ std::vector<Recommendation> Service::popular(size_t n) const {
 
 std::vector<Recommendation> Service::recommend(const RecommendRequest& r) const {
   SR_INPUT_CHECK(r.n > 0 && r.n <= 1000, "field 'n' must be 1 to 1000, got {}", r.n);
-  std::shared_lock lock(model_mutex_);
+  if (const auto copy = serving()) {
+    std::shared_lock state(state_mutex_);
+    return recommend_with(*copy, r);
+  }
+  std::lock_guard learner(learner_mutex_);  // a model without snapshots: the learning one
+  std::shared_lock state(state_mutex_);
+  return recommend_with(*model_, r);
+}
+
+std::vector<Recommendation> Service::recommend_with(const models::Recommender& model,
+                                                    const RecommendRequest& r) const {
+  // State lock held (shared).
   std::vector<uint32_t> exclude;
   for (const auto& id : r.exclude)
     if (uint32_t i = items_.find(id); i != IdMap::kMissing) exclude.push_back(i);
@@ -518,11 +582,14 @@ std::vector<Recommendation> Service::recommend(const RecommendRequest& r) const 
   exclude.erase(std::unique(exclude.begin(), exclude.end()), exclude.end());
 
   std::vector<Recommendation> out;
-  if (u != IdMap::kMissing && model_->num_items() > 0) {
-    std::vector<float> scores(model_->num_items());
-    model_->score_all(u, scores);
-    for (const auto& s : models::top_k(scores, r.n, exclude))
-      if (s.item < items_.size()) out.push_back({items_.id(s.item), s.score, "model"});
+  if (u != IdMap::kMissing && model.num_items() > 0) {
+    std::vector<float> scores(model.num_items());
+    model.score_all(u, scores);
+    // A user the (published) model does not know yet scores every item the same.
+    const auto [lo, hi] = std::minmax_element(scores.begin(), scores.end());
+    if (*lo != *hi)
+      for (const auto& s : models::top_k(scores, r.n, exclude))
+        if (s.item < items_.size()) out.push_back({items_.id(s.item), s.score, "model"});
   }
   // Unknown users, or too few model candidates: fill with popular items (cold start).
   if (out.size() < r.n) {
@@ -537,7 +604,7 @@ std::vector<Recommendation> Service::recommend(const RecommendRequest& r) const 
 }
 
 std::vector<store::LoggedEvent> Service::history(const std::string& user) const {
-  std::shared_lock lock(model_mutex_);
+  std::shared_lock lock(state_mutex_);
   const uint32_t u = users_.find(user);
   if (u == IdMap::kMissing) return {};
   return {history_[u].begin(), history_[u].end()};
@@ -578,7 +645,7 @@ ServiceStats Service::stats() const {
     s.latency_p50_ms = percentile(latency_ms_, 50);
     s.latency_p99_ms = percentile(latency_ms_, 99);
   }
-  std::shared_lock lock(model_mutex_);
+  std::shared_lock lock(state_mutex_);
   s.users = users_.size();
   s.items = items_.size();
   s.model = options_.model;

@@ -2,9 +2,13 @@
 // event log, learns from them online in a background thread, and answers recommendation,
 // popularity and history queries while it learns.
 //
-// Concurrency: queries take a shared lock on the model; the learner thread takes the
-// exclusive lock for each micro-batch (bounded by size and time), so a query waits at most
-// one micro-batch step. Ingest only appends to the log and to the learner's queue.
+// Concurrency: the learner thread owns the learning model (learner_mutex_, held for a whole
+// micro-batch). Queries read a published serving copy (a snapshot made with save/load at
+// most every publish_ms, only after the model passed the guard), so they never wait for a
+// training step; they share state_mutex_ (ids, histories, popularity) with the learner's
+// short bookkeeping. Models that cannot save are served from the learning model under
+// learner_mutex_ instead. Ingest only appends to the log and to the learner's queue.
+// Lock order: learner_mutex_, then state_mutex_, then serving_mutex_.
 #pragma once
 
 #include <atomic>
@@ -34,8 +38,8 @@ struct ServiceOptions {
   int flush_ms = 100;                 // a partial micro-batch is learned after this long
   size_t max_history = 200;           // recent events kept per user for queries
   size_t live_checks = 32;            // live prequential checks per micro-batch at most
-  int guard_ms = 1000;                // health check (and snapshot) interval of the learner
-  size_t keep_versions = 10;          // versions kept (with snapshots) for rollback
+  int publish_ms = 1000;      // guard check + serving-copy publish interval (0: every micro-batch)
+  size_t keep_versions = 10;  // versions kept (with snapshots) for rollback
 };
 
 struct Recommendation {
@@ -133,7 +137,7 @@ class Service {
   // snapshot. Returns the new version number.
   uint64_t rollback_to(uint64_t version);
 
-  // Blocks until every event ingested so far has been learned (tests, shutdown).
+  // Blocks until every event ingested so far has been learned and is visible to queries.
   void wait_learned() const;
   ServiceStats stats() const;
   // The last hour of per-second metrics, oldest first.
@@ -150,35 +154,51 @@ class Service {
   void learner_loop();
   void retrain();
   bool scores_finite(uint32_t user) const;
-  void guard(uint32_t user);
+  // After a micro-batch (learner lock held): at most every publish_ms, or when `caught_up`
+  // (the queue is empty), check the model (roll back if broken) and publish a healthy one
+  // as the serving copy.
+  void guard_and_publish(uint32_t user, bool caught_up);
+  // The learning model's state as bytes, or nullopt if it cannot save.
+  std::optional<std::string> snapshot();
+  void publish_serving(const std::optional<std::string>& bytes);
+  std::shared_ptr<const models::Recommender> serving() const;
+  size_t learned_count() const;
+  std::vector<Recommendation> recommend_with(const models::Recommender& model,
+                                             const RecommendRequest& r) const;
   void sampler_loop();
-  // Prequential check of one event before it is learned (model lock held).
-  void score_before_learning(uint32_t user, uint32_t item);
+  // Prequential check of one event before it is learned (learner lock held).
+  void score_before_learning(uint32_t user, uint32_t item, const std::vector<uint32_t>& seen);
   void refit_from_log(const std::string& reason);
-  void publish_version(const std::string& reason);
+  void publish_version(const std::string& reason, size_t events_learned,
+                       const std::optional<std::string>& bytes);
   void add_popularity(uint32_t item, int64_t timestamp);
   data::Interaction to_interaction(uint32_t user, uint32_t item, const store::LoggedEvent& e) const;
 
   ServiceOptions options_;
   store::EventLog log_;
 
-  // Model, id maps, histories and popularity: guarded by model_mutex_.
-  mutable std::shared_mutex model_mutex_;
+  // The learning model, its versions and the guard's state: learner_mutex_.
+  mutable std::mutex learner_mutex_;
   std::unique_ptr<models::Recommender> model_;
+  std::atomic<uint64_t> model_version_{0};
+  std::deque<std::pair<VersionInfo, std::string>> versions_;  // with snapshot bytes
+  std::chrono::steady_clock::time_point last_publish_{};
+  std::string good_snapshot_;  // last state that passed the guard
+  size_t good_learned_ = 0;    // learned events it had seen
+  bool can_snapshot_ = true;
+
+  // Ids, histories, popularity and the learned events: state_mutex_.
+  mutable std::shared_mutex state_mutex_;
   IdMap users_, items_;
   std::vector<std::deque<store::LoggedEvent>> history_;
   std::vector<std::vector<uint32_t>> seen_;  // sorted item indices per user
   std::vector<double> popularity_;
+  int64_t popularity_time_ = 0;                    // reference time of the popularity weights
   std::vector<data::Interaction> learned_events_;  // in learning order (retrain input)
-  uint64_t model_version_ = 0;
-  std::deque<std::pair<VersionInfo, std::string>> versions_;  // with snapshot bytes
-  // Guard: the last snapshot that passed the health check (model.save bytes) and how many
-  // learned events it had seen.
-  std::chrono::steady_clock::time_point last_guard_{};
-  std::string good_snapshot_;
-  size_t good_learned_ = 0;
-  bool can_snapshot_ = true;
-  int64_t popularity_time_ = 0;  // reference time of the popularity weights
+
+  // The published serving copy (null: serve from the learning model).
+  mutable std::mutex serving_mutex_;
+  std::shared_ptr<const models::Recommender> serving_;
 
   // Learner queue.
   mutable std::mutex queue_mutex_;

@@ -230,7 +230,7 @@ TEST(Server, GuardRollsBackAPoisonedModel) {
   serve::Service service(serve::ServiceOptions{.model = "mf:algo=sgd,factors=8",
                                                .data_dir = dir.path().string(),
                                                .sync = false,
-                                               .guard_ms = 0});
+                                               .publish_ms = 0});
   const auto ds = small_stream();
   std::vector<store::LoggedEvent> events;
   for (const auto& e : ds.events)
@@ -239,7 +239,8 @@ TEST(Server, GuardRollsBackAPoisonedModel) {
   service.ingest(events);
   service.wait_learned();
   const std::string user = ds.users.id(ds.events.back().user);
-  const auto before = service.recommend({.user = user, .n = 10});
+  const auto before =
+      service.recommend({.user = user, .n = 10, .exclude_seen = true, .exclude = {}});
   ASSERT_EQ(before.size(), 10u);
   EXPECT_EQ(before[0].source, "model");
   EXPECT_EQ(service.stats().rollbacks, 0u);
@@ -250,7 +251,8 @@ TEST(Server, GuardRollsBackAPoisonedModel) {
   service.ingest(poison);
   service.wait_learned();
   EXPECT_GE(service.stats().rollbacks, 1u);
-  const auto after = service.recommend({.user = user, .n = 10});
+  const auto after =
+      service.recommend({.user = user, .n = 10, .exclude_seen = true, .exclude = {}});
   ASSERT_EQ(after.size(), 10u);
   for (const auto& r : after) {
     EXPECT_TRUE(std::isfinite(r.score)) << r.item;

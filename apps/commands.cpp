@@ -99,6 +99,18 @@ void write_text(const std::string& path, const std::string& content) {
 
 }  // namespace
 
+// What a results file says about the run.
+std::vector<std::pair<std::string, std::string>> run_meta(const DataOptions& data,
+                                                          const data::Dataset& ds,
+                                                          const std::string& protocol) {
+  return {{"data", data.path.empty() ? "synthetic" : data.path},
+          {"protocol", protocol},
+          {"events", std::to_string(ds.events.size())},
+          {"users", std::to_string(ds.num_users())},
+          {"items", std::to_string(ds.num_items())},
+          {"threads", std::to_string(num_threads())}};
+}
+
 // The optional HTML report and SVG chart of prequential results.
 void write_prequential_pictures(const std::vector<eval::PrequentialResult>& results, size_t k,
                                 const std::vector<std::pair<std::string, std::string>>& meta,
@@ -161,13 +173,7 @@ void add_eval_command(CLI::App& app) {
     // Build every model first so that a bad spec fails before any work.
     std::vector<std::unique_ptr<models::Recommender>> built;
     for (const auto& spec : *models) built.push_back(models::make_model(spec));
-    const std::vector<std::pair<std::string, std::string>> meta = {
-        {"data", data->path.empty() ? "synthetic" : data->path},
-        {"protocol", *protocol},
-        {"events", std::to_string(ds.events.size())},
-        {"users", std::to_string(ds.num_users())},
-        {"items", std::to_string(ds.num_items())},
-        {"threads", std::to_string(num_threads())}};
+    const auto meta = run_meta(*data, ds, *protocol);
     if (*protocol == "prequential") {
       preq->k = parse_ks(*ks).front();
       std::vector<eval::PrequentialResult> results;
@@ -265,13 +271,7 @@ void add_replay_command(CLI::App& app) {
         results.back().model = label;
       }
     fmt::print("{}", eval::format_prequential_table(results, preq->k));
-    const std::vector<std::pair<std::string, std::string>> meta = {
-        {"data", data->path.empty() ? "synthetic" : data->path},
-        {"protocol", "prequential"},
-        {"events", std::to_string(ds.events.size())},
-        {"users", std::to_string(ds.num_users())},
-        {"items", std::to_string(ds.num_items())},
-        {"threads", std::to_string(num_threads())}};
+    const auto meta = run_meta(*data, ds, "prequential");
     if (!json_path->empty()) write_text(*json_path, eval::prequential_json(results, meta));
     if (!csv_path->empty()) write_text(*csv_path, eval::prequential_csv(results));
     write_prequential_pictures(results, preq->k, meta, *report_path, *plot_path);

@@ -106,6 +106,17 @@ struct SeqModel::State {
     return h * has;
   }
 
+  // Users a replay sample is drawn from: everyone with at least two items.
+  void rebuild_replay_pool() {
+    replay_pool.clear();
+    in_pool.assign(seqs.size(), 0);
+    for (uint32_t u = 0; u < seqs.size(); ++u)
+      if (seqs[u].size() >= 2) {
+        replay_pool.push_back(u);
+        in_pool[u] = 1;
+      }
+  }
+
   void grow_items(uint32_t n) {
     for (auto i = static_cast<uint32_t>(item_keys.size()); i < n; ++i)
       item_keys.push_back(embedding::make_key(kItemSlot, i));
@@ -245,12 +256,7 @@ void SeqModel::fit(const TrainData& data) {
   report_.sequences_per_second = train_seconds > 0 ? sequences / train_seconds : 0;
 
   // Final representations: every user's full fitted sequence, every item's row.
-  for (uint32_t u = 0; u < data.num_users(); ++u)
-    if (st.seqs[u].size() >= 2) {
-      st.replay_pool.push_back(u);
-    }
-  st.in_pool.assign(data.num_users(), 0);
-  for (uint32_t u : st.replay_pool) st.in_pool[u] = 1;
+  st.rebuild_replay_pool();
   refresh_vectors();
   report_.seconds = seconds_since(start);
   log::info("seq ({}): {} epochs, best {} (validation ndcg@10 {:.4f}), {:.0f} sequences/s",
@@ -345,12 +351,7 @@ void SeqModel::load(BinaryReader& in) {
   torch::load(*st.dense_opt, opt);
   load_table_bytes(*st.items, in.str());
   st.grow_items(n_items_);
-  st.in_pool.assign(st.seqs.size(), 0);
-  for (uint32_t u = 0; u < st.seqs.size(); ++u)
-    if (st.seqs[u].size() >= 2) {
-      st.replay_pool.push_back(u);
-      st.in_pool[u] = 1;
-    }
+  st.rebuild_replay_pool();
   // User vectors are computed when first scored (a loaded copy may serve few of them).
   st.stale.assign(st.seqs.size(), 1);
   refresh_vectors_after_step();
@@ -358,10 +359,9 @@ void SeqModel::load(BinaryReader& in) {
 
 void SeqModel::refresh_vectors() {
   auto& st = *state_;
+  st.stale.assign(st.seqs.size(), 1);
+  refresh_vectors_after_step();  // item rows
   torch::NoGradGuard no_grad;
-  st.encoder->eval();
-  st.item_rows_eval = st.item_rows(false);
-  st.item_matrix = st.item_rows_eval.slice(0, 1);
   const auto& E = st.item_rows_eval;
   std::vector<uint32_t> all(st.seqs.size());
   std::iota(all.begin(), all.end(), 0);

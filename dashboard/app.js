@@ -117,11 +117,11 @@ userForm.addEventListener('submit', async ev => {
   userError.textContent = '';
   try {
     const [recs, hist] = await Promise.all([
-      api(`/v1/recommend?user=${encodeURIComponent(user)}&n=${n}`),
+      api(`/v1/recommend?user=${encodeURIComponent(user)}&n=${n}&explain=true`),
       api(`/v1/users/${encodeURIComponent(user)}/history`),
     ]);
     document.querySelector('#recs tbody').innerHTML = recs.items.map((r, i) =>
-      `<tr><td>${i + 1}</td><td>${esc(r.item)}</td><td>${r.score.toFixed(3)}</td><td>${esc(r.source)}</td></tr>`).join('');
+      `<tr><td>${i + 1}</td><td>${esc(r.item)}</td><td>${r.score.toFixed(3)}</td><td>${esc(r.source)}</td><td class="because">${(r.because || []).map(esc).join(', ')}</td></tr>`).join('');
     document.querySelector('#history tbody').innerHTML = hist.events.slice().reverse().map(e =>
       `<tr><td>${esc(e.item)}</td><td>${esc(e.type)}</td><td>${new Date(e.timestamp * 1000).toLocaleString()}</td></tr>`).join('');
     if (!hist.events.length) userError.textContent = 'Unknown user: showing cold-start (popular) recommendations.';
@@ -134,7 +134,9 @@ async function loadPopular() {
   try {
     const pop = await api('/v1/popular?n=50');
     document.querySelector('#popular tbody').innerHTML = pop.items.map((r, i) =>
-      `<tr><td>${i + 1}</td><td>${esc(r.item)}</td><td>${r.score.toFixed(2)}</td></tr>`).join('');
+      `<tr data-item="${esc(r.item)}" class="clickable"><td>${i + 1}</td><td>${esc(r.item)}</td><td>${r.score.toFixed(2)}</td></tr>`).join('');
+    for (const row of document.querySelectorAll('#popular tbody tr'))
+      row.addEventListener('click', () => loadSimilar(row.dataset.item));
   } catch (e) {
     status.textContent = e.message;
   }
@@ -161,5 +163,19 @@ async function loadVersions() {
     }
   } catch (e) {
     modelsStatus.textContent = e.message;
+  }
+}
+
+async function loadSimilar(item) {
+  document.getElementById('similar-item').textContent = item;
+  const error = document.getElementById('similar-error');
+  error.textContent = '';
+  try {
+    const sim = await api(`/v1/items/${encodeURIComponent(item)}/similar?n=10`);
+    document.querySelector('#similar tbody').innerHTML = sim.items.map((r, i) =>
+      `<tr><td>${i + 1}</td><td>${esc(r.item)}</td><td>${r.score.toFixed(3)}</td></tr>`).join('');
+  } catch (e) {
+    document.querySelector('#similar tbody').innerHTML = '';
+    error.textContent = e.message;
   }
 }

@@ -89,10 +89,13 @@ store::LoggedEvent parse_event(const json& j, size_t index) {
   return e;
 }
 
-json recommendations_json(const std::vector<serve::Recommendation>& recs) {
+json recommendations_json(const std::vector<serve::Recommendation>& recs, bool explain = false) {
   json items = json::array();
-  for (const auto& r : recs)
-    items.push_back({{"item", r.item}, {"score", r.score}, {"source", r.source}});
+  for (const auto& r : recs) {
+    json j = {{"item", r.item}, {"score", r.score}, {"source", r.source}};
+    if (explain) j["because"] = r.because;
+    items.push_back(std::move(j));
+  }
   return items;
 }
 
@@ -198,7 +201,11 @@ struct HttpServer::Impl {
         send_error(res, 400, std::string("malformed JSON: ") + e.what());
       } catch (const Error& e) {
         ++errors;
-        send_error(res, e.kind() == ErrorKind::kInvalidInput ? 400 : 500, e.what());
+        send_error(res,
+                   e.kind() == ErrorKind::kInvalidInput  ? 400
+                   : e.kind() == ErrorKind::kUnsupported ? 409
+                                                         : 500,
+                   e.what());
       } catch (const std::exception& e) {
         ++errors;
         log::error("api: {} {}: {}", req.method, req.path, e.what());
@@ -255,9 +262,18 @@ struct HttpServer::Impl {
                  const std::string exclude = req.get_param_value("exclude");
                  for (const std::string_view id : text::split(exclude, ","))
                    if (!id.empty()) r.exclude.emplace_back(id);
-                 send_json(
-                     res, 200,
-                     {{"user", r.user}, {"items", recommendations_json(service.recommend(r))}});
+                 r.explain = parse_bool(req, "explain", false);
+                 send_json(res, 200,
+                           {{"user", r.user},
+                            {"items", recommendations_json(service.recommend(r), r.explain)}});
+               }));
+
+    server.Get(R"(/v1/items/([^/]+)/similar)",
+               route(Role::kRead, [this](const auto& req, auto& res) {
+                 const size_t n = parse_count(req, "n", 10);
+                 send_json(res, 200,
+                           {{"item", req.matches[1]},
+                            {"items", recommendations_json(service.similar(req.matches[1], n))}});
                }));
 
     server.Get("/v1/popular", route(Role::kRead, [this](const auto& req, auto& res) {

@@ -29,6 +29,10 @@ class MatrixFactorization final : public Recommender {
   void fit(const TrainData& data) override;
   void score_all(uint32_t user, std::span<float> scores) const override;
   bool supports_online() const override { return true; }
+  std::span<const float> item_vectors(size_t& dim) const override {
+    dim = k_;
+    return {Q_.data(), size_t{n_items_} * k_};
+  }
   void observe(const data::Interaction& event) override;
   bool predicts_ratings() const override { return algo_ == Algo::kSgd; }
   float predict(uint32_t user, uint32_t item) const override;

@@ -85,6 +85,14 @@ class Recommender {
   virtual bool predicts_ratings() const { return false; }
   virtual float predict(uint32_t user, uint32_t item) const;
 
+  // The model's item vectors (row i = item i, `dim` floats each, row-major) for similar
+  // items and explanations, or an empty span for models without item vectors. Valid until
+  // the model changes.
+  virtual std::span<const float> item_vectors(size_t& dim) const {
+    dim = 0;
+    return {};
+  }
+
   virtual void save(BinaryWriter& out) const;
   virtual void load(BinaryReader& in);
 

@@ -430,6 +430,13 @@ void SeqModel::refresh_vectors_after_step() {
   std::fill(st.stale.begin(), st.stale.end(), 1);
 }
 
+std::span<const float> SeqModel::item_vectors(size_t& dim) const {
+  dim = 0;
+  if (!state_ || !state_->item_matrix.defined()) return {};
+  dim = static_cast<size_t>(state_->dim);
+  return {state_->item_matrix.data_ptr<float>(), static_cast<size_t>(state_->item_matrix.numel())};
+}
+
 void SeqModel::score_all(uint32_t user, std::span<float> scores) const {
   std::fill(scores.begin(), scores.end(), 0.0f);
   if (!state_ || user >= state_->seqs.size()) return;

@@ -37,6 +37,7 @@ class SeqModel final : public Recommender {
   void observe(const data::Interaction& event) override;
   void flush() override;
   uint64_t online_steps() const { return online_steps_; }
+  std::span<const float> item_vectors(size_t& dim) const override;
 
   // Everything: sequences, encoder and optimizer state, item rows with their Adam state.
   void save(BinaryWriter& out) const override;

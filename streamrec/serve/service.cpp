@@ -27,6 +27,16 @@ void push_ring(std::vector<T>& ring, size_t& next, T v) {
     ring[next++ % kRing] = v;
 }
 
+float cosine(const float* a, const float* b, size_t dim) {
+  float ab = 0, aa = 0, bb = 0;
+  for (size_t k = 0; k < dim; ++k) {
+    ab += a[k] * b[k];
+    aa += a[k] * a[k];
+    bb += b[k] * b[k];
+  }
+  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0f;
+}
+
 // p-th percentile (0..100) of `values` (copied), 0 when empty.
 double percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
@@ -554,7 +564,7 @@ std::vector<Recommendation> Service::popular(size_t n) const {
   std::vector<float> scores(popularity_.begin(), popularity_.end());
   std::vector<Recommendation> out;
   for (const auto& s : models::top_k(scores, n))
-    out.push_back({items_.id(s.item), s.score, "popular"});
+    out.push_back({items_.id(s.item), s.score, "popular", {}});
   return out;
 }
 
@@ -589,7 +599,29 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
     const auto [lo, hi] = std::minmax_element(scores.begin(), scores.end());
     if (*lo != *hi)
       for (const auto& s : models::top_k(scores, r.n, exclude))
-        if (s.item < items_.size()) out.push_back({items_.id(s.item), s.score, "model"});
+        if (s.item < items_.size()) out.push_back({items_.id(s.item), s.score, "model", {}});
+  }
+  size_t dim = 0;
+  const auto vectors = model.item_vectors(dim);
+  if (r.explain && dim > 0 && u != IdMap::kMissing) {
+    // Each recommended item's three most similar items among the user's last 50.
+    const size_t rows = vectors.size() / dim;
+    const auto& h = history_[u];
+    for (auto& rec : out) {
+      const uint32_t i = items_.find(rec.item);
+      if (i >= rows) continue;
+      std::vector<std::pair<float, std::string>> near;
+      for (size_t x = h.size() > 50 ? h.size() - 50 : 0; x < h.size(); ++x) {
+        const uint32_t j = items_.find(h[x].item);
+        if (j < rows && j != i && std::none_of(near.begin(), near.end(), [&](const auto& p) {
+              return p.second == h[x].item;
+            }))
+          near.emplace_back(cosine(&vectors[i * dim], &vectors[j * dim], dim), h[x].item);
+      }
+      std::sort(near.begin(), near.end(),
+                [](const auto& a, const auto& b) { return a.first > b.first; });
+      for (size_t k = 0; k < near.size() && k < 3; ++k) rec.because.push_back(near[k].second);
+    }
   }
   // Unknown users, or too few model candidates: fill with popular items (cold start).
   if (out.size() < r.n) {
@@ -598,8 +630,31 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
     for (const auto& o : out) skip.push_back(items_.find(o.item));
     std::sort(skip.begin(), skip.end());
     for (const auto& s : models::top_k(pop, r.n - out.size(), skip))
-      out.push_back({items_.id(s.item), s.score, "popular"});
+      out.push_back({items_.id(s.item), s.score, "popular", {}});
   }
+  return out;
+}
+
+std::vector<Recommendation> Service::similar(const std::string& item, size_t n) const {
+  SR_INPUT_CHECK(n > 0 && n <= 1000, "parameter 'n' must be 1 to 1000, got {}", n);
+  const auto copy = serving();
+  std::unique_lock<std::mutex> learner(learner_mutex_, std::defer_lock);
+  if (!copy) learner.lock();
+  const models::Recommender& model = copy ? *copy : *model_;
+  std::shared_lock state(state_mutex_);
+  const uint32_t i = items_.find(item);
+  SR_INPUT_CHECK(i != IdMap::kMissing, "unknown item '{}'", item);
+  size_t dim = 0;
+  const auto vectors = model.item_vectors(dim);
+  SR_CHECK(dim > 0, ErrorKind::kUnsupported, "model {} has no item vectors", options_.model);
+  const size_t rows = vectors.size() / dim;
+  SR_INPUT_CHECK(i < rows, "item '{}' is not in the published model yet", item);
+  std::vector<float> scores(rows);
+  for (size_t j = 0; j < rows; ++j) scores[j] = cosine(&vectors[i * dim], &vectors[j * dim], dim);
+  const uint32_t self[] = {i};
+  std::vector<Recommendation> out;
+  for (const auto& s : models::top_k(scores, n, self))
+    if (s.item < items_.size()) out.push_back({items_.id(s.item), s.score, "similar", {}});
   return out;
 }
 

@@ -45,7 +45,9 @@ struct ServiceOptions {
 struct Recommendation {
   std::string item;
   float score = 0;
-  std::string source;  // "model" or "popular" (cold-start fallback)
+  std::string source;  // "model", "popular" (cold-start fallback) or "similar"
+  // With explain: the user's recent items most like this one (by the model's item vectors).
+  std::vector<std::string> because;
 };
 
 struct RecommendRequest {
@@ -53,6 +55,7 @@ struct RecommendRequest {
   size_t n = 10;
   bool exclude_seen = true;
   std::vector<std::string> exclude;  // item ids never to return
+  bool explain = false;
 };
 
 struct ServiceStats {
@@ -117,6 +120,9 @@ class Service {
   std::vector<Recommendation> recommend(const RecommendRequest& request) const;
   // Most interacted items, recent interactions weighted up (the model-independent view).
   std::vector<Recommendation> popular(size_t n) const;
+  // Items most like `item` by cosine of the model's item vectors. Error(kInvalidInput) for
+  // an unknown item, kUnsupported if the model has no item vectors.
+  std::vector<Recommendation> similar(const std::string& item, size_t n) const;
   // The user's most recent events, newest last (empty for unknown users).
   std::vector<store::LoggedEvent> history(const std::string& user) const;
   // Removes the user's events from the log and their history from memory; the model is

@@ -124,6 +124,30 @@ TEST(Server, IngestRecommendFilterHistoryDelete) {
   auto rec2 =
       body_of(reader.Get(("/v1/recommend?user=" + user + "&n=10&exclude=" + first).c_str()));
   for (const auto& it : rec2["items"]) EXPECT_NE(it["item"], first);
+  // Explanations: each model item names up to three of the user's own items.
+  auto explained =
+      body_of(reader.Get(("/v1/recommend?user=" + user + "&n=10&explain=true").c_str()));
+  size_t with_reasons = 0;
+  for (const auto& it : explained["items"]) {
+    ASSERT_TRUE(it.contains("because")) << it.dump();
+    EXPECT_LE(it["because"].size(), 3u);
+    for (const auto& b : it["because"]) EXPECT_TRUE(seen.count(b.get<std::string>())) << b;
+    with_reasons += !it["because"].empty();
+  }
+  EXPECT_EQ(with_reasons, 10u);
+  EXPECT_FALSE(rec["items"][0].contains("because"));
+  // Similar items: by the model's item vectors, never the item itself, best first.
+  const std::string some_item = rec["items"][0]["item"];
+  auto sim = body_of(reader.Get(("/v1/items/" + some_item + "/similar?n=5").c_str()));
+  ASSERT_EQ(sim["items"].size(), 5u) << sim.dump();
+  for (size_t x = 0; x < 5; ++x) {
+    EXPECT_NE(sim["items"][x]["item"], some_item);
+    if (x > 0) {
+      EXPECT_LE(sim["items"][x]["score"].get<float>(), sim["items"][x - 1]["score"].get<float>());
+    }
+  }
+  EXPECT_EQ(reader.Get("/v1/items/no-such-item/similar")->status, 400);
+
   // Unknown users get popular items (cold start), not an error.
   auto cold = body_of(reader.Get("/v1/recommend?user=nobody&n=5"));
   ASSERT_EQ(cold["items"].size(), 5u);
@@ -296,6 +320,10 @@ TEST(Server, AuthAndMalformedRequestsGetClear4xx) {
   EXPECT_EQ(reader.Get("/v1/recommend?user=a&n=abc")->status, 400);
   EXPECT_EQ(reader.Get("/v1/recommend?user=a&n=0")->status, 400);
   EXPECT_EQ(reader.Get("/v1/nothing")->status, 404);
+  ASSERT_EQ(writer.Post("/v1/events", R"({"user":"a","item":"b"})", "application/json")->status,
+            200);
+  r.service.wait_learned();
+  EXPECT_EQ(reader.Get("/v1/items/b/similar")->status, 409) << "popular has no item vectors";
   const std::string huge(2 << 20, 'x');
   auto too_big = writer.Post("/v1/events", huge, "application/json");
   ASSERT_TRUE(too_big);

@@ -92,6 +92,7 @@ try {
   await page.waitForSelector('#recs tbody tr');
   assert.equal(await page.locator('#recs tbody tr').count(), 10);
   assert.ok((await page.textContent('#recs tbody')).includes('model'), 'recommendations come from the model');
+  assert.ok((await page.textContent('#recs tbody td.because')).trim().length > 0, 'explanations name history items');
   assert.ok(await page.locator('#history tbody tr').count() >= 3);
   await page.screenshot({ path: join(shots, 'users.png'), fullPage: true });
 
@@ -103,6 +104,9 @@ try {
   // Items: the popular list.
   await page.click('nav button[data-tab="items"]');
   await page.waitForSelector('#popular tbody tr');
+  await page.click('#popular tbody tr:first-child');
+  await page.waitForSelector('#similar tbody tr');
+  assert.equal(await page.locator('#similar tbody tr').count(), 10, 'ten similar items');
   await page.screenshot({ path: join(shots, 'items.png'), fullPage: true });
 
   // A wrong key is reported on the page, not swallowed.

@@ -61,9 +61,11 @@ void run_demo(serve::Service& service, const data::Dataset& ds, const DemoOption
     }
     service.ingest(batch);
   };
-  for (uint64_t sent = 0; sent < o.backlog && !stop; sent += 500)
-    take(std::min<uint64_t>(500, o.backlog - sent));
-  log::info("demo: {} backlog events ingested; streaming {} events/s", o.backlog, o.rate);
+  // The backlog only on a fresh data directory: a restart resumes from the log instead.
+  const uint64_t backlog = service.stats().events_logged == 0 ? o.backlog : 0;
+  for (uint64_t sent = 0; sent < backlog && !stop; sent += 500)
+    take(std::min<uint64_t>(500, backlog - sent));
+  log::info("demo: {} backlog events ingested; streaming {} events/s", backlog, o.rate);
   const auto start = std::chrono::steady_clock::now();
   uint64_t streamed = 0;
   while (!stop) {
@@ -110,7 +112,8 @@ void add_serve_command(CLI::App& app) {
                 "acknowledge events before the log is fsynced (survives kill -9, not power loss)");
   cmd->add_flag("--demo", demo->enabled, "feed a generated catalog and event stream");
   cmd->add_option("--demo-rate", demo->rate, "demo events per second")->capture_default_str();
-  cmd->add_option("--demo-backlog", demo->backlog, "demo events ingested at start")
+  cmd->add_option("--demo-backlog", demo->backlog,
+                  "demo events ingested at start (on an empty data directory)")
       ->capture_default_str();
   cmd->add_option("--gen", demo->gen,
                   "demo generator key=value,...:\n" + data::GeneratorOptions::params().help());

@@ -47,6 +47,7 @@ struct SeqModel::State {
   // Online learning: users with observed events not yet learned, and the users a replay
   // sample is drawn from.
   std::vector<uint32_t> pending;
+  std::vector<int64_t> local;  // item + 1 -> local row of a sampled step (scratch)
   std::vector<uint32_t> replay_pool;
   std::vector<char> in_pool;
 
@@ -80,11 +81,54 @@ struct SeqModel::State {
   // One optimisation step of next-item cross-entropy at every position of `users`'
   // sequences (without their last `drop_last` items): dense weights by Adam, item rows by
   // the table's row optimizer.
-  void train_step(std::span<const uint32_t> users, int drop_last) {
+  // One optimisation step of next-item cross-entropy at every position of `users`'
+  // sequences (without their last `drop_last` items): dense weights by Adam, item rows by
+  // the table's row optimizer. With `negatives` > 0 the softmax runs over a sample instead
+  // of the catalog: the batch's own items (inputs and targets: in-batch negatives) plus
+  // `negatives` uniformly drawn items, and only those rows are gathered and updated.
+  void train_step(std::span<const uint32_t> users, int drop_last, int64_t negatives = 0) {
     auto [in, tg] = make_batch(users, true, drop_last);
     auto valid = tg.gt(0).view({-1});
     if (valid.sum().item<int64_t>() == 0) return;
-    auto E = item_rows(true).requires_grad_(true);
+    const auto n_items = static_cast<int64_t>(item_keys.size());
+    if (negatives <= 0 || negatives * 2 >= n_items) {
+      auto E = item_rows(true).requires_grad_(true);
+      step(E, in, tg, valid);
+      apply_row_gradients(*items, item_keys, E, 1);
+      return;
+    }
+    // Local ids: 0 = padding, 1.. = the sampled rows in first-seen order.
+    local.assign(n_items + 1, 0);
+    std::vector<uint64_t> keys;
+    auto remap = [&](torch::Tensor t) {
+      auto* p = t.data_ptr<int64_t>();
+      for (int64_t x = 0; x < t.numel(); ++x) {
+        if (p[x] == 0) continue;
+        auto& l = local[p[x]];
+        if (l == 0) {
+          keys.push_back(item_keys[p[x] - 1]);
+          l = static_cast<int64_t>(keys.size());
+        }
+        p[x] = l;
+      }
+    };
+    remap(in);
+    remap(tg);
+    for (int64_t k = 0; k < negatives; ++k) {
+      const auto item = static_cast<int64_t>(rng() % static_cast<uint64_t>(n_items)) + 1;
+      if (local[item] == 0) {
+        keys.push_back(item_keys[item - 1]);
+        local[item] = static_cast<int64_t>(keys.size());
+      }
+    }
+    auto E = gather_rows(*items, keys, true, 1).requires_grad_(true);
+    step(E, in, tg, valid);
+    apply_row_gradients(*items, keys, E, 1);
+  }
+
+  // Forward, loss over the rows of E (row 0 = padding), backward, dense step.
+  void step(const torch::Tensor& E, const torch::Tensor& in, const torch::Tensor& tg,
+            const torch::Tensor& valid) {
     auto h = encoder(E.index({in}), in.eq(0));  // [B, L, d]
     auto hv = h.reshape({-1, dim}).index({valid});
     auto logits = hv.mm(E.t());
@@ -93,7 +137,6 @@ struct SeqModel::State {
     dense_opt->zero_grad();
     loss.backward();
     dense_opt->step();
-    apply_row_gradients(*items, item_keys, E, 1);
   }
 
   // Hidden state after the last item of each of `users`' sequences [B, dim] (zero for
@@ -144,6 +187,9 @@ Params SeqModel::declare_params() {
                           "online: observed events per micro-batch step"),
        ParamSpec::integer("online_replay", 64, 0, 65536,
                           "online: older users' sequences mixed into each step (forgetting)"),
+       ParamSpec::integer("online_negatives", 0, 0, 1 << 24,
+                          "online: sampled softmax over the batch's items plus this many "
+                          "uniform negatives (0: full softmax over the catalog)"),
        ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")});
 }
 
@@ -414,7 +460,7 @@ void SeqModel::flush() {
     for (size_t r = 0; r < replay; ++r)
       users.push_back(st.replay_pool[st.rng() % st.replay_pool.size()]);
   st.encoder->train();
-  st.train_step(users, 0);
+  st.train_step(users, 0, params_.integer("online_negatives"));
   ++online_steps_;
   refresh_vectors_after_step();
 }

@@ -162,6 +162,13 @@ TEST(Deep, SeqLearnsOnlineBetterThanFrozen) {
   EXPECT_GT(r_online.ndcg, 1.2 * r_frozen.ndcg)
       << "online " << r_online.ndcg << " vs frozen " << r_frozen.ndcg;
   EXPECT_GT(dynamic_cast<const SeqModel&>(*online).online_steps(), 0u);
+  // Sampled softmax online steps (the batch's items + 64 uniform negatives of 400) learn too.
+  o.learn = true;
+  auto sampled = make_model(spec + ",online_negatives=64");
+  const auto r_sampled = eval::prequential(*sampled, ds, o);
+  std::printf("online sampled ndcg %.4f\n", r_sampled.ndcg);
+  EXPECT_GT(r_sampled.ndcg, 1.2 * r_frozen.ndcg)
+      << "sampled " << r_sampled.ndcg << " vs frozen " << r_frozen.ndcg;
 }
 
 }  // namespace

@@ -106,6 +106,9 @@ void add_serve_command(CLI::App& app) {
                   "no authentication");
   cmd->add_option("--dashboard-dir", ao->dashboard_dir, "static dashboard files ('' = none)")
       ->capture_default_str();
+  cmd->add_option("--rate-limit", ao->rate_limit,
+                  "requests per second per API key (or client address); 0 = no limit")
+      ->capture_default_str();
   cmd->add_option("--max-body", ao->max_body, "largest request body in bytes")
       ->capture_default_str();
   cmd->add_flag("--no-sync", *no_sync,

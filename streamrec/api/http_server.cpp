@@ -3,6 +3,8 @@
 #include <httplib.h>
 
 #include <charconv>
+#include <mutex>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -149,14 +151,46 @@ struct HttpServer::Impl {
   httplib::Server server;
   std::atomic<uint64_t> requests{0}, errors{0};
 
+  // Token buckets per caller (API key, or address without keys): `rate_limit` tokens per
+  // second, bursts up to one second's worth.
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point last;
+  };
+  std::mutex buckets_mutex;
+  std::unordered_map<std::string, Bucket> buckets;
+
+  bool admit(const std::string& caller) {
+    if (options.rate_limit <= 0) return true;
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(buckets_mutex);
+    auto [it, fresh] = buckets.try_emplace(caller, Bucket{options.rate_limit, now});
+    auto& b = it->second;
+    if (!fresh) {
+      b.tokens = std::min(
+          options.rate_limit,
+          b.tokens + options.rate_limit * std::chrono::duration<double>(now - b.last).count());
+      b.last = now;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
   Impl(serve::Service& s, ServerOptions o) : service(s), options(std::move(o)) {}
+
+  // The API key of a request (X-API-Key or Authorization: Bearer), or "".
+  static std::string key_of(const httplib::Request& req) {
+    std::string given = req.get_header_value("X-API-Key");
+    const auto auth = req.get_header_value("Authorization");
+    if (given.empty() && auth.rfind("Bearer ", 0) == 0) given = auth.substr(7);
+    return given;
+  }
 
   // The role of the request's key, or nullopt (401). Without configured keys, admin.
   std::optional<Role> role_of(const httplib::Request& req) const {
     if (options.keys.empty()) return Role::kAdmin;
-    std::string given = req.get_header_value("X-API-Key");
-    const auto auth = req.get_header_value("Authorization");
-    if (given.empty() && auth.rfind("Bearer ", 0) == 0) given = auth.substr(7);
+    const std::string given = key_of(req);
     if (given.empty()) return std::nullopt;
     std::optional<Role> found;
     for (const auto& k : options.keys)  // every key compared: no early exit
@@ -174,6 +208,14 @@ struct HttpServer::Impl {
         ++errors;
         return send_error(res, 401,
                           "missing or unknown API key (X-API-Key or Authorization: Bearer)");
+      }
+      const std::string key = key_of(req);
+      if (!admit(key.empty() ? "address " + req.remote_addr : "key " + key)) {
+        ++errors;
+        res.set_header("Retry-After", "1");
+        return send_error(res, 429,
+                          fmt::format("rate limit of {:g} requests/s exceeded; retry in a second",
+                                      options.rate_limit));
       }
       if (static_cast<int>(*role) < static_cast<int>(needed)) {
         ++errors;

@@ -26,6 +26,7 @@ struct ServerOptions {
   int port = 8080;            // 0 = any free port
   std::vector<ApiKey> keys;   // empty: no authentication (local use)
   size_t max_body = 4 << 20;  // bytes; larger requests get 413
+  double rate_limit = 0;      // requests/s per API key (or client address); 0 = none; 429
   // Static dashboard files served at / (index.html, app.js; uPlot from its npm package under
   // node_modules). Empty or missing: no dashboard.
   std::string dashboard_dir;

@@ -40,6 +40,7 @@ struct Running {
                                       .keys = parse_api_keys(fmt::format(
                                           "{}:read,{}:write,{}:admin", kRead, kWrite, kAdmin)),
                                       .max_body = 1 << 20,
+                                      .rate_limit = 0,
                                       .dashboard_dir = ""}) {
     port = server.bind();
     thread = std::thread([this] { server.run(); });
@@ -333,6 +334,49 @@ TEST(Server, AuthAndMalformedRequestsGetClear4xx) {
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
   EXPECT_EQ(r.client(nullptr).Get("/v1/health")->status, 200);
+}
+
+TEST(Server, RateLimitAnswers429PerKeyAndRefills) {
+  testing::TempDir dir;
+  serve::Service service(
+      serve::ServiceOptions{.model = "popular", .data_dir = dir.path().string(), .sync = false});
+  HttpServer server(
+      service, ServerOptions{.host = "127.0.0.1",
+                             .port = 0,
+                             .keys = parse_api_keys(fmt::format("{}:read,{}:write", kRead, kWrite)),
+                             .max_body = 1 << 20,
+                             .rate_limit = 5,
+                             .dashboard_dir = ""});
+  const int port = server.bind();
+  std::thread t([&] { server.run(); });
+  httplib::Client reader("127.0.0.1", port), writer("127.0.0.1", port);
+  reader.set_default_headers({{"X-API-Key", kRead}});
+  writer.set_default_headers({{"X-API-Key", kWrite}});
+  int ok = 0, limited = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int x = 0; x < 20; ++x) {
+    auto res = reader.Get("/v1/popular");
+    ASSERT_TRUE(res);
+    if (res->status == 200) ++ok;
+    if (res->status == 429) {
+      ++limited;
+      EXPECT_NE(res->body.find("rate limit of 5"), std::string::npos) << res->body;
+      EXPECT_EQ(res->get_header_value("Retry-After"), "1");
+    }
+  }
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(ok, 5);
+  EXPECT_LE(ok, 5 + static_cast<int>(5 * elapsed) + 1);  // the burst + what refilled meanwhile
+  EXPECT_EQ(ok + limited, 20);
+  // Another key has its own bucket; health is never limited.
+  EXPECT_EQ(writer.Get("/v1/popular")->status, 200);
+  EXPECT_EQ(httplib::Client("127.0.0.1", port).Get("/v1/health")->status, 200);
+  // The bucket refills.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(reader.Get("/v1/popular")->status, 200);
+  server.stop();
+  t.join();
 }
 
 TEST(Server, RestartRebuildsStateFromTheEventLog) {

@@ -111,25 +111,44 @@ std::vector<std::pair<std::string, std::string>> run_meta(const DataOptions& dat
           {"threads", std::to_string(num_threads())}};
 }
 
-// The optional HTML report and SVG chart of prequential results.
-void write_prequential_pictures(const std::vector<eval::PrequentialResult>& results, size_t k,
-                                const std::vector<std::pair<std::string, std::string>>& meta,
-                                const std::string& report_path, const std::string& plot_path) {
-  if (!report_path.empty()) write_text(report_path, eval::prequential_html(results, k, meta));
-  if (!plot_path.empty()) {
-    std::vector<eval::Series> series;
-    for (const auto& r : results) {
-      eval::Series s{r.model, {}, {}};
-      for (const auto& p : r.curve) {
-        s.x.push_back(static_cast<double>(p.scored));
-        s.y.push_back(p.ndcg);
-      }
-      series.push_back(std::move(s));
-    }
-    write_text(plot_path, eval::svg_line_chart(fmt::format("prequential NDCG@{}", k),
-                                               "scored events", "NDCG", series));
+// Prequential options and outputs, shared by `eval --protocol prequential` and `replay`.
+struct PrequentialCli {
+  eval::PrequentialOptions options;
+  std::string csv, report, plot;
+
+  void add_to(CLI::App* cmd, const std::string& prefix) {
+    cmd->add_option("--warmup", options.warmup_share, prefix + "share of time fitted first")
+        ->capture_default_str();
+    cmd->add_option("--window", options.window, prefix + "scored events per curve point")
+        ->capture_default_str();
+    cmd->add_option("--max-events", options.max_events, prefix + "stop after N scored events");
+    cmd->add_option("--curve-csv", csv, prefix + "write the curves as CSV");
+    cmd->add_option("--report", report, prefix + "write an HTML report (table + curves)");
+    cmd->add_option("--plot", plot, prefix + "write the NDCG curves as an SVG chart");
   }
-}
+
+  void write(const std::vector<eval::PrequentialResult>& results,
+             const std::vector<std::pair<std::string, std::string>>& meta,
+             const std::string& json) const {
+    fmt::print("{}", eval::format_prequential_table(results, options.k));
+    if (!json.empty()) write_text(json, eval::prequential_json(results, meta));
+    if (!csv.empty()) write_text(csv, eval::prequential_csv(results));
+    if (!report.empty()) write_text(report, eval::prequential_html(results, options.k, meta));
+    if (!plot.empty()) {
+      std::vector<eval::Series> series;
+      for (const auto& r : results) {
+        eval::Series s{r.model, {}, {}};
+        for (const auto& p : r.curve) {
+          s.x.push_back(static_cast<double>(p.scored));
+          s.y.push_back(p.ndcg);
+        }
+        series.push_back(std::move(s));
+      }
+      write_text(plot, eval::svg_line_chart(fmt::format("prequential NDCG@{}", options.k),
+                                            "scored events", "NDCG", series));
+    }
+  }
+};
 
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "fit models and evaluate them with one protocol");
@@ -140,10 +159,9 @@ void add_eval_command(CLI::App& app) {
   auto protocol = std::make_shared<std::string>("loo");
   auto ks = std::make_shared<std::string>("10,20");
   auto json_path = std::make_shared<std::string>();
-  auto csv_path = std::make_shared<std::string>();
   auto validation = std::make_shared<bool>(false);
   auto split = std::make_shared<eval::SplitOptions>();
-  auto preq = std::make_shared<eval::PrequentialOptions>();
+  auto preq = std::make_shared<PrequentialCli>();
   cmd->add_option("--model", *models,
                   "model spec name[:key=value,...], repeatable (see `streamrec models`)")
       ->capture_default_str();
@@ -151,7 +169,6 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--k", *ks, "cut-offs, comma-separated")->capture_default_str();
   cmd->add_option("--json", *json_path, "write results as JSON to this file");
-  cmd->add_option("--curve-csv", *csv_path, "prequential: write the curves as CSV");
   cmd->add_flag("--validation", *validation,
                 "fit on train only and score the validation events (for tuning)");
   cmd->add_option("--train-ratio", split->train_ratio, "temporal/random: train share")
@@ -159,15 +176,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--valid-ratio", split->valid_ratio, "temporal/random: validation share")
       ->capture_default_str();
   cmd->add_option("--seed", split->seed, "random split seed")->capture_default_str();
-  cmd->add_option("--warmup", preq->warmup_share, "prequential: share of time fitted first")
-      ->capture_default_str();
-  cmd->add_option("--window", preq->window, "prequential: scored events per curve point")
-      ->capture_default_str();
-  cmd->add_option("--max-events", preq->max_events, "prequential: stop after N scored events");
-  auto report_path = std::make_shared<std::string>();
-  auto plot_path = std::make_shared<std::string>();
-  cmd->add_option("--report", *report_path, "prequential: write an HTML report (table + curves)");
-  cmd->add_option("--plot", *plot_path, "prequential: write the NDCG curves as an SVG chart");
+  preq->add_to(cmd, "prequential: ");
   cmd->callback([=] {
     const data::Dataset ds = data->load();
     // Build every model first so that a bad spec fails before any work.
@@ -175,17 +184,14 @@ void add_eval_command(CLI::App& app) {
     for (const auto& spec : *models) built.push_back(models::make_model(spec));
     const auto meta = run_meta(*data, ds, *protocol);
     if (*protocol == "prequential") {
-      preq->k = parse_ks(*ks).front();
+      preq->options.k = parse_ks(*ks).front();
       std::vector<eval::PrequentialResult> results;
       for (size_t x = 0; x < built.size(); ++x) {
         Progress bar(fmt::format("replay {}", (*models)[x]));
-        results.push_back(eval::prequential(*built[x], ds, *preq, bar.callback()));
+        results.push_back(eval::prequential(*built[x], ds, preq->options, bar.callback()));
         results.back().model = (*models)[x];
       }
-      fmt::print("{}", eval::format_prequential_table(results, preq->k));
-      if (!json_path->empty()) write_text(*json_path, eval::prequential_json(results, meta));
-      if (!csv_path->empty()) write_text(*csv_path, eval::prequential_csv(results));
-      write_prequential_pictures(results, preq->k, meta, *report_path, *plot_path);
+      preq->write(results, meta, *json_path);
       return;
     }
     split->protocol = *protocol;
@@ -228,10 +234,9 @@ void add_replay_command(CLI::App& app) {
   data->add_to(cmd);
   auto models = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"popular"});
   auto modes = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"online"});
-  auto preq = std::make_shared<eval::PrequentialOptions>();
+  auto preq = std::make_shared<PrequentialCli>();
   auto json_path = std::make_shared<std::string>();
-  auto csv_path = std::make_shared<std::string>();
-  preq->retrain_every = 86400;
+  preq->options.retrain_every = 86400;
   cmd->add_option("--model", *models, "model spec name[:key=value,...], repeatable")
       ->capture_default_str();
   cmd->add_option("--mode", *modes,
@@ -239,29 +244,22 @@ void add_replay_command(CLI::App& app) {
                   "everything so far every --retrain-every seconds of event time); repeatable")
       ->check(CLI::IsMember({"online", "frozen", "retrain"}))
       ->capture_default_str();
-  cmd->add_option("--retrain-every", preq->retrain_every, "retrain mode: event-time seconds")
+  cmd->add_option("--retrain-every", preq->options.retrain_every,
+                  "retrain mode: event-time seconds")
       ->capture_default_str();
-  cmd->add_option("--speed", preq->speed,
+  cmd->add_option("--speed", preq->options.speed,
                   "event-time seconds replayed per wall second (0 = as fast as possible)")
       ->capture_default_str();
-  cmd->add_option("--k", preq->k, "cut-off")->capture_default_str();
-  cmd->add_option("--warmup", preq->warmup_share, "share of time fitted first")
-      ->capture_default_str();
-  cmd->add_option("--window", preq->window, "scored events per curve point")->capture_default_str();
-  cmd->add_option("--max-events", preq->max_events, "stop after N scored events");
+  cmd->add_option("--k", preq->options.k, "cut-off")->capture_default_str();
+  preq->add_to(cmd, "");
   cmd->add_option("--json", *json_path, "write results and curves as JSON");
-  cmd->add_option("--curve-csv", *csv_path, "write the curves as CSV");
-  auto report_path = std::make_shared<std::string>();
-  auto plot_path = std::make_shared<std::string>();
-  cmd->add_option("--report", *report_path, "write an HTML report (table + curves)");
-  cmd->add_option("--plot", *plot_path, "write the NDCG curves as an SVG chart");
   cmd->callback([=] {
     const data::Dataset ds = data->load();
     for (const auto& spec : *models) models::make_model(spec);  // bad specs fail before work
     std::vector<eval::PrequentialResult> results;
     for (size_t x = 0; x < models->size(); ++x)
       for (const auto& mode : *modes) {
-        auto options = *preq;
+        auto options = preq->options;
         options.learn = mode == "online";
         if (mode != "retrain") options.retrain_every = 0;
         auto model = models::make_model((*models)[x]);  // a fresh model per mode
@@ -270,11 +268,7 @@ void add_replay_command(CLI::App& app) {
         results.push_back(eval::prequential(*model, ds, options, bar.callback()));
         results.back().model = label;
       }
-    fmt::print("{}", eval::format_prequential_table(results, preq->k));
-    const auto meta = run_meta(*data, ds, "prequential");
-    if (!json_path->empty()) write_text(*json_path, eval::prequential_json(results, meta));
-    if (!csv_path->empty()) write_text(*csv_path, eval::prequential_csv(results));
-    write_prequential_pictures(results, preq->k, meta, *report_path, *plot_path);
+    preq->write(results, run_meta(*data, ds, "prequential"), *json_path);
   });
 }
 

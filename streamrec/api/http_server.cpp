@@ -372,7 +372,7 @@ struct HttpServer::Impl {
     server.Get("/v1/model", route(Role::kRead, [this](const auto&, auto& res) {
                  const auto r = service.retrain_status();
                  send_json(res, 200,
-                           {{"model", service.stats().model},
+                           {{"model", service.model_spec()},
                             {"version", service.model_version()},
                             {"retrain",
                              {{"running", r.running},

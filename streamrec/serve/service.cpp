@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <sstream>
+#include <tuple>
 
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
@@ -181,6 +182,8 @@ void Service::learner_loop() {
                          [&] { return stop_ || queue_.size() >= options_.micro_batch; });
       if (queue_.empty()) {
         if (stop_) return;
+        q.unlock();
+        maybe_publish();  // idle: make what was learned visible once it is due or awaited
         continue;
       }
       const size_t n = std::min(queue_.size(), options_.micro_batch);
@@ -229,12 +232,7 @@ void Service::learner_loop() {
         model_->observe(xs[x]);
       }
       model_->flush();
-      bool idle = false;  // caught up: publish now, so what was learned is visible at once
-      {
-        std::lock_guard q(queue_mutex_);
-        idle = queue_.empty();
-      }
-      guard_and_publish(batch.front().user_index, idle);
+      last_user_ = batch.front().user_index;
     } catch (const std::exception& e) {
       log::error("serve: learning a micro-batch of {} events failed: {}", batch.size(), e.what());
     }
@@ -247,9 +245,35 @@ void Service::learner_loop() {
       learned_ += batch.size();
       ++steps_;
     }
+    maybe_publish();
     learned_cv_.notify_all();
     batch.clear();
   }
+}
+
+void Service::maybe_publish() {
+  // Publishing costs a save + load of the whole model: at most every publish_ms, sooner
+  // only when someone waits for what was learned to become visible (wait_learned).
+  uint64_t learned = 0;
+  {
+    std::lock_guard q(queue_mutex_);
+    if (published_ == learned_) return;
+    learned = learned_;
+  }
+  std::lock_guard learner(learner_mutex_);
+  const bool due = std::chrono::steady_clock::now() - last_publish_ >=
+                   std::chrono::milliseconds(options_.publish_ms);
+  if (!due && waiters_ == 0) return;
+  try {
+    guard_and_publish(last_user_);
+  } catch (const std::exception& e) {
+    log::error("serve: publishing failed: {}", e.what());
+  }
+  {
+    std::lock_guard q(queue_mutex_);
+    published_ = learned;
+  }
+  learned_cv_.notify_all();
 }
 
 void Service::score_before_learning(uint32_t u, uint32_t i, const std::vector<uint32_t>& seen) {
@@ -266,6 +290,16 @@ void Service::score_before_learning(uint32_t u, uint32_t i, const std::vector<ui
   std::lock_guard m(metrics_mutex_);
   push_ring(live_, live_next_, std::make_pair(hit, ndcg));
   ++live_scored_;
+}
+
+std::pair<double, double> Service::live_means() const {
+  double hr = 0, ndcg = 0;
+  for (const auto& [hit, gain] : live_) {
+    hr += hit;
+    ndcg += gain;
+  }
+  if (live_.empty()) return {0.0, 0.0};
+  return {hr / live_.size(), ndcg / live_.size()};
 }
 
 void Service::record_request(double ms) {
@@ -378,14 +412,12 @@ std::shared_ptr<const models::Recommender> Service::serving() const {
   return serving_;
 }
 
-void Service::guard_and_publish(uint32_t user, bool caught_up) {
-  // Learner lock held. At most every publish_ms (or whenever the learner has caught up): a model
-  // whose scores are not all finite is rolled back to the last snapshot that passed (or refitted on
-  // the learned events before it if the model cannot save); a healthy one becomes that snapshot and
-  // the new serving copy. So a broken model is never published.
-  const auto now = std::chrono::steady_clock::now();
-  if (!caught_up && now - last_publish_ < std::chrono::milliseconds(options_.publish_ms)) return;
-  last_publish_ = now;
+void Service::guard_and_publish(uint32_t user) {
+  // Learner lock held. A model whose scores are not all finite is rolled back to the last
+  // snapshot that passed (or refitted on the learned events before it if the model cannot
+  // save); a healthy one becomes that snapshot and the new serving copy. So a broken model
+  // is never published.
+  last_publish_ = std::chrono::steady_clock::now();
   if (scores_finite(user)) {
     auto bytes = snapshot();
     if (bytes) {
@@ -435,7 +467,7 @@ void Service::publish_version(const std::string& reason, size_t events_learned,
   v.events_learned = events_learned;
   {
     std::lock_guard m(metrics_mutex_);
-    for (const auto& [hit, ndcg] : live_) v.live_hr10 += hit / live_.size();
+    v.live_hr10 = live_means().first;
   }
   v.restorable = bytes.has_value();
   versions_.push_back({v, bytes.value_or("")});
@@ -555,8 +587,11 @@ RetrainStatus Service::retrain_status() const {
 }
 
 void Service::wait_learned() const {
+  ++waiters_;
+  queue_cv_.notify_one();  // an idle learner publishes at once for a waiter
   std::unique_lock q(queue_mutex_);
-  learned_cv_.wait(q, [&] { return learned_ >= ingested_ || stop_; });
+  learned_cv_.wait(q, [&] { return (learned_ >= ingested_ && published_ == learned_) || stop_; });
+  --waiters_;
 }
 
 std::vector<Recommendation> Service::popular(size_t n) const {
@@ -686,14 +721,7 @@ ServiceStats Service::stats() const {
   }
   {
     std::lock_guard m(metrics_mutex_);
-    for (const auto& [hit, ndcg] : live_) {
-      s.live_hr10 += hit;
-      s.live_ndcg10 += ndcg;
-    }
-    if (!live_.empty()) {
-      s.live_hr10 /= live_.size();
-      s.live_ndcg10 /= live_.size();
-    }
+    std::tie(s.live_hr10, s.live_ndcg10) = live_means();
     s.live_scored = live_scored_;
     s.requests = requests_;
     s.rollbacks = rollbacks_;

@@ -136,6 +136,7 @@ class Service {
   bool start_retrain();
   RetrainStatus retrain_status() const;
   uint64_t model_version() const;
+  const std::string& model_spec() const { return options_.model; }
   // The kept versions, oldest first.
   std::vector<VersionInfo> versions() const;
   // Makes a kept version's snapshot the live model again (as a new version, learning goes
@@ -160,10 +161,11 @@ class Service {
   void learner_loop();
   void retrain();
   bool scores_finite(uint32_t user) const;
-  // After a micro-batch (learner lock held): at most every publish_ms, or when `caught_up`
-  // (the queue is empty), check the model (roll back if broken) and publish a healthy one
-  // as the serving copy.
-  void guard_and_publish(uint32_t user, bool caught_up);
+  // Learner thread: publishes what was learned when due (publish_ms) or awaited.
+  void maybe_publish();
+  // Learner lock held: check the model (roll back if broken), publish a healthy one as the
+  // serving copy.
+  void guard_and_publish(uint32_t user);
   // The learning model's state as bytes, or nullopt if it cannot save.
   std::optional<std::string> snapshot();
   void publish_serving(const std::optional<std::string>& bytes);
@@ -172,6 +174,8 @@ class Service {
   std::vector<Recommendation> recommend_with(const models::Recommender& model,
                                              const RecommendRequest& r) const;
   void sampler_loop();
+  // Mean (HR@10, NDCG@10) of the live ring (metrics_mutex_ held).
+  std::pair<double, double> live_means() const;
   // Prequential check of one event before it is learned (learner lock held).
   void score_before_learning(uint32_t user, uint32_t item, const std::vector<uint32_t>& seen);
   void refit_from_log(const std::string& reason);
@@ -189,6 +193,7 @@ class Service {
   std::atomic<uint64_t> model_version_{0};
   std::deque<std::pair<VersionInfo, std::string>> versions_;  // with snapshot bytes
   std::chrono::steady_clock::time_point last_publish_{};
+  uint32_t last_user_ = 0;     // first user of the last micro-batch (the guard scores it)
   std::string good_snapshot_;  // last state that passed the guard
   size_t good_learned_ = 0;    // learned events it had seen
   bool can_snapshot_ = true;
@@ -211,6 +216,8 @@ class Service {
   mutable std::condition_variable queue_cv_, learned_cv_;
   std::vector<Queued> queue_;
   uint64_t ingested_ = 0, learned_ = 0, steps_ = 0;
+  uint64_t published_ = 0;               // learned events visible to queries
+  mutable std::atomic<int> waiters_{0};  // threads in wait_learned
   int64_t logged_at_start_ = 0;       // events_logged = this + ingested_ (negative after deletions)
   std::vector<double> freshness_ms_;  // ring of the last 1,000
   size_t freshness_next_ = 0;

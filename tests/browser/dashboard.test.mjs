@@ -88,8 +88,14 @@ try {
   }, key);
   assert.ok(user, 'some demo user has history');
   await page.fill('#user-id', user);
-  await page.click('#user-form button[type=submit]');
-  await page.waitForSelector('#recs tbody tr');
+  // A user's first events reach the served model with the next publish (at most a second
+  // after they are learned): ask again until the model knows them, for up to 5 s.
+  for (const deadline = Date.now() + 5000; ;) {
+    await page.click('#user-form button[type=submit]');
+    await page.waitForSelector('#recs tbody tr');
+    if ((await page.textContent('#recs tbody')).includes('model') || Date.now() > deadline) break;
+    await page.waitForTimeout(250);
+  }
   assert.equal(await page.locator('#recs tbody tr').count(), 10);
   assert.ok((await page.textContent('#recs tbody')).includes('model'), 'recommendations come from the model');
   assert.ok((await page.textContent('#recs tbody td.because')).trim().length > 0, 'explanations name history items');

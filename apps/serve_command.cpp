@@ -49,16 +49,29 @@ void run_demo(serve::Service& service, const data::Dataset& ds, const DemoOption
         .count();
   };
   size_t next = 0;
+  // Items enter the catalog (title, category, a price) just before their first event, as
+  // a shop would add them; the catalog keeps them across restarts.
+  std::vector<bool> listed(ds.num_items(), false);
   auto take = [&](size_t n) {
     std::vector<store::LoggedEvent> batch;
+    std::vector<store::ItemRecord> items;
     for (size_t x = 0; x < n; ++x, ++next) {
       const auto& e = ds.events[next % ds.events.size()];
+      if (!listed[e.item]) {
+        listed[e.item] = true;
+        store::ItemRecord r;
+        r.id = ds.items.id(e.item);
+        r.attrs = ds.item_attrs[e.item];
+        r.attrs.numeric["price"] = 5 + (e.item * 7919) % 95;
+        items.push_back(std::move(r));
+      }
       std::string context;
       for (const auto& [k, v] : ds.contexts[e.context])
         context += (context.empty() ? "" : ";") + k + "=" + v;
       batch.push_back(
           {ds.users.id(e.user), ds.items.id(e.item), e.value, e.type, now_s(), context});
     }
+    if (!items.empty()) service.upsert_items(items);
     service.ingest(batch);
   };
   // The backlog only on a fresh data directory: a restart resumes from the log instead.

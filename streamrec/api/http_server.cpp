@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <charconv>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 
@@ -46,19 +47,21 @@ const char* role_name(Role r) {
   return "?";
 }
 
+// A string id from a string or integer JSON value; Error(kInvalidInput) naming the field.
+std::string id_of(const json& j, const char* what, size_t index, const char* name) {
+  SR_INPUT_CHECK(j.contains(name), "{} {}: field '{}' is missing", what, index, name);
+  const auto& v = j.at(name);
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  SR_INPUT_CHECK(v.is_string(), "{} {}: field '{}' must be a string", what, index, name);
+  return v.get<std::string>();
+}
+
 // One event from its JSON object; Error(kInvalidInput) naming the field.
 store::LoggedEvent parse_event(const json& j, size_t index) {
   SR_INPUT_CHECK(j.is_object(), "event {}: expected a JSON object", index);
-  auto id_field = [&](const char* name) {
-    SR_INPUT_CHECK(j.contains(name), "event {}: field '{}' is missing", index, name);
-    const auto& v = j.at(name);
-    if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
-    SR_INPUT_CHECK(v.is_string(), "event {}: field '{}' must be a string", index, name);
-    return v.get<std::string>();
-  };
   store::LoggedEvent e;
-  e.user = id_field("user");
-  e.item = id_field("item");
+  e.user = id_of(j, "event", index, "user");
+  e.item = id_of(j, "event", index, "item");
   if (j.contains("value")) {
     SR_INPUT_CHECK(j["value"].is_number(), "event {}: field 'value' must be a number", index);
     e.value = j["value"].get<float>();
@@ -91,6 +94,93 @@ store::LoggedEvent parse_event(const json& j, size_t index) {
   return e;
 }
 
+std::vector<std::string> string_list(const json& j, const char* name, size_t index) {
+  std::vector<std::string> out;
+  if (!j.contains(name)) return out;
+  SR_INPUT_CHECK(j[name].is_array(), "item {}: field '{}' must be an array of strings", index,
+                 name);
+  for (const auto& v : j[name]) {
+    SR_INPUT_CHECK(v.is_string(), "item {}: field '{}' must be an array of strings", index, name);
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+// Attributes object: numbers to `numeric`, strings and booleans to `fields`.
+void parse_attributes(const json& j, const char* what, size_t index,
+                      std::map<std::string, double>& numeric,
+                      std::map<std::string, std::string>& fields) {
+  if (!j.contains("attributes")) return;
+  SR_INPUT_CHECK(j["attributes"].is_object(), "{} {}: field 'attributes' must be an object", what,
+                 index);
+  for (const auto& [k, v] : j["attributes"].items()) {
+    if (v.is_number())
+      numeric[k] = v.get<double>();
+    else if (v.is_string())
+      fields[k] = v.get<std::string>();
+    else if (v.is_boolean())
+      fields[k] = v.get<bool>() ? "true" : "false";
+    else
+      SR_INPUT_CHECK(false, "{} {}: attribute '{}' must be a string, number or boolean", what,
+                     index, k);
+  }
+}
+
+store::ItemRecord parse_item(const json& j, size_t index) {
+  SR_INPUT_CHECK(j.is_object(), "item {}: expected a JSON object", index);
+  store::ItemRecord r;
+  r.id = id_of(j, "item", index, "id");
+  if (j.contains("title")) {
+    SR_INPUT_CHECK(j["title"].is_string(), "item {}: field 'title' must be a string", index);
+    r.attrs.title = j["title"].get<std::string>();
+  }
+  r.attrs.categories = string_list(j, "categories", index);
+  r.attrs.tags = string_list(j, "tags", index);
+  parse_attributes(j, "item", index, r.attrs.numeric, r.fields);
+  if (j.contains("hidden")) {
+    SR_INPUT_CHECK(j["hidden"].is_boolean(), "item {}: field 'hidden' must be true or false",
+                   index);
+    r.hidden = j["hidden"].get<bool>();
+  }
+  if (j.contains("expires_at")) {
+    SR_INPUT_CHECK(j["expires_at"].is_number_integer(),
+                   "item {}: field 'expires_at' must be an integer (Unix seconds)", index);
+    r.expires_at = j["expires_at"].get<int64_t>();
+  }
+  return r;
+}
+
+store::UserRecord parse_user(const json& j, size_t index) {
+  SR_INPUT_CHECK(j.is_object(), "user {}: expected a JSON object", index);
+  store::UserRecord r;
+  r.id = id_of(j, "user", index, "id");
+  parse_attributes(j, "user", index, r.attrs.numeric, r.attrs.fields);
+  return r;
+}
+
+// A body that is one object, an array, or {"<field>": [...]}, parsed element by element.
+template <typename T, typename Parse>
+std::vector<T> parse_list(const std::string& body, const char* field, Parse parse) {
+  const json j = json::parse(body);
+  const json* list = &j;
+  if (j.is_object() && j.contains(field)) list = &j[field];
+  std::vector<T> out;
+  if (list->is_array()) {
+    for (size_t x = 0; x < list->size(); ++x) out.push_back(parse((*list)[x], x));
+  } else {
+    out.push_back(parse(*list, 0));
+  }
+  return out;
+}
+
+json attributes_json(const std::map<std::string, double>& numeric,
+                     const std::map<std::string, std::string>& fields) {
+  json a = json::object();
+  for (const auto& [k, v] : numeric) a[k] = v;
+  for (const auto& [k, v] : fields) a[k] = v;
+  return a;
+}
+
 json recommendations_json(const std::vector<serve::Recommendation>& recs, bool explain = false) {
   json items = json::array();
   for (const auto& r : recs) {
@@ -117,6 +207,49 @@ bool parse_bool(const httplib::Request& req, const char* name, bool fallback) {
   SR_INPUT_CHECK(v == "true" || v == "false" || v == "1" || v == "0",
                  "parameter '{}' must be true or false, got '{}'", name, v);
   return v == "true" || v == "1";
+}
+
+double parse_number(const httplib::Request& req, const char* name, double fallback) {
+  if (!req.has_param(name)) return fallback;
+  const auto v = req.get_param_value(name);
+  const auto d = text::parse_double(v);
+  SR_INPUT_CHECK(d.has_value(), "parameter '{}' must be a number, got {}", name, text::quote(v));
+  return *d;
+}
+
+// Every value of query parameter `name`, taken from the raw target: everything after the
+// parameter's first '=' (httplib's own parser keeps only the text after the last '=', which
+// loses "filter=brand=acme" and "context=device=tv").
+std::vector<std::string> raw_params(const httplib::Request& req, std::string_view name) {
+  std::vector<std::string> out;
+  const auto q = req.target.find('?');
+  if (q == std::string::npos) return out;
+  for (const std::string_view pair : text::split(std::string_view(req.target).substr(q + 1), "&")) {
+    const auto eq = pair.find('=');
+    if (eq == std::string_view::npos) continue;
+    if (httplib::detail::decode_url(std::string(pair.substr(0, eq)), true) == name)
+      out.push_back(httplib::detail::decode_url(std::string(pair.substr(eq + 1)), true));
+  }
+  return out;
+}
+
+std::vector<std::string> comma_list(const httplib::Request& req, std::string_view name) {
+  std::vector<std::string> out;
+  for (const auto& value : raw_params(req, name))
+    for (const std::string_view v : text::split(value, ","))
+      if (!text::trim(v).empty()) out.emplace_back(text::trim(v));
+  return out;
+}
+
+// category=a,b  exclude_category=c  filter=price<20 (repeatable, or several joined by ';').
+serve::ItemFilter parse_filter(const httplib::Request& req) {
+  serve::ItemFilter f;
+  f.categories = comma_list(req, "category");
+  f.exclude_categories = comma_list(req, "exclude_category");
+  for (const auto& value : raw_params(req, "filter"))
+    for (const std::string_view p : text::split(value, ";"))
+      if (!text::trim(p).empty()) f.predicates.push_back(serve::parse_predicate(p));
+  return f;
 }
 
 }  // namespace
@@ -281,16 +414,8 @@ struct HttpServer::Impl {
     }));
 
     server.Post("/v1/events", route(Role::kWrite, [this](const auto& req, auto& res) {
-                  const json body = json::parse(req.body);
-                  const json* list = &body;
-                  if (body.is_object() && body.contains("events")) list = &body["events"];
-                  std::vector<store::LoggedEvent> events;
-                  if (list->is_array()) {
-                    for (size_t x = 0; x < list->size(); ++x)
-                      events.push_back(parse_event((*list)[x], x));
-                  } else {
-                    events.push_back(parse_event(*list, 0));
-                  }
+                  const auto events =
+                      parse_list<store::LoggedEvent>(req.body, "events", parse_event);
                   const size_t n = service.ingest(events);
                   send_json(res, 200, {{"accepted", n}});
                 }));
@@ -305,6 +430,13 @@ struct HttpServer::Impl {
                  for (const std::string_view id : text::split(exclude, ","))
                    if (!id.empty()) r.exclude.emplace_back(id);
                  r.explain = parse_bool(req, "explain", false);
+                 r.filter = parse_filter(req);
+                 r.diversity = parse_number(req, "diversity", 0);
+                 r.explore = parse_number(req, "explore", 0);
+                 for (const auto& c : raw_params(req, "context")) {
+                   auto pairs = serve::parse_context(c, ",;");
+                   r.context.insert(r.context.end(), pairs.begin(), pairs.end());
+                 }
                  send_json(res, 200,
                            {{"user", r.user},
                             {"items", recommendations_json(service.recommend(r), r.explain)}});
@@ -319,9 +451,62 @@ struct HttpServer::Impl {
                }));
 
     server.Get("/v1/popular", route(Role::kRead, [this](const auto& req, auto& res) {
-                 const size_t n = parse_count(req, "n", 10);
-                 SR_INPUT_CHECK(n > 0 && n <= 1000, "parameter 'n' must be 1 to 1000, got {}", n);
-                 send_json(res, 200, {{"items", recommendations_json(service.popular(n))}});
+                 const auto items = service.popular(parse_count(req, "n", 10), parse_filter(req));
+                 send_json(res, 200, {{"items", recommendations_json(items)}});
+               }));
+
+    server.Get("/v1/trending", route(Role::kRead, [this](const auto& req, auto& res) {
+                 const auto items = service.trending(parse_count(req, "n", 10), parse_filter(req));
+                 send_json(res, 200, {{"items", recommendations_json(items)}});
+               }));
+
+    server.Post("/v1/items", route(Role::kWrite, [this](const auto& req, auto& res) {
+                  const auto items = parse_list<store::ItemRecord>(req.body, "items", parse_item);
+                  service.upsert_items(items);
+                  send_json(res, 200, {{"accepted", items.size()}});
+                }));
+
+    server.Get(R"(/v1/items/([^/]+))", route(Role::kRead, [this](const auto& req, auto& res) {
+                 const auto info = service.item(req.matches[1]);
+                 if (!info)
+                   return send_error(res, 404,
+                                     fmt::format("unknown item '{}'", std::string(req.matches[1])));
+                 json j = {{"id", req.matches[1]},
+                           {"events", info->events},
+                           {"popularity", info->popularity},
+                           {"trending", info->trending},
+                           {"first_seen", info->first_seen},
+                           {"recommendable", info->recommendable},
+                           {"in_catalog", info->record.has_value()}};
+                 if (const auto& r = info->record) {
+                   j["title"] = r->attrs.title;
+                   j["categories"] = r->attrs.categories;
+                   j["tags"] = r->attrs.tags;
+                   j["attributes"] = attributes_json(r->attrs.numeric, r->fields);
+                   j["hidden"] = r->hidden;
+                   j["expires_at"] = r->expires_at;
+                   j["created_at"] = r->created_at;
+                 }
+                 send_json(res, 200, j);
+               }));
+
+    server.Post("/v1/users", route(Role::kWrite, [this](const auto& req, auto& res) {
+                  const auto users = parse_list<store::UserRecord>(req.body, "users", parse_user);
+                  service.upsert_users(users);
+                  send_json(res, 200, {{"accepted", users.size()}});
+                }));
+
+    server.Get(R"(/v1/users/([^/]+))", route(Role::kRead, [this](const auto& req, auto& res) {
+                 const std::string id = req.matches[1];
+                 const auto record = service.user(id);
+                 const auto events = service.history(id);
+                 if (!record && events.empty())
+                   return send_error(res, 404, fmt::format("unknown user '{}'", id));
+                 json j = {{"id", id}, {"events", events.size()}};
+                 j["attributes"] =
+                     record ? attributes_json(record->attrs.numeric, record->attrs.fields)
+                            : json::object();
+                 send_json(res, 200, j);
                }));
 
     server.Get(R"(/v1/users/([^/]+)/history)",

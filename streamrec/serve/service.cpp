@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <numeric>
+#include <random>
 #include <sstream>
 #include <tuple>
 
@@ -14,7 +17,6 @@
 namespace streamrec::serve {
 namespace {
 
-constexpr double kPopularityHalfLife = 7 * 86400.0;  // seconds of event time
 constexpr size_t kMaxIdLength = 256;
 constexpr size_t kRing = 1000;           // events/requests in the live percentiles
 constexpr size_t kHistoryPoints = 3600;  // one hour of per-second points
@@ -51,7 +53,8 @@ double percentile(std::vector<double> values, double p) {
 Service::Service(ServiceOptions options)
     : options_(std::move(options)),
       log_((std::filesystem::create_directories(options_.data_dir), options_.data_dir + "/events"),
-           store::EventLogOptions{options_.sync}) {
+           store::EventLogOptions{options_.sync}),
+      catalog_(options_.data_dir + "/catalog", options_.sync) {
   SR_INPUT_CHECK(options_.micro_batch > 0, "micro batch must be positive");
   model_ = models::make_model(options_.model);  // a bad spec fails here
   refit_from_log("start");
@@ -94,8 +97,13 @@ void Service::refit_from_log(const std::string& reason) {
   items_ = IdMap();
   history_.clear();
   seen_.clear();
-  popularity_.clear();
-  popularity_time_ = 0;
+  popular_.clear();
+  trending_.clear();
+  records_.clear();
+  first_seen_.clear();
+  item_events_.clear();
+  latest_time_ = 0;
+  context_stats_.clear();
   std::vector<data::Interaction> events;
   std::vector<store::LoggedEvent> logged;
   log_.scan(1, [&](uint64_t, const store::LoggedEvent& e) {
@@ -108,17 +116,22 @@ void Service::refit_from_log(const std::string& reason) {
     const uint32_t u = users_.insert(e.user), i = items_.insert(e.item);
     events.push_back(to_interaction(u, i, e));
   }
+  // Catalog items without events get ids after those with events.
+  catalog_.scan_items([&](const store::ItemRecord& r) {
+    const uint32_t i = items_.insert(r.id);
+    ensure_item(i);
+    set_record(i, r);
+  });
   history_.resize(users_.size());
   seen_.resize(users_.size());
-  popularity_.assign(items_.size(), 0.0);
   for (size_t x = 0; x < logged.size(); ++x) {
+    count_event(events[x].item, logged[x]);
     auto& h = history_[events[x].user];
     h.push_back(std::move(logged[x]));
     if (h.size() > options_.max_history) h.pop_front();
     auto& s = seen_[events[x].user];
     auto pos = std::lower_bound(s.begin(), s.end(), events[x].item);
     if (pos == s.end() || *pos != events[x].item) s.insert(pos, events[x].item);
-    add_popularity(events[x].item, events[x].timestamp);
   }
   auto fresh = models::make_model(options_.model);
   const auto n_events = events.size();
@@ -138,17 +151,35 @@ void Service::refit_from_log(const std::string& reason) {
             n_events, users_.size(), items_.size());
 }
 
-void Service::add_popularity(uint32_t item, int64_t timestamp) {
-  // Time-decayed counts: an event adds 2^((t - ref) / half-life). When the weights grow
-  // large, everything is rescaled to a later reference time (the order is unchanged).
-  if (popularity_time_ == 0) popularity_time_ = timestamp;
-  double w = std::exp2(static_cast<double>(timestamp - popularity_time_) / kPopularityHalfLife);
-  if (w > 1e100) {
-    for (auto& p : popularity_) p /= w;
-    popularity_time_ = timestamp;
-    w = 1;
-  }
-  popularity_[item] += w;
+void Service::ensure_item(uint32_t i) {
+  if (i < first_seen_.size()) return;
+  popular_.resize(i + 1);
+  trending_.resize(i + 1);
+  records_.resize(i + 1);
+  first_seen_.resize(i + 1, 0);
+  item_events_.resize(i + 1, 0);
+}
+
+void Service::count_event(uint32_t i, const store::LoggedEvent& e) {
+  ensure_item(i);
+  popular_.add(i, e.timestamp);
+  trending_.add(i, e.timestamp);
+  if (item_events_[i]++ == 0 && (first_seen_[i] == 0 || e.timestamp < first_seen_[i]))
+    first_seen_[i] = e.timestamp;
+  latest_time_ = std::max(latest_time_, e.timestamp);
+  if (const auto* r = record(i)) context_stats_.add(e.context, e.timestamp, r->attrs.categories);
+}
+
+void Service::set_record(uint32_t i, store::ItemRecord r) {
+  ensure_item(i);
+  if (first_seen_[i] == 0 || r.created_at < first_seen_[i]) first_seen_[i] = r.created_at;
+  latest_time_ = std::max(latest_time_, r.created_at);
+  records_[i] = std::make_unique<const store::ItemRecord>(std::move(r));
+}
+
+bool Service::recommendable(uint32_t i, int64_t now) const {
+  const auto* r = record(i);
+  return !r || (!r->hidden && (r->expires_at == 0 || r->expires_at > now));
 }
 
 size_t Service::ingest(std::span<const store::LoggedEvent> events) {
@@ -208,7 +239,7 @@ void Service::learner_loop() {
             history_.resize(u + 1);
             seen_.resize(u + 1);
           }
-          if (i >= popularity_.size()) popularity_.resize(i + 1, 0.0);
+          ensure_item(i);
           auto& s = seen_[u];
           auto pos = std::lower_bound(s.begin(), s.end(), i);
           const bool repeat = pos != s.end() && *pos == i;
@@ -216,7 +247,7 @@ void Service::learner_loop() {
           if (options_.live_checks > 0 && xs.size() % check_every == 0 && !repeat && !s.empty())
             checks.emplace_back(xs.size(), s);
           if (!repeat) s.insert(pos, i);
-          add_popularity(i, b.event.timestamp);
+          count_event(i, b.event);
           b.user_index = u;
           xs.push_back(to_interaction(u, i, b.event));
           learned_events_.push_back(xs.back());
@@ -594,17 +625,145 @@ void Service::wait_learned() const {
   --waiters_;
 }
 
-std::vector<Recommendation> Service::popular(size_t n) const {
-  std::shared_lock lock(state_mutex_);
-  std::vector<float> scores(popularity_.begin(), popularity_.end());
+namespace {
+
+int64_t wall_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The best `n` of `scores` (skipping the sorted `exclude`) that `ok` accepts: asks top_k for
+// more candidates until enough pass or none are left.
+std::vector<models::ScoredItem> pick(std::span<const float> scores, size_t n,
+                                     std::span<const uint32_t> exclude,
+                                     const std::function<bool(uint32_t)>& ok) {
+  std::vector<models::ScoredItem> out;
+  for (size_t k = std::max<size_t>(n * 2, 16);; k *= 4) {
+    const auto top = models::top_k(scores, k, exclude);
+    out.clear();
+    for (const auto& s : top)
+      if (ok(s.item)) {
+        out.push_back(s);
+        if (out.size() == n) return out;
+      }
+    if (top.size() < k) return out;
+  }
+}
+
+}  // namespace
+
+std::vector<Recommendation> Service::ranked(const DecayedCounts& counts, size_t n,
+                                            const ItemFilter& filter, const char* source) const {
+  // State lock held (shared).
+  SR_INPUT_CHECK(n > 0 && n <= 1000, "parameter 'n' must be 1 to 1000, got {}", n);
+  const int64_t now = wall_seconds();
+  std::vector<float> scores(counts.weights().begin(), counts.weights().end());
   std::vector<Recommendation> out;
-  for (const auto& s : models::top_k(scores, n))
-    out.push_back({items_.id(s.item), s.score, "popular", {}});
+  for (const auto& s : pick(scores, n, {}, [&](uint32_t i) {
+         return scores[i] > 0 && recommendable(i, now) && filter.accepts(record(i));
+       }))
+    out.push_back({items_.id(s.item), s.score, source, {}});
+  return out;
+}
+
+std::vector<Recommendation> Service::popular(size_t n, const ItemFilter& filter) const {
+  std::shared_lock lock(state_mutex_);
+  return ranked(popular_, n, filter, "popular");
+}
+
+std::vector<Recommendation> Service::trending(size_t n, const ItemFilter& filter) const {
+  std::shared_lock lock(state_mutex_);
+  return ranked(trending_, n, filter, "trending");
+}
+
+void Service::upsert_items(std::span<const store::ItemRecord> items) {
+  const int64_t now = wall_seconds();
+  std::vector<store::ItemRecord> records(items.begin(), items.end());
+  for (size_t x = 0; x < records.size(); ++x) {
+    const auto& r = records[x];
+    SR_INPUT_CHECK(!r.id.empty() && r.id.size() <= kMaxIdLength,
+                   "item {}: field 'id' must be 1 to {} characters", x, kMaxIdLength);
+    for (const auto& [k, v] : r.attrs.numeric)
+      SR_INPUT_CHECK(std::isfinite(v), "item {}: attribute '{}' is not a finite number", x, k);
+    SR_INPUT_CHECK(r.expires_at >= 0, "item {}: field 'expires_at' {} is negative", x,
+                   r.expires_at);
+  }
+  {
+    std::shared_lock state(state_mutex_);
+    for (auto& r : records) {
+      const uint32_t i = items_.find(r.id);
+      const auto* old = i == IdMap::kMissing ? nullptr : record(i);
+      r.created_at = old ? old->created_at : now;
+    }
+  }
+  catalog_.put_items(records);  // durable before visible or acknowledged
+  std::unique_lock state(state_mutex_);
+  for (auto& r : records) {
+    const uint32_t i = items_.insert(r.id);
+    set_record(i, std::move(r));
+  }
+}
+
+void Service::upsert_users(std::span<const store::UserRecord> users) {
+  for (size_t x = 0; x < users.size(); ++x) {
+    SR_INPUT_CHECK(!users[x].id.empty() && users[x].id.size() <= kMaxIdLength,
+                   "user {}: field 'id' must be 1 to {} characters", x, kMaxIdLength);
+    for (const auto& [k, v] : users[x].attrs.numeric)
+      SR_INPUT_CHECK(std::isfinite(v), "user {}: attribute '{}' is not a finite number", x, k);
+  }
+  catalog_.put_users(users);
+}
+
+std::optional<ItemInfo> Service::item(const std::string& id) const {
+  std::shared_lock state(state_mutex_);
+  const uint32_t i = items_.find(id);
+  if (i == IdMap::kMissing) return std::nullopt;
+  ItemInfo info;
+  if (const auto* r = record(i)) info.record = *r;
+  info.events = item_events_[i];
+  info.popularity = popular_.weights()[i];
+  info.trending = trending_.weights()[i];
+  info.first_seen = first_seen_[i];
+  info.recommendable = recommendable(i, wall_seconds());
+  return info;
+}
+
+std::optional<store::UserRecord> Service::user(const std::string& id) const {
+  return catalog_.user(id);
+}
+
+std::vector<Recommendation> Service::fresh_items(size_t n, const std::vector<uint32_t>& skip,
+                                                 const ItemFilter& filter, const std::string& user,
+                                                 int64_t now) const {
+  // State lock held. Up to 100 of the newest recommendable items first seen within
+  // fresh_seconds, then n of them at random (a different draw per user and minute), so
+  // fresh items reach different users and gather their first events.
+  std::vector<std::pair<int64_t, uint32_t>> fresh;
+  const int64_t since = latest_time_ - options_.fresh_seconds;
+  for (uint32_t i = 0; i < first_seen_.size(); ++i)
+    if (first_seen_[i] > 0 && first_seen_[i] >= since &&
+        !std::binary_search(skip.begin(), skip.end(), i) && recommendable(i, now) &&
+        filter.accepts(record(i)))
+      fresh.emplace_back(first_seen_[i], i);
+  const size_t keep = std::min<size_t>(fresh.size(), 100);
+  std::partial_sort(fresh.begin(), fresh.begin() + keep, fresh.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first; });
+  fresh.resize(keep);
+  std::mt19937_64 rng(std::hash<std::string>{}(user) ^ static_cast<uint64_t>(now / 60));
+  std::shuffle(fresh.begin(), fresh.end(), rng);
+  std::vector<Recommendation> out;
+  for (size_t x = 0; x < fresh.size() && x < n; ++x)
+    out.push_back({items_.id(fresh[x].second), 0.0f, "fresh", {}});
   return out;
 }
 
 std::vector<Recommendation> Service::recommend(const RecommendRequest& r) const {
   SR_INPUT_CHECK(r.n > 0 && r.n <= 1000, "field 'n' must be 1 to 1000, got {}", r.n);
+  SR_INPUT_CHECK(r.diversity >= 0 && r.diversity <= 1, "field 'diversity' must be 0 to 1, got {}",
+                 r.diversity);
+  SR_INPUT_CHECK(r.explore >= 0 && r.explore <= 1, "field 'explore' must be 0 to 1, got {}",
+                 r.explore);
   if (const auto copy = serving()) {
     std::shared_lock state(state_mutex_);
     return recommend_with(*copy, r);
@@ -616,7 +775,10 @@ std::vector<Recommendation> Service::recommend(const RecommendRequest& r) const 
 
 std::vector<Recommendation> Service::recommend_with(const models::Recommender& model,
                                                     const RecommendRequest& r) const {
-  // State lock held (shared).
+  // State lock held (shared). Stages: candidates (the model's top items, popular items for
+  // what the model cannot fill), filters (catalog state, categories, predicates), context
+  // re-ordering, diversity (MMR), exploration slots for fresh items, explanations.
+  const int64_t now = wall_seconds();
   std::vector<uint32_t> exclude;
   for (const auto& id : r.exclude)
     if (uint32_t i = items_.find(id); i != IdMap::kMissing) exclude.push_back(i);
@@ -625,22 +787,95 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
     exclude.insert(exclude.end(), seen_[u].begin(), seen_[u].end());
   std::sort(exclude.begin(), exclude.end());
   exclude.erase(std::unique(exclude.begin(), exclude.end()), exclude.end());
+  const auto ok = [&](uint32_t i) {
+    return i < items_.size() && recommendable(i, now) && r.filter.accepts(record(i));
+  };
 
-  std::vector<Recommendation> out;
-  if (u != IdMap::kMissing && model.num_items() > 0) {
+  const size_t n_explore =
+      r.explore > 0 ? std::clamp<size_t>(std::lround(r.n * r.explore), 1, r.n) : 0;
+  const size_t n_main = r.n - n_explore;
+  const bool rerank = r.diversity > 0 || !r.context.empty();
+  const size_t n_pool = rerank ? std::min<size_t>(n_main * 5, 1000) : n_main;
+
+  // Candidates, each with a relevance: 1 - rank / pool size for the model's (so sources
+  // combine by rank), popular fill below every model candidate.
+  std::vector<Recommendation> pool;
+  std::vector<float> relevance;
+  if (u != IdMap::kMissing && model.num_items() > 0 && n_pool > 0) {
     std::vector<float> scores(model.num_items());
     model.score_all(u, scores);
     // A user the (published) model does not know yet scores every item the same.
     const auto [lo, hi] = std::minmax_element(scores.begin(), scores.end());
     if (*lo != *hi)
-      for (const auto& s : models::top_k(scores, r.n, exclude))
-        if (s.item < items_.size()) out.push_back({items_.id(s.item), s.score, "model", {}});
+      for (const auto& s : pick(scores, n_pool, exclude, ok))
+        pool.push_back({items_.id(s.item), s.score, "model", {}});
   }
+  for (size_t x = 0; x < pool.size(); ++x) relevance.push_back(1.0f - float(x) / n_pool);
+  if (pool.size() < n_pool) {
+    std::vector<uint32_t> skip = exclude;
+    for (const auto& o : pool) skip.push_back(items_.find(o.item));
+    std::sort(skip.begin(), skip.end());
+    std::vector<float> pop(popular_.weights().begin(), popular_.weights().end());
+    const size_t want = n_pool - pool.size();
+    const auto top = pick(pop, want, skip, [&](uint32_t i) { return pop[i] > 0 && ok(i); });
+    const float base = pool.empty() ? 1.0f : 0.0f;
+    for (size_t x = 0; x < top.size(); ++x) {
+      pool.push_back({items_.id(top[x].item), top[x].score, "popular", {}});
+      relevance.push_back(base - float(x) / want);
+    }
+  }
+  // Context: the log-lift of the item's categories under the request's context.
+  if (!r.context.empty())
+    for (size_t x = 0; x < pool.size(); ++x)
+      if (const auto* rec = record(items_.find(pool[x].item)))
+        relevance[x] += static_cast<float>(
+            options_.context_weight *
+            std::clamp(context_stats_.boost(r.context, rec->attrs.categories), -2.0, 2.0));
+
   size_t dim = 0;
   const auto vectors = model.item_vectors(dim);
-  if (r.explain && dim > 0 && u != IdMap::kMissing) {
+  const size_t rows = dim > 0 ? vectors.size() / dim : 0;
+  std::vector<size_t> order;
+  if (r.diversity > 0) {
+    // Similarity: cosine of the model's item vectors, else shared categories (Jaccard).
+    std::vector<uint32_t> index(pool.size());
+    for (size_t x = 0; x < pool.size(); ++x) index[x] = items_.find(pool[x].item);
+    order = mmr_order(relevance, n_main, r.diversity, [&](size_t a, size_t b) {
+      const uint32_t i = index[a], j = index[b];
+      if (i < rows && j < rows) return cosine(&vectors[i * dim], &vectors[j * dim], dim);
+      const auto *ra = record(i), *rb = record(j);
+      if (!ra || !rb) return 0.0f;
+      size_t common = 0;
+      for (const auto& c : ra->attrs.categories)
+        common += std::count(rb->attrs.categories.begin(), rb->attrs.categories.end(), c);
+      const size_t all = ra->attrs.categories.size() + rb->attrs.categories.size() - common;
+      return all > 0 ? float(common) / all : 0.0f;
+    });
+  } else {
+    order.resize(pool.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return relevance[a] > relevance[b]; });
+    if (order.size() > n_main) order.resize(n_main);
+  }
+  std::vector<Recommendation> out;
+  for (size_t x : order) out.push_back(std::move(pool[x]));
+
+  if (n_explore > 0 || out.size() < r.n) {
+    // Fresh items in evenly spread slots; they also fill what the other sources could not.
+    std::vector<uint32_t> skip = exclude;
+    for (const auto& o : out) skip.push_back(items_.find(o.item));
+    std::sort(skip.begin(), skip.end());
+    const auto fresh = fresh_items(r.n - out.size(), skip, r.filter, r.user, now);
+    const size_t slots = std::min(fresh.size(), n_explore);
+    for (size_t k = 0; k < fresh.size(); ++k) {
+      const size_t at = k < slots ? std::min(out.size(), (k + 1) * r.n / (slots + 1)) : out.size();
+      out.insert(out.begin() + at, fresh[k]);
+    }
+  }
+
+  if (r.explain && rows > 0 && u != IdMap::kMissing) {
     // Each recommended item's three most similar items among the user's last 50.
-    const size_t rows = vectors.size() / dim;
     const auto& h = history_[u];
     for (auto& rec : out) {
       const uint32_t i = items_.find(rec.item);
@@ -657,15 +892,6 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
                 [](const auto& a, const auto& b) { return a.first > b.first; });
       for (size_t k = 0; k < near.size() && k < 3; ++k) rec.because.push_back(near[k].second);
     }
-  }
-  // Unknown users, or too few model candidates: fill with popular items (cold start).
-  if (out.size() < r.n) {
-    std::vector<float> pop(popularity_.begin(), popularity_.end());
-    std::vector<uint32_t> skip = exclude;
-    for (const auto& o : out) skip.push_back(items_.find(o.item));
-    std::sort(skip.begin(), skip.end());
-    for (const auto& s : models::top_k(pop, r.n - out.size(), skip))
-      out.push_back({items_.id(s.item), s.score, "popular", {}});
   }
   return out;
 }
@@ -687,9 +913,11 @@ std::vector<Recommendation> Service::similar(const std::string& item, size_t n) 
   std::vector<float> scores(rows);
   for (size_t j = 0; j < rows; ++j) scores[j] = cosine(&vectors[i * dim], &vectors[j * dim], dim);
   const uint32_t self[] = {i};
+  const int64_t now = wall_seconds();
   std::vector<Recommendation> out;
-  for (const auto& s : models::top_k(scores, n, self))
-    if (s.item < items_.size()) out.push_back({items_.id(s.item), s.score, "similar", {}});
+  for (const auto& s : pick(scores, n, self,
+                            [&](uint32_t j) { return j < items_.size() && recommendable(j, now); }))
+    out.push_back({items_.id(s.item), s.score, "similar", {}});
   return out;
 }
 
@@ -703,6 +931,7 @@ std::vector<store::LoggedEvent> Service::history(const std::string& user) const 
 uint64_t Service::erase_user(const std::string& user) {
   wait_learned();
   const uint64_t n = log_.erase_user(user);
+  catalog_.erase_user(user);
   refit_from_log("deletion");
   return n;
 }

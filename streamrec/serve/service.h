@@ -26,6 +26,8 @@
 
 #include "streamrec/core/id_map.h"
 #include "streamrec/models/recommender.h"
+#include "streamrec/serve/rerank.h"
+#include "streamrec/store/catalog.h"
 #include "streamrec/store/event_log.h"
 
 namespace streamrec::serve {
@@ -40,12 +42,15 @@ struct ServiceOptions {
   size_t live_checks = 32;            // live prequential checks per micro-batch at most
   int publish_ms = 1000;      // guard check + serving-copy publish interval (0: every micro-batch)
   size_t keep_versions = 10;  // versions kept (with snapshots) for rollback
+  int64_t fresh_seconds = 3 * 86400;  // items first seen this recently are "fresh" (explore)
+  double context_weight = 0.3;  // weight of the context log-lift against rank-scaled relevance
 };
 
 struct Recommendation {
   std::string item;
   float score = 0;
-  std::string source;  // "model", "popular" (cold-start fallback) or "similar"
+  // "model", "popular" (cold-start fallback), "fresh" (exploration), "similar", "trending"
+  std::string source;
   // With explain: the user's recent items most like this one (by the model's item vectors).
   std::vector<std::string> because;
 };
@@ -56,6 +61,19 @@ struct RecommendRequest {
   bool exclude_seen = true;
   std::vector<std::string> exclude;  // item ids never to return
   bool explain = false;
+  ItemFilter filter;     // categories, attribute predicates
+  double diversity = 0;  // MMR weight, 0 (pure relevance) to 1
+  double explore = 0;    // share of the n slots given to fresh items, 0 to 1
+  std::vector<std::pair<std::string, std::string>> context;  // device=tv, hour=20, ...
+};
+
+// An item as the service knows it: its catalog record (if upserted) and live counters.
+struct ItemInfo {
+  std::optional<store::ItemRecord> record;
+  uint64_t events = 0;
+  double popularity = 0, trending = 0;  // time-decayed counts (7-day, 6-hour half-lives)
+  int64_t first_seen = 0;               // event time of its first event or catalog creation
+  bool recommendable = true;            // not hidden, not expired
 };
 
 struct ServiceStats {
@@ -118,8 +136,19 @@ class Service {
   size_t ingest(std::span<const store::LoggedEvent> events);
 
   std::vector<Recommendation> recommend(const RecommendRequest& request) const;
-  // Most interacted items, recent interactions weighted up (the model-independent view).
-  std::vector<Recommendation> popular(size_t n) const;
+  // Most interacted items, recent interactions weighted up (7-day half-life of event time),
+  // among the recommendable items the filter accepts. trending: the same with a 6-hour
+  // half-life, so what is popular right now.
+  std::vector<Recommendation> popular(size_t n, const ItemFilter& filter = {}) const;
+  std::vector<Recommendation> trending(size_t n, const ItemFilter& filter = {}) const;
+
+  // Catalog: validates every record (Error(kInvalidInput) naming the index and field,
+  // nothing written), writes them durably, and makes them visible to queries. An item's
+  // created_at is kept from its first upsert.
+  void upsert_items(std::span<const store::ItemRecord> items);
+  void upsert_users(std::span<const store::UserRecord> users);
+  std::optional<ItemInfo> item(const std::string& id) const;
+  std::optional<store::UserRecord> user(const std::string& id) const;
   // Items most like `item` by cosine of the model's item vectors. Error(kInvalidInput) for
   // an unknown item, kUnsupported if the model has no item vectors.
   std::vector<Recommendation> similar(const std::string& item, size_t n) const;
@@ -181,11 +210,26 @@ class Service {
   void refit_from_log(const std::string& reason);
   void publish_version(const std::string& reason, size_t events_learned,
                        const std::optional<std::string>& bytes);
-  void add_popularity(uint32_t item, int64_t timestamp);
+  // State lock held (exclusive): per-item vectors sized for item index `i`.
+  void ensure_item(uint32_t i);
+  // State lock held (exclusive): counters of one event of item `i`.
+  void count_event(uint32_t i, const store::LoggedEvent& e);
+  void set_record(uint32_t i, store::ItemRecord record);
+  // State lock held: not hidden, not expired at `now` (Unix seconds).
+  bool recommendable(uint32_t i, int64_t now) const;
+  const store::ItemRecord* record(uint32_t i) const {
+    return i < records_.size() ? records_[i].get() : nullptr;
+  }
+  std::vector<Recommendation> ranked(const DecayedCounts& counts, size_t n,
+                                     const ItemFilter& filter, const char* source) const;
+  std::vector<Recommendation> fresh_items(size_t n, const std::vector<uint32_t>& skip,
+                                          const ItemFilter& filter, const std::string& user,
+                                          int64_t now) const;
   data::Interaction to_interaction(uint32_t user, uint32_t item, const store::LoggedEvent& e) const;
 
   ServiceOptions options_;
   store::EventLog log_;
+  store::Catalog catalog_;
 
   // The learning model, its versions and the guard's state: learner_mutex_.
   mutable std::mutex learner_mutex_;
@@ -203,8 +247,12 @@ class Service {
   IdMap users_, items_;
   std::vector<std::deque<store::LoggedEvent>> history_;
   std::vector<std::vector<uint32_t>> seen_;  // sorted item indices per user
-  std::vector<double> popularity_;
-  int64_t popularity_time_ = 0;                    // reference time of the popularity weights
+  DecayedCounts popular_{7 * 86400.0}, trending_{6 * 3600.0};
+  std::vector<std::unique_ptr<const store::ItemRecord>> records_;  // catalog, by item index
+  std::vector<int64_t> first_seen_;                                // by item index
+  std::vector<uint64_t> item_events_;                              // by item index
+  int64_t latest_time_ = 0;  // newest event time or catalog creation seen
+  ContextStats context_stats_;
   std::vector<data::Interaction> learned_events_;  // in learning order (retrain input)
 
   // The published serving copy (null: serve from the learning model).

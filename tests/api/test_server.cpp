@@ -171,6 +171,12 @@ TEST(Server, IngestRecommendFilterHistoryDelete) {
 
   // No trace of a deleted user is left in the files of the durable state either.
   const std::string secret = "private-user-7f3a9c";
+  ASSERT_EQ(writer
+                .Post("/v1/users", json{{"id", secret}, {"attributes", {{"age", 41}}}}.dump(),
+                      "application/json")
+                ->status,
+            200);
+  EXPECT_EQ(body_of(reader.Get(("/v1/users/" + secret).c_str()))["attributes"]["age"], 41);
   for (int x = 0; x < 5; ++x)
     ASSERT_EQ(writer
                   .Post("/v1/events", json{{"user", secret}, {"item", ds.items.id(x)}}.dump(),
@@ -179,12 +185,149 @@ TEST(Server, IngestRecommendFilterHistoryDelete) {
               200);
   r.service.wait_learned();
   EXPECT_EQ(body_of(admin.Delete(("/v1/users/" + secret).c_str()))["events_deleted"], 5);
+  EXPECT_EQ(reader.Get(("/v1/users/" + secret).c_str())->status, 404);
   for (const auto& f : std::filesystem::recursive_directory_iterator(dir.path())) {
     if (!f.is_regular_file()) continue;
     std::ifstream in(f.path(), std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), {});
     EXPECT_EQ(bytes.find(secret), std::string::npos) << f.path() << " still holds the user id";
   }
+}
+
+// The generated catalog as a JSON item list, with a price (index % 50) and a brand.
+std::string catalog_json(const data::Dataset& ds) {
+  json items = json::array();
+  for (uint32_t i = 0; i < ds.num_items(); ++i)
+    items.push_back({{"id", ds.items.id(i)},
+                     {"title", ds.item_attrs[i].title},
+                     {"categories", ds.item_attrs[i].categories},
+                     {"attributes", {{"price", i % 50}, {"brand", i % 2 ? "acme" : "zed"}}}});
+  return json{{"items", items}}.dump();
+}
+
+TEST(Server, CatalogFiltersDiversityExplorationContext) {
+  testing::TempDir dir;
+  const auto ds = small_stream();
+  Running r(dir.path().string(), "mf:algo=bpr,factors=16");
+  auto writer = r.client(kWrite);
+  auto reader = r.client(kRead);
+  ASSERT_EQ(writer.Post("/v1/items", catalog_json(ds), "application/json")->status, 200);
+  // Events with their generated context (device, hour), so context statistics have signal.
+  for (size_t b = 0; b < ds.events.size(); b += 1000) {
+    json events = json::array();
+    for (size_t x = b; x < std::min(ds.events.size(), b + 1000); ++x) {
+      const auto& e = ds.events[x];
+      json ctx = json::object();
+      for (const auto& [k, v] : ds.contexts[e.context]) ctx[k] = v;
+      events.push_back({{"user", ds.users.id(e.user)},
+                        {"item", ds.items.id(e.item)},
+                        {"timestamp", e.timestamp},
+                        {"context", ctx}});
+    }
+    ASSERT_EQ(
+        writer.Post("/v1/events", json{{"events", events}}.dump(), "application/json")->status,
+        200);
+  }
+  r.service.wait_learned();
+  auto category_of = [&](const std::string& id) {
+    return ds.item_attrs[ds.items.find(id)].categories.at(0);
+  };
+  auto price_of = [&](const std::string& id) { return ds.items.find(id) % 50; };
+  auto get = [&](const std::string& path) {
+    auto res = reader.Get(path.c_str());
+    EXPECT_TRUE(res && res->status == 200) << path << ": " << (res ? res->body : "no response");
+    return body_of(res);
+  };
+
+  // The item as the service knows it: catalog record and live counters.
+  const std::string item0 = ds.items.id(ds.events[0].item);
+  auto info = get("/v1/items/" + item0);
+  EXPECT_EQ(info["title"], ds.item_attrs[ds.items.find(item0)].title);
+  EXPECT_EQ(info["categories"][0], category_of(item0));
+  EXPECT_EQ(info["attributes"]["brand"], ds.items.find(item0) % 2 ? "acme" : "zed");
+  EXPECT_GT(info["events"].get<int>(), 0);
+  EXPECT_TRUE(info["recommendable"].get<bool>());
+  EXPECT_EQ(reader.Get("/v1/items/no-such-item")->status, 404);
+
+  // Filters: a category, a numeric predicate and a string predicate together.
+  const std::string user = ds.users.id(ds.events.back().user);
+  const std::string cat =
+      category_of(get("/v1/recommend?user=" + user + "&n=1")["items"][0]["item"]);
+  auto filtered = get("/v1/recommend?user=" + user + "&n=5&category=" + cat +
+                      "&filter=price%3C40&filter=brand=acme");
+  ASSERT_FALSE(filtered["items"].empty());
+  for (const auto& it : filtered["items"]) {
+    const std::string id = it["item"];
+    EXPECT_EQ(category_of(id), cat) << id;
+    EXPECT_LT(price_of(id), 40u) << id;
+    EXPECT_EQ(ds.items.find(id) % 2, 1u) << id;
+  }
+  for (const auto& it : get("/v1/popular?n=10&exclude_category=" + cat)["items"])
+    EXPECT_NE(category_of(it["item"]), cat);
+  for (const auto& it : get("/v1/trending?n=10&category=" + cat)["items"]) {
+    EXPECT_EQ(category_of(it["item"]), cat);
+    EXPECT_EQ(it["source"], "trending");
+  }
+  auto bad = reader.Get(("/v1/recommend?user=" + user + "&filter=price%3Cabc").c_str());
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("price<abc"), std::string::npos) << bad->body;
+  EXPECT_EQ(reader.Get(("/v1/recommend?user=" + user + "&diversity=2").c_str())->status, 400);
+
+  // Hidden and expired items disappear from recommendations, popular and similar lists.
+  auto top = get("/v1/recommend?user=" + user + "&n=2")["items"];
+  const std::string hide = top[0]["item"], expire = top[1]["item"];
+  json changes =
+      json::array({{{"id", hide}, {"hidden", true}}, {{"id", expire}, {"expires_at", 1000}}});
+  ASSERT_EQ(writer.Post("/v1/items", changes.dump(), "application/json")->status, 200);
+  for (const std::string path :
+       {"/v1/recommend?user=" + user + "&n=50", std::string("/v1/popular?n=200"),
+        "/v1/items/" + item0 + "/similar?n=100"})
+    for (const auto& it : get(path)["items"]) {
+      EXPECT_NE(it["item"], hide) << path;
+      EXPECT_NE(it["item"], expire) << path;
+    }
+  EXPECT_FALSE(get("/v1/items/" + hide)["recommendable"].get<bool>());
+  EXPECT_EQ(get("/v1/items/" + hide)["title"], "");  // an upsert replaces the whole record
+
+  // Diversity: MMR spreads the top 10 over at least as many categories.
+  auto categories_in = [&](const json& items) {
+    std::set<std::string> cats;
+    for (const auto& it : items) cats.insert(category_of(it["item"]));
+    return cats.size();
+  };
+  const size_t plain = categories_in(get("/v1/recommend?user=" + user + "&n=10")["items"]);
+  const size_t diverse =
+      categories_in(get("/v1/recommend?user=" + user + "&n=10&diversity=0.7")["items"]);
+  EXPECT_GE(diverse, plain);
+  EXPECT_GE(diverse, 3u);
+
+  // Exploration: brand-new catalog items (no events yet) fill the explore share.
+  json fresh = json::array();
+  for (int k = 0; k < 5; ++k)
+    fresh.push_back({{"id", fmt::format("new-{}", k)}, {"categories", {cat}}});
+  ASSERT_EQ(writer.Post("/v1/items", fresh.dump(), "application/json")->status, 200);
+  auto explored = get("/v1/recommend?user=" + user + "&n=10&explore=0.3")["items"];
+  ASSERT_EQ(explored.size(), 10u);
+  size_t fresh_slots = 0;
+  for (const auto& it : explored)
+    if (it["source"] == "fresh") {
+      ++fresh_slots;
+      EXPECT_EQ(ds.items.find(it["item"].get<std::string>()), IdMap::kMissing) << it.dump();
+    }
+  EXPECT_EQ(fresh_slots, 3u);
+
+  // Context: for a user with no history, tv favours categories divisible by 3 (planted by
+  // the generator); the context-aware list holds more of them than the plain one.
+  auto tv_share = [&](const json& items) {
+    size_t k = 0;
+    for (const auto& it : items) k += std::stoi(category_of(it["item"]).substr(3)) % 3 == 0;
+    return k;
+  };
+  const size_t without = tv_share(get("/v1/recommend?user=nobody&n=20")["items"]);
+  const size_t with = tv_share(get("/v1/recommend?user=nobody&n=20&context=device=tv")["items"]);
+  EXPECT_GT(with, without) << "tv-favoured items in the top 20: " << with << " vs " << without;
+  EXPECT_EQ(reader.Get("/v1/recommend?user=nobody&context=device")->status, 400);
 }
 
 TEST(Server, BackgroundRetrainSwapsInANewVersionWhileIngestGoesOn) {
@@ -387,6 +530,7 @@ TEST(Server, RestartRebuildsStateFromTheEventLog) {
   {
     Running r(dir.path().string(), "popular");
     auto writer = r.client(kWrite);
+    ASSERT_EQ(writer.Post("/v1/items", catalog_json(ds), "application/json")->status, 200);
     for (const auto& batch : event_batches(ds, 1000))
       ASSERT_EQ(writer.Post("/v1/events", batch, "application/json")->status, 200);
     r.service.wait_learned();
@@ -396,6 +540,12 @@ TEST(Server, RestartRebuildsStateFromTheEventLog) {
   Running again(dir.path().string(), "popular");
   EXPECT_EQ(again.service.stats().users, active_users(ds));
   EXPECT_EQ(body_of(again.client(kRead).Get(("/v1/users/" + user + "/history").c_str())), before);
+  // The catalog too: every record, with its attributes.
+  EXPECT_EQ(again.service.stats().items, ds.num_items());
+  const auto last = ds.items.id(ds.num_items() - 1);
+  const auto info = body_of(again.client(kRead).Get(("/v1/items/" + last).c_str()));
+  EXPECT_EQ(info["title"], ds.item_attrs.back().title);
+  EXPECT_EQ(info["attributes"]["price"], (ds.num_items() - 1) % 50);
 }
 
 }  // namespace

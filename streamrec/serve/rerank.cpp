@@ -1,0 +1,216 @@
+#include "streamrec/serve/rerank.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "streamrec/core/error.h"
+#include "streamrec/core/text.h"
+
+namespace streamrec::serve {
+namespace {
+
+bool compare(double a, Predicate::Op op, double b) {
+  switch (op) {
+    case Predicate::Op::kEq:
+      return a == b;
+    case Predicate::Op::kNe:
+      return a != b;
+    case Predicate::Op::kLt:
+      return a < b;
+    case Predicate::Op::kLe:
+      return a <= b;
+    case Predicate::Op::kGt:
+      return a > b;
+    case Predicate::Op::kGe:
+      return a >= b;
+  }
+  return false;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+Predicate parse_predicate(std::string_view spec) {
+  // The first operator character splits key and value; two-character operators first.
+  const auto at = spec.find_first_of("=!<>");
+  SR_INPUT_CHECK(
+      at != std::string_view::npos && at > 0,
+      "filter {}: expected key<op>value with op one of = != < <= > >=", text::quote(spec));
+  Predicate p;
+  p.key = std::string(text::trim(spec.substr(0, at)));
+  size_t len = 1;
+  const char c = spec[at];
+  const bool eq_next = at + 1 < spec.size() && spec[at + 1] == '=';
+  if (c == '=') {
+    p.op = Predicate::Op::kEq;
+  } else if (c == '!') {
+    SR_INPUT_CHECK(eq_next, "filter {}: '!' must be followed by '='", text::quote(spec));
+    p.op = Predicate::Op::kNe;
+    len = 2;
+  } else if (c == '<') {
+    p.op = eq_next ? Predicate::Op::kLe : Predicate::Op::kLt;
+    len = eq_next ? 2 : 1;
+  } else {
+    p.op = eq_next ? Predicate::Op::kGe : Predicate::Op::kGt;
+    len = eq_next ? 2 : 1;
+  }
+  p.text = std::string(text::trim(spec.substr(at + len)));
+  SR_INPUT_CHECK(!p.key.empty() && !p.text.empty(), "filter {}: key and value must not be empty",
+                 text::quote(spec));
+  p.number = text::parse_double(p.text);
+  const bool ordered = p.op != Predicate::Op::kEq && p.op != Predicate::Op::kNe;
+  SR_INPUT_CHECK(!ordered || p.number.has_value(),
+                 "filter {}: value {} is not a number (needed for < <= > >=)", text::quote(spec),
+                 text::quote(p.text));
+  return p;
+}
+
+bool matches(const store::ItemRecord* item, const Predicate& p) {
+  const bool ne = p.op == Predicate::Op::kNe;
+  if (!item) return ne;
+  if (p.key == "category" || p.key == "tag") {
+    const auto& list = p.key == "category" ? item->attrs.categories : item->attrs.tags;
+    if (p.op == Predicate::Op::kEq) return contains(list, p.text);
+    if (ne) return !contains(list, p.text);
+    return false;
+  }
+  if (p.key == "title") {
+    if (p.op == Predicate::Op::kEq) return item->attrs.title == p.text;
+    return ne && item->attrs.title != p.text;
+  }
+  if (const auto n = item->attrs.numeric.find(p.key); n != item->attrs.numeric.end())
+    return p.number ? compare(n->second, p.op, *p.number) : ne;
+  if (const auto f = item->fields.find(p.key); f != item->fields.end()) {
+    if (p.op == Predicate::Op::kEq) return f->second == p.text;
+    if (ne) return f->second != p.text;
+    const auto v = text::parse_double(f->second);
+    return v && compare(*v, p.op, *p.number);
+  }
+  return ne;
+}
+
+bool ItemFilter::accepts(const store::ItemRecord* item) const {
+  if (!categories.empty()) {
+    if (!item) return false;
+    if (std::none_of(categories.begin(), categories.end(),
+                     [&](const auto& c) { return contains(item->attrs.categories, c); }))
+      return false;
+  }
+  if (item)
+    for (const auto& c : exclude_categories)
+      if (contains(item->attrs.categories, c)) return false;
+  return std::all_of(predicates.begin(), predicates.end(),
+                     [&](const auto& p) { return matches(item, p); });
+}
+
+std::vector<size_t> mmr_order(std::span<const float> relevance, size_t n, double lambda,
+                              const std::function<float(size_t, size_t)>& similarity) {
+  const size_t m = relevance.size();
+  std::vector<size_t> picked;
+  if (m == 0) return picked;
+  const auto [lo, hi] = std::minmax_element(relevance.begin(), relevance.end());
+  const float span = *hi - *lo;
+  std::vector<float> rel(m), max_sim(m, -std::numeric_limits<float>::infinity());
+  for (size_t x = 0; x < m; ++x) rel[x] = span > 0 ? (relevance[x] - *lo) / span : 1.0f;
+  std::vector<bool> used(m, false);
+  while (picked.size() < std::min(n, m)) {
+    size_t best = m;
+    double best_value = -std::numeric_limits<double>::infinity();
+    for (size_t x = 0; x < m; ++x) {
+      if (used[x]) continue;
+      const double penalty = picked.empty() ? 0.0 : max_sim[x];
+      const double v = (1 - lambda) * rel[x] - lambda * penalty;
+      if (v > best_value) {
+        best_value = v;
+        best = x;
+      }
+    }
+    used[best] = true;
+    picked.push_back(best);
+    for (size_t x = 0; x < m; ++x)
+      if (!used[x]) max_sim[x] = std::max(max_sim[x], similarity(x, best));
+  }
+  return picked;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_context(std::string_view spec,
+                                                               std::string_view separators) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t start = 0;
+  while (start <= spec.size()) {
+    const size_t end = std::min(spec.find_first_of(separators, start), spec.size());
+    const auto entry = text::trim(spec.substr(start, end - start));
+    if (!entry.empty()) {
+      const auto eq = entry.find('=');
+      SR_INPUT_CHECK(eq != std::string_view::npos && eq > 0, "context entry {} is not key=value",
+                     text::quote(entry));
+      out.emplace_back(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+void ContextStats::add(std::string_view context, int64_t timestamp,
+                       const std::vector<std::string>& categories) {
+  if (categories.empty()) return;
+  auto pairs = parse_context(context, ";");
+  if (std::none_of(pairs.begin(), pairs.end(), [](const auto& p) { return p.first == "hour"; }))
+    pairs.emplace_back("hour", std::to_string(((timestamp % 86400) + 86400) % 86400 / 3600));
+  ++total_;
+  for (const auto& c : categories) category_total_[c] += 1;
+  for (const auto& [k, v] : pairs) {
+    const std::string key = k + "=" + v;
+    pair_total_[key] += 1;
+    auto& per = pair_category_[key];
+    for (const auto& c : categories) per[c] += 1;
+  }
+}
+
+double ContextStats::boost(std::span<const std::pair<std::string, std::string>> context,
+                           const std::vector<std::string>& categories) const {
+  if (total_ == 0 || context.empty() || categories.empty()) return 0;
+  constexpr double kPrior = 5;  // pseudo-events pulling a rare pair's estimate to the base rate
+  double best = -std::numeric_limits<double>::infinity();
+  for (const auto& c : categories) {
+    const auto ct = category_total_.find(c);
+    const double base = ((ct == category_total_.end() ? 0.0 : ct->second) + 1) / (total_ + 1.0);
+    double lift = 0;
+    for (const auto& [k, v] : context) {
+      const std::string key = k + "=" + v;
+      const auto pt = pair_total_.find(key);
+      if (pt == pair_total_.end()) continue;
+      double n = 0;
+      if (const auto pc = pair_category_.find(key); pc != pair_category_.end())
+        if (const auto x = pc->second.find(c); x != pc->second.end()) n = x->second;
+      lift += std::log((n + kPrior * base) / (pt->second + kPrior) / base);
+    }
+    best = std::max(best, lift);
+  }
+  return best;
+}
+
+void DecayedCounts::add(uint32_t item, int64_t timestamp) {
+  if (ref_ == 0) ref_ = timestamp;
+  double w = std::exp2(static_cast<double>(timestamp - ref_) / half_life_);
+  if (w > 1e100) {
+    for (auto& x : w_) x /= w;
+    ref_ = timestamp;
+    w = 1;
+  }
+  resize(item + 1);
+  w_[item] += w;
+}
+
+void ContextStats::clear() {
+  pair_category_.clear();
+  pair_total_.clear();
+  category_total_.clear();
+  total_ = 0;
+}
+
+}  // namespace streamrec::serve

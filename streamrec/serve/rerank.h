@@ -1,0 +1,96 @@
+// Re-ranking parts of the serving path (module serve): attribute filters over catalog
+// records, maximal marginal relevance for diversity, and context x category statistics for
+// context-aware ordering. No locks here: the Service calls these under its state lock.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "streamrec/store/catalog.h"
+
+namespace streamrec::serve {
+
+// One attribute predicate, e.g. "price<20", "brand=acme", "category!=horror", "tag=indie".
+// Keys: category, tag, title, a numeric attribute or a string field of the item record.
+struct Predicate {
+  enum class Op { kEq, kNe, kLt, kLe, kGt, kGe };
+  std::string key;
+  Op op = Op::kEq;
+  std::string text;
+  std::optional<double> number;  // the value, when it parses as a number
+};
+
+// Error(kInvalidInput) naming the predicate when it has no operator, key or value, or a
+// comparison (<, <=, >, >=) has a value that is not a number.
+Predicate parse_predicate(std::string_view spec);
+// Does the item satisfy it? An item without a record, or without the key, satisfies only !=.
+bool matches(const store::ItemRecord* item, const Predicate& p);
+
+struct ItemFilter {
+  std::vector<std::string> categories;          // at least one of these (empty: any)
+  std::vector<std::string> exclude_categories;  // none of these
+  std::vector<Predicate> predicates;            // all of these
+  bool empty() const {
+    return categories.empty() && exclude_categories.empty() && predicates.empty();
+  }
+  bool accepts(const store::ItemRecord* item) const;
+};
+
+// Greedy maximal marginal relevance: picks `n` of the candidates, each time the one with
+// the best (1 - lambda) * relevance - lambda * (max similarity to those already picked).
+// `relevance` is min-max normalised inside. Returns candidate positions in pick order.
+std::vector<size_t> mmr_order(std::span<const float> relevance, size_t n, double lambda,
+                              const std::function<float(size_t, size_t)>& similarity);
+
+// Counts of events per (context key=value, item category): how much a context shifts
+// interest between categories. boost() is the log-lift max over the item's categories of
+// sum over the request's context pairs of log(P(category | pair) / P(category)), smoothed.
+class ContextStats {
+ public:
+  // `context` is "k=v;k=v" (as logged); the hour of day from `timestamp` counts as "hour=H"
+  // when the context has no hour.
+  void add(std::string_view context, int64_t timestamp, const std::vector<std::string>& categories);
+  double boost(std::span<const std::pair<std::string, std::string>> context,
+               const std::vector<std::string>& categories) const;
+  void clear();
+  uint64_t events() const { return total_; }
+
+ private:
+  std::unordered_map<std::string, std::unordered_map<std::string, double>> pair_category_;
+  std::unordered_map<std::string, double> pair_total_, category_total_;
+  uint64_t total_ = 0;
+};
+
+// Time-decayed counts per item: an event at time t adds 2^((t - ref) / half_life); the
+// weights are rescaled to a later reference time when they grow large (order unchanged).
+class DecayedCounts {
+ public:
+  explicit DecayedCounts(double half_life_seconds) : half_life_(half_life_seconds) {}
+  void add(uint32_t item, int64_t timestamp);
+  void resize(size_t items) {
+    if (items > w_.size()) w_.resize(items, 0.0);
+  }
+  void clear() {
+    w_.clear();
+    ref_ = 0;
+  }
+  const std::vector<double>& weights() const { return w_; }
+
+ private:
+  double half_life_;
+  int64_t ref_ = 0;
+  std::vector<double> w_;
+};
+
+// "k=v;k=v" or "k=v,k=v" -> pairs; Error(kInvalidInput) for an entry without '='.
+std::vector<std::pair<std::string, std::string>> parse_context(std::string_view spec,
+                                                               std::string_view separators);
+
+}  // namespace streamrec::serve

@@ -114,6 +114,12 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--flush-ms", so->flush_ms, "a partial micro-batch is learned after this")
       ->capture_default_str();
+  cmd->add_option("--ann-min-items", so->ann_min_items,
+                  "retrieve candidates from an HNSW index once the model has this many items "
+                  "(models with retrieval vectors: mf, seq)")
+      ->capture_default_str();
+  cmd->add_option("--ann-ef", so->ann.ef_search, "HNSW search list size (recall vs speed)")
+      ->capture_default_str();
   cmd->add_option("--api-keys", *keys,
                   "key:role,... (role read|write|admin); default $STREAMREC_API_KEYS; none = "
                   "no authentication");

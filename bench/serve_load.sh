@@ -6,17 +6,23 @@
 # stats (freshness p50/p99 of the streamed events, recommendation latency) and a JSON line.
 #
 #   bench/serve_load.sh [model] ; env: ITEMS=100000 USERS=20000 EVENTS=300000 RATE=1000
-#   SECONDS_=20 CONNECTIONS=4 PORT=18090
+#   SECONDS_=20 CONNECTIONS=4 PORT=18090 QPS= (offered rate; empty: closed loop)
+#   ANN_MIN_ITEMS=20000 (a huge value turns the HNSW index off: every item scored)
+#   QUERY= (extra recommend parameters, e.g. "&diversity=0.3")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-mf:algo=bpr}
 ITEMS=${ITEMS:-100000} USERS=${USERS:-20000} EVENTS=${EVENTS:-300000} RATE=${RATE:-1000}
 DURATION=${SECONDS_:-20} CONNECTIONS=${CONNECTIONS:-4} PORT=${PORT:-18090}
+ANN_MIN_ITEMS=${ANN_MIN_ITEMS:-20000} QPS=${QPS:-}
+DELAY_MS=0
+[ -n "$QPS" ] && DELAY_MS=$((CONNECTIONS * 1000 / QPS))
 BIN=${BIN:-build/apps/streamrec}
 DIR=$(mktemp -d)
 trap 'kill -INT $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DIR"' EXIT
 
 "$BIN" serve --port "$PORT" --data-dir "$DIR" --model "$MODEL" --dashboard-dir '' --demo \
+  --ann-min-items "$ANN_MIN_ITEMS" \
   --demo-rate "$RATE" --demo-backlog "$EVENTS" \
   --gen "users=$USERS,items=$ITEMS,events=$EVENTS,new_item_share=0" >"$DIR/server.log" 2>&1 &
 PID=$!
@@ -27,11 +33,18 @@ until curl -sf "http://127.0.0.1:$PORT/v1/stats" 2>/dev/null |
   sleep 1
 done
 echo "backlog of $EVENTS events learned; $ITEMS items; loading for ${DURATION}s at $RATE events/s"
-USERS=$USERS wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/recommend.lua \
+# Wait for the ANN index (when in use) to hold the published model.
+if [ "$ANN_MIN_ITEMS" -le "$ITEMS" ]; then
+  until curl -sf "http://127.0.0.1:$PORT/v1/stats" |
+    python3 -c "import json,sys; sys.exit(0 if json.load(sys.stdin)['ann_items']>0 else 1)"; do
+    sleep 1
+  done
+fi
+USERS=$USERS DELAY_MS=$DELAY_MS QUERY=${QUERY:-} wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/recommend.lua \
   "http://127.0.0.1:$PORT" | tee "$DIR/wrk.txt"
 curl -s "http://127.0.0.1:$PORT/v1/stats" | tee "$DIR/stats.json"
 echo
-python3 - "$DIR/wrk.txt" "$DIR/stats.json" "$MODEL" "$ITEMS" "$RATE" <<'PY'
+python3 - "$DIR/wrk.txt" "$DIR/stats.json" "$MODEL" "$ITEMS" "$RATE" "$ANN_MIN_ITEMS" "${QPS:-closed}" <<'PY'
 import json, re, sys
 wrk = open(sys.argv[1]).read()
 stats = json.load(open(sys.argv[2]))
@@ -43,6 +56,8 @@ def ms(label):
 qps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
 print(json.dumps({"bench": "serve_load", "model": sys.argv[3], "items": int(sys.argv[4]),
                   "stream_events_per_s": int(sys.argv[5]), "qps": qps,
+                  "ann": int(sys.argv[6]) <= int(sys.argv[4]), "offered_qps": sys.argv[7],
+                  "ann_items": stats.get("ann_items"),
                   "wrk_p50_ms": ms("50"), "wrk_p99_ms": ms("99"),
                   "server_latency_p99_ms": stats["latency_p99_ms"],
                   "freshness_p50_ms": stats["freshness_p50_ms"],

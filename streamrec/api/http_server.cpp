@@ -430,6 +430,7 @@ struct HttpServer::Impl {
                  for (const std::string_view id : text::split(exclude, ","))
                    if (!id.empty()) r.exclude.emplace_back(id);
                  r.explain = parse_bool(req, "explain", false);
+                 r.exact = parse_bool(req, "exact", false);
                  r.filter = parse_filter(req);
                  r.diversity = parse_number(req, "diversity", 0);
                  r.explore = parse_number(req, "explore", 0);
@@ -548,6 +549,8 @@ struct HttpServer::Impl {
                             {"live_hr10", s.live_hr10},
                             {"live_ndcg10", s.live_ndcg10},
                             {"live_scored", s.live_scored},
+                            {"ann_items", s.ann_items},
+                            {"ann_updates", s.ann_updates},
                             {"latency_p50_ms", s.latency_p50_ms},
                             {"latency_p99_ms", s.latency_p99_ms},
                             {"requests", requests.load()},

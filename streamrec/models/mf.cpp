@@ -84,6 +84,23 @@ float MatrixFactorization::dot(uint32_t u, uint32_t i) const {
   return s;
 }
 
+bool MatrixFactorization::retrieval_query(uint32_t user, std::vector<float>& query) const {
+  if (user >= n_users_) return false;
+  query.assign(P_.begin() + size_t{user} * k_, P_.begin() + size_t{user + 1} * k_);
+  query.push_back(1.0f);
+  return true;
+}
+
+std::vector<float> MatrixFactorization::retrieval_items(size_t& dim) const {
+  dim = k_ + 1;
+  std::vector<float> out(size_t{n_items_} * dim);
+  for (uint32_t i = 0; i < n_items_; ++i) {
+    std::copy_n(&Q_[size_t{i} * k_], k_, &out[i * dim]);
+    out[i * dim + k_] = item_bias_[i];
+  }
+  return out;
+}
+
 void MatrixFactorization::fit(const TrainData& data) {
   init(data.num_users(), data.num_items());
   for (uint32_t u = 0; u < data.num_users(); ++u) {

@@ -33,6 +33,9 @@ class MatrixFactorization final : public Recommender {
     dim = k_;
     return {Q_.data(), size_t{n_items_} * k_};
   }
+  // Query [p_u, 1] against items [q_i, b_i]: the score minus the user's constant part.
+  bool retrieval_query(uint32_t user, std::vector<float>& query) const override;
+  std::vector<float> retrieval_items(size_t& dim) const override;
   void observe(const data::Interaction& event) override;
   bool predicts_ratings() const override { return algo_ == Algo::kSgd; }
   float predict(uint32_t user, uint32_t item) const override;

@@ -93,6 +93,16 @@ class Recommender {
     return {};
   }
 
+  // Inner-product retrieval (for an ANN index): when retrieval_query() returns true,
+  // score_all(user)[i] == dot(query, row i of retrieval_items()) + a constant for that user,
+  // so the user's top items are the rows with the largest inner product. Models without
+  // such a form return false / dim 0 (the defaults).
+  virtual bool retrieval_query(uint32_t user, std::vector<float>& query) const { return false; }
+  virtual std::vector<float> retrieval_items(size_t& dim) const {
+    dim = 0;
+    return {};
+  }
+
   virtual void save(BinaryWriter& out) const;
   virtual void load(BinaryReader& in);
 

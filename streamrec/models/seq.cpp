@@ -483,23 +483,35 @@ std::span<const float> SeqModel::item_vectors(size_t& dim) const {
   return {state_->item_matrix.data_ptr<float>(), static_cast<size_t>(state_->item_matrix.numel())};
 }
 
-void SeqModel::score_all(uint32_t user, std::span<float> scores) const {
-  std::fill(scores.begin(), scores.end(), 0.0f);
-  if (!state_ || user >= state_->seqs.size()) return;
+bool SeqModel::retrieval_query(uint32_t user, std::vector<float>& query) const {
+  if (!state_ || user >= state_->seqs.size() || !state_->item_matrix.defined()) return false;
   const auto& st = *state_;
   const int64_t dim = st.item_matrix.size(1);
-  std::vector<float> fresh;
-  const float* u = nullptr;
   if (st.stale[user]) {
     // Encode the current sequence now (read-only: eval mode, no gradients).
     torch::NoGradGuard no_grad;
     const uint32_t one[] = {user};
     auto h = const_cast<State&>(st).encode_last(one, st.item_rows_eval, 0).contiguous();
-    fresh.assign(h.data_ptr<float>(), h.data_ptr<float>() + dim);
-    u = fresh.data();
+    query.assign(h.data_ptr<float>(), h.data_ptr<float>() + dim);
   } else {
-    u = st.user_vectors.data_ptr<float>() + int64_t{user} * dim;
+    const float* u = st.user_vectors.data_ptr<float>() + int64_t{user} * dim;
+    query.assign(u, u + dim);
   }
+  return true;
+}
+
+std::vector<float> SeqModel::retrieval_items(size_t& dim) const {
+  const auto rows = item_vectors(dim);
+  return {rows.begin(), rows.end()};
+}
+
+void SeqModel::score_all(uint32_t user, std::span<float> scores) const {
+  std::fill(scores.begin(), scores.end(), 0.0f);
+  std::vector<float> query;
+  if (!retrieval_query(user, query)) return;
+  const auto& st = *state_;
+  const int64_t dim = st.item_matrix.size(1);
+  const float* u = query.data();
   const float* m = st.item_matrix.data_ptr<float>();
   const size_t n = std::min<size_t>(scores.size(), st.item_matrix.size(0));
   for (size_t i = 0; i < n; ++i) {

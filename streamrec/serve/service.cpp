@@ -61,6 +61,7 @@ Service::Service(ServiceOptions options)
   freshness_ms_.reserve(1000);
   learner_ = std::thread([this] { learner_loop(); });
   sampler_ = std::thread([this] { sampler_loop(); });
+  ann_thread_ = std::thread([this] { ann_loop(); });
 }
 
 Service::~Service() {
@@ -71,8 +72,13 @@ Service::~Service() {
   if (retrainer_.joinable()) retrainer_.join();
   queue_cv_.notify_all();
   sampler_cv_.notify_all();
+  {
+    std::lock_guard a(ann_mutex_);
+    ann_cv_.notify_all();
+  }
   learner_.join();
   sampler_.join();
+  ann_thread_.join();
 }
 
 data::Interaction Service::to_interaction(uint32_t user, uint32_t item,
@@ -91,8 +97,12 @@ void Service::refit_from_log(const std::string& reason) {
   std::lock_guard learner(learner_mutex_);
   std::unique_lock lock(state_mutex_);
   // Ids are rebuilt: older versions' snapshots no longer match them (and after a deletion
-  // they would hold the deleted user's data).
+  // they would hold the deleted user's data), nor does the ANN index.
   versions_.clear();
+  {
+    std::lock_guard a(ann_mutex_);
+    ++ids_epoch_;
+  }
   users_ = IdMap();
   items_ = IdMap();
   history_.clear();
@@ -434,8 +444,94 @@ void Service::publish_serving(const std::optional<std::string>& bytes) {
     m->load(r);
     copy = std::move(m);
   }
+  {
+    std::lock_guard a(ann_mutex_);
+    ann_pending_ = copy;
+  }
+  ann_cv_.notify_one();
   std::lock_guard s(serving_mutex_);
   serving_ = std::move(copy);
+}
+
+void Service::ann_loop() {
+  for (;;) {
+    std::shared_ptr<const models::Recommender> model;
+    std::shared_ptr<AnnIndex> index;
+    uint64_t epoch = 0;
+    {
+      std::unique_lock a(ann_mutex_);
+      ann_cv_.wait(a, [&] {
+        std::lock_guard q(queue_mutex_);
+        return stop_ || ann_pending_ != nullptr;
+      });
+      {
+        std::lock_guard q(queue_mutex_);
+        if (stop_) return;
+      }
+      model = std::move(ann_pending_);
+      ann_pending_ = nullptr;
+      ann_busy_ = true;
+      index = ann_;
+      epoch = ids_epoch_;
+      if (epoch != ann_epoch_) index = nullptr;  // ids were rebuilt: start over
+    }
+    struct Idle {  // ann_busy_ = false on every way out of this iteration
+      Service& s;
+      ~Idle() {
+        std::lock_guard a(s.ann_mutex_);
+        s.ann_busy_ = false;
+      }
+    } idle{*this};
+    if (model->num_items() < options_.ann_min_items) continue;
+    try {
+      size_t dim = 0;
+      const auto rows = model->retrieval_items(dim);
+      if (dim == 0) continue;
+      const bool fresh = !index || index->dim() != dim;
+      if (fresh) index = std::make_shared<AnnIndex>(dim, options_.ann);
+      const auto t0 = std::chrono::steady_clock::now();
+      const size_t n = index->sync(rows);
+      ann_updates_ += n;
+      if (fresh) {
+        // A new index is used only once it holds every item (a first build takes seconds).
+        std::lock_guard a(ann_mutex_);
+        ann_ = index;
+        ann_epoch_ = epoch;
+        log::info("serve: ANN index built over {} items ({} dims) in {:.1f} s", n, dim,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+    } catch (const std::exception& e) {
+      log::error("serve: ANN index update failed: {}", e.what());
+    }
+  }
+}
+
+std::optional<std::vector<models::ScoredItem>> Service::ann_candidates(
+    const models::Recommender& model, uint32_t user, size_t n, const std::vector<uint32_t>& exclude,
+    const std::function<bool(uint32_t)>& ok) const {
+  if (model.num_items() < options_.ann_min_items) return std::nullopt;
+  std::shared_ptr<AnnIndex> index;
+  {
+    std::lock_guard a(ann_mutex_);
+    if (ann_epoch_ == ids_epoch_) index = ann_;
+  }
+  std::vector<float> query;
+  if (!index || !model.retrieval_query(user, query) || query.size() != index->dim())
+    return std::nullopt;
+  // Ask for more until enough pass the exclusions and filters (or the index is exhausted).
+  const size_t size = index->size();
+  std::vector<models::ScoredItem> out;
+  for (size_t k = std::min(size, std::max<size_t>(2 * n + exclude.size(), 64));;
+       k = std::min(size, k * 4)) {
+    out.clear();
+    for (const auto& s : index->search(query, k))
+      if (s.item < model.num_items() &&
+          !std::binary_search(exclude.begin(), exclude.end(), s.item) && ok(s.item)) {
+        out.push_back(s);
+        if (out.size() == n) return out;
+      }
+    if (k >= size) return out;
+  }
 }
 
 std::shared_ptr<const models::Recommender> Service::serving() const {
@@ -801,7 +897,11 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
   // combine by rank), popular fill below every model candidate.
   std::vector<Recommendation> pool;
   std::vector<float> relevance;
-  if (u != IdMap::kMissing && model.num_items() > 0 && n_pool > 0) {
+  if (u != IdMap::kMissing && n_pool > 0 && !r.exact) {
+    if (auto found = ann_candidates(model, u, n_pool, exclude, ok))
+      for (const auto& s : *found) pool.push_back({items_.id(s.item), s.score, "model", {}});
+  }
+  if (pool.empty() && u != IdMap::kMissing && model.num_items() > 0 && n_pool > 0) {
     std::vector<float> scores(model.num_items());
     model.score_all(u, scores);
     // A user the (published) model does not know yet scores every item the same.
@@ -962,6 +1062,10 @@ ServiceStats Service::stats() const {
   s.items = items_.size();
   s.model = options_.model;
   s.model_version = model_version_;
+  s.ann_updates = ann_updates_;
+  std::lock_guard a(ann_mutex_);
+  s.ann_items = ann_ && ann_epoch_ == ids_epoch_ ? ann_->size() : 0;
+  s.ann_current = s.ann_items > 0 && !ann_pending_ && !ann_busy_;
   return s;
 }
 

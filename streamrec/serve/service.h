@@ -26,6 +26,7 @@
 
 #include "streamrec/core/id_map.h"
 #include "streamrec/models/recommender.h"
+#include "streamrec/serve/ann.h"
 #include "streamrec/serve/rerank.h"
 #include "streamrec/store/catalog.h"
 #include "streamrec/store/event_log.h"
@@ -44,6 +45,10 @@ struct ServiceOptions {
   size_t keep_versions = 10;  // versions kept (with snapshots) for rollback
   int64_t fresh_seconds = 3 * 86400;  // items first seen this recently are "fresh" (explore)
   double context_weight = 0.3;  // weight of the context log-lift against rank-scaled relevance
+  // Candidates come from an HNSW index over the model's retrieval vectors (mf, seq) instead
+  // of scoring every item once the published model has this many items.
+  size_t ann_min_items = 20000;
+  AnnOptions ann;
 };
 
 struct Recommendation {
@@ -65,6 +70,7 @@ struct RecommendRequest {
   double diversity = 0;  // MMR weight, 0 (pure relevance) to 1
   double explore = 0;    // share of the n slots given to fresh items, 0 to 1
   std::vector<std::pair<std::string, std::string>> context;  // device=tv, hour=20, ...
+  bool exact = false;  // score every item even when the ANN index is in use
 };
 
 // An item as the service knows it: its catalog record (if upserted) and live counters.
@@ -90,6 +96,9 @@ struct ServiceStats {
   std::string model;
   uint64_t model_version = 0;  // +1 at every fit (start, retrain, deletion refit, rollback)
   uint64_t rollbacks = 0;      // guard rollbacks (non-finite scores)
+  uint64_t ann_items = 0;      // items in the ANN index (0: not in use)
+  uint64_t ann_updates = 0;    // rows (re)inserted into it so far
+  bool ann_current = false;    // the index holds the newest published copy's vectors
 };
 
 // A model version: made at start, by a retrain, a guard rollback, a deletion refit or a
@@ -203,6 +212,13 @@ class Service {
   std::vector<Recommendation> recommend_with(const models::Recommender& model,
                                              const RecommendRequest& r) const;
   void sampler_loop();
+  // Keeps the ANN index in step with the published serving copies.
+  void ann_loop();
+  // ANN candidates: the best `n` items by inner product that pass `ok` and are not in
+  // `exclude`, or nullopt when ANN is not in use for this model or user.
+  std::optional<std::vector<models::ScoredItem>> ann_candidates(
+      const models::Recommender& model, uint32_t user, size_t n,
+      const std::vector<uint32_t>& exclude, const std::function<bool(uint32_t)>& ok) const;
   // Mean (HR@10, NDCG@10) of the live ring (metrics_mutex_ held).
   std::pair<double, double> live_means() const;
   // Prequential check of one event before it is learned (learner lock held).
@@ -283,6 +299,18 @@ class Service {
   std::deque<MetricsPoint> points_;
   std::condition_variable_any sampler_cv_;
   std::thread sampler_;
+
+  // The ANN index (ann_mutex_ guards the pointers; the index has its own lock) and the
+  // maintenance thread's inbox: the newest serving copy, and the id epoch (+1 when ids are
+  // rebuilt, which voids the index).
+  mutable std::mutex ann_mutex_;
+  std::condition_variable ann_cv_;
+  std::shared_ptr<AnnIndex> ann_;
+  std::shared_ptr<const models::Recommender> ann_pending_;
+  uint64_t ids_epoch_ = 0, ann_epoch_ = 0;
+  std::atomic<uint64_t> ann_updates_{0};
+  bool ann_busy_ = false;  // a sync is running
+  std::thread ann_thread_;
 
   mutable std::mutex retrain_mutex_;
   RetrainStatus retrain_;

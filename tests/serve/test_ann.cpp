@@ -1,0 +1,110 @@
+// The ANN index against exact inner-product search on the same vectors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "streamrec/serve/ann.h"
+
+namespace streamrec::serve {
+namespace {
+
+std::vector<float> gaussian(size_t n, size_t dim, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g;
+  std::vector<float> v(n * dim);
+  for (auto& x : v) x = g(rng);
+  return v;
+}
+
+std::vector<uint32_t> exact_top(const std::vector<float>& rows, size_t dim, const float* q,
+                                size_t k) {
+  std::vector<float> scores(rows.size() / dim);
+  for (size_t i = 0; i < scores.size(); ++i) {
+    float s = 0;
+    for (size_t d = 0; d < dim; ++d) s += rows[i * dim + d] * q[d];
+    scores[i] = s;
+  }
+  std::vector<uint32_t> out;
+  for (const auto& s : models::top_k(scores, k)) out.push_back(s.item);
+  return out;
+}
+
+// Recall@100 over `queries` queries: the share of the exact top 100 the index returns.
+double recall_at_100(const AnnIndex& index, const std::vector<float>& rows, size_t dim,
+                     const std::vector<float>& queries) {
+  size_t hit = 0, total = 0;
+  for (size_t q = 0; q < queries.size() / dim; ++q) {
+    const auto exact = exact_top(rows, dim, &queries[q * dim], 100);
+    std::set<uint32_t> found;
+    const auto approx = index.search({&queries[q * dim], dim}, 100);
+    for (size_t x = 0; x < approx.size(); ++x) {
+      found.insert(approx[x].item);
+      if (x > 0) EXPECT_LE(approx[x].score, approx[x - 1].score + 1e-5f);
+    }
+    for (uint32_t i : exact) hit += found.count(i);
+    total += exact.size();
+  }
+  return double(hit) / total;
+}
+
+TEST(Ann, RecallAt100AgainstExactSearch) {
+  // 20,000 items in 32 dims, as a model's item vectors: a few hundred clusters (items of a
+  // kind) with spread, and norms that vary (popular items have larger vectors).
+  const size_t n = 20000, dim = 32;
+  const auto centres = gaussian(300, dim, 1);
+  auto rows = gaussian(n, dim, 2);
+  std::mt19937_64 rng(3);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t c = rng() % 300;
+    const float norm = 0.5f + float(rng() % 1000) / 1000.0f;
+    for (size_t d = 0; d < dim; ++d)
+      rows[i * dim + d] = norm * (centres[c * dim + d] + 0.5f * rows[i * dim + d]);
+  }
+  AnnIndex index(dim);
+  EXPECT_EQ(index.sync(rows), n);
+  EXPECT_EQ(index.size(), n);
+  EXPECT_EQ(index.sync(rows), 0u);  // nothing changed: nothing re-inserted
+  const double recall = recall_at_100(index, rows, dim, gaussian(200, dim, 4));
+  std::printf("ANN recall@100 on %zu x %zu clustered vectors, 200 queries: %.4f\n", n, dim, recall);
+  EXPECT_GE(recall, 0.95);
+  // Unstructured Gaussian vectors, a harder case for graph search.
+  const auto noise = gaussian(n, dim, 5);
+  AnnIndex hard(dim);
+  hard.sync(noise);
+  const double hard_recall = recall_at_100(hard, noise, dim, gaussian(200, dim, 6));
+  std::printf("ANN recall@100 on %zu x %zu Gaussian vectors: %.4f\n", n, dim, hard_recall);
+  EXPECT_GE(hard_recall, 0.95);
+}
+
+TEST(Ann, SyncAddsAndMovesItemsWithoutARebuild) {
+  const size_t n = 3000, dim = 16;
+  auto rows = gaussian(n, dim, 7);
+  AnnIndex index(dim);
+  index.sync(rows);
+  // A direction no item points to strongly yet; move 20 items onto it and add 10 new ones.
+  std::vector<float> q(dim, 0.0f);
+  q[0] = 1;
+  std::set<uint32_t> moved;
+  for (uint32_t i = 100; i < 120; ++i) {
+    std::fill_n(&rows[i * dim], dim, 0.0f);
+    rows[i * dim] = 50;
+    moved.insert(i);
+  }
+  for (uint32_t i = 0; i < 10; ++i) {
+    std::vector<float> extra(dim, 0.0f);
+    extra[0] = 60;
+    rows.insert(rows.end(), extra.begin(), extra.end());
+    moved.insert(n + i);
+  }
+  EXPECT_EQ(index.sync(rows), 30u);
+  EXPECT_EQ(index.size(), n + 10);
+  const auto top = index.search(q, 30);
+  ASSERT_EQ(top.size(), 30u);
+  for (const auto& s : top) EXPECT_TRUE(moved.count(s.item)) << s.item;
+  EXPECT_NEAR(top[0].score, 60.0f, 1e-3f);
+}
+
+}  // namespace
+}  // namespace streamrec::serve

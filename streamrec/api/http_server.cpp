@@ -491,6 +491,16 @@ struct HttpServer::Impl {
                  send_json(res, 200, j);
                }));
 
+    server.Get(
+        R"(/v1/items/([^/]+)/activity)", route(Role::kRead, [this](const auto& req, auto& res) {
+          const auto a = service.item_activity(req.matches[1], parse_count(req, "buckets", 30));
+          send_json(res, 200,
+                    {{"item", req.matches[1]},
+                     {"start", a.start},
+                     {"bucket_seconds", a.bucket_seconds},
+                     {"counts", a.counts}});
+        }));
+
     server.Post("/v1/users", route(Role::kWrite, [this](const auto& req, auto& res) {
                   const auto users = parse_list<store::UserRecord>(req.body, "users", parse_user);
                   service.upsert_users(users);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 
 #include "streamrec/core/error.h"
@@ -34,34 +35,54 @@ size_t AnnIndex::size() const {
 size_t AnnIndex::sync(std::span<const float> rows) {
   SR_CHECK(rows.size() % dim_ == 0, ErrorKind::kInternal, "ANN sync: {} floats is not rows of {}",
            rows.size(), dim_);
-  const size_t n = rows.size() / dim_, known = indexed_.size() / dim_;
-  std::vector<size_t> todo;
+  const size_t n = rows.size() / dim_, known = stored_.size() / dim_;
+  std::vector<size_t> relink, overwrite;
   for (size_t i = 0; i < n; ++i) {
     if (i >= known) {
-      todo.push_back(i);
+      relink.push_back(i);
       continue;
     }
     const float* a = &rows[i * dim_];
-    const float* b = &indexed_[i * dim_];
-    for (size_t k = 0; k < dim_; ++k)
-      if (std::abs(a[k] - b[k]) > options_.change_threshold) {
-        todo.push_back(i);
-        break;
-      }
+    const float* b = &stored_[i * dim_];
+    bool changed = false;
+    for (size_t k = 0; k < dim_ && !changed; ++k)
+      changed = std::abs(a[k] - b[k]) > options_.change_threshold;
+    if (!changed) continue;
+    const float* l = &linked_[i * dim_];
+    float moved = 0, norm = 0;
+    for (size_t k = 0; k < dim_; ++k) {
+      moved += (a[k] - l[k]) * (a[k] - l[k]);
+      norm += l[k] * l[k];
+    }
+    (moved > options_.relink_share * options_.relink_share * norm ? relink : overwrite)
+        .push_back(i);
   }
-  if (todo.empty()) return 0;
-  if (n > impl_->graph.max_elements_) {
+  if (relink.empty() && overwrite.empty()) return 0;
+  auto& g = impl_->graph;
+  if (n > g.max_elements_) {
     std::unique_lock lock(mutex_);
-    impl_->graph.resizeIndex(std::max(n, impl_->graph.max_elements_ * 2));
+    g.resizeIndex(std::max(n, g.max_elements_ * 2));
   }
-  for (size_t start = 0; start < todo.size(); start += options_.chunk) {
+  if (!overwrite.empty()) {
+    std::unique_lock lock(mutex_);  // a memcpy per row: one short hold for all
+    for (size_t i : overwrite)
+      std::memcpy(g.getDataByInternalId(g.label_lookup_.at(i)), &rows[i * dim_],
+                  dim_ * sizeof(float));
+  }
+  for (size_t start = 0; start < relink.size(); start += options_.chunk) {
     std::unique_lock lock(mutex_);
-    for (size_t x = start; x < std::min(todo.size(), start + options_.chunk); ++x)
-      impl_->graph.addPoint(&rows[todo[x] * dim_], todo[x]);  // an existing label: updated
+    for (size_t x = start; x < std::min(relink.size(), start + options_.chunk); ++x)
+      g.addPoint(&rows[relink[x] * dim_], relink[x]);  // an existing label: updated
   }
-  indexed_.resize(n * dim_);
-  for (size_t i : todo) std::copy_n(&rows[i * dim_], dim_, &indexed_[i * dim_]);
-  return todo.size();
+  relinked_ += relink.size();
+  stored_.resize(n * dim_);
+  linked_.resize(n * dim_);
+  for (size_t i : overwrite) std::copy_n(&rows[i * dim_], dim_, &stored_[i * dim_]);
+  for (size_t i : relink) {
+    std::copy_n(&rows[i * dim_], dim_, &stored_[i * dim_]);
+    std::copy_n(&rows[i * dim_], dim_, &linked_[i * dim_]);
+  }
+  return relink.size() + overwrite.size();
 }
 
 std::vector<models::ScoredItem> AnnIndex::search(std::span<const float> query, size_t k) const {

@@ -22,8 +22,12 @@ struct AnnOptions {
   size_t m = 32;                   // graph degree
   size_t ef_construction = 200;    // candidate list size while inserting
   size_t ef_search = 200;          // candidate list size while searching (at least k)
-  size_t chunk = 64;               // rows inserted per writer-lock hold
-  float change_threshold = 1e-4f;  // a row is re-inserted when an element moves more
+  size_t chunk = 16;               // rows re-inserted per writer-lock hold
+  float change_threshold = 1e-6f;  // a row counts as changed when an element moves more
+  // A changed row is re-inserted (its graph links searched again) when it moved by more
+  // than this share of its norm since it was last inserted; smaller moves only overwrite
+  // the stored vector (cheap), so scores stay exact while the links age a little.
+  float relink_share = 0.2f;
 };
 
 class AnnIndex {
@@ -36,9 +40,11 @@ class AnnIndex {
   size_t dim() const { return dim_; }
   size_t size() const;
   // Brings the index up to `rows` (row i = item i, dim() floats each): inserts rows beyond
-  // the indexed ones and re-inserts rows that changed since the last sync. Returns how many
-  // rows were (re)inserted. One caller at a time (the maintenance thread).
+  // the indexed ones, re-inserts rows that moved far, overwrites the stored vector of rows
+  // that moved a little. Returns how many rows changed. One caller at a time (the
+  // maintenance thread).
   size_t sync(std::span<const float> rows);
+  uint64_t relinked() const { return relinked_; }  // rows (re)inserted over all syncs
   // The k items with the largest inner product with `query` (dim() floats), best first,
   // score = the inner product.
   std::vector<models::ScoredItem> search(std::span<const float> query, size_t k) const;
@@ -48,7 +54,9 @@ class AnnIndex {
   size_t dim_;
   AnnOptions options_;
   std::unique_ptr<Impl> impl_;
-  std::vector<float> indexed_;  // the rows as last inserted (sync's thread only)
+  std::vector<float> stored_;  // the rows as last stored (sync's thread only)
+  std::vector<float> linked_;  // the rows as last inserted with links (sync's thread only)
+  uint64_t relinked_ = 0;
   mutable std::shared_mutex mutex_;
 };
 

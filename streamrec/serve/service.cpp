@@ -825,6 +825,28 @@ std::optional<ItemInfo> Service::item(const std::string& id) const {
   return info;
 }
 
+Service::Activity Service::item_activity(const std::string& id, size_t buckets) const {
+  SR_INPUT_CHECK(buckets > 0 && buckets <= 1000, "parameter 'buckets' must be 1 to 1000, got {}",
+                 buckets);
+  std::shared_lock state(state_mutex_);
+  const uint32_t i = items_.find(id);
+  SR_INPUT_CHECK(i != IdMap::kMissing, "unknown item '{}'", id);
+  Activity a;
+  a.counts.assign(buckets, 0);
+  if (learned_events_.empty()) return a;
+  int64_t lo = learned_events_.front().timestamp, hi = lo;
+  for (const auto& e : learned_events_) {
+    lo = std::min(lo, e.timestamp);
+    hi = std::max(hi, e.timestamp);
+  }
+  a.start = lo;
+  a.bucket_seconds = std::max<int64_t>(1, (hi - lo + static_cast<int64_t>(buckets)) / buckets);
+  for (const auto& e : learned_events_)
+    if (e.item == i)
+      ++a.counts[std::min<size_t>(buckets - 1, (e.timestamp - lo) / a.bucket_seconds)];
+  return a;
+}
+
 std::optional<store::UserRecord> Service::user(const std::string& id) const {
   return catalog_.user(id);
 }

@@ -158,6 +158,13 @@ class Service {
   void upsert_users(std::span<const store::UserRecord> users);
   std::optional<ItemInfo> item(const std::string& id) const;
   std::optional<store::UserRecord> user(const std::string& id) const;
+  // The item's events over time: `buckets` equal spans of event time from the first learned
+  // event to the newest. Error(kInvalidInput) for an unknown item or buckets not 1..1000.
+  struct Activity {
+    int64_t start = 0, bucket_seconds = 1;
+    std::vector<uint32_t> counts;
+  };
+  Activity item_activity(const std::string& id, size_t buckets) const;
   // Items most like `item` by cosine of the model's item vectors. Error(kInvalidInput) for
   // an unknown item, kUnsupported if the model has no item vectors.
   std::vector<Recommendation> similar(const std::string& item, size_t n) const;

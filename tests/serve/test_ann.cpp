@@ -104,6 +104,17 @@ TEST(Ann, SyncAddsAndMovesItemsWithoutARebuild) {
   ASSERT_EQ(top.size(), 30u);
   for (const auto& s : top) EXPECT_TRUE(moved.count(s.item)) << s.item;
   EXPECT_NEAR(top[0].score, 60.0f, 1e-3f);
+  EXPECT_EQ(index.relinked(), n + 30);
+  // A small move only overwrites the stored vector (no re-insertion), and the scores the
+  // index returns are those of the new vector.
+  rows[100 * dim] = 51;
+  EXPECT_EQ(index.sync(rows), 1u);
+  EXPECT_EQ(index.relinked(), n + 30);
+  const auto again = index.search(q, 30);
+  const auto it =
+      std::find_if(again.begin(), again.end(), [](const auto& s) { return s.item == 100; });
+  ASSERT_NE(it, again.end());
+  EXPECT_NEAR(it->score, 51.0f, 1e-3f);
 }
 
 }  // namespace

@@ -7,14 +7,14 @@
 #
 #   bench/serve_load.sh [model] ; env: ITEMS=100000 USERS=20000 EVENTS=300000 RATE=1000
 #   SECONDS_=20 CONNECTIONS=4 PORT=18090 QPS= (offered rate; empty: closed loop)
-#   ANN_MIN_ITEMS=20000 (a huge value turns the HNSW index off: every item scored)
+#   ANN_MIN_ITEMS=1 (HNSW retrieval on; a huge value turns it off: every item scored)
 #   QUERY= (extra recommend parameters, e.g. "&diversity=0.3")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-mf:algo=bpr}
 ITEMS=${ITEMS:-100000} USERS=${USERS:-20000} EVENTS=${EVENTS:-300000} RATE=${RATE:-1000}
 DURATION=${SECONDS_:-20} CONNECTIONS=${CONNECTIONS:-4} PORT=${PORT:-18090}
-ANN_MIN_ITEMS=${ANN_MIN_ITEMS:-20000} QPS=${QPS:-}
+ANN_MIN_ITEMS=${ANN_MIN_ITEMS:-1} QPS=${QPS:-}
 DELAY_MS=0
 [ -n "$QPS" ] && DELAY_MS=$((CONNECTIONS * 1000 / QPS))
 BIN=${BIN:-build/apps/streamrec}

@@ -18,7 +18,7 @@ for (const b of document.querySelectorAll('nav button')) {
   b.addEventListener('click', () => {
     document.querySelectorAll('nav button').forEach(x => x.classList.toggle('active', x === b));
     document.querySelectorAll('.tab').forEach(t => t.classList.toggle('active', t.id === b.dataset.tab));
-    if (b.dataset.tab === 'items') loadPopular();
+    if (b.dataset.tab === 'items') loadItemList();
     if (b.dataset.tab === 'models') loadVersions();
     resizeCharts();
   });
@@ -35,17 +35,21 @@ function drawTiles(s) {
     ['users', fmt(s.users)], ['items', fmt(s.items)], ['learn queue', fmt(s.queue)],
     ['freshness p99', fmt(s.freshness_p99_ms, 1) + ' ms'], ['live HR@10', fmt(s.live_hr10, 3)],
     ['live NDCG@10', fmt(s.live_ndcg10, 3)], ['latency p99', fmt(s.latency_p99_ms, 3) + ' ms'],
-    ['requests', fmt(s.requests)],
+    ['requests', fmt(s.requests)], ['online loss', s.online_loss == null ? '–' : fmt(s.online_loss, 3)],
+    ['ANN items', fmt(s.ann_items)],
   ];
   tiles.innerHTML = list.map(([l, v]) => `<div class="tile" data-metric="${l}"><div class="label">${l}</div><div class="value">${v}</div></div>`).join('');
 }
 
 const charts = {};
+// series: [label, colour, pointsOnly?]
 function makeChart(id, series) {
   const el = document.getElementById(id);
   const opts = {
     width: el.clientWidth || 500, height: 220,
-    series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 1.5 }))],
+    series: [{}, ...series.map(([label, stroke, pointsOnly]) => pointsOnly
+      ? { label, stroke, width: 0, paths: () => null, points: { show: true, size: 11, fill: stroke } }
+      : { label, stroke, width: 1.5, spanGaps: true })],
     axes: [{}, { size: 60 }],
   };
   charts[id] = { plot: new uPlot(opts, [[], ...series.map(() => [])], el), el, series };
@@ -54,6 +58,9 @@ makeChart('chart-events', [['ingested/s', '#2b7bd6'], ['learned/s', '#d6762b']])
 makeChart('chart-quality', [['HR@10', '#2ba14b'], ['NDCG@10', '#8a2bd6']]);
 makeChart('chart-freshness', [['p50 ms', '#2b7bd6'], ['p99 ms', '#d62b4b']]);
 makeChart('chart-latency', [['p50 ms', '#2b7bd6'], ['p99 ms', '#d62b4b'], ['requests/s', '#777']]);
+makeChart('chart-loss', [['loss', '#d62b4b']]);
+makeChart('chart-versions', [['live HR@10', '#2ba14b'], ['version made (HR@10 then)', '#d6762b', true]]);
+makeChart('chart-activity', [['events', '#2b7bd6']]);
 
 function resizeCharts() {
   for (const c of Object.values(charts)) c.plot.setSize({ width: c.el.clientWidth || 500, height: 220 });
@@ -68,6 +75,7 @@ async function refresh() {
     charts['chart-quality'].plot.setData([h.time, h.live_hr10, h.live_ndcg10]);
     charts['chart-freshness'].plot.setData([h.time, h.freshness_p50_ms, h.freshness_p99_ms]);
     charts['chart-latency'].plot.setData([h.time, h.latency_p50_ms, h.latency_p99_ms, h.requests_per_s]);
+    charts['chart-loss'].plot.setData([h.time, h.online_loss]);
     document.body.dataset.points = h.time.length;
     status.textContent = `live · ${new Date().toLocaleTimeString()}`;
     status.classList.remove('bad');
@@ -114,14 +122,26 @@ userForm.addEventListener('submit', async ev => {
   ev.preventDefault();
   const user = document.getElementById('user-id').value.trim();
   const n = document.getElementById('user-n').value;
+  const context = [['device', document.getElementById('user-device').value], ['hour', document.getElementById('user-hour').value]]
+    .filter(([, v]) => v !== '').map(([k, v]) => `${k}=${v}`).join(',');
+  const category = document.getElementById('user-category').value.trim();
+  const params = new URLSearchParams({ user, n, explain: 'true',
+    diversity: document.getElementById('user-diversity').value || '0',
+    explore: document.getElementById('user-explore').value || '0' });
+  if (context) params.set('context', context);
+  if (category) params.set('category', category);
   userError.textContent = '';
   try {
     const [recs, hist] = await Promise.all([
-      api(`/v1/recommend?user=${encodeURIComponent(user)}&n=${n}&explain=true`),
+      api(`/v1/recommend?${params}`),
       api(`/v1/users/${encodeURIComponent(user)}/history`),
     ]);
+    const infos = await Promise.all(recs.items.map(r =>
+      api(`/v1/items/${encodeURIComponent(r.item)}`).catch(() => ({}))));
+    const parts = p => Object.entries(p || {}).map(([k, v]) => `${k} ${Number(v).toFixed(3)}`).join(', ');
     document.querySelector('#recs tbody').innerHTML = recs.items.map((r, i) =>
-      `<tr><td>${i + 1}</td><td>${esc(r.item)}</td><td>${r.score.toFixed(3)}</td><td>${esc(r.source)}</td><td class="because">${(r.because || []).map(esc).join(', ')}</td></tr>`).join('');
+      `<tr><td>${i + 1}</td><td>${esc(r.item)}</td><td>${esc(infos[i].title || '')}</td><td>${esc((infos[i].categories || []).join(', '))}</td>` +
+      `<td>${r.score.toFixed(3)}</td><td>${esc(r.source)}</td><td class="because">${(r.because || []).map(esc).join(', ')}</td><td class="because">${esc(parts(r.parts))}</td></tr>`).join('');
     document.querySelector('#history tbody').innerHTML = hist.events.slice().reverse().map(e =>
       `<tr><td>${esc(e.item)}</td><td>${esc(e.type)}</td><td>${new Date(e.timestamp * 1000).toLocaleString()}</td></tr>`).join('');
     if (!hist.events.length) userError.textContent = 'Unknown user: showing cold-start (popular) recommendations.';
@@ -130,23 +150,72 @@ userForm.addEventListener('submit', async ev => {
   }
 });
 
-async function loadPopular() {
+const hourSelect = document.getElementById('user-hour');
+for (let h = 0; h < 24; ++h) hourSelect.insertAdjacentHTML('beforeend', `<option>${h}</option>`);
+
+// Items: popular or trending (optionally in one category), and one item's page.
+async function loadItemList() {
   try {
-    const pop = await api('/v1/popular?n=50');
+    const list = document.getElementById('item-list').value;
+    const category = document.getElementById('item-category').value.trim();
+    const pop = await api(`/v1/${list}?n=50${category ? `&category=${encodeURIComponent(category)}` : ''}`);
+    const titles = await Promise.all(pop.items.map(r =>
+      api(`/v1/items/${encodeURIComponent(r.item)}`).then(x => x.title || '').catch(() => '')));
     document.querySelector('#popular tbody').innerHTML = pop.items.map((r, i) =>
-      `<tr data-item="${esc(r.item)}" class="clickable"><td>${i + 1}</td><td>${esc(r.item)}</td><td>${r.score.toFixed(2)}</td></tr>`).join('');
+      `<tr data-item="${esc(r.item)}" class="clickable"><td>${i + 1}</td><td>${esc(r.item)}</td><td>${esc(titles[i])}</td><td>${r.score.toFixed(2)}</td></tr>`).join('');
     for (const row of document.querySelectorAll('#popular tbody tr'))
-      row.addEventListener('click', () => loadSimilar(row.dataset.item));
+      row.addEventListener('click', () => loadItem(row.dataset.item));
   } catch (e) {
     status.textContent = e.message;
   }
+}
+document.getElementById('item-list').addEventListener('change', loadItemList);
+document.getElementById('item-category').addEventListener('change', loadItemList);
+document.getElementById('item-form').addEventListener('submit', ev => {
+  ev.preventDefault();
+  const id = document.getElementById('item-id').value.trim();
+  if (id) loadItem(id);
+});
+
+async function loadItem(item) {
+  document.getElementById('similar-item').textContent = item;
+  const error = document.getElementById('similar-error');
+  const details = document.getElementById('item-details');
+  error.textContent = '';
+  details.innerHTML = '';
+  try {
+    const [info, activity] = await Promise.all([
+      api(`/v1/items/${encodeURIComponent(item)}`),
+      api(`/v1/items/${encodeURIComponent(item)}/activity?buckets=40`),
+    ]);
+    const attrs = Object.entries(info.attributes || {}).map(([k, v]) => `${k}=${v}`).join(', ');
+    const rows = [['title', info.title], ['categories', (info.categories || []).join(', ')],
+      ['tags', (info.tags || []).join(', ')], ['attributes', attrs], ['events', info.events],
+      ['popularity', info.popularity.toFixed(2)], ['trending', info.trending.toFixed(2)],
+      ['first seen', info.first_seen ? new Date(info.first_seen * 1000).toLocaleString() : '–'],
+      ['recommendable', info.recommendable ? 'yes' : 'no (hidden or expired)']];
+    details.innerHTML = rows.map(([k, v]) => `<dt>${k}</dt><dd>${esc(v ?? '')}</dd>`).join('');
+    const t = activity.counts.map((_, i) => activity.start + (i + 0.5) * activity.bucket_seconds);
+    charts['chart-activity'].plot.setData([t, activity.counts]);
+    resizeCharts();
+  } catch (e) {
+    error.textContent = e.message;
+  }
+  await loadSimilar(item);
 }
 
 // Models: kept versions, with rollback.
 const modelsStatus = document.getElementById('models-status');
 async function loadVersions() {
   try {
-    const v = await api('/v1/model/versions');
+    const [v, h] = await Promise.all([api('/v1/model/versions'), api('/v1/stats/history')]);
+    // One x axis: the history's seconds and the versions' creation times, merged.
+    const points = h.time.map((t, i) => [t, h.live_hr10[i], null])
+      .concat(v.versions.map(x => [x.created_ms / 1000, null, x.live_hr10]))
+      .sort((a, b) => a[0] - b[0]);
+    charts['chart-versions'].plot.setData([points.map(p => p[0]), points.map(p => p[1]), points.map(p => p[2])]);
+    document.body.dataset.versionPoints = v.versions.length;
+    resizeCharts();
     document.querySelector('#versions tbody').innerHTML = v.versions.slice().reverse().map(x =>
       `<tr data-version="${x.version}"><td>${x.version}${x.version === v.live ? ' (live)' : ''}</td>` +
       `<td>${new Date(x.created_ms).toLocaleTimeString()}</td><td>${esc(x.reason)}</td>` +
@@ -167,15 +236,15 @@ async function loadVersions() {
 }
 
 async function loadSimilar(item) {
-  document.getElementById('similar-item').textContent = item;
   const error = document.getElementById('similar-error');
-  error.textContent = '';
   try {
     const sim = await api(`/v1/items/${encodeURIComponent(item)}/similar?n=10`);
     document.querySelector('#similar tbody').innerHTML = sim.items.map((r, i) =>
-      `<tr><td>${i + 1}</td><td>${esc(r.item)}</td><td>${r.score.toFixed(3)}</td></tr>`).join('');
+      `<tr data-item="${esc(r.item)}" class="clickable"><td>${i + 1}</td><td>${esc(r.item)}</td><td>${r.score.toFixed(3)}</td></tr>`).join('');
+    for (const row of document.querySelectorAll('#similar tbody tr'))
+      row.addEventListener('click', () => loadItem(row.dataset.item));
   } catch (e) {
     document.querySelector('#similar tbody').innerHTML = '';
-    error.textContent = e.message;
+    error.textContent = (error.textContent ? error.textContent + '; ' : '') + e.message;
   }
 }

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <charconv>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -185,7 +186,12 @@ json recommendations_json(const std::vector<serve::Recommendation>& recs, bool e
   json items = json::array();
   for (const auto& r : recs) {
     json j = {{"item", r.item}, {"score", r.score}, {"source", r.source}};
-    if (explain) j["because"] = r.because;
+    if (explain) {
+      j["because"] = r.because;
+      json parts = json::object();
+      for (const auto& [name, value] : r.parts) parts[name] = value;
+      j["parts"] = std::move(parts);
+    }
     items.push_back(std::move(j));
   }
   return items;
@@ -559,6 +565,7 @@ struct HttpServer::Impl {
                             {"live_hr10", s.live_hr10},
                             {"live_ndcg10", s.live_ndcg10},
                             {"live_scored", s.live_scored},
+                            {"online_loss", s.online_loss},
                             {"ann_items", s.ann_items},
                             {"ann_updates", s.ann_updates},
                             {"latency_p50_ms", s.latency_p50_ms},
@@ -632,6 +639,7 @@ struct HttpServer::Impl {
                  col("latency_p99_ms", [](const auto& p) { return p.latency_p99_ms; });
                  col("live_hr10", [](const auto& p) { return p.live_hr10; });
                  col("live_ndcg10", [](const auto& p) { return p.live_ndcg10; });
+                 col("online_loss", [](const auto& p) { return p.online_loss; });
                  col("users", [](const auto& p) { return p.users; });
                  col("items", [](const auto& p) { return p.items; });
                  col("queue", [](const auto& p) { return p.queue; });
@@ -643,8 +651,9 @@ struct HttpServer::Impl {
           const auto s = service.stats();
           std::string out;
           auto metric = [&](const char* name, const char* type, const char* help, double v) {
-            out +=
-                fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
+            const std::string value = std::isnan(v) ? "NaN" : fmt::format("{}", v);
+            out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name,
+                               value);
           };
           metric("streamrec_events_ingested_total", "counter", "events accepted",
                  s.events_ingested);
@@ -657,6 +666,9 @@ struct HttpServer::Impl {
                  s.freshness_p99_ms);
           metric("streamrec_live_hr10", "gauge", "prequential HR@10 over the last 1000 events",
                  s.live_hr10);
+          metric("streamrec_online_loss", "gauge",
+                 "moving average of the online training loss (NaN: none)", s.online_loss);
+          metric("streamrec_ann_items", "gauge", "items in the ANN index", s.ann_items);
           metric("streamrec_recommend_latency_p99_ms", "gauge", "p99 of the last 1000 requests",
                  s.latency_p99_ms);
           metric("streamrec_guard_rollbacks_total", "counter", "models rolled back by the guard",

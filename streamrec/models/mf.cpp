@@ -157,12 +157,16 @@ void MatrixFactorization::observe(const data::Interaction& e) {
     item_users_[e.item].push_back(e.user);
     item_values_[e.item].push_back(e.value);
   }
+  // The loss average moves by 1% per event (about the last hundred events).
+  auto track = [&](double loss) {
+    online_loss_ = std::isnan(online_loss_) ? loss : 0.99 * online_loss_ + 0.01 * loss;
+  };
   switch (algo_) {
     case Algo::kBpr: {
       const auto steps = params_.integer("online_steps");
       for (int64_t s = 0; s < steps; ++s) {
         const uint32_t j = static_cast<uint32_t>(rng_() % n_items_);
-        if (!std::binary_search(items.begin(), items.end(), j)) bpr_step(e.user, e.item, j);
+        if (!std::binary_search(items.begin(), items.end(), j)) track(bpr_step(e.user, e.item, j));
       }
       break;
     }
@@ -175,7 +179,7 @@ void MatrixFactorization::observe(const data::Interaction& e) {
                     item_values_[e.item]);
       break;
     case Algo::kSgd:
-      sgd_step(e.user, e.item, e.value);
+      track(sgd_step(e.user, e.item, e.value));
       sgd_negatives(e.user);
       break;
   }

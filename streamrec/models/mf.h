@@ -12,6 +12,7 @@
 // item's factors against the fixed other side (fold-in).
 #pragma once
 
+#include <limits>
 #include <random>
 
 #include "streamrec/models/recommender.h"
@@ -38,6 +39,7 @@ class MatrixFactorization final : public Recommender {
   std::vector<float> retrieval_items(size_t& dim) const override;
   void observe(const data::Interaction& event) override;
   bool predicts_ratings() const override { return algo_ == Algo::kSgd; }
+  double online_loss() const override { return online_loss_; }
   float predict(uint32_t user, uint32_t item) const override;
   void save(BinaryWriter& out) const override;
   void load(BinaryReader& in) override;
@@ -53,7 +55,8 @@ class MatrixFactorization final : public Recommender {
   float dot(uint32_t u, uint32_t i) const;
   // BPR
   void fit_bpr(const TrainData& data);
-  void bpr_step(uint32_t u, uint32_t i, uint32_t j);
+  // One SGD step; returns the pair's loss before it (-log sigmoid(x_uij)).
+  float bpr_step(uint32_t u, uint32_t i, uint32_t j);
   // ALS
   void fit_als(const TrainData& data);
   // Solves one side's factors `x` against the other side `Y` with Gram matrix `YtY`, for the
@@ -63,7 +66,8 @@ class MatrixFactorization final : public Recommender {
   void gram(const std::vector<float>& M, uint32_t rows, std::vector<float>& out) const;
   // SGD (explicit)
   void fit_sgd(const TrainData& data);
-  void sgd_step(uint32_t u, uint32_t i, float rating);
+  // One SGD step; returns the squared error before it.
+  float sgd_step(uint32_t u, uint32_t i, float rating);
   // With negatives > 0: SGD steps towards 0 on that many items the user does not have.
   void sgd_negatives(uint32_t u);
 
@@ -75,6 +79,7 @@ class MatrixFactorization final : public Recommender {
   std::vector<float> P_, Q_;  // users x k, items x k
   std::vector<float> user_bias_, item_bias_;
   float mu_ = 0.0f;
+  double online_loss_ = std::numeric_limits<double>::quiet_NaN();  // moving average
   std::mt19937_64 rng_;
   // Online state: each user's items (sorted) for negative sampling and ALS fold-in.
   std::vector<std::vector<uint32_t>> user_items_;

@@ -6,7 +6,7 @@
 
 namespace streamrec::models {
 
-void MatrixFactorization::bpr_step(uint32_t u, uint32_t i, uint32_t j) {
+float MatrixFactorization::bpr_step(uint32_t u, uint32_t i, uint32_t j) {
   float* p = &P_[size_t{u} * k_];
   float* qi = &Q_[size_t{i} * k_];
   float* qj = &Q_[size_t{j} * k_];
@@ -21,6 +21,7 @@ void MatrixFactorization::bpr_step(uint32_t u, uint32_t i, uint32_t j) {
   }
   item_bias_[i] += lr_ * (z - reg_ * item_bias_[i]);
   item_bias_[j] += lr_ * (-z - reg_ * item_bias_[j]);
+  return x > 30 ? std::exp(-x) : std::log1p(std::exp(-x));  // softplus(-x)
 }
 
 void MatrixFactorization::fit_bpr(const TrainData& data) {
@@ -46,7 +47,7 @@ void MatrixFactorization::fit_bpr(const TrainData& data) {
   }
 }
 
-void MatrixFactorization::sgd_step(uint32_t u, uint32_t i, float rating) {
+float MatrixFactorization::sgd_step(uint32_t u, uint32_t i, float rating) {
   float* p = &P_[size_t{u} * k_];
   float* q = &Q_[size_t{i} * k_];
   const float err = rating - (mu_ + user_bias_[u] + item_bias_[i] + dot(u, i));
@@ -57,6 +58,7 @@ void MatrixFactorization::sgd_step(uint32_t u, uint32_t i, float rating) {
     p[f] += lr_ * (err * qf - reg_ * pf);
     q[f] += lr_ * (err * pf - reg_ * qf);
   }
+  return err * err;
 }
 
 void MatrixFactorization::sgd_negatives(uint32_t u) {

@@ -10,6 +10,8 @@
 
 namespace streamrec::models {
 
+double Recommender::online_loss() const { return std::numeric_limits<double>::quiet_NaN(); }
+
 TrainData::TrainData(uint32_t num_users, uint32_t num_items, std::vector<data::Interaction> events,
                      const data::Dataset* catalog)
     : num_users_(num_users), num_items_(num_items), events_(std::move(events)), catalog_(catalog) {

@@ -81,6 +81,9 @@ class Recommender {
   // Learns now from observed events a model may have queued for a micro-batch (no-op for
   // models that learn each event in observe()).
   virtual void flush() {}
+  // Moving average of the training loss of recent online updates (its own loss: BPR's
+  // -log sigmoid, squared error, softmax cross-entropy), NaN when the model has none.
+  virtual double online_loss() const;
   // Predicted rating of (user, item) for explicit-feedback metrics (MAE/RMSE).
   virtual bool predicts_ratings() const { return false; }
   virtual float predict(uint32_t user, uint32_t item) const;

@@ -42,6 +42,7 @@ struct SeqModel::State {
   // whose sequence has not changed since they were computed (stale[u] == 0).
   torch::Tensor user_vectors;
   torch::Tensor item_rows_eval;  // [items + 1, dim], row 0 zero (padding)
+  double last_loss = 0;          // of the last training step
   torch::Tensor item_matrix;     // view of item_rows_eval without row 0
   std::vector<char> stale;
   // Online learning: users with observed events not yet learned, and the users a replay
@@ -137,6 +138,7 @@ struct SeqModel::State {
     dense_opt->zero_grad();
     loss.backward();
     dense_opt->step();
+    last_loss = loss.item<double>();
   }
 
   // Hidden state after the last item of each of `users`' sequences [B, dim] (zero for
@@ -462,6 +464,8 @@ void SeqModel::flush() {
   st.encoder->train();
   st.train_step(users, 0, params_.integer("online_negatives"));
   ++online_steps_;
+  // Moves by 10% per step (about the last ten micro-batches).
+  online_loss_ = std::isnan(online_loss_) ? st.last_loss : 0.9 * online_loss_ + 0.1 * st.last_loss;
   refresh_vectors_after_step();
 }
 

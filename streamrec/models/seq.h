@@ -11,6 +11,7 @@
 // encodes the full fitted sequence, held-out item included.
 #pragma once
 
+#include <limits>
 #include <memory>
 
 #include "streamrec/models/recommender.h"
@@ -37,6 +38,7 @@ class SeqModel final : public Recommender {
   void observe(const data::Interaction& event) override;
   void flush() override;
   uint64_t online_steps() const { return online_steps_; }
+  double online_loss() const override { return online_loss_; }
   std::span<const float> item_vectors(size_t& dim) const override;
   // The encoded sequence against the item rows (score_all is exactly that dot product).
   bool retrieval_query(uint32_t user, std::vector<float>& query) const override;
@@ -65,6 +67,7 @@ class SeqModel final : public Recommender {
   std::unique_ptr<State> state_;
   FitReport report_;
   uint64_t online_steps_ = 0;
+  double online_loss_ = std::numeric_limits<double>::quiet_NaN();  // moving average
 };
 
 }  // namespace streamrec::models

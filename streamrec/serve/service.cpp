@@ -273,6 +273,7 @@ void Service::learner_loop() {
         model_->observe(xs[x]);
       }
       model_->flush();
+      online_loss_ = model_->online_loss();
       last_user_ = batch.front().user_index;
     } catch (const std::exception& e) {
       log::error("serve: learning a micro-batch of {} events failed: {}", batch.size(), e.what());
@@ -379,6 +380,7 @@ void Service::sampler_loop() {
     p.latency_p99_ms = now.latency_p99_ms;
     p.live_hr10 = now.live_hr10;
     p.live_ndcg10 = now.live_ndcg10;
+    p.online_loss = now.online_loss;
     p.users = now.users;
     p.items = now.items;
     p.queue = now.queue;
@@ -946,13 +948,19 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
       relevance.push_back(base - float(x) / want);
     }
   }
+  for (size_t x = 0; x < pool.size(); ++x)
+    pool[x].parts = {{pool[x].source == "model" ? "model" : "popularity", pool[x].score},
+                     {"rank", relevance[x]}};
   // Context: the log-lift of the item's categories under the request's context.
   if (!r.context.empty())
     for (size_t x = 0; x < pool.size(); ++x)
-      if (const auto* rec = record(items_.find(pool[x].item)))
-        relevance[x] += static_cast<float>(
+      if (const auto* rec = record(items_.find(pool[x].item))) {
+        const auto lift = static_cast<float>(
             options_.context_weight *
             std::clamp(context_stats_.boost(r.context, rec->attrs.categories), -2.0, 2.0));
+        relevance[x] += lift;
+        pool[x].parts.emplace_back("context", lift);
+      }
 
   size_t dim = 0;
   const auto vectors = model.item_vectors(dim);
@@ -1085,6 +1093,7 @@ ServiceStats Service::stats() const {
   s.model = options_.model;
   s.model_version = model_version_;
   s.ann_updates = ann_updates_;
+  s.online_loss = online_loss_;
   std::lock_guard a(ann_mutex_);
   s.ann_items = ann_ && ann_epoch_ == ids_epoch_ ? ann_->size() : 0;
   s.ann_current = s.ann_items > 0 && !ann_pending_ && !ann_busy_;

@@ -47,7 +47,7 @@ struct ServiceOptions {
   double context_weight = 0.3;  // weight of the context log-lift against rank-scaled relevance
   // Candidates come from an HNSW index over the model's retrieval vectors (mf, seq) instead
   // of scoring every item once the published model has this many items.
-  size_t ann_min_items = 20000;
+  size_t ann_min_items = 200000;
   AnnOptions ann;
 };
 
@@ -58,6 +58,10 @@ struct Recommendation {
   std::string source;
   // With explain: the user's recent items most like this one (by the model's item vectors).
   std::vector<std::string> because;
+  // With explain: the parts of the ranking: the source's score ("model" or "popularity"),
+  // "rank" (rank-scaled relevance among the candidates), "context" (weighted log-lift of
+  // the item's categories under the request's context). Fresh items have none.
+  std::vector<std::pair<std::string, float>> parts;
 };
 
 struct RecommendRequest {
@@ -96,6 +100,7 @@ struct ServiceStats {
   std::string model;
   uint64_t model_version = 0;  // +1 at every fit (start, retrain, deletion refit, rollback)
   uint64_t rollbacks = 0;      // guard rollbacks (non-finite scores)
+  double online_loss = 0;      // the learning model's moving-average loss (NaN: none)
   uint64_t ann_items = 0;      // items in the ANN index (0: not in use)
   uint64_t ann_updates = 0;    // rows (re)inserted into it so far
   bool ann_current = false;    // the index holds the newest published copy's vectors
@@ -128,6 +133,7 @@ struct MetricsPoint {
   double ingested_per_s = 0, learned_per_s = 0, requests_per_s = 0;
   double freshness_p50_ms = 0, freshness_p99_ms = 0, latency_p50_ms = 0, latency_p99_ms = 0;
   double live_hr10 = 0, live_ndcg10 = 0;
+  double online_loss = 0;
   uint64_t users = 0, items = 0, queue = 0;
 };
 
@@ -316,6 +322,7 @@ class Service {
   std::shared_ptr<const models::Recommender> ann_pending_;
   uint64_t ids_epoch_ = 0, ann_epoch_ = 0;
   std::atomic<uint64_t> ann_updates_{0};
+  std::atomic<double> online_loss_{0};
   bool ann_busy_ = false;  // a sync is running
   std::thread ann_thread_;
 

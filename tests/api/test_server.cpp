@@ -134,6 +134,8 @@ TEST(Server, IngestRecommendFilterHistoryDelete) {
     ASSERT_TRUE(it.contains("because")) << it.dump();
     EXPECT_LE(it["because"].size(), 3u);
     for (const auto& b : it["because"]) EXPECT_TRUE(seen.count(b.get<std::string>())) << b;
+    EXPECT_FLOAT_EQ(it["parts"]["model"].get<float>(), it["score"].get<float>()) << it.dump();
+    EXPECT_GT(it["parts"]["rank"].get<float>(), 0.0f);
     with_reasons += !it["because"].empty();
   }
   EXPECT_EQ(with_reasons, 10u);
@@ -330,7 +332,20 @@ TEST(Server, CatalogFiltersDiversityExplorationContext) {
     return k;
   };
   const size_t without = tv_share(get("/v1/recommend?user=nobody&n=20")["items"]);
-  const size_t with = tv_share(get("/v1/recommend?user=nobody&n=20&context=device=tv")["items"]);
+  const auto tv = get("/v1/recommend?user=nobody&n=20&explain=true&context=device=tv")["items"];
+  const size_t with = tv_share(tv);
+  // The explanation carries the context part: on average higher for favoured categories.
+  double lift[2] = {0, 0};
+  int count[2] = {0, 0};
+  for (const auto& it : tv) {
+    EXPECT_EQ(it["source"], "popular");
+    ASSERT_TRUE(it["parts"].contains("context")) << it.dump();
+    const int favoured = std::stoi(category_of(it["item"]).substr(3)) % 3 == 0;
+    lift[favoured] += it["parts"]["context"].get<double>();
+    ++count[favoured];
+  }
+  ASSERT_GT(count[0] * count[1], 0);
+  EXPECT_GT(lift[1] / count[1], lift[0] / count[0]);
   EXPECT_GT(with, without) << "tv-favoured items in the top 20: " << with << " vs " << without;
   EXPECT_EQ(reader.Get("/v1/recommend?user=nobody&context=device")->status, 400);
 }

@@ -51,7 +51,7 @@ try {
   page.on('pageerror', e => errors.push(e.message));
   await page.goto(`${base}/?key=${key}`);
 
-  // Overview: tiles fill in, four charts draw, and the history grows while events flow.
+  // Overview: tiles fill in, five charts draw, and the history grows while events flow.
   await page.waitForSelector('.tile[data-metric="events learned"]');
   await page.waitForFunction(() => Number(document.body.dataset.points || 0) >= 3, null, { timeout: 30000 });
   const learned = async () => Number((await page.textContent('.tile[data-metric="events learned"] .value')).replace(/[^\d]/g, ''));
@@ -59,7 +59,8 @@ try {
   const points = Number(await page.evaluate(() => document.body.dataset.points));
   await page.waitForFunction(p => Number(document.body.dataset.points) > p, points, { timeout: 20000 });
   await page.waitForFunction(f => Number(document.querySelector('.tile[data-metric="events learned"] .value').textContent.replace(/[^\d]/g, '')) > f, first, { timeout: 20000 });
-  assert.equal(await page.locator('.uplot canvas').count(), 4, 'four charts');
+  assert.equal(await page.locator('#overview .uplot canvas').count(), 5, 'five charts');
+  assert.ok(/\d/.test(await page.textContent('.tile[data-metric="online loss"] .value')), 'a loss');
   assert.ok(!(await page.textContent('#status')).includes('key'), 'authenticated');
   // Retrain: the button starts a background batch update; a new model version goes live.
   const version = async () => Number((await page.textContent('.tile[data-metric="model version"] .value')).replace(/[^\d]/g, ''));
@@ -75,6 +76,9 @@ try {
   await page.click('#versions tbody tr[data-version="1"] button.rollback');
   await page.waitForFunction(() => document.getElementById('models-status').textContent.startsWith('rolled back to 1'));
   await page.waitForSelector('#versions tbody tr:first-child td:nth-child(3):has-text("rollback to 1")');
+  // The timeline chart has the versions as points (start, retrain, rollback at least).
+  await page.waitForFunction(() => Number(document.body.dataset.versionPoints || 0) >= 3);
+  assert.equal(await page.locator('#models .uplot canvas').count(), 1, 'a version timeline chart');
   await page.screenshot({ path: join(shots, 'models.png'), fullPage: true });
 
   // Users: a user with history gets model recommendations and their history.
@@ -100,6 +104,19 @@ try {
   assert.ok((await page.textContent('#recs tbody')).includes('model'), 'recommendations come from the model');
   assert.ok((await page.textContent('#recs tbody td.because')).trim().length > 0, 'explanations name history items');
   assert.ok(await page.locator('#history tbody tr').count() >= 3);
+  // Context controls: the request carries the chosen device and hour, and diversity.
+  await page.selectOption('#user-device', 'tv');
+  await page.selectOption('#user-hour', '20');
+  await page.fill('#user-diversity', '0.5');
+  const [contextual] = await Promise.all([
+    page.waitForRequest(r => r.url().includes('/v1/recommend')),
+    page.click('#user-form button[type=submit]'),
+  ]);
+  const sent = new URL(contextual.url()).searchParams;
+  assert.equal(sent.get('context'), 'device=tv,hour=20');
+  assert.equal(sent.get('diversity'), '0.5');
+  await page.waitForFunction(() => document.querySelectorAll('#recs tbody tr').length === 10);
+  assert.equal(await page.textContent('#user-error'), '', 'no error with context');
   await page.screenshot({ path: join(shots, 'users.png'), fullPage: true });
 
   // Unknown user: the page says so and shows cold-start recommendations.
@@ -107,12 +124,20 @@ try {
   await page.click('#user-form button[type=submit]');
   await page.waitForFunction(() => document.getElementById('user-error').textContent.includes('Unknown user'));
 
-  // Items: the popular list.
+  // Items: the popular list with titles; an item's page shows its catalog attributes, its
+  // events over time and similar items; the trending list is one choice away.
   await page.click('nav button[data-tab="items"]');
   await page.waitForSelector('#popular tbody tr');
   await page.click('#popular tbody tr:first-child');
   await page.waitForSelector('#similar tbody tr');
   assert.equal(await page.locator('#similar tbody tr').count(), 10, 'ten similar items');
+  await page.waitForSelector('#item-details dt');
+  const details = await page.textContent('#item-details');
+  assert.ok(/categories\s*cat\d+/.test(details), `the item's category is shown: ${details}`);
+  assert.ok(/price=\d+/.test(details), 'its attributes are shown');
+  assert.equal(await page.locator('#items .uplot canvas').count(), 1, 'an activity chart');
+  await page.selectOption('#item-list', 'trending');
+  await page.waitForFunction(() => document.querySelectorAll('#popular tbody tr').length > 0);
   await page.screenshot({ path: join(shots, 'items.png'), fullPage: true });
 
   // A wrong key is reported on the page, not swallowed.

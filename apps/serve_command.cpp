@@ -16,7 +16,9 @@
 #include "streamrec/api/http_server.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
+#include "streamrec/core/text.h"
 #include "streamrec/data/generator.h"
+#include "streamrec/serve/redis_source.h"
 #include "streamrec/serve/service.h"
 
 namespace streamrec::cli {
@@ -118,6 +120,16 @@ void add_serve_command(CLI::App& app) {
                   "retrieve candidates from an HNSW index once the model has this many items "
                   "(models with retrieval vectors: mf, seq)")
       ->capture_default_str();
+  cmd->add_option("--retrain-every", so->retrain_every_s,
+                  "background retrain every this many seconds (0: only POST /v1/model/retrain)")
+      ->capture_default_str();
+  cmd->add_option("--retrain-margin", so->retrain_margin,
+                  "a retrain replaces the live model only if its held-out HR@10 is at least "
+                  "(1 - margin) x the live HR@10")
+      ->capture_default_str();
+  cmd->add_option("--retrain-holdout", so->retrain_holdout,
+                  "newest events held out of a retrain's fit to test it on")
+      ->capture_default_str();
   cmd->add_option("--ann-ef", so->ann.ef_search, "HNSW search list size (recall vs speed)")
       ->capture_default_str();
   cmd->add_option("--api-keys", *keys,
@@ -137,6 +149,16 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--demo-backlog", demo->backlog,
                   "demo events ingested at start (on an empty data directory)")
       ->capture_default_str();
+  auto redis = std::make_shared<serve::RedisSourceOptions>();
+  auto redis_stream = std::make_shared<std::string>();
+  auto redis_addr = std::make_shared<std::string>("127.0.0.1:6379");
+  cmd->add_option("--redis-stream", *redis_stream,
+                  "also consume events from this Redis Stream (consumer group; acknowledged "
+                  "once durable)");
+  cmd->add_option("--redis", *redis_addr, "Redis host:port")->capture_default_str();
+  cmd->add_option("--redis-group", redis->group, "Redis consumer group")->capture_default_str();
+  cmd->add_option("--redis-consumer", redis->consumer, "Redis consumer name")
+      ->capture_default_str();
   cmd->add_option("--gen", demo->gen,
                   "demo generator key=value,...:\n" + data::GeneratorOptions::params().help());
   cmd->callback([=] {
@@ -144,6 +166,17 @@ void add_serve_command(CLI::App& app) {
       if (const char* env = std::getenv("STREAMREC_API_KEYS")) *keys = env;
     ao->keys = api::parse_api_keys(*keys);
     so->sync = !*no_sync;
+    if (!redis_stream->empty()) {
+      redis->stream = *redis_stream;
+      const auto colon = redis_addr->rfind(':');
+      const auto port = colon == std::string::npos
+                            ? std::nullopt
+                            : text::parse_int(std::string_view(*redis_addr).substr(colon + 1));
+      SR_INPUT_CHECK(port && *port > 0 && *port < 65536, "--redis {}: expected host:port",
+                     text::quote(*redis_addr));
+      redis->host = redis_addr->substr(0, colon);
+      redis->port = static_cast<int>(*port);
+    }
     // Installed even where the shell started us with SIGINT ignored (background jobs).
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
@@ -169,6 +202,22 @@ void add_serve_command(CLI::App& app) {
       if (!demo_data.events.empty()) example_user = demo_data.users.id(demo_data.events[0].user);
       demo_thread = std::thread([&] { run_demo(service, demo_data, *demo, stop); });
     }
+    // The Redis source: a failure to connect at start stops the server with the error.
+    std::thread redis_thread;
+    std::string redis_error;
+    std::unique_ptr<serve::RedisSource> source;
+    if (!redis_stream->empty()) {
+      source = std::make_unique<serve::RedisSource>(service, *redis);
+      redis_thread = std::thread([&] {
+        try {
+          source->run(stop);
+        } catch (const std::exception& e) {
+          redis_error = e.what();
+          log::error("serve: redis source stopped: {}", redis_error);
+          stop = true;
+        }
+      });
+    }
     const std::string base = fmt::format("http://{}:{}", ao->host, port);
     fmt::print("streamrec serving {} (model {}, data in {})\n", base, so->model, so->data_dir);
     fmt::print("  dashboard: {}/\n", base);
@@ -179,7 +228,9 @@ void add_serve_command(CLI::App& app) {
     server.run();
     stop = true;
     if (demo_thread.joinable()) demo_thread.join();
+    if (redis_thread.joinable()) redis_thread.join();
     waiter.join();
+    SR_CHECK(redis_error.empty(), ErrorKind::kIo, "{}", redis_error);
     service.wait_learned();
     log::info("serve: stopped");
   });

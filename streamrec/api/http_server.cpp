@@ -586,6 +586,11 @@ struct HttpServer::Impl {
                               {"events_fitted", r.events_fitted},
                               {"events_caught_up", r.events_caught_up},
                               {"seconds", r.seconds},
+                              {"holdout_hr10", r.holdout_hr10},
+                              {"live_hr10", r.live_hr10},
+                              {"holdout_checks", r.holdout_checks},
+                              {"accepted", r.accepted},
+                              {"scheduled", r.scheduled},
                               {"error", r.error}}}});
                }));
 

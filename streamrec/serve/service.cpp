@@ -21,6 +21,14 @@ constexpr size_t kMaxIdLength = 256;
 constexpr size_t kRing = 1000;           // events/requests in the live percentiles
 constexpr size_t kHistoryPoints = 3600;  // one hour of per-second points
 
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t wall_seconds() { return wall_ms() / 1000; }
+
 // Adds `v` to a ring of at most kRing values.
 template <typename T>
 void push_ring(std::vector<T>& ring, size_t& next, T v) {
@@ -56,6 +64,9 @@ Service::Service(ServiceOptions options)
            store::EventLogOptions{options_.sync}),
       catalog_(options_.data_dir + "/catalog", options_.sync) {
   SR_INPUT_CHECK(options_.micro_batch > 0, "micro batch must be positive");
+  SR_INPUT_CHECK(options_.retrain_margin >= 0 && options_.retrain_margin <= 1,
+                 "retrain margin must be 0 to 1, got {}", options_.retrain_margin);
+  start_ms_ = wall_ms();
   model_ = models::make_model(options_.model);  // a bad spec fails here
   refit_from_log("start");
   freshness_ms_.reserve(1000);
@@ -192,16 +203,17 @@ bool Service::recommendable(uint32_t i, int64_t now) const {
   return !r || (!r->hidden && (r->expires_at == 0 || r->expires_at > now));
 }
 
+void Service::check_event(const store::LoggedEvent& e, size_t x) {
+  SR_INPUT_CHECK(!e.user.empty() && e.user.size() <= kMaxIdLength,
+                 "event {}: field 'user' must be 1 to {} characters", x, kMaxIdLength);
+  SR_INPUT_CHECK(!e.item.empty() && e.item.size() <= kMaxIdLength,
+                 "event {}: field 'item' must be 1 to {} characters", x, kMaxIdLength);
+  SR_INPUT_CHECK(std::isfinite(e.value), "event {}: field 'value' is not a finite number", x);
+  SR_INPUT_CHECK(e.timestamp >= 0, "event {}: field 'timestamp' {} is negative", x, e.timestamp);
+}
+
 size_t Service::ingest(std::span<const store::LoggedEvent> events) {
-  for (size_t x = 0; x < events.size(); ++x) {
-    const auto& e = events[x];
-    SR_INPUT_CHECK(!e.user.empty() && e.user.size() <= kMaxIdLength,
-                   "event {}: field 'user' must be 1 to {} characters", x, kMaxIdLength);
-    SR_INPUT_CHECK(!e.item.empty() && e.item.size() <= kMaxIdLength,
-                   "event {}: field 'item' must be 1 to {} characters", x, kMaxIdLength);
-    SR_INPUT_CHECK(std::isfinite(e.value), "event {}: field 'value' is not a finite number", x);
-    SR_INPUT_CHECK(e.timestamp >= 0, "event {}: field 'timestamp' {} is negative", x, e.timestamp);
-  }
+  for (size_t x = 0; x < events.size(); ++x) check_event(events[x], x);
   if (events.empty()) return 0;
   log_.append(events);  // durable before acknowledged or learned
   const auto now = std::chrono::steady_clock::now();
@@ -366,11 +378,16 @@ void Service::sampler_loop() {
     }
     const ServiceStats now = stats();
     const auto at = std::chrono::steady_clock::now();
+    if (options_.retrain_every_s > 0) {
+      const auto status = retrain_status();
+      const int64_t since_ms = (status.finished_ms > 0 ? status.finished_ms : start_ms_.load()) +
+                               options_.retrain_every_s * 1000;
+      if (!status.running && now.events_learned > 0 && wall_ms() >= since_ms)
+        start_retrain(/*scheduled=*/true);
+    }
     const double dt = std::chrono::duration<double>(at - last_at).count();
     MetricsPoint p;
-    p.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+    p.time_ms = wall_ms();
     p.ingested_per_s = (now.events_ingested - last.events_ingested) / dt;
     p.learned_per_s = (now.events_learned - last.events_learned) / dt;
     p.requests_per_s = (now.requests - last.requests) / dt;
@@ -589,9 +606,7 @@ void Service::publish_version(const std::string& reason, size_t events_learned,
   // Learner lock held. Records the new version with its snapshot, if the model can save.
   VersionInfo v;
   v.version = ++model_version_;
-  v.created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
+  v.created_ms = wall_ms();
   v.reason = reason;
   v.events_learned = events_learned;
   {
@@ -629,15 +644,14 @@ uint64_t Service::rollback_to(uint64_t version) {
   return model_version_;
 }
 
-bool Service::start_retrain() {
+bool Service::start_retrain(bool scheduled) {
   std::lock_guard r(retrain_mutex_);
   if (retrain_.running) return false;
   if (retrainer_.joinable()) retrainer_.join();
+  retrain_ = RetrainStatus{};
   retrain_.running = true;
-  retrain_.error.clear();
-  retrain_.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+  retrain_.scheduled = scheduled;
+  retrain_.started_ms = wall_ms();
   retrainer_ = std::thread([this] { retrain(); });
   return true;
 }
@@ -658,17 +672,57 @@ void Service::retrain() {
   }
   const size_t fitted = events.size();
   std::string error;
+  bool accepted = false;
+  double holdout_hr = 0, live_hr = 0;
+  uint64_t holdout_checks = 0;
   try {
-    // 2. Fit a fresh model without any lock: serving and online learning go on.
+    // 2. Fit a fresh model without any lock: serving and online learning go on. The
+    //    newest events are held out of the fit, then tested and learned in order.
     auto fresh = models::make_model(options_.model);
     std::stable_sort(events.begin(), events.end(),
                      [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
+    const size_t held = std::min(options_.retrain_holdout, events.size() / 10);
+    std::vector<data::Interaction> holdout(events.end() - held, events.end());
+    events.resize(events.size() - held);
+    std::vector<std::vector<uint32_t>> seen(n_users);
+    for (const auto& e : events) seen[e.user].push_back(e.item);
     fresh->fit(models::TrainData(n_users, n_items, std::move(events)));
+    // 2b. Test-then-train on the held-out events (new items of users with history; at most
+    //     300 checks spread over them), as the live model is measured.
+    double hits = 0;
+    const size_t every = std::max<size_t>(1, holdout.size() / 300);
+    std::vector<float> scores;
+    for (size_t x = 0; x < holdout.size(); ++x) {
+      const auto& e = holdout[x];
+      auto& s = seen[e.user];
+      std::sort(s.begin(), s.end());
+      const bool repeat = std::binary_search(s.begin(), s.end(), e.item);
+      if (x % every == 0 && !repeat && !s.empty() && e.item < fresh->num_items()) {
+        scores.assign(fresh->num_items(), 0.0f);
+        fresh->score_all(e.user, scores);
+        for (const auto& t : models::top_k(scores, 10, s)) hits += t.item == e.item;
+        ++holdout_checks;
+      }
+      if (!repeat) s.push_back(e.item);
+      fresh->observe(e);
+    }
+    fresh->flush();
+    holdout_hr = holdout_checks > 0 ? hits / holdout_checks : 0;
+    {
+      std::lock_guard m(metrics_mutex_);
+      live_hr = live_means().first;
+    }
+    accepted = holdout_checks < 30 || holdout_hr >= (1 - options_.retrain_margin) * live_hr;
+    if (!accepted)
+      log::warn(
+          "serve: retrain refused: HR@10 {:.4f} on {} held-out checks is below {:.0f}% of the "
+          "live model's {:.4f}; the live model stays",
+          holdout_hr, holdout_checks, 100 * (1 - options_.retrain_margin), live_hr);
     // 3. Catch up on what was learned meanwhile: most of it with only a read lock on the
     //    state, the rest under the learner lock, then swap and publish. A new version
     //    meanwhile (a deletion, a rollback) voids the result.
     size_t done = fitted;
-    for (int pass = 0; pass < 2; ++pass) {
+    for (int pass = 0; pass < 2 && accepted; ++pass) {
       std::unique_lock<std::mutex> learner(learner_mutex_, std::defer_lock);
       if (pass == 1) learner.lock();
       std::vector<data::Interaction> more;
@@ -691,6 +745,10 @@ void Service::retrain() {
     std::lock_guard r(retrain_mutex_);
     retrain_.events_fitted = fitted;
     retrain_.events_caught_up = done - fitted;
+    retrain_.holdout_hr10 = holdout_hr;
+    retrain_.live_hr10 = live_hr;
+    retrain_.holdout_checks = holdout_checks;
+    retrain_.accepted = accepted;
   } catch (const std::exception& e) {
     error = e.what();
     log::error("serve: retrain failed: {}", error);
@@ -699,10 +757,8 @@ void Service::retrain() {
   retrain_.running = false;
   retrain_.error = error;
   retrain_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  retrain_.finished_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
-  if (error.empty())
+  retrain_.finished_ms = wall_ms();
+  if (error.empty() && accepted)
     log::info("serve: retrained {} on {} events in {:.1f} s, caught up {} events, now version {}",
               options_.model, retrain_.events_fitted, retrain_.seconds, retrain_.events_caught_up,
               model_version());
@@ -724,12 +780,6 @@ void Service::wait_learned() const {
 }
 
 namespace {
-
-int64_t wall_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // The best `n` of `scores` (skipping the sorted `exclude`) that `ok` accepts: asks top_k for
 // more candidates until enough pass or none are left.

@@ -48,6 +48,13 @@ struct ServiceOptions {
   // Candidates come from an HNSW index over the model's retrieval vectors (mf, seq) instead
   // of scoring every item once the published model has this many items.
   size_t ann_min_items = 200000;
+  // Batch update: a background retrain every retrain_every_s seconds (0: only on demand).
+  // The fresh model is fitted without the newest retrain_holdout events, tested on them
+  // (test-then-train, HR@10) and swapped in only if that is at least (1 - retrain_margin)
+  // times the live model's prequential HR@10; otherwise the live model stays.
+  int64_t retrain_every_s = 0;
+  size_t retrain_holdout = 1000;
+  double retrain_margin = 0.1;
   AnnOptions ann;
 };
 
@@ -124,7 +131,13 @@ struct RetrainStatus {
   uint64_t events_fitted = 0;               // in the snapshot the fresh model was fitted on
   uint64_t events_caught_up = 0;            // learned online meanwhile, replayed before the swap
   double seconds = 0;
-  std::string error;  // empty when it succeeded
+  // The check before the swap: the fresh model's HR@10 on the held-out newest events, the
+  // live model's prequential HR@10 then, over how many held-out checks, and the verdict.
+  double holdout_hr10 = 0, live_hr10 = 0;
+  uint64_t holdout_checks = 0;
+  bool accepted = false;
+  bool scheduled = false;  // started by the schedule, not on demand
+  std::string error;       // empty when it succeeded (a refusal is not an error)
 };
 
 // One point of the metrics history (sampled every second) for the dashboard.
@@ -149,6 +162,8 @@ class Service {
   // accepted), appends the batch to the log durably, queues it for learning. Returns the
   // number accepted.
   size_t ingest(std::span<const store::LoggedEvent> events);
+  // The checks ingest makes of one event; Error(kInvalidInput) naming `index` and the field.
+  static void check_event(const store::LoggedEvent& e, size_t index);
 
   std::vector<Recommendation> recommend(const RecommendRequest& request) const;
   // Most interacted items, recent interactions weighted up (7-day half-life of event time),
@@ -184,7 +199,7 @@ class Service {
   // Batch update: fits a fresh model on every event learned so far in a background thread
   // while serving and online learning go on, replays the events learned meanwhile into it,
   // and swaps it in. Returns false if a retrain is already running.
-  bool start_retrain();
+  bool start_retrain(bool scheduled = false);
   RetrainStatus retrain_status() const;
   uint64_t model_version() const;
   const std::string& model_spec() const { return options_.model; }
@@ -326,6 +341,7 @@ class Service {
   bool ann_busy_ = false;  // a sync is running
   std::thread ann_thread_;
 
+  std::atomic<int64_t> start_ms_{0};  // wall clock at start (the retrain schedule's origin)
   mutable std::mutex retrain_mutex_;
   RetrainStatus retrain_;
   std::thread retrainer_;

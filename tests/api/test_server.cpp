@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -33,9 +34,10 @@ struct Running {
   int port = 0;
   std::thread thread;
 
-  Running(const std::string& dir, const std::string& model, size_t ann_min_items = 20000)
-      : service(serve::ServiceOptions{
-            .model = model, .data_dir = dir, .sync = false, .ann_min_items = ann_min_items}),
+  // `tweak` adjusts the service options (defaults: no fsync; retrains always accepted).
+  Running(const std::string& dir, const std::string& model,
+          const std::function<void(serve::ServiceOptions&)>& tweak = {})
+      : service(options(dir, model, tweak)),
         server(service, ServerOptions{.host = "127.0.0.1",
                                       .port = 0,
                                       .keys = parse_api_keys(fmt::format(
@@ -49,6 +51,13 @@ struct Running {
   ~Running() {
     server.stop();
     thread.join();
+  }
+  static serve::ServiceOptions options(const std::string& dir, const std::string& model,
+                                       const std::function<void(serve::ServiceOptions&)>& tweak) {
+    serve::ServiceOptions o{.model = model, .data_dir = dir, .sync = false};
+    o.retrain_margin = 1;
+    if (tweak) tweak(o);
+    return o;
   }
   httplib::Client client(const char* key) const {
     httplib::Client c("127.0.0.1", port);
@@ -357,7 +366,8 @@ TEST(Server, AnnRetrievalMatchesExactScoringAndFollowsOnlineUpdates) {
   g.items = 3000;
   g.events = 15000;
   const auto ds = data::generate(g);
-  Running r(dir.path().string(), "mf:algo=bpr,factors=16", /*ann_min_items=*/1);
+  Running r(dir.path().string(), "mf:algo=bpr,factors=16",
+            [](serve::ServiceOptions& o) { o.ann_min_items = 1; });
   auto writer = r.client(kWrite);
   for (const auto& batch : event_batches(ds, 1000))
     ASSERT_EQ(writer.Post("/v1/events", batch, "application/json")->status, 200);
@@ -423,6 +433,10 @@ TEST(Server, BackgroundRetrainSwapsInANewVersionWhileIngestGoesOn) {
   }
   ASSERT_FALSE(m["retrain"]["running"].get<bool>());
   EXPECT_EQ(m["retrain"]["error"], "");
+  EXPECT_TRUE(m["retrain"]["accepted"].get<bool>());
+  EXPECT_FALSE(m["retrain"]["scheduled"].get<bool>());
+  EXPECT_GT(m["retrain"]["holdout_checks"].get<int>(), 30);  // 300 held out of ~3000
+  EXPECT_GT(m["retrain"]["holdout_hr10"].get<double>(), 0.0);
   EXPECT_EQ(m["version"].get<int>(), v0 + 1);
   r.service.wait_learned();
   EXPECT_LE(
@@ -458,6 +472,43 @@ TEST(Server, BackgroundRetrainSwapsInANewVersionWhileIngestGoesOn) {
   EXPECT_EQ(back["items"], at3["items"]);
   EXPECT_EQ(body_of(r.client(kRead).Get("/v1/model/versions"))["versions"].back()["reason"],
             "rollback to 3");
+}
+
+TEST(Server, ScheduledRetrainSwapsOnlyWhenTheHeldOutCheckPasses) {
+  testing::TempDir dir;
+  const auto ds = small_stream();
+  // Every second; a retrain must be at least as good as the live model (margin 0).
+  Running r(dir.path().string(), "mf:algo=bpr,factors=16", [](serve::ServiceOptions& o) {
+    o.retrain_every_s = 1;
+    o.retrain_margin = 0;
+  });
+  auto writer = r.client(kWrite);
+  for (const auto& batch : event_batches(ds, 500))
+    ASSERT_EQ(writer.Post("/v1/events", batch, "application/json")->status, 200);
+  r.service.wait_learned();
+  auto reader = r.client(kRead);
+  json m;
+  for (int t = 0; t < 100; ++t) {
+    m = body_of(reader.Get("/v1/model"));
+    if (m["retrain"]["finished_ms"].get<int64_t>() > 0 && !m["retrain"]["running"].get<bool>())
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const auto& rt = m["retrain"];
+  ASSERT_GT(rt["finished_ms"].get<int64_t>(), 0) << m.dump();
+  EXPECT_TRUE(rt["scheduled"].get<bool>());
+  EXPECT_EQ(rt["error"], "");
+  // The verdict follows the rule, and only an accepted retrain makes a version.
+  const bool should = rt["holdout_checks"].get<int>() < 30 ||
+                      rt["holdout_hr10"].get<double>() >= rt["live_hr10"].get<double>();
+  EXPECT_EQ(rt["accepted"].get<bool>(), should) << rt.dump();
+  const auto versions = body_of(reader.Get("/v1/model/versions"))["versions"];
+  size_t retrains = 0;
+  for (const auto& v : versions) retrains += v["reason"] == "retrain";
+  if (rt["accepted"].get<bool>())
+    EXPECT_GE(retrains, 1u) << versions.dump();
+  else
+    std::printf("retrain refused: %s\n", rt.dump().c_str());
 }
 
 TEST(Server, GuardRollsBackAPoisonedModel) {

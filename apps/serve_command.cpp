@@ -130,6 +130,13 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--retrain-holdout", so->retrain_holdout,
                   "newest events held out of a retrain's fit to test it on")
       ->capture_default_str();
+  cmd->add_option("--quality-margin", so->quality_margin,
+                  "roll back when a window's live HR@10 falls below (1 - margin) x the window "
+                  "before (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--quality-checks", so->quality_checks,
+                  "prequential checks per quality-guard window")
+      ->capture_default_str();
   cmd->add_option("--ann-ef", so->ann.ef_search, "HNSW search list size (recall vs speed)")
       ->capture_default_str();
   cmd->add_option("--api-keys", *keys,

@@ -206,6 +206,23 @@ void DecayedCounts::add(uint32_t item, int64_t timestamp) {
   w_[item] += w;
 }
 
+QualityWindow::Verdict QualityWindow::judge() {
+  if (checks_ < min_checks_) return Verdict::kWait;
+  last_hr_ = double(hits_) / checks_;
+  hits_ = checks_ = 0;
+  if (baseline_ >= 0 && last_hr_ < (1 - margin_) * baseline_) {
+    baseline_ = -1;
+    return Verdict::kFail;
+  }
+  baseline_ = last_hr_;
+  return Verdict::kPass;
+}
+
+void QualityWindow::reset(bool rebaseline) {
+  hits_ = checks_ = 0;
+  if (rebaseline) baseline_ = -1;
+}
+
 void ContextStats::clear() {
   pair_category_.clear();
   pair_total_.clear();

@@ -67,6 +67,9 @@ Service::Service(ServiceOptions options)
   SR_INPUT_CHECK(options_.retrain_margin >= 0 && options_.retrain_margin <= 1,
                  "retrain margin must be 0 to 1, got {}", options_.retrain_margin);
   start_ms_ = wall_ms();
+  SR_INPUT_CHECK(options_.quality_margin >= 0 && options_.quality_margin < 1,
+                 "quality margin must be 0 (off) to below 1, got {}", options_.quality_margin);
+  quality_ = QualityWindow(options_.quality_margin, std::max<uint64_t>(1, options_.quality_checks));
   model_ = models::make_model(options_.model);  // a bad spec fails here
   refit_from_log("start");
   freshness_ms_.reserve(1000);
@@ -163,6 +166,7 @@ void Service::refit_from_log(const std::string& reason) {
   learned_events_ = events;
   good_snapshot_.clear();  // the guard's fallback: a refit on these events
   good_learned_ = learned_events_.size();
+  quality_.reset(/*rebaseline=*/true);
   fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
   model_ = std::move(fresh);
   const auto bytes = snapshot();
@@ -341,6 +345,7 @@ void Service::score_before_learning(uint32_t u, uint32_t i, const std::vector<ui
       hit = 1;
       ndcg = static_cast<float>(1.0 / std::log2(r + 2.0));
     }
+  quality_.record(hit > 0);
   std::lock_guard m(metrics_mutex_);
   push_ring(live_, live_next_, std::make_pair(hit, ndcg));
   ++live_scored_;
@@ -563,16 +568,29 @@ void Service::guard_and_publish(uint32_t user) {
   // snapshot that passed (or refitted on the learned events before it if the model cannot
   // save); a healthy one becomes that snapshot and the new serving copy. So a broken model
   // is never published.
+  // With the quality guard on, the state becomes the rollback target only when a window of
+  // prequential checks since the last target passed; in between it is published as is.
   last_publish_ = std::chrono::steady_clock::now();
-  if (scores_finite(user)) {
-    auto bytes = snapshot();
-    if (bytes) {
+  if (!scores_finite(user))
+    return roll_back_to_good(fmt::format(
+        "the model produced non-finite scores after {} learned events", learned_count()));
+  const auto verdict =
+      options_.quality_margin > 0 ? quality_.judge() : QualityWindow::Verdict::kPass;
+  if (verdict == QualityWindow::Verdict::kFail)
+    return roll_back_to_good(fmt::format(
+        "live HR@10 {:.4f} over the last {} checks fell below {:.0f}% of the window before",
+        quality_.last_hr(), options_.quality_checks, 100 * (1 - options_.quality_margin)));
+  auto bytes = snapshot();
+  if (bytes) {
+    if (verdict == QualityWindow::Verdict::kPass) {
       good_snapshot_ = *bytes;
       good_learned_ = learned_count();
-      publish_serving(bytes);
     }
-    return;
+    publish_serving(bytes);
   }
+}
+
+void Service::roll_back_to_good(const std::string& why) {
   auto fresh = models::make_model(options_.model);
   std::string how;
   if (!good_snapshot_.empty()) {
@@ -595,10 +613,9 @@ void Service::guard_and_publish(uint32_t user) {
     std::lock_guard m(metrics_mutex_);
     ++rollbacks_;
   }
-  log::error(
-      "serve: guard: the model produced non-finite scores after {} learned events; "
-      "rolled back to {} (now version {})",
-      learned_count(), how, model_version_.load());
+  quality_.reset(/*rebaseline=*/false);
+  log::error("serve: guard: {}; rolled back to {} (now version {})", why, how,
+             model_version_.load());
 }
 
 void Service::publish_version(const std::string& reason, size_t events_learned,

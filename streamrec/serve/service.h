@@ -53,6 +53,11 @@ struct ServiceOptions {
   // (test-then-train, HR@10) and swapped in only if that is at least (1 - retrain_margin)
   // times the live model's prequential HR@10; otherwise the live model stays.
   int64_t retrain_every_s = 0;
+  // Quality guard: the model's live HR@10 over each window of quality_checks prequential
+  // checks is compared with the window before; below (1 - quality_margin) of it, the model
+  // is rolled back to the state before the window. 0 turns it off.
+  double quality_margin = 0.5;
+  uint64_t quality_checks = 300;
   size_t retrain_holdout = 1000;
   double retrain_margin = 0.1;
   AnnOptions ann;
@@ -106,7 +111,7 @@ struct ServiceStats {
   double latency_p50_ms = 0, latency_p99_ms = 0;  // recommendation requests, last 1,000
   std::string model;
   uint64_t model_version = 0;  // +1 at every fit (start, retrain, deletion refit, rollback)
-  uint64_t rollbacks = 0;      // guard rollbacks (non-finite scores)
+  uint64_t rollbacks = 0;      // guard rollbacks (non-finite scores or a quality drop)
   double online_loss = 0;      // the learning model's moving-average loss (NaN: none)
   uint64_t ann_items = 0;      // items in the ANN index (0: not in use)
   uint64_t ann_updates = 0;    // rows (re)inserted into it so far
@@ -232,6 +237,9 @@ class Service {
   // Learner lock held: check the model (roll back if broken), publish a healthy one as the
   // serving copy.
   void guard_and_publish(uint32_t user);
+  // Learner lock held: replaces the learning model with the last state that passed the
+  // guard (or a refit on the events before it) and publishes it; `why` goes to the log.
+  void roll_back_to_good(const std::string& why);
   // The learning model's state as bytes, or nullopt if it cannot save.
   std::optional<std::string> snapshot();
   void publish_serving(const std::optional<std::string>& bytes);
@@ -285,6 +293,7 @@ class Service {
   std::string good_snapshot_;  // last state that passed the guard
   size_t good_learned_ = 0;    // learned events it had seen
   bool can_snapshot_ = true;
+  QualityWindow quality_{0.5, 300};  // set from the options in the constructor
 
   // Ids, histories, popularity and the learned events: state_mutex_.
   mutable std::shared_mutex state_mutex_;

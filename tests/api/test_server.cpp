@@ -511,6 +511,43 @@ TEST(Server, ScheduledRetrainSwapsOnlyWhenTheHeldOutCheckPasses) {
     std::printf("retrain refused: %s\n", rt.dump().c_str());
 }
 
+TEST(Server, QualityGuardRollsBackAPoisoningBurst) {
+  // popular learns online; a burst of spam (fresh accounts all clicking 20 junk items)
+  // pushes junk to the top, so the real users' next events stop hitting the top 10. The
+  // guard sees the live HR@10 collapse and rolls back to the state before the burst.
+  testing::TempDir dir;
+  const auto ds = small_stream();
+  Running r(dir.path().string(), "popular", [](serve::ServiceOptions& o) {
+    o.quality_checks = 100;
+    o.quality_margin = 0.5;
+  });
+  auto writer = r.client(kWrite);
+  const auto batches = event_batches(ds, 500);
+  const size_t half = batches.size() / 2;
+  for (size_t b = 0; b < half; ++b)
+    ASSERT_EQ(writer.Post("/v1/events", batches[b], "application/json")->status, 200);
+  r.service.wait_learned();  // publishes: the first window becomes the baseline
+  ASSERT_EQ(r.service.stats().rollbacks, 0u);
+  json spam = json::array();
+  for (int x = 0; x < 3000; ++x)
+    spam.push_back({{"user", fmt::format("bot{}", x)}, {"item", fmt::format("junk{}", x % 20)}});
+  ASSERT_EQ(writer.Post("/v1/events", spam.dump(), "application/json")->status, 200);
+  r.service.wait_learned();
+  auto reader = r.client(kRead);
+  const std::string user = ds.users.id(ds.events.front().user);
+  const auto poisoned = body_of(reader.Get(("/v1/recommend?n=10&user=" + user).c_str()));
+  EXPECT_EQ(poisoned["items"][0]["item"].get<std::string>().rfind("junk", 0), 0u)
+      << "the burst did not reach the top: " << poisoned.dump();
+  for (size_t b = half; b < batches.size(); ++b)
+    ASSERT_EQ(writer.Post("/v1/events", batches[b], "application/json")->status, 200);
+  r.service.wait_learned();
+  EXPECT_EQ(r.service.stats().rollbacks, 1u);
+  const auto versions = body_of(reader.Get("/v1/model/versions"))["versions"];
+  EXPECT_EQ(versions.back()["reason"], "guard rollback") << versions.dump();
+  for (const auto& it : body_of(reader.Get(("/v1/recommend?n=10&user=" + user).c_str()))["items"])
+    EXPECT_NE(it["item"].get<std::string>().rfind("junk", 0), 0u) << it.dump();
+}
+
 TEST(Server, GuardRollsBackAPoisonedModel) {
   // Rating SGD learns value - prediction: a value near FLT_MAX (finite, so accepted) blows
   // the factors up to inf/NaN. The guard must roll back to the last healthy snapshot.

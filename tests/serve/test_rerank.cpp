@@ -158,5 +158,25 @@ TEST(Rerank, DecayedCountsPreferRecentEvents) {
   EXPECT_GT(c.weights()[2], c.weights()[1]);
 }
 
+TEST(Guard, QualityWindowFailsOnADropAndRebaselinesAfterIt) {
+  QualityWindow q(0.5, 100);
+  auto window = [&](int hits) {
+    for (int k = 0; k < 100; ++k) q.record(k < hits);
+    return q.judge();
+  };
+  using V = QualityWindow::Verdict;
+  q.record(true);
+  EXPECT_EQ(q.judge(), V::kWait);  // 1 check: too few
+  q.reset(false);
+  EXPECT_EQ(window(20), V::kPass);  // the first window sets the baseline
+  EXPECT_DOUBLE_EQ(q.baseline(), 0.2);
+  EXPECT_EQ(window(12), V::kPass);  // 0.12 >= 0.5 x 0.2
+  EXPECT_EQ(window(5), V::kFail);   // 0.05 < 0.5 x 0.12
+  EXPECT_LT(q.baseline(), 0);
+  EXPECT_EQ(window(5), V::kPass);  // the stream changed for good: a new baseline, no loop
+  EXPECT_EQ(window(4), V::kPass);
+  EXPECT_EQ(window(0), V::kFail);
+}
+
 }  // namespace
 }  // namespace streamrec::serve

@@ -36,7 +36,8 @@ function drawTiles(s) {
     ['freshness p99', fmt(s.freshness_p99_ms, 1) + ' ms'], ['live HR@10', fmt(s.live_hr10, 3)],
     ['live NDCG@10', fmt(s.live_ndcg10, 3)], ['latency p99', fmt(s.latency_p99_ms, 3) + ' ms'],
     ['requests', fmt(s.requests)], ['online loss', s.online_loss == null ? '–' : fmt(s.online_loss, 3)],
-    ['ANN items', fmt(s.ann_items)],
+    ['ANN items', fmt(s.ann_items)], ['model rows', fmt(s.model_rows)],
+    ['model memory', fmt(s.model_bytes / 1e6, 1) + ' MB'],
   ];
   tiles.innerHTML = list.map(([l, v]) => `<div class="tile" data-metric="${l}"><div class="label">${l}</div><div class="value">${v}</div></div>`).join('');
 }
@@ -59,6 +60,7 @@ makeChart('chart-quality', [['HR@10', '#2ba14b'], ['NDCG@10', '#8a2bd6']]);
 makeChart('chart-freshness', [['p50 ms', '#2b7bd6'], ['p99 ms', '#d62b4b']]);
 makeChart('chart-latency', [['p50 ms', '#2b7bd6'], ['p99 ms', '#d62b4b'], ['requests/s', '#777']]);
 makeChart('chart-loss', [['loss', '#d62b4b']]);
+makeChart('chart-tables', [['users', '#2b7bd6'], ['items', '#d6762b'], ['model rows', '#2ba14b'], ['model MB', '#777']]);
 makeChart('chart-versions', [['live HR@10', '#2ba14b'], ['version made (HR@10 then)', '#d6762b', true]]);
 makeChart('chart-activity', [['events', '#2b7bd6']]);
 
@@ -76,6 +78,7 @@ async function refresh() {
     charts['chart-freshness'].plot.setData([h.time, h.freshness_p50_ms, h.freshness_p99_ms]);
     charts['chart-latency'].plot.setData([h.time, h.latency_p50_ms, h.latency_p99_ms, h.requests_per_s]);
     charts['chart-loss'].plot.setData([h.time, h.online_loss]);
+    charts['chart-tables'].plot.setData([h.time, h.users, h.items, h.model_rows, h.model_mb]);
     document.body.dataset.points = h.time.length;
     status.textContent = `live · ${new Date().toLocaleTimeString()}`;
     status.classList.remove('bad');

@@ -566,6 +566,8 @@ struct HttpServer::Impl {
                             {"live_ndcg10", s.live_ndcg10},
                             {"live_scored", s.live_scored},
                             {"online_loss", s.online_loss},
+                            {"model_rows", s.model_rows},
+                            {"model_bytes", s.model_bytes},
                             {"ann_items", s.ann_items},
                             {"ann_updates", s.ann_updates},
                             {"latency_p50_ms", s.latency_p50_ms},
@@ -645,6 +647,8 @@ struct HttpServer::Impl {
                  col("live_hr10", [](const auto& p) { return p.live_hr10; });
                  col("live_ndcg10", [](const auto& p) { return p.live_ndcg10; });
                  col("online_loss", [](const auto& p) { return p.online_loss; });
+                 col("model_rows", [](const auto& p) { return p.model_rows; });
+                 col("model_mb", [](const auto& p) { return p.model_bytes / 1e6; });
                  col("users", [](const auto& p) { return p.users; });
                  col("items", [](const auto& p) { return p.items; });
                  col("queue", [](const auto& p) { return p.queue; });
@@ -674,6 +678,10 @@ struct HttpServer::Impl {
           metric("streamrec_online_loss", "gauge",
                  "moving average of the online training loss (NaN: none)", s.online_loss);
           metric("streamrec_ann_items", "gauge", "items in the ANN index", s.ann_items);
+          metric("streamrec_model_rows", "gauge", "embedding rows of the learning model",
+                 s.model_rows);
+          metric("streamrec_model_bytes", "gauge", "parameter + optimizer bytes of the model",
+                 s.model_bytes);
           metric("streamrec_recommend_latency_p99_ms", "gauge", "p99 of the last 1000 requests",
                  s.latency_p99_ms);
           metric("streamrec_guard_rollbacks_total", "counter", "models rolled back by the guard",

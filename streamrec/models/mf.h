@@ -40,6 +40,10 @@ class MatrixFactorization final : public Recommender {
   void observe(const data::Interaction& event) override;
   bool predicts_ratings() const override { return algo_ == Algo::kSgd; }
   double online_loss() const override { return online_loss_; }
+  Size size() const override {
+    return {uint64_t{n_users_} + n_items_,
+            4 * (P_.size() + Q_.size() + user_bias_.size() + item_bias_.size())};
+  }
   float predict(uint32_t user, uint32_t item) const override;
   void save(BinaryWriter& out) const override;
   void load(BinaryReader& in) override;

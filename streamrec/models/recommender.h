@@ -84,6 +84,12 @@ class Recommender {
   // Moving average of the training loss of recent online updates (its own loss: BPR's
   // -log sigmoid, squared error, softmax cross-entropy), NaN when the model has none.
   virtual double online_loss() const;
+  // Size of the learned state: embedding rows (users + items, or table rows) and bytes
+  // (parameters and optimizer state); zeros for models that do not report it.
+  struct Size {
+    uint64_t rows = 0, bytes = 0;
+  };
+  virtual Size size() const { return {}; }
   // Predicted rating of (user, item) for explicit-feedback metrics (MAE/RMSE).
   virtual bool predicts_ratings() const { return false; }
   virtual float predict(uint32_t user, uint32_t item) const;

@@ -487,6 +487,14 @@ std::span<const float> SeqModel::item_vectors(size_t& dim) const {
   return {state_->item_matrix.data_ptr<float>(), static_cast<size_t>(state_->item_matrix.numel())};
 }
 
+Recommender::Size SeqModel::size() const {
+  if (!state_ || !state_->items) return {};
+  const auto t = state_->items->stats();
+  uint64_t dense = 0;
+  for (const auto& p : state_->encoder->parameters()) dense += p.numel();
+  return {t.rows, t.bytes + 3 * 4 * dense};  // weights + Adam's two moments
+}
+
 bool SeqModel::retrieval_query(uint32_t user, std::vector<float>& query) const {
   if (!state_ || user >= state_->seqs.size() || !state_->item_matrix.defined()) return false;
   const auto& st = *state_;

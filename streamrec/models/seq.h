@@ -39,6 +39,9 @@ class SeqModel final : public Recommender {
   void flush() override;
   uint64_t online_steps() const { return online_steps_; }
   double online_loss() const override { return online_loss_; }
+  // Item table rows and bytes (rows with their Adam state) plus dense weights and their Adam
+  // state.
+  Size size() const override;
   std::span<const float> item_vectors(size_t& dim) const override;
   // The encoded sequence against the item rows (score_all is exactly that dot product).
   bool retrieval_query(uint32_t user, std::vector<float>& query) const override;

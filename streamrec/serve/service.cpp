@@ -290,6 +290,9 @@ void Service::learner_loop() {
       }
       model_->flush();
       online_loss_ = model_->online_loss();
+      const auto size = model_->size();
+      model_rows_ = size.rows;
+      model_bytes_ = size.bytes;
       last_user_ = batch.front().user_index;
     } catch (const std::exception& e) {
       log::error("serve: learning a micro-batch of {} events failed: {}", batch.size(), e.what());
@@ -403,6 +406,8 @@ void Service::sampler_loop() {
     p.live_hr10 = now.live_hr10;
     p.live_ndcg10 = now.live_ndcg10;
     p.online_loss = now.online_loss;
+    p.model_rows = now.model_rows;
+    p.model_bytes = now.model_bytes;
     p.users = now.users;
     p.items = now.items;
     p.queue = now.queue;
@@ -1161,6 +1166,8 @@ ServiceStats Service::stats() const {
   s.model_version = model_version_;
   s.ann_updates = ann_updates_;
   s.online_loss = online_loss_;
+  s.model_rows = model_rows_;
+  s.model_bytes = model_bytes_;
   std::lock_guard a(ann_mutex_);
   s.ann_items = ann_ && ann_epoch_ == ids_epoch_ ? ann_->size() : 0;
   s.ann_current = s.ann_items > 0 && !ann_pending_ && !ann_busy_;

@@ -113,9 +113,10 @@ struct ServiceStats {
   uint64_t model_version = 0;  // +1 at every fit (start, retrain, deletion refit, rollback)
   uint64_t rollbacks = 0;      // guard rollbacks (non-finite scores or a quality drop)
   double online_loss = 0;      // the learning model's moving-average loss (NaN: none)
-  uint64_t ann_items = 0;      // items in the ANN index (0: not in use)
-  uint64_t ann_updates = 0;    // rows (re)inserted into it so far
-  bool ann_current = false;    // the index holds the newest published copy's vectors
+  uint64_t model_rows = 0, model_bytes = 0;  // the learning model's size (see Recommender)
+  uint64_t ann_items = 0;                    // items in the ANN index (0: not in use)
+  uint64_t ann_updates = 0;                  // rows (re)inserted into it so far
+  bool ann_current = false;                  // the index holds the newest published copy's vectors
 };
 
 // A model version: made at start, by a retrain, a guard rollback, a deletion refit or a
@@ -153,6 +154,7 @@ struct MetricsPoint {
   double live_hr10 = 0, live_ndcg10 = 0;
   double online_loss = 0;
   uint64_t users = 0, items = 0, queue = 0;
+  uint64_t model_rows = 0, model_bytes = 0;
 };
 
 class Service {
@@ -347,6 +349,7 @@ class Service {
   uint64_t ids_epoch_ = 0, ann_epoch_ = 0;
   std::atomic<uint64_t> ann_updates_{0};
   std::atomic<double> online_loss_{0};
+  std::atomic<uint64_t> model_rows_{0}, model_bytes_{0};
   bool ann_busy_ = false;  // a sync is running
   std::thread ann_thread_;
 

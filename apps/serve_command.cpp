@@ -137,6 +137,11 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--quality-checks", so->quality_checks,
                   "prequential checks per quality-guard window")
       ->capture_default_str();
+  cmd->add_option("--ranker", so->ranker,
+                  "order recommendations with the fusion ranker: auto (when its live HR@10 "
+                  "matches the model's), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   cmd->add_option("--ann-ef", so->ann.ef_search, "HNSW search list size (recall vs speed)")
       ->capture_default_str();
   cmd->add_option("--api-keys", *keys,

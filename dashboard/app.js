@@ -34,7 +34,7 @@ function drawTiles(s) {
     ['model', s.model], ['model version', fmt(s.model_version)], ['guard rollbacks', fmt(s.rollbacks)], ['events ingested', fmt(s.events_ingested)], ['events learned', fmt(s.events_learned)],
     ['users', fmt(s.users)], ['items', fmt(s.items)], ['learn queue', fmt(s.queue)],
     ['freshness p99', fmt(s.freshness_p99_ms, 1) + ' ms'], ['live HR@10', fmt(s.live_hr10, 3)],
-    ['live NDCG@10', fmt(s.live_ndcg10, 3)], ['latency p99', fmt(s.latency_p99_ms, 3) + ' ms'],
+    ['live NDCG@10', fmt(s.live_ndcg10, 3)], ['ranked HR@10', fmt(s.ranked_hr10, 3) + (s.ranker_in_use ? ' (in use)' : '')], ['latency p99', fmt(s.latency_p99_ms, 3) + ' ms'],
     ['requests', fmt(s.requests)], ['online loss', s.online_loss == null ? '–' : fmt(s.online_loss, 3)],
     ['ANN items', fmt(s.ann_items)], ['model rows', fmt(s.model_rows)],
     ['model memory', fmt(s.model_bytes / 1e6, 1) + ' MB'],
@@ -56,7 +56,7 @@ function makeChart(id, series) {
   charts[id] = { plot: new uPlot(opts, [[], ...series.map(() => [])], el), el, series };
 }
 makeChart('chart-events', [['ingested/s', '#2b7bd6'], ['learned/s', '#d6762b']]);
-makeChart('chart-quality', [['HR@10', '#2ba14b'], ['NDCG@10', '#8a2bd6']]);
+makeChart('chart-quality', [['HR@10 (model)', '#2ba14b'], ['NDCG@10 (model)', '#8a2bd6'], ['HR@10 (fusion ranker)', '#d6762b']]);
 makeChart('chart-freshness', [['p50 ms', '#2b7bd6'], ['p99 ms', '#d62b4b']]);
 makeChart('chart-latency', [['p50 ms', '#2b7bd6'], ['p99 ms', '#d62b4b'], ['requests/s', '#777']]);
 makeChart('chart-loss', [['loss', '#d62b4b']]);
@@ -74,7 +74,7 @@ async function refresh() {
     const [s, h] = await Promise.all([api('/v1/stats'), api('/v1/stats/history')]);
     drawTiles(s);
     charts['chart-events'].plot.setData([h.time, h.ingested_per_s, h.learned_per_s]);
-    charts['chart-quality'].plot.setData([h.time, h.live_hr10, h.live_ndcg10]);
+    charts['chart-quality'].plot.setData([h.time, h.live_hr10, h.live_ndcg10, h.ranked_hr10]);
     charts['chart-freshness'].plot.setData([h.time, h.freshness_p50_ms, h.freshness_p99_ms]);
     charts['chart-latency'].plot.setData([h.time, h.latency_p50_ms, h.latency_p99_ms, h.requests_per_s]);
     charts['chart-loss'].plot.setData([h.time, h.online_loss]);

@@ -437,6 +437,7 @@ struct HttpServer::Impl {
                    if (!id.empty()) r.exclude.emplace_back(id);
                  r.explain = parse_bool(req, "explain", false);
                  r.exact = parse_bool(req, "exact", false);
+                 if (req.has_param("ranker")) r.ranker = parse_bool(req, "ranker", false);
                  r.filter = parse_filter(req);
                  r.diversity = parse_number(req, "diversity", 0);
                  r.explore = parse_number(req, "explore", 0);
@@ -565,6 +566,10 @@ struct HttpServer::Impl {
                             {"live_hr10", s.live_hr10},
                             {"live_ndcg10", s.live_ndcg10},
                             {"live_scored", s.live_scored},
+                            {"ranked_hr10", s.ranked_hr10},
+                            {"ranked_ndcg10", s.ranked_ndcg10},
+                            {"ranker_steps", s.ranker_steps},
+                            {"ranker_in_use", s.ranker_in_use},
                             {"online_loss", s.online_loss},
                             {"model_rows", s.model_rows},
                             {"model_bytes", s.model_bytes},
@@ -647,6 +652,7 @@ struct HttpServer::Impl {
                  col("live_hr10", [](const auto& p) { return p.live_hr10; });
                  col("live_ndcg10", [](const auto& p) { return p.live_ndcg10; });
                  col("online_loss", [](const auto& p) { return p.online_loss; });
+                 col("ranked_hr10", [](const auto& p) { return p.ranked_hr10; });
                  col("model_rows", [](const auto& p) { return p.model_rows; });
                  col("model_mb", [](const auto& p) { return p.model_bytes / 1e6; });
                  col("users", [](const auto& p) { return p.users; });

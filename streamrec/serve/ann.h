@@ -25,9 +25,10 @@ struct AnnOptions {
   size_t chunk = 16;               // rows re-inserted per writer-lock hold
   float change_threshold = 1e-6f;  // a row counts as changed when an element moves more
   // A changed row is re-inserted (its graph links searched again) when it moved by more
-  // than this share of its norm since it was last inserted; smaller moves only overwrite
-  // the stored vector (cheap), so scores stay exact while the links age a little.
-  float relink_share = 0.2f;
+  // than this share of its norm since it was last inserted (0.1: stale links cost recall,
+  // 0.2 gave 0.943-1.0 top-20 overlap with exact search in the server test); smaller moves only
+  // overwrite the stored vector (cheap), so scores stay exact while the links age a little.
+  float relink_share = 0.1f;
 };
 
 class AnnIndex {

@@ -8,6 +8,7 @@
 #include <random>
 #include <sstream>
 #include <tuple>
+#include <unordered_map>
 
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
@@ -64,6 +65,8 @@ Service::Service(ServiceOptions options)
            store::EventLogOptions{options_.sync}),
       catalog_(options_.data_dir + "/catalog", options_.sync) {
   SR_INPUT_CHECK(options_.micro_batch > 0, "micro batch must be positive");
+  SR_INPUT_CHECK(options_.ranker == "auto" || options_.ranker == "on" || options_.ranker == "off",
+                 "ranker must be auto, on or off, got '{}'", options_.ranker);
   SR_INPUT_CHECK(options_.retrain_margin >= 0 && options_.retrain_margin <= 1,
                  "retrain margin must be 0 to 1, got {}", options_.retrain_margin);
   start_ms_ = wall_ms();
@@ -71,6 +74,7 @@ Service::Service(ServiceOptions options)
                  "quality margin must be 0 (off) to below 1, got {}", options_.quality_margin);
   quality_ = QualityWindow(options_.quality_margin, std::max<uint64_t>(1, options_.quality_checks));
   model_ = models::make_model(options_.model);  // a bad spec fails here
+  ranker_ = std::make_unique<models::FusionRanker>();
   refit_from_log("start");
   freshness_ms_.reserve(1000);
   learner_ = std::thread([this] { learner_loop(); });
@@ -254,7 +258,7 @@ void Service::learner_loop() {
       // learner lock only. The live quality check scores at most live_checks events of a
       // micro-batch, spread evenly (one score_all each, a forward pass for deep models).
       std::vector<data::Interaction> xs;
-      std::vector<std::pair<size_t, std::vector<uint32_t>>> checks;  // event, seen before it
+      std::vector<Check> checks;
       {
         std::unique_lock state(state_mutex_);
         const size_t check_every =
@@ -270,8 +274,13 @@ void Service::learner_loop() {
           auto pos = std::lower_bound(s.begin(), s.end(), i);
           const bool repeat = pos != s.end() && *pos == i;
           // Only new pairs of users with history count (a repeat cannot be recommended).
-          if (options_.live_checks > 0 && xs.size() % check_every == 0 && !repeat && !s.empty())
-            checks.emplace_back(xs.size(), s);
+          if (options_.live_checks > 0 && xs.size() % check_every == 0 && !repeat && !s.empty()) {
+            Check c{xs.size(), s, {}, b.event.context};
+            const auto& h = history_[u];
+            for (size_t k = h.size() > 50 ? h.size() - 50 : 0; k < h.size(); ++k)
+              c.recent.push_back(items_.find(h[k].item));
+            checks.push_back(std::move(c));
+          }
           if (!repeat) s.insert(pos, i);
           count_event(i, b.event);
           b.user_index = u;
@@ -284,11 +293,17 @@ void Service::learner_loop() {
       }
       size_t c = 0;
       for (size_t x = 0; x < xs.size(); ++x) {
-        if (c < checks.size() && checks[c].first == x)
-          score_before_learning(xs[x].user, xs[x].item, checks[c++].second);
+        if (c < checks.size() && checks[c].event == x)
+          score_before_learning(xs[x].user, xs[x].item, checks[c++]);
         model_->observe(xs[x]);
       }
       model_->flush();
+      if (!ranker_y_.empty()) {
+        ranker_->train(ranker_x_, ranker_y_);
+        ranker_steps_ = ranker_->steps();
+        ranker_x_.clear();
+        ranker_y_.clear();
+      }
       online_loss_ = model_->online_loss();
       const auto size = model_->size();
       model_rows_ = size.rows;
@@ -337,21 +352,111 @@ void Service::maybe_publish() {
   learned_cv_.notify_all();
 }
 
-void Service::score_before_learning(uint32_t u, uint32_t i, const std::vector<uint32_t>& seen) {
+void Service::score_before_learning(uint32_t u, uint32_t i, const Check& check) {
   if (i >= model_->num_items()) return;
   std::vector<float> scores(model_->num_items());
   model_->score_all(u, scores);
-  const auto top = models::top_k(scores, 10, seen);
-  float hit = 0, ndcg = 0;
-  for (size_t r = 0; r < top.size(); ++r)
-    if (top[r].item == i) {
-      hit = 1;
-      ndcg = static_cast<float>(1.0 / std::log2(r + 2.0));
+  auto gain = [&](const std::vector<uint32_t>& ranked) {
+    for (size_t r = 0; r < ranked.size() && r < 10; ++r)
+      if (ranked[r] == i) return std::make_pair(1.0f, static_cast<float>(1.0 / std::log2(r + 2.0)));
+    return std::make_pair(0.0f, 0.0f);
+  };
+  // The model's top rank_pool: its top 10 for the live metric, all of them for the ranker
+  // (scored before it learns from this event, then trained on it as one list).
+  const auto pool = models::top_k(scores, std::max<size_t>(10, options_.rank_pool), check.seen);
+  std::vector<uint32_t> items;
+  std::vector<float> base;
+  for (const auto& p : pool) {
+    items.push_back(p.item);
+    base.push_back(p.score);
+  }
+  const auto live = gain(items);
+  std::pair<float, float> ranked{0.0f, 0.0f};
+  {
+    std::vector<float> features;
+    {
+      std::shared_lock state(state_mutex_);
+      const auto context = parse_context(check.context, ";");
+      features = ranker_features(*model_, items, base, std::vector<char>(items.size(), 1),
+                                 check.recent, context);
     }
-  quality_.record(hit > 0);
+    const auto logits = ranker_->score(features);
+    std::vector<uint32_t> order(items.size());
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t a, uint32_t b) { return logits[a] > logits[b]; });
+    for (auto& o : order) o = items[o];
+    ranked = gain(order);
+    // A list teaches the ranker only when the item taken is among the candidates.
+    if (std::find(items.begin(), items.end(), i) != items.end()) {
+      ranker_x_.insert(ranker_x_.end(), features.begin(), features.end());
+      for (uint32_t c : items) ranker_y_.push_back(c == i ? 1.0f : 0.0f);
+    }
+  }
+  quality_.record(live.first > 0);
   std::lock_guard m(metrics_mutex_);
-  push_ring(live_, live_next_, std::make_pair(hit, ndcg));
+  push_ring(live_, live_next_, live);
+  push_ring(ranked_, ranked_next_, ranked);
   ++live_scored_;
+}
+
+std::vector<float> Service::ranker_features(
+    const models::Recommender& model, std::span<const uint32_t> items,
+    std::span<const float> scores, std::span<const char> from_model,
+    std::span<const uint32_t> recent,
+    std::span<const std::pair<std::string, std::string>> context) const {
+  constexpr int64_t F = models::FusionRanker::kFeatures;
+  const size_t n = items.size();
+  std::vector<float> out(n * F, 0.0f);
+  double mean = 0, var = 0;
+  for (float s : scores) mean += s;
+  mean /= std::max<size_t>(1, n);
+  for (float s : scores) var += (s - mean) * (s - mean);
+  const double sd = std::sqrt(var / std::max<size_t>(1, n)) + 1e-6;
+  size_t dim = 0;
+  const auto vectors = model.item_vectors(dim);
+  const size_t rows = dim > 0 ? vectors.size() / dim : 0;
+  // The user's category shares over their recent items.
+  std::unordered_map<std::string, double> share;
+  for (uint32_t j : recent)
+    if (const auto* r = record(j))
+      for (const auto& c : r->attrs.categories) share[c] += 1.0 / recent.size();
+  for (size_t k = 0; k < n; ++k) {
+    const uint32_t i = items[k];
+    float* f = &out[k * F];
+    f[0] = 1.0f - float(k) / n;                          // retrieval rank
+    f[1] = static_cast<float>((scores[k] - mean) / sd);  // retrieval score, standardised
+    f[2] = i < popular_.weights().size() ? std::log1p(popular_.weights()[i]) : 0.0f;
+    f[3] = i < trending_.weights().size() ? std::log1p(trending_.weights()[i]) : 0.0f;
+    f[4] = i < first_seen_.size() && first_seen_[i] > 0
+               ? std::log1p(std::max<int64_t>(0, latest_time_ - first_seen_[i]) / 3600.0)
+               : 0.0f;  // item age, log hours
+    f[5] = i < item_events_.size() ? std::log1p(item_events_[i]) : 0.0f;
+    const auto* rec = record(i);
+    if (rec && !context.empty())
+      f[6] = static_cast<float>(
+          std::clamp(context_stats_.boost(context, rec->attrs.categories), -2.0, 2.0));
+    if (rec)
+      for (const auto& c : rec->attrs.categories)
+        if (const auto it = share.find(c); it != share.end())
+          f[7] = std::max(f[7], static_cast<float>(it->second));
+    if (i < rows)  // similarity to the last five items (item-to-item, the CF signal)
+      for (size_t r = recent.size() > 5 ? recent.size() - 5 : 0; r < recent.size(); ++r)
+        if (recent[r] < rows && recent[r] != i)
+          f[8] = std::max(f[8], cosine(&vectors[i * dim], &vectors[recent[r] * dim], dim));
+    f[9] = from_model[k] ? 1.0f : 0.0f;
+  }
+  return out;
+}
+
+bool Service::ranker_wins() const {
+  if (live_.size() < 200 || ranked_.size() != live_.size()) return false;
+  double model = 0, fused = 0;
+  for (size_t k = 0; k < live_.size(); ++k) {
+    model += live_[k].first;
+    fused += ranked_[k].first;
+  }
+  return fused >= model;
 }
 
 std::pair<double, double> Service::live_means() const {
@@ -406,6 +511,7 @@ void Service::sampler_loop() {
     p.live_hr10 = now.live_hr10;
     p.live_ndcg10 = now.live_ndcg10;
     p.online_loss = now.online_loss;
+    p.ranked_hr10 = now.ranked_hr10;
     p.model_rows = now.model_rows;
     p.model_bytes = now.model_bytes;
     p.users = now.users;
@@ -478,8 +584,10 @@ void Service::publish_serving(const std::optional<std::string>& bytes) {
     ann_pending_ = copy;
   }
   ann_cv_.notify_one();
+  std::shared_ptr<const models::FusionRanker> ranker = ranker_->clone();
   std::lock_guard s(serving_mutex_);
   serving_ = std::move(copy);
+  ranker_serving_ = std::move(ranker);
 }
 
 void Service::ann_loop() {
@@ -986,8 +1094,21 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
   const size_t n_explore =
       r.explore > 0 ? std::clamp<size_t>(std::lround(r.n * r.explore), 1, r.n) : 0;
   const size_t n_main = r.n - n_explore;
-  const bool rerank = r.diversity > 0 || !r.context.empty();
-  const size_t n_pool = rerank ? std::min<size_t>(n_main * 5, 1000) : n_main;
+  std::shared_ptr<const models::FusionRanker> ranker;
+  bool use = options_.ranker == "on";
+  if (options_.ranker == "auto") {
+    std::lock_guard m(metrics_mutex_);
+    use = ranker_wins();
+  }
+  if (r.ranker.value_or(use)) {
+    std::lock_guard s(serving_mutex_);
+    ranker = ranker_serving_;
+  }
+  if (ranker && ranker->steps() == 0) ranker = nullptr;  // nothing learned yet
+  const bool rerank = r.diversity > 0 || !r.context.empty() || ranker;
+  const size_t n_pool =
+      rerank ? std::min<size_t>(std::max(n_main * 5, ranker ? options_.rank_pool : 0), 1000)
+             : n_main;
 
   // Candidates, each with a relevance: 1 - rank / pool size for the model's (so sources
   // combine by rank), popular fill below every model candidate.
@@ -1023,8 +1144,32 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
   for (size_t x = 0; x < pool.size(); ++x)
     pool[x].parts = {{pool[x].source == "model" ? "model" : "popularity", pool[x].score},
                      {"rank", relevance[x]}};
-  // Context: the log-lift of the item's categories under the request's context.
-  if (!r.context.empty())
+  // The fusion ranker orders the model's candidates (popular fill stays below them); without
+  // it, the context's log-lift of the item's categories is added to the rank relevance.
+  size_t from_model = 0;
+  while (from_model < pool.size() && pool[from_model].source == "model") ++from_model;
+  if (ranker && from_model > 0) {
+    std::vector<uint32_t> items, recent;
+    std::vector<float> base;
+    for (size_t x = 0; x < from_model; ++x) {
+      items.push_back(items_.find(pool[x].item));
+      base.push_back(pool[x].score);
+    }
+    const auto& h = history_[u];
+    for (size_t k = h.size() > 50 ? h.size() - 50 : 0; k < h.size(); ++k)
+      recent.push_back(items_.find(h[k].item));
+    const auto logits = ranker->score(
+        ranker_features(model, items, base, std::vector<char>(items.size(), 1), recent, r.context));
+    const float low = *std::min_element(logits.begin(), logits.end());
+    for (size_t x = 0; x < pool.size(); ++x) {
+      if (x < from_model) {
+        relevance[x] = logits[x];
+        pool[x].parts.emplace_back("fusion", logits[x]);
+      } else {
+        relevance[x] += low - 2.0f;
+      }
+    }
+  } else if (!r.context.empty())
     for (size_t x = 0; x < pool.size(); ++x)
       if (const auto* rec = record(items_.find(pool[x].item))) {
         const auto lift = static_cast<float>(
@@ -1153,6 +1298,15 @@ ServiceStats Service::stats() const {
   {
     std::lock_guard m(metrics_mutex_);
     std::tie(s.live_hr10, s.live_ndcg10) = live_means();
+    s.ranker_in_use = options_.ranker == "on" || (options_.ranker == "auto" && ranker_wins());
+    for (const auto& [hit, g] : ranked_) {
+      s.ranked_hr10 += hit;
+      s.ranked_ndcg10 += g;
+    }
+    if (!ranked_.empty()) {
+      s.ranked_hr10 /= ranked_.size();
+      s.ranked_ndcg10 /= ranked_.size();
+    }
     s.live_scored = live_scored_;
     s.requests = requests_;
     s.rollbacks = rollbacks_;
@@ -1166,6 +1320,7 @@ ServiceStats Service::stats() const {
   s.model_version = model_version_;
   s.ann_updates = ann_updates_;
   s.online_loss = online_loss_;
+  s.ranker_steps = ranker_steps_;
   s.model_rows = model_rows_;
   s.model_bytes = model_bytes_;
   std::lock_guard a(ann_mutex_);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "streamrec/core/id_map.h"
+#include "streamrec/models/ranker.h"
 #include "streamrec/models/recommender.h"
 #include "streamrec/serve/ann.h"
 #include "streamrec/serve/rerank.h"
@@ -57,6 +58,11 @@ struct ServiceOptions {
   // checks is compared with the window before; below (1 - quality_margin) of it, the model
   // is rolled back to the state before the window. 0 turns it off.
   double quality_margin = 0.5;
+  // The fusion ranker learns online beside the model (always, for the ranked_hr10 metric)
+  // and orders recommendations: "auto" when its live HR@10 over the last 1,000 checks is at
+  // least the model's (after 200 checks), "on", or "off" (per request: ranker=true|false).
+  std::string ranker = "auto";
+  size_t rank_pool = 50;  // candidates the ranker orders
   uint64_t quality_checks = 300;
   size_t retrain_holdout = 1000;
   double retrain_margin = 0.1;
@@ -86,7 +92,8 @@ struct RecommendRequest {
   double diversity = 0;  // MMR weight, 0 (pure relevance) to 1
   double explore = 0;    // share of the n slots given to fresh items, 0 to 1
   std::vector<std::pair<std::string, std::string>> context;  // device=tv, hour=20, ...
-  bool exact = false;  // score every item even when the ANN index is in use
+  bool exact = false;          // score every item even when the ANN index is in use
+  std::optional<bool> ranker;  // order with the fusion ranker (default: the service option)
 };
 
 // An item as the service knows it: its catalog record (if upserted) and live counters.
@@ -107,6 +114,10 @@ struct ServiceStats {
   // the user's top 10? Over the last 1,000 scored events (new user-item pairs of known users).
   double live_hr10 = 0, live_ndcg10 = 0;
   uint64_t live_scored = 0;
+  // The same checks after the fusion ranker re-orders the model's top rank_pool.
+  double ranked_hr10 = 0, ranked_ndcg10 = 0;
+  uint64_t ranker_steps = 0;
+  bool ranker_in_use = false;  // recommendations are ordered by the ranker (by default)
   uint64_t requests = 0;
   double latency_p50_ms = 0, latency_p99_ms = 0;  // recommendation requests, last 1,000
   std::string model;
@@ -153,6 +164,7 @@ struct MetricsPoint {
   double freshness_p50_ms = 0, freshness_p99_ms = 0, latency_p50_ms = 0, latency_p99_ms = 0;
   double live_hr10 = 0, live_ndcg10 = 0;
   double online_loss = 0;
+  double ranked_hr10 = 0;
   uint64_t users = 0, items = 0, queue = 0;
   uint64_t model_rows = 0, model_bytes = 0;
 };
@@ -257,10 +269,26 @@ class Service {
   std::optional<std::vector<models::ScoredItem>> ann_candidates(
       const models::Recommender& model, uint32_t user, size_t n,
       const std::vector<uint32_t>& exclude, const std::function<bool(uint32_t)>& ok) const;
+  // Does the ranker's live HR@10 match or beat the model's (metrics_mutex_ held)?
+  bool ranker_wins() const;
   // Mean (HR@10, NDCG@10) of the live ring (metrics_mutex_ held).
   std::pair<double, double> live_means() const;
   // Prequential check of one event before it is learned (learner lock held).
-  void score_before_learning(uint32_t user, uint32_t item, const std::vector<uint32_t>& seen);
+  struct Check {
+    size_t event = 0;              // index in the micro-batch
+    std::vector<uint32_t> seen;    // the user's items before it (sorted)
+    std::vector<uint32_t> recent;  // the user's last 50 items before it, oldest first
+    std::string context;           // the event's context
+  };
+  void score_before_learning(uint32_t user, uint32_t item, const Check& check);
+  // State lock held (shared): one row of FusionRanker::kFeatures per candidate `items[k]`
+  // (best first by the retrieval model, `scores` its scores, `from_model` 0 for popular
+  // fill) for a user whose recent items are `recent`, under `context`.
+  std::vector<float> ranker_features(
+      const models::Recommender& model, std::span<const uint32_t> items,
+      std::span<const float> scores, std::span<const char> from_model,
+      std::span<const uint32_t> recent,
+      std::span<const std::pair<std::string, std::string>> context) const;
   void refit_from_log(const std::string& reason);
   void publish_version(const std::string& reason, size_t events_learned,
                        const std::optional<std::string>& bytes);
@@ -310,9 +338,15 @@ class Service {
   ContextStats context_stats_;
   std::vector<data::Interaction> learned_events_;  // in learning order (retrain input)
 
-  // The published serving copy (null: serve from the learning model).
+  // The published serving copy (null: serve from the learning model) and ranker.
   mutable std::mutex serving_mutex_;
   std::shared_ptr<const models::Recommender> serving_;
+  std::shared_ptr<const models::FusionRanker> ranker_serving_;
+
+  // The fusion ranker being trained and its examples of this micro-batch (learner lock).
+  std::unique_ptr<models::FusionRanker> ranker_;
+  std::vector<float> ranker_x_, ranker_y_;
+  std::atomic<uint64_t> ranker_steps_{0};
 
   // Learner queue.
   mutable std::mutex queue_mutex_;
@@ -329,7 +363,9 @@ class Service {
 
   // Live quality and request latency rings, and the sampled history (metrics_mutex_).
   mutable std::mutex metrics_mutex_;
-  std::vector<std::pair<float, float>> live_;  // (hit, ndcg) of the last 1,000
+  std::vector<std::pair<float, float>> live_;    // (hit, ndcg) of the last 1,000
+  std::vector<std::pair<float, float>> ranked_;  // the same after the ranker
+  size_t ranked_next_ = 0;
   size_t live_next_ = 0;
   uint64_t live_scored_ = 0;
   std::vector<double> latency_ms_;

@@ -366,8 +366,10 @@ TEST(Server, AnnRetrievalMatchesExactScoringAndFollowsOnlineUpdates) {
   g.items = 3000;
   g.events = 15000;
   const auto ds = data::generate(g);
-  Running r(dir.path().string(), "mf:algo=bpr,factors=16",
-            [](serve::ServiceOptions& o) { o.ann_min_items = 1; });
+  Running r(dir.path().string(), "mf:algo=bpr,factors=16", [](serve::ServiceOptions& o) {
+    o.ann_min_items = 1;
+    o.quality_margin = 0;  // no guard rollback (a new copy) between the two reads
+  });
   auto writer = r.client(kWrite);
   for (const auto& batch : event_batches(ds, 1000))
     ASSERT_EQ(writer.Post("/v1/events", batch, "application/json")->status, 200);
@@ -384,7 +386,7 @@ TEST(Server, AnnRetrievalMatchesExactScoringAndFollowsOnlineUpdates) {
   for (const auto& e : ds.events) users.insert(e.user);
   for (uint32_t u : users) {
     if (total >= 50 * 20) break;
-    const std::string q = "/v1/recommend?n=20&user=" + ds.users.id(u);
+    const std::string q = "/v1/recommend?n=20&ranker=false&user=" + ds.users.id(u);
     const auto ann = body_of(reader.Get(q.c_str()))["items"];
     const auto exact = body_of(reader.Get((q + "&exact=true").c_str()))["items"];
     std::set<std::string> want;
@@ -546,6 +548,41 @@ TEST(Server, QualityGuardRollsBackAPoisoningBurst) {
   EXPECT_EQ(versions.back()["reason"], "guard rollback") << versions.dump();
   for (const auto& it : body_of(reader.Get(("/v1/recommend?n=10&user=" + user).c_str()))["items"])
     EXPECT_NE(it["item"].get<std::string>().rfind("junk", 0), 0u) << it.dump();
+}
+
+TEST(Server, FusionRankerLearnsOnlineAndOrdersWhenAsked) {
+  testing::TempDir dir;
+  data::GeneratorOptions g;
+  g.users = 300;
+  g.items = 300;
+  g.events = 20000;
+  const auto ds = data::generate(g);
+  Running r(dir.path().string(), "mf:algo=bpr,factors=16");
+  auto writer = r.client(kWrite);
+  ASSERT_EQ(writer.Post("/v1/items", catalog_json(ds), "application/json")->status, 200);
+  for (const auto& batch : event_batches(ds, 250))
+    ASSERT_EQ(writer.Post("/v1/events", batch, "application/json")->status, 200);
+  r.service.wait_learned();
+  const auto s = r.service.stats();
+  std::printf("live HR@10 model %.3f, after the fusion ranker %.3f (%llu steps)\n", s.live_hr10,
+              s.ranked_hr10, static_cast<unsigned long long>(s.ranker_steps));
+  EXPECT_GT(s.ranker_steps, 10u);
+  EXPECT_GT(s.ranked_hr10, 0.0);
+  // Asked for, the ranker orders the model's candidates: "fusion" parts in descending order.
+  const std::string user = ds.users.id(ds.events.back().user);
+  auto reader = r.client(kRead);
+  const auto fused = body_of(
+      reader.Get(("/v1/recommend?n=10&explain=true&ranker=true&user=" + user).c_str()))["items"];
+  ASSERT_EQ(fused.size(), 10u);
+  for (size_t x = 0; x < fused.size(); ++x) {
+    ASSERT_TRUE(fused[x]["parts"].contains("fusion")) << fused[x].dump();
+    if (x > 0)
+      EXPECT_LE(fused[x]["parts"]["fusion"].get<float>(),
+                fused[x - 1]["parts"]["fusion"].get<float>());
+  }
+  const auto plain = body_of(
+      reader.Get(("/v1/recommend?n=10&explain=true&ranker=false&user=" + user).c_str()))["items"];
+  for (const auto& it : plain) EXPECT_FALSE(it["parts"].contains("fusion")) << it.dump();
 }
 
 TEST(Server, GuardRollsBackAPoisonedModel) {

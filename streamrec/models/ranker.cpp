@@ -1,0 +1,133 @@
+#include "streamrec/models/ranker.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "streamrec/core/error.h"
+
+namespace streamrec::models {
+namespace {
+
+// x_{l+1} = x_0 * (W_l x_l + b_l) + x_l (DCN cross layers) beside a two-layer MLP; the two
+// towers are concatenated into one logit.
+class FusionNetImpl : public torch::nn::Module {
+ public:
+  FusionNetImpl(int64_t features, const FusionRankerOptions& o) {
+    for (int64_t l = 0; l < o.cross_layers; ++l)
+      cross_->push_back(torch::nn::Linear(features, features));
+    register_module("cross", cross_);
+    deep1_ = register_module("deep1", torch::nn::Linear(features, o.hidden));
+    deep2_ = register_module("deep2", torch::nn::Linear(o.hidden, o.hidden));
+    out_ = register_module("out", torch::nn::Linear(features + o.hidden, 1));
+  }
+  torch::Tensor forward(const torch::Tensor& x0) {
+    auto x = x0;
+    for (const auto& layer : *cross_) x = x0 * layer->as<torch::nn::Linear>()->forward(x) + x;
+    auto h = torch::relu(deep2_(torch::relu(deep1_(x0))));
+    return out_(torch::cat({x, h}, 1)).squeeze(1);
+  }
+
+ private:
+  torch::nn::ModuleList cross_;
+  torch::nn::Linear deep1_{nullptr}, deep2_{nullptr}, out_{nullptr};
+};
+TORCH_MODULE(FusionNet);
+
+}  // namespace
+
+struct FusionRanker::Impl {
+  FusionRankerOptions options;
+  FusionNet net{nullptr};
+  std::unique_ptr<torch::optim::Adam> opt;
+  // Running feature statistics (Welford): count, mean, sum of squared deviations.
+  double count = 0;
+  std::vector<double> mean = std::vector<double>(kFeatures, 0.0),
+                      m2 = std::vector<double>(kFeatures, 0.0);
+  uint64_t steps = 0;
+
+  explicit Impl(const FusionRankerOptions& o) : options(o) {
+    torch::manual_seed(o.seed);
+    net = FusionNet(kFeatures, o);
+    opt = std::make_unique<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(o.lr));
+  }
+
+  torch::Tensor standardised(std::span<const float> features) const {
+    const int64_t rows = static_cast<int64_t>(features.size()) / kFeatures;
+    auto x = torch::from_blob(const_cast<float*>(features.data()), {rows, kFeatures}).clone();
+    std::vector<float> mu(kFeatures), inv(kFeatures);
+    for (int64_t f = 0; f < kFeatures; ++f) {
+      mu[f] = static_cast<float>(mean[f]);
+      const double var = count > 1 ? m2[f] / (count - 1) : 1.0;
+      inv[f] = static_cast<float>(1.0 / std::sqrt(var + 1e-6));
+    }
+    return (x - torch::tensor(mu)) * torch::tensor(inv);
+  }
+};
+
+FusionRanker::FusionRanker(FusionRankerOptions options) : impl_(std::make_unique<Impl>(options)) {}
+
+FusionRanker::~FusionRanker() = default;
+
+uint64_t FusionRanker::steps() const { return impl_->steps; }
+
+std::vector<float> FusionRanker::score(std::span<const float> features) const {
+  SR_CHECK(features.size() % kFeatures == 0, ErrorKind::kInternal,
+           "ranker: {} floats is not rows of {} features", features.size(), kFeatures);
+  if (features.empty()) return {};
+  torch::NoGradGuard no_grad;
+  auto logits = impl_->net->forward(impl_->standardised(features)).contiguous();
+  return {logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel()};
+}
+
+double FusionRanker::train(std::span<const float> features, std::span<const float> labels) {
+  const size_t rows = features.size() / kFeatures;
+  SR_CHECK(features.size() % kFeatures == 0 && labels.size() == rows, ErrorKind::kInternal,
+           "ranker: {} features for {} labels", features.size(), labels.size());
+  if (rows == 0) return 0;
+  auto& s = *impl_;
+  for (size_t r = 0; r < rows; ++r) {
+    s.count += 1;
+    for (int64_t f = 0; f < kFeatures; ++f) {
+      const double v = features[r * kFeatures + f], d = v - s.mean[f];
+      s.mean[f] += d / s.count;
+      s.m2[f] += d * (v - s.mean[f]);
+    }
+  }
+  s.net->train();
+  auto x = s.standardised(features);
+  auto y =
+      torch::from_blob(const_cast<float*>(labels.data()), {static_cast<int64_t>(rows)}).clone();
+  // Positives are rare (one per candidate list): weight them up to balance the classes.
+  const double positives = y.sum().item<double>();
+  const double weight = positives > 0 ? (rows - positives) / positives : 1.0;
+  auto loss = torch::nn::functional::binary_cross_entropy_with_logits(
+      s.net->forward(x), y,
+      torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions().pos_weight(
+          torch::tensor({static_cast<float>(weight)})));
+  s.opt->zero_grad();
+  loss.backward();
+  s.opt->step();
+  s.net->eval();
+  ++s.steps;
+  return loss.item<double>();
+}
+
+std::unique_ptr<FusionRanker> FusionRanker::clone() const {
+  auto copy = std::make_unique<FusionRanker>(impl_->options);
+  auto& d = *copy->impl_;
+  {
+    torch::NoGradGuard no_grad;
+    auto from = impl_->net->parameters();
+    auto to = d.net->parameters();
+    for (size_t p = 0; p < from.size(); ++p) to[p].copy_(from[p]);
+  }
+  d.net->eval();
+  d.count = impl_->count;
+  d.mean = impl_->mean;
+  d.m2 = impl_->m2;
+  d.steps = impl_->steps;
+  return copy;
+}
+
+}  // namespace streamrec::models

@@ -1,0 +1,48 @@
+// The fusion ranker (module models): a small deep & cross network (DCN-style cross layers
+// beside an MLP, libtorch) that orders a candidate list from per-candidate features: the
+// retrieval model's rank and score, popularity, trend, item age and activity, context lift,
+// the user's category affinity and similarity to their recent items, the candidate source.
+// It learns online (pointwise BCE: the item the user took next against the other
+// candidates), so it works on top of any candidate source. Features are standardised with
+// running means and variances kept in the ranker.
+//
+// Threads: score() is const and safe from many threads on a ranker nobody trains; train()
+// needs exclusive access. Serving uses a clone() made at publish time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace streamrec::models {
+
+struct FusionRankerOptions {
+  int64_t hidden = 32;
+  int64_t cross_layers = 2;
+  double lr = 0.003;
+  uint64_t seed = 42;
+};
+
+class FusionRanker {
+ public:
+  static constexpr int64_t kFeatures = 10;
+  explicit FusionRanker(FusionRankerOptions options = {});
+  ~FusionRanker();
+  FusionRanker(const FusionRanker&) = delete;
+  FusionRanker& operator=(const FusionRanker&) = delete;
+
+  // One logit per row of `features` (rows x kFeatures, row-major).
+  std::vector<float> score(std::span<const float> features) const;
+  // One Adam step of binary cross-entropy on the rows (labels 1 or 0); returns the loss.
+  double train(std::span<const float> features, std::span<const float> labels);
+  // An independent copy (weights and feature statistics) for serving.
+  std::unique_ptr<FusionRanker> clone() const;
+  uint64_t steps() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrec::models

@@ -168,12 +168,14 @@ void Service::refit_from_log(const std::string& reason) {
     logged_at_start_ = static_cast<int64_t>(n_events) - static_cast<int64_t>(ingested_);
   }
   learned_events_ = events;
-  good_snapshot_.clear();  // the guard's fallback: a refit on these events
+  good_snapshot_.clear();  // the guards' fallback: a refit on these events
   good_learned_ = learned_events_.size();
-  quality_.reset(/*rebaseline=*/true);
+  healthy_snapshot_.clear();
+  healthy_learned_ = good_learned_;
   fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
   model_ = std::move(fresh);
   const auto bytes = snapshot();
+  start_quality_window(/*rebaseline=*/true, learned_events_.size());
   publish_version(reason, learned_events_.size(), bytes);
   publish_serving(bytes);
   log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
@@ -298,6 +300,7 @@ void Service::learner_loop() {
         model_->observe(xs[x]);
       }
       model_->flush();
+      if (options_.quality_margin > 0 && quality_.ready()) judge_quality();
       if (!ranker_y_.empty()) {
         ranker_->train(ranker_x_, ranker_y_);
         ranker_steps_ = ranker_->steps();
@@ -678,45 +681,57 @@ std::shared_ptr<const models::Recommender> Service::serving() const {
 
 void Service::guard_and_publish(uint32_t user) {
   // Learner lock held. A model whose scores are not all finite is rolled back to the last
-  // snapshot that passed (or refitted on the learned events before it if the model cannot
-  // save); a healthy one becomes that snapshot and the new serving copy. So a broken model
-  // is never published.
-  // With the quality guard on, the state becomes the rollback target only when a window of
-  // prequential checks since the last target passed; in between it is published as is.
+  // published healthy state (or refitted on the learned events before it if the model
+  // cannot save); a healthy one becomes that state and the new serving copy. So a broken
+  // model is never published. (The quality guard judges windows after micro-batches, see
+  // judge_quality.)
   last_publish_ = std::chrono::steady_clock::now();
   if (!scores_finite(user))
-    return roll_back_to_good(fmt::format(
-        "the model produced non-finite scores after {} learned events", learned_count()));
-  const auto verdict =
-      options_.quality_margin > 0 ? quality_.judge() : QualityWindow::Verdict::kPass;
-  if (verdict == QualityWindow::Verdict::kFail)
-    return roll_back_to_good(fmt::format(
-        "live HR@10 {:.4f} over the last {} checks fell below {:.0f}% of the window before",
-        quality_.last_hr(), options_.quality_checks, 100 * (1 - options_.quality_margin)));
+    return roll_back_to(fmt::format("the model produced non-finite scores after {} learned events",
+                                    learned_count()),
+                        healthy_snapshot_, healthy_learned_);
   auto bytes = snapshot();
   if (bytes) {
-    if (verdict == QualityWindow::Verdict::kPass) {
-      good_snapshot_ = *bytes;
-      good_learned_ = learned_count();
-    }
+    healthy_snapshot_ = *bytes;
+    healthy_learned_ = learned_count();
     publish_serving(bytes);
   }
 }
 
-void Service::roll_back_to_good(const std::string& why) {
+void Service::judge_quality() {
+  if (quality_.judge() == QualityWindow::Verdict::kFail) {
+    roll_back_to(fmt::format("live HR@10 {:.4f} over the last {} checks fell below {:.0f}% of "
+                             "the window before",
+                             quality_.last_hr(), quality_.last_checks(),
+                             100 * (1 - options_.quality_margin)),
+                 good_snapshot_, good_learned_);
+  } else if (!window_snapshot_.empty()) {
+    good_snapshot_ = std::move(window_snapshot_);
+    good_learned_ = window_learned_;
+  }
+  start_quality_window(/*rebaseline=*/false, learned_count());
+}
+
+void Service::start_quality_window(bool rebaseline, size_t learned) {
+  quality_.reset(rebaseline);
+  window_snapshot_ = options_.quality_margin > 0 ? snapshot().value_or("") : "";
+  window_learned_ = learned;
+}
+
+void Service::roll_back_to(const std::string& why, const std::string& target, size_t learned) {
   auto fresh = models::make_model(options_.model);
   std::string how;
-  if (!good_snapshot_.empty()) {
-    std::istringstream in(good_snapshot_);
+  if (!target.empty()) {
+    std::istringstream in(target);
     BinaryReader r(in, "guard snapshot");
     fresh->load(r);
-    how = fmt::format("the snapshot after {} events", good_learned_);
+    how = fmt::format("the snapshot after {} events", learned);
   } else {
     std::shared_lock state(state_mutex_);
     std::vector<data::Interaction> events(learned_events_.begin(),
-                                          learned_events_.begin() + good_learned_);
+                                          learned_events_.begin() + learned);
     fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
-    how = fmt::format("a refit on the first {} events", good_learned_);
+    how = fmt::format("a refit on the first {} events", learned);
   }
   model_ = std::move(fresh);
   const auto bytes = snapshot();
@@ -726,7 +741,6 @@ void Service::roll_back_to_good(const std::string& why) {
     std::lock_guard m(metrics_mutex_);
     ++rollbacks_;
   }
-  quality_.reset(/*rebaseline=*/false);
   log::error("serve: guard: {}; rolled back to {} (now version {})", why, how,
              model_version_.load());
 }
@@ -770,6 +784,7 @@ uint64_t Service::rollback_to(uint64_t version) {
   const auto bytes = snapshot();
   publish_version(fmt::format("rollback to {}", version), learned_count(), bytes);
   publish_serving(bytes);
+  start_quality_window(/*rebaseline=*/true, learned_count());
   log::info("serve: rolled back to version {}, now version {}", version, model_version_.load());
   return model_version_;
 }
@@ -870,6 +885,7 @@ void Service::retrain() {
         const auto bytes = snapshot();
         publish_version("retrain", done, bytes);
         publish_serving(bytes);
+        start_quality_window(/*rebaseline=*/true, done);
       }
     }
     std::lock_guard r(retrain_mutex_);

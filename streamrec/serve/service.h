@@ -253,7 +253,15 @@ class Service {
   void guard_and_publish(uint32_t user);
   // Learner lock held: replaces the learning model with the last state that passed the
   // guard (or a refit on the events before it) and publishes it; `why` goes to the log.
-  void roll_back_to_good(const std::string& why);
+  // `target` (empty: refit on the first `learned` events) is the state to go back to.
+  void roll_back_to(const std::string& why, const std::string& target, size_t learned);
+  // Learner lock held, after a micro-batch: judges a full quality window. Passing, the state
+  // at the window's start becomes the rollback target (it was good for a whole window; the
+  // state at its end may hold a burst that produced no checks yet); failing, the model goes
+  // back to that target. Either way a new window starts.
+  void judge_quality();
+  // Learner lock held: a new quality window starts from the current model (and baseline).
+  void start_quality_window(bool rebaseline, size_t learned);
   // The learning model's state as bytes, or nullopt if it cannot save.
   std::optional<std::string> snapshot();
   void publish_serving(const std::optional<std::string>& bytes);
@@ -319,9 +327,13 @@ class Service {
   std::atomic<uint64_t> model_version_{0};
   std::deque<std::pair<VersionInfo, std::string>> versions_;  // with snapshot bytes
   std::chrono::steady_clock::time_point last_publish_{};
-  uint32_t last_user_ = 0;     // first user of the last micro-batch (the guard scores it)
-  std::string good_snapshot_;  // last state that passed the guard
-  size_t good_learned_ = 0;    // learned events it had seen
+  uint32_t last_user_ = 0;        // first user of the last micro-batch (the guard scores it)
+  std::string healthy_snapshot_;  // last published state with finite scores (NaN guard)
+  size_t healthy_learned_ = 0;
+  std::string good_snapshot_;    // start of the last window that passed (quality guard)
+  std::string window_snapshot_;  // the state at the start of the current quality window
+  size_t window_learned_ = 0;
+  size_t good_learned_ = 0;  // learned events it had seen
   bool can_snapshot_ = true;
   QualityWindow quality_{0.5, 300};  // set from the options in the constructor
 

@@ -89,6 +89,15 @@ std::vector<std::string> event_batches(const data::Dataset& ds, size_t per_batch
   return out;
 }
 
+// Posts event batches [from, to) and expects each to be accepted.
+void post_batches(httplib::Client& writer, const std::vector<std::string>& batches, size_t from = 0,
+                  size_t to = SIZE_MAX) {
+  for (size_t b = from; b < std::min(to, batches.size()); ++b) {
+    const auto res = writer.Post("/v1/events", batches[b], "application/json");
+    ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "no response");
+  }
+}
+
 size_t active_users(const data::Dataset& ds) {
   std::set<uint32_t> users;
   for (const auto& e : ds.events) users.insert(e.user);
@@ -371,8 +380,7 @@ TEST(Server, AnnRetrievalMatchesExactScoringAndFollowsOnlineUpdates) {
     o.quality_margin = 0;  // no guard rollback (a new copy) between the two reads
   });
   auto writer = r.client(kWrite);
-  for (const auto& batch : event_batches(ds, 1000))
-    ASSERT_EQ(writer.Post("/v1/events", batch, "application/json")->status, 200);
+  post_batches(writer, event_batches(ds, 1000));
   r.service.wait_learned();
   // The maintenance thread builds the index from the published copy in the background.
   for (int t = 0; t < 100 && !r.service.stats().ann_current; ++t)
@@ -403,8 +411,7 @@ TEST(Server, AnnRetrievalMatchesExactScoringAndFollowsOnlineUpdates) {
   EXPECT_GE(overlap, 0.95);
   // Online updates reach the index without a rebuild: rows are re-inserted as they change.
   const auto updates = stats.ann_updates;
-  for (const auto& batch : event_batches(ds, 1000))
-    ASSERT_EQ(writer.Post("/v1/events", batch, "application/json")->status, 200);
+  post_batches(writer, event_batches(ds, 1000));
   r.service.wait_learned();
   for (int t = 0; t < 50 && r.service.stats().ann_updates == updates; ++t)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -417,8 +424,7 @@ TEST(Server, BackgroundRetrainSwapsInANewVersionWhileIngestGoesOn) {
   Running r(dir.path().string(), "mf:algo=bpr,factors=16");
   auto writer = r.client(kWrite);
   const auto batches = event_batches(ds, 500);
-  for (size_t b = 0; b < batches.size() / 2; ++b)
-    ASSERT_EQ(writer.Post("/v1/events", batches[b], "application/json")->status, 200);
+  post_batches(writer, batches, 0, batches.size() / 2);
   r.service.wait_learned();
   auto admin = r.client(kAdmin);
   const auto v0 = body_of(admin.Get("/v1/model"))["version"].get<int>();
@@ -485,8 +491,7 @@ TEST(Server, ScheduledRetrainSwapsOnlyWhenTheHeldOutCheckPasses) {
     o.retrain_margin = 0;
   });
   auto writer = r.client(kWrite);
-  for (const auto& batch : event_batches(ds, 500))
-    ASSERT_EQ(writer.Post("/v1/events", batch, "application/json")->status, 200);
+  post_batches(writer, event_batches(ds, 500));
   r.service.wait_learned();
   auto reader = r.client(kRead);
   json m;
@@ -514,11 +519,15 @@ TEST(Server, ScheduledRetrainSwapsOnlyWhenTheHeldOutCheckPasses) {
 }
 
 TEST(Server, QualityGuardRollsBackAPoisoningBurst) {
-  // popular learns online; a burst of spam (fresh accounts all clicking 20 junk items)
-  // pushes junk to the top, so the real users' next events stop hitting the top 10. The
+  // popular learns online; a burst of spam (20,000 fresh accounts clicking 10 junk items)
+  // fills the top 10 with junk, so the real users' next events stop hitting the top 10. The
   // guard sees the live HR@10 collapse and rolls back to the state before the burst.
   testing::TempDir dir;
-  const auto ds = small_stream();
+  data::GeneratorOptions g;
+  g.users = 300;
+  g.items = 150;
+  g.events = 20000;
+  const auto ds = data::generate(g);
   Running r(dir.path().string(), "popular", [](serve::ServiceOptions& o) {
     o.quality_checks = 100;
     o.quality_margin = 0.5;
@@ -526,22 +535,22 @@ TEST(Server, QualityGuardRollsBackAPoisoningBurst) {
   auto writer = r.client(kWrite);
   const auto batches = event_batches(ds, 500);
   const size_t half = batches.size() / 2;
-  for (size_t b = 0; b < half; ++b)
-    ASSERT_EQ(writer.Post("/v1/events", batches[b], "application/json")->status, 200);
+  post_batches(writer, batches, 0, half);
   r.service.wait_learned();  // publishes: the first window becomes the baseline
   ASSERT_EQ(r.service.stats().rollbacks, 0u);
-  json spam = json::array();
-  for (int x = 0; x < 3000; ++x)
-    spam.push_back({{"user", fmt::format("bot{}", x)}, {"item", fmt::format("junk{}", x % 20)}});
-  ASSERT_EQ(writer.Post("/v1/events", spam.dump(), "application/json")->status, 200);
+  for (int part = 0; part < 4; ++part) {
+    json spam = json::array();
+    for (int x = part * 5000; x < (part + 1) * 5000; ++x)
+      spam.push_back({{"user", fmt::format("bot{}", x)}, {"item", fmt::format("junk{}", x % 10)}});
+    ASSERT_EQ(writer.Post("/v1/events", spam.dump(), "application/json")->status, 200);
+  }
   r.service.wait_learned();
   auto reader = r.client(kRead);
   const std::string user = ds.users.id(ds.events.front().user);
   const auto poisoned = body_of(reader.Get(("/v1/recommend?n=10&user=" + user).c_str()));
   EXPECT_EQ(poisoned["items"][0]["item"].get<std::string>().rfind("junk", 0), 0u)
       << "the burst did not reach the top: " << poisoned.dump();
-  for (size_t b = half; b < batches.size(); ++b)
-    ASSERT_EQ(writer.Post("/v1/events", batches[b], "application/json")->status, 200);
+  post_batches(writer, batches, half, batches.size());
   r.service.wait_learned();
   EXPECT_EQ(r.service.stats().rollbacks, 1u);
   const auto versions = body_of(reader.Get("/v1/model/versions"))["versions"];
@@ -560,8 +569,7 @@ TEST(Server, FusionRankerLearnsOnlineAndOrdersWhenAsked) {
   Running r(dir.path().string(), "mf:algo=bpr,factors=16");
   auto writer = r.client(kWrite);
   ASSERT_EQ(writer.Post("/v1/items", catalog_json(ds), "application/json")->status, 200);
-  for (const auto& batch : event_batches(ds, 250))
-    ASSERT_EQ(writer.Post("/v1/events", batch, "application/json")->status, 200);
+  post_batches(writer, event_batches(ds, 250));
   r.service.wait_learned();
   const auto s = r.service.stats();
   std::printf("live HR@10 model %.3f, after the fusion ranker %.3f (%llu steps)\n", s.live_hr10,
@@ -725,8 +733,7 @@ TEST(Server, RestartRebuildsStateFromTheEventLog) {
     Running r(dir.path().string(), "popular");
     auto writer = r.client(kWrite);
     ASSERT_EQ(writer.Post("/v1/items", catalog_json(ds), "application/json")->status, 200);
-    for (const auto& batch : event_batches(ds, 1000))
-      ASSERT_EQ(writer.Post("/v1/events", batch, "application/json")->status, 200);
+    post_batches(writer, event_batches(ds, 1000));
     r.service.wait_learned();
     user = ds.users.id(ds.events.front().user);
     before = body_of(r.client(kRead).Get(("/v1/users/" + user + "/history").c_str()));

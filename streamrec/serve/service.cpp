@@ -957,7 +957,7 @@ std::vector<Recommendation> Service::ranked(const DecayedCounts& counts, size_t 
   for (const auto& s : pick(scores, n, {}, [&](uint32_t i) {
          return scores[i] > 0 && recommendable(i, now) && filter.accepts(record(i));
        }))
-    out.push_back({items_.id(s.item), s.score, source, {}});
+    out.push_back({items_.id(s.item), s.score, source, {}, {}});
   return out;
 }
 
@@ -1070,7 +1070,7 @@ std::vector<Recommendation> Service::fresh_items(size_t n, const std::vector<uin
   std::shuffle(fresh.begin(), fresh.end(), rng);
   std::vector<Recommendation> out;
   for (size_t x = 0; x < fresh.size() && x < n; ++x)
-    out.push_back({items_.id(fresh[x].second), 0.0f, "fresh", {}});
+    out.push_back({items_.id(fresh[x].second), 0.0f, "fresh", {}, {}});
   return out;
 }
 
@@ -1132,7 +1132,7 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
   std::vector<float> relevance;
   if (u != IdMap::kMissing && n_pool > 0 && !r.exact) {
     if (auto found = ann_candidates(model, u, n_pool, exclude, ok))
-      for (const auto& s : *found) pool.push_back({items_.id(s.item), s.score, "model", {}});
+      for (const auto& s : *found) pool.push_back({items_.id(s.item), s.score, "model", {}, {}});
   }
   if (pool.empty() && u != IdMap::kMissing && model.num_items() > 0 && n_pool > 0) {
     std::vector<float> scores(model.num_items());
@@ -1141,7 +1141,7 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
     const auto [lo, hi] = std::minmax_element(scores.begin(), scores.end());
     if (*lo != *hi)
       for (const auto& s : pick(scores, n_pool, exclude, ok))
-        pool.push_back({items_.id(s.item), s.score, "model", {}});
+        pool.push_back({items_.id(s.item), s.score, "model", {}, {}});
   }
   for (size_t x = 0; x < pool.size(); ++x) relevance.push_back(1.0f - float(x) / n_pool);
   if (pool.size() < n_pool) {
@@ -1153,7 +1153,7 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
     const auto top = pick(pop, want, skip, [&](uint32_t i) { return pop[i] > 0 && ok(i); });
     const float base = pool.empty() ? 1.0f : 0.0f;
     for (size_t x = 0; x < top.size(); ++x) {
-      pool.push_back({items_.id(top[x].item), top[x].score, "popular", {}});
+      pool.push_back({items_.id(top[x].item), top[x].score, "popular", {}, {}});
       relevance.push_back(base - float(x) / want);
     }
   }
@@ -1280,7 +1280,7 @@ std::vector<Recommendation> Service::similar(const std::string& item, size_t n) 
   std::vector<Recommendation> out;
   for (const auto& s : pick(scores, n, self,
                             [&](uint32_t j) { return j < items_.size() && recommendable(j, now); }))
-    out.push_back({items_.id(s.item), s.score, "similar", {}});
+    out.push_back({items_.id(s.item), s.score, "similar", {}, {}});
   return out;
 }
 

@@ -695,6 +695,23 @@ struct HttpServer::Impl {
           metric("streamrec_http_requests_total", "counter", "API requests", requests.load());
           metric("streamrec_http_errors_total", "counter", "API requests answered 4xx/5xx",
                  errors.load());
+          // Recommendation latency as a Prometheus histogram (seconds, cumulative buckets).
+          const auto h = service.latency_histogram();
+          out +=
+              "# HELP streamrec_recommend_latency_seconds recommendation request latency\n"
+              "# TYPE streamrec_recommend_latency_seconds histogram\n";
+          uint64_t cumulative = 0;
+          for (size_t b = 0; b < h.counts.size(); ++b) {
+            cumulative += h.counts[b];
+            const std::string le =
+                b < serve::Service::kLatencyBuckets.size()
+                    ? fmt::format("{}", serve::Service::kLatencyBuckets[b] / 1000)
+                    : "+Inf";
+            out += fmt::format("streamrec_recommend_latency_seconds_bucket{{le=\"{}\"}} {}\n", le,
+                               cumulative);
+          }
+          out += fmt::format("streamrec_recommend_latency_seconds_sum {}\n", h.sum_ms / 1000);
+          out += fmt::format("streamrec_recommend_latency_seconds_count {}\n", cumulative);
           res.set_content(out, "text/plain; version=0.0.4");
         }));
   }

@@ -476,6 +476,14 @@ void Service::record_request(double ms) {
   std::lock_guard m(metrics_mutex_);
   push_ring(latency_ms_, latency_next_, ms);
   ++requests_;
+  const auto b = std::lower_bound(kLatencyBuckets.begin(), kLatencyBuckets.end(), ms);
+  ++latency_buckets_[b - kLatencyBuckets.begin()];
+  latency_sum_ms_ += ms;
+}
+
+Service::LatencyHistogram Service::latency_histogram() const {
+  std::lock_guard m(metrics_mutex_);
+  return {latency_buckets_, latency_sum_ms_};
 }
 
 void Service::sampler_loop() {

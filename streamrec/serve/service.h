@@ -11,6 +11,7 @@
 // Lock order: learner_mutex_, then state_mutex_, then serving_mutex_.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -236,6 +237,14 @@ class Service {
   std::vector<MetricsPoint> history_points() const;
   // Records the latency of one recommendation request (the API layer calls this).
   void record_request(double milliseconds);
+  // Upper bounds (ms) of the request latency histogram's buckets (Prometheus style).
+  static constexpr std::array<double, 12> kLatencyBuckets = {0.25, 0.5, 1,   2.5, 5,    10,
+                                                             25,   50,  100, 250, 1000, 5000};
+  struct LatencyHistogram {
+    std::vector<uint64_t> counts;  // per bucket, the last one above every bound (not cumulative)
+    double sum_ms = 0;
+  };
+  LatencyHistogram latency_histogram() const;
 
  private:
   struct Queued {
@@ -383,6 +392,8 @@ class Service {
   std::vector<double> latency_ms_;
   size_t latency_next_ = 0;
   uint64_t requests_ = 0, rollbacks_ = 0;
+  std::vector<uint64_t> latency_buckets_ = std::vector<uint64_t>(kLatencyBuckets.size() + 1, 0);
+  double latency_sum_ms_ = 0;
   std::deque<MetricsPoint> points_;
   std::condition_variable_any sampler_cv_;
   std::thread sampler_;

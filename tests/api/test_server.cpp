@@ -54,7 +54,10 @@ struct Running {
   }
   static serve::ServiceOptions options(const std::string& dir, const std::string& model,
                                        const std::function<void(serve::ServiceOptions&)>& tweak) {
-    serve::ServiceOptions o{.model = model, .data_dir = dir, .sync = false};
+    serve::ServiceOptions o;
+    o.model = model;
+    o.data_dir = dir;
+    o.sync = false;
     o.retrain_margin = 1;
     if (tweak) tweak(o);
     return o;
@@ -301,7 +304,7 @@ TEST(Server, CatalogFiltersDiversityExplorationContext) {
   json changes =
       json::array({{{"id", hide}, {"hidden", true}}, {{"id", expire}, {"expires_at", 1000}}});
   ASSERT_EQ(writer.Post("/v1/items", changes.dump(), "application/json")->status, 200);
-  for (const std::string path :
+  for (const std::string& path :
        {"/v1/recommend?user=" + user + "&n=50", std::string("/v1/popular?n=200"),
         "/v1/items/" + item0 + "/similar?n=100"})
     for (const auto& it : get(path)["items"]) {
@@ -584,9 +587,10 @@ TEST(Server, FusionRankerLearnsOnlineAndOrdersWhenAsked) {
   ASSERT_EQ(fused.size(), 10u);
   for (size_t x = 0; x < fused.size(); ++x) {
     ASSERT_TRUE(fused[x]["parts"].contains("fusion")) << fused[x].dump();
-    if (x > 0)
+    if (x > 0) {
       EXPECT_LE(fused[x]["parts"]["fusion"].get<float>(),
                 fused[x - 1]["parts"]["fusion"].get<float>());
+    }
   }
   const auto plain = body_of(
       reader.Get(("/v1/recommend?n=10&explain=true&ranker=false&user=" + user).c_str()))["items"];
@@ -597,10 +601,9 @@ TEST(Server, GuardRollsBackAPoisonedModel) {
   // Rating SGD learns value - prediction: a value near FLT_MAX (finite, so accepted) blows
   // the factors up to inf/NaN. The guard must roll back to the last healthy snapshot.
   testing::TempDir dir;
-  serve::Service service(serve::ServiceOptions{.model = "mf:algo=sgd,factors=8",
-                                               .data_dir = dir.path().string(),
-                                               .sync = false,
-                                               .publish_ms = 0});
+  auto options = Running::options(dir.path().string(), "mf:algo=sgd,factors=8", {});
+  options.publish_ms = 0;
+  serve::Service service(options);
   const auto ds = small_stream();
   std::vector<store::LoggedEvent> events;
   for (const auto& e : ds.events)
@@ -609,8 +612,9 @@ TEST(Server, GuardRollsBackAPoisonedModel) {
   service.ingest(events);
   service.wait_learned();
   const std::string user = ds.users.id(ds.events.back().user);
-  const auto before =
-      service.recommend({.user = user, .n = 10, .exclude_seen = true, .exclude = {}});
+  serve::RecommendRequest request;
+  request.user = user;
+  const auto before = service.recommend(request);
   ASSERT_EQ(before.size(), 10u);
   EXPECT_EQ(before[0].source, "model");
   EXPECT_EQ(service.stats().rollbacks, 0u);
@@ -621,13 +625,46 @@ TEST(Server, GuardRollsBackAPoisonedModel) {
   service.ingest(poison);
   service.wait_learned();
   EXPECT_GE(service.stats().rollbacks, 1u);
-  const auto after =
-      service.recommend({.user = user, .n = 10, .exclude_seen = true, .exclude = {}});
+  const auto after = service.recommend(request);
   ASSERT_EQ(after.size(), 10u);
   for (const auto& r : after) {
     EXPECT_TRUE(std::isfinite(r.score)) << r.item;
     EXPECT_EQ(r.source, "model");
   }
+}
+
+TEST(Server, MetricsExportCountersAndALatencyHistogram) {
+  testing::TempDir dir;
+  const auto ds = small_stream();
+  Running r(dir.path().string(), "popular");
+  auto writer = r.client(kWrite);
+  post_batches(writer, event_batches(ds, 1000));
+  r.service.wait_learned();
+  auto reader = r.client(kRead);
+  for (int x = 0; x < 25; ++x)
+    ASSERT_EQ(reader.Get(("/v1/recommend?user=" + ds.users.id(x)).c_str())->status, 200);
+  const auto res = reader.Get("/metrics");
+  ASSERT_TRUE(res && res->status == 200);
+  const std::string& text = res->body;
+  EXPECT_NE(text.find("streamrec_events_learned_total " + std::to_string(ds.events.size())),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# TYPE streamrec_recommend_latency_seconds histogram"), std::string::npos);
+  // Cumulative buckets, non-decreasing, the last (+Inf) equal to the count of 25.
+  uint64_t last = 0;
+  size_t buckets = 0;
+  for (size_t at = text.find("_bucket{le="); at != std::string::npos;
+       at = text.find("_bucket{le=", at + 1)) {
+    const uint64_t v = std::stoull(text.substr(text.find("} ", at) + 2));
+    EXPECT_GE(v, last);
+    last = v;
+    ++buckets;
+  }
+  EXPECT_EQ(buckets, serve::Service::kLatencyBuckets.size() + 1);
+  EXPECT_EQ(last, 25u);
+  EXPECT_NE(text.find("streamrec_recommend_latency_seconds_bucket{le=\"+Inf\"} 25"),
+            std::string::npos);
+  EXPECT_NE(text.find("streamrec_recommend_latency_seconds_count 25"), std::string::npos);
 }
 
 TEST(Server, AuthAndMalformedRequestsGetClear4xx) {
@@ -683,8 +720,7 @@ TEST(Server, AuthAndMalformedRequestsGetClear4xx) {
 
 TEST(Server, RateLimitAnswers429PerKeyAndRefills) {
   testing::TempDir dir;
-  serve::Service service(
-      serve::ServiceOptions{.model = "popular", .data_dir = dir.path().string(), .sync = false});
+  serve::Service service(Running::options(dir.path().string(), "popular", {}));
   HttpServer server(
       service, ServerOptions{.host = "127.0.0.1",
                              .port = 0,

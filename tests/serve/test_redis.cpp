@@ -94,6 +94,14 @@ struct RedisServer {
   }
 };
 
+ServiceOptions popular_options(const std::string& dir) {
+  ServiceOptions o;
+  o.model = "popular";
+  o.data_dir = dir;
+  o.sync = false;
+  return o;
+}
+
 TEST(RedisSource, IngestsAcknowledgesRecoversAndDeadLetters) {
   testing::TempDir dir;
   RedisServer redis(dir.path().string());
@@ -125,8 +133,7 @@ TEST(RedisSource, IngestsAcknowledgesRecoversAndDeadLetters) {
   }
   EXPECT_EQ(redis.pending(stream, o.group), 10);
 
-  Service service(ServiceOptions{
-      .model = "popular", .data_dir = (dir.path() / "data").string(), .sync = false});
+  Service service(popular_options((dir.path() / "data").string()));
   RedisSource source(service, o);
   std::atomic<bool> stop{false};
   std::thread t([&] { source.run(stop); });
@@ -154,8 +161,7 @@ TEST(RedisSource, IngestsAcknowledgesRecoversAndDeadLetters) {
 
 TEST(RedisSource, AWrongAddressIsAClearError) {
   testing::TempDir dir;
-  Service service(
-      ServiceOptions{.model = "popular", .data_dir = dir.path().string(), .sync = false});
+  Service service(popular_options(dir.path().string()));
   RedisSourceOptions o;
   o.port = free_port();  // nothing listens there
   RedisSource source(service, o);

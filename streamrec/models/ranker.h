@@ -1,7 +1,8 @@
 // The fusion ranker (module models): a small deep & cross network (DCN-style cross layers
 // beside an MLP, libtorch) that orders a candidate list from per-candidate features: the
 // retrieval model's rank and score, popularity, trend, item age and activity, context lift,
-// the user's category affinity and similarity to their recent items, the candidate source.
+// the user's category affinity and similarity to their recent items, how often it followed
+// or preceded their recent items in other users' streams (item-CF), the candidate source.
 // It learns online (pointwise BCE: the item the user took next against the other
 // candidates), so it works on top of any candidate source. Features are standardised with
 // running means and variances kept in the ranker.
@@ -26,7 +27,7 @@ struct FusionRankerOptions {
 
 class FusionRanker {
  public:
-  static constexpr int64_t kFeatures = 10;
+  static constexpr int64_t kFeatures = 11;
   explicit FusionRanker(FusionRankerOptions options = {});
   ~FusionRanker();
   FusionRanker(const FusionRanker&) = delete;

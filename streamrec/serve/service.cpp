@@ -130,6 +130,7 @@ void Service::refit_from_log(const std::string& reason) {
   records_.clear();
   first_seen_.clear();
   item_events_.clear();
+  co_.clear();
   latest_time_ = 0;
   context_stats_.clear();
   std::vector<data::Interaction> events;
@@ -153,7 +154,8 @@ void Service::refit_from_log(const std::string& reason) {
   history_.resize(users_.size());
   seen_.resize(users_.size());
   for (size_t x = 0; x < logged.size(); ++x) {
-    count_event(events[x].item, logged[x]);
+    count_event(events[x].item, logged[x].timestamp, logged[x].context);
+    count_transitions(events[x].item, last_items(events[x].user, 3));
     auto& h = history_[events[x].user];
     h.push_back(std::move(logged[x]));
     if (h.size() > options_.max_history) h.pop_front();
@@ -189,16 +191,68 @@ void Service::ensure_item(uint32_t i) {
   records_.resize(i + 1);
   first_seen_.resize(i + 1, 0);
   item_events_.resize(i + 1, 0);
+  co_.resize(i + 1);
 }
 
-void Service::count_event(uint32_t i, const store::LoggedEvent& e) {
+std::vector<uint32_t> Service::last_items(uint32_t user, size_t n) const {
+  std::vector<uint32_t> out;
+  const auto& h = history_[user];
+  for (size_t k = h.size() > n ? h.size() - n : 0; k < h.size(); ++k)
+    out.push_back(items_.find(h[k].item));
+  return out;
+}
+
+void Service::count_transitions(uint32_t i, std::span<const uint32_t> previous) {
+  for (const uint32_t j : previous) {
+    if (j == i || j >= co_.size() || i >= co_.size()) continue;
+    for (auto [a, b] : {std::pair{j, i}, std::pair{i, j}}) {
+      auto& m = co_[a];
+      m[b] += 1;
+      if (m.size() > 200) {  // keep the 100 strongest
+        std::vector<std::pair<float, uint32_t>> v;
+        for (const auto& [item, w] : m) v.emplace_back(w, item);
+        std::nth_element(v.begin(), v.begin() + 100, v.end(), std::greater<>());
+        m.clear();
+        for (size_t x = 0; x < 100; ++x) m[v[x].second] = v[x].first;
+      }
+    }
+  }
+}
+
+std::vector<std::pair<uint32_t, float>> Service::itemcf_candidates(
+    std::span<const uint32_t> recent, size_t n, std::span<const uint32_t> skip,
+    const std::function<bool(uint32_t)>& ok) const {
+  std::unordered_map<uint32_t, float> sum;
+  for (size_t r = recent.size() > 5 ? recent.size() - 5 : 0; r < recent.size(); ++r)
+    if (recent[r] < co_.size())
+      for (const auto& [item, w] : co_[recent[r]]) sum[item] += w;
+  std::vector<std::pair<uint32_t, float>> out;
+  for (const auto& [item, w] : sum)
+    if (!std::binary_search(skip.begin(), skip.end(), item) && ok(item)) out.emplace_back(item, w);
+  const size_t keep = std::min(n, out.size());
+  std::partial_sort(out.begin(), out.begin() + keep, out.end(), [](const auto& a, const auto& b) {
+    return a.second > b.second || (a.second == b.second && a.first < b.first);
+  });
+  out.resize(keep);
+  return out;
+}
+
+float Service::itemcf_weight(uint32_t item, std::span<const uint32_t> recent) const {
+  float w = 0;
+  for (size_t r = recent.size() > 5 ? recent.size() - 5 : 0; r < recent.size(); ++r)
+    if (recent[r] < co_.size())
+      if (const auto it = co_[recent[r]].find(item); it != co_[recent[r]].end()) w += it->second;
+  return w;
+}
+
+void Service::count_event(uint32_t i, int64_t timestamp, std::string_view context) {
   ensure_item(i);
-  popular_.add(i, e.timestamp);
-  trending_.add(i, e.timestamp);
-  if (item_events_[i]++ == 0 && (first_seen_[i] == 0 || e.timestamp < first_seen_[i]))
-    first_seen_[i] = e.timestamp;
-  latest_time_ = std::max(latest_time_, e.timestamp);
-  if (const auto* r = record(i)) context_stats_.add(e.context, e.timestamp, r->attrs.categories);
+  popular_.add(i, timestamp);
+  trending_.add(i, timestamp);
+  if (item_events_[i]++ == 0 && (first_seen_[i] == 0 || timestamp < first_seen_[i]))
+    first_seen_[i] = timestamp;
+  latest_time_ = std::max(latest_time_, timestamp);
+  if (const auto* r = record(i)) context_stats_.add(context, timestamp, r->attrs.categories);
 }
 
 void Service::set_record(uint32_t i, store::ItemRecord r) {
@@ -259,7 +313,15 @@ void Service::learner_loop() {
       // Bookkeeping under the state lock (short); the live checks and learning under the
       // learner lock only. The live quality check scores at most live_checks events of a
       // micro-batch, spread evenly (one score_all each, a forward pass for deep models).
+      // Counters (popularity, transitions, context) move event by event in the second loop,
+      // after the event's check: a check sees nothing of its own event or later ones.
+      struct Counted {
+        int64_t timestamp;
+        std::string context;
+        std::vector<uint32_t> previous;  // the user's last three items before it
+      };
       std::vector<data::Interaction> xs;
+      std::vector<Counted> counted;
       std::vector<Check> checks;
       {
         std::unique_lock state(state_mutex_);
@@ -277,14 +339,10 @@ void Service::learner_loop() {
           const bool repeat = pos != s.end() && *pos == i;
           // Only new pairs of users with history count (a repeat cannot be recommended).
           if (options_.live_checks > 0 && xs.size() % check_every == 0 && !repeat && !s.empty()) {
-            Check c{xs.size(), s, {}, b.event.context};
-            const auto& h = history_[u];
-            for (size_t k = h.size() > 50 ? h.size() - 50 : 0; k < h.size(); ++k)
-              c.recent.push_back(items_.find(h[k].item));
-            checks.push_back(std::move(c));
+            checks.push_back({xs.size(), s, last_items(u, 50), b.event.context});
           }
           if (!repeat) s.insert(pos, i);
-          count_event(i, b.event);
+          counted.push_back({b.event.timestamp, b.event.context, last_items(u, 3)});
           b.user_index = u;
           xs.push_back(to_interaction(u, i, b.event));
           learned_events_.push_back(xs.back());
@@ -297,6 +355,11 @@ void Service::learner_loop() {
       for (size_t x = 0; x < xs.size(); ++x) {
         if (c < checks.size() && checks[c].event == x)
           score_before_learning(xs[x].user, xs[x].item, checks[c++]);
+        {
+          std::unique_lock state(state_mutex_);
+          count_event(xs[x].item, counted[x].timestamp, counted[x].context);
+          count_transitions(xs[x].item, counted[x].previous);
+        }
         model_->observe(xs[x]);
       }
       model_->flush();
@@ -377,11 +440,21 @@ void Service::score_before_learning(uint32_t u, uint32_t i, const Check& check) 
   std::pair<float, float> ranked{0.0f, 0.0f};
   {
     std::vector<float> features;
+    std::vector<char> from_model(items.size(), 1);
     {
       std::shared_lock state(state_mutex_);
+      // Item-CF candidates join the list (the ranker orders candidates of every source).
+      std::vector<uint32_t> skip = check.seen;
+      skip.insert(skip.end(), items.begin(), items.end());
+      std::sort(skip.begin(), skip.end());
+      for (const auto& [c, w] : itemcf_candidates(check.recent, options_.rank_pool / 2, skip,
+                                                  [&](uint32_t c) { return c < scores.size(); })) {
+        items.push_back(c);
+        base.push_back(scores[c]);
+        from_model.push_back(0);
+      }
       const auto context = parse_context(check.context, ";");
-      features = ranker_features(*model_, items, base, std::vector<char>(items.size(), 1),
-                                 check.recent, context);
+      features = ranker_features(*model_, items, base, from_model, check.recent, context);
     }
     const auto logits = ranker_->score(features);
     std::vector<uint32_t> order(items.size());
@@ -448,6 +521,7 @@ std::vector<float> Service::ranker_features(
         if (recent[r] < rows && recent[r] != i)
           f[8] = std::max(f[8], cosine(&vectors[i * dim], &vectors[recent[r] * dim], dim));
     f[9] = from_model[k] ? 1.0f : 0.0f;
+    f[10] = std::log1p(itemcf_weight(i, recent));
   }
   return out;
 }
@@ -1138,12 +1212,13 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
   // combine by rank), popular fill below every model candidate.
   std::vector<Recommendation> pool;
   std::vector<float> relevance;
+  std::vector<float> scores;  // every item's model score (exact path only)
   if (u != IdMap::kMissing && n_pool > 0 && !r.exact) {
     if (auto found = ann_candidates(model, u, n_pool, exclude, ok))
       for (const auto& s : *found) pool.push_back({items_.id(s.item), s.score, "model", {}, {}});
   }
   if (pool.empty() && u != IdMap::kMissing && model.num_items() > 0 && n_pool > 0) {
-    std::vector<float> scores(model.num_items());
+    scores.assign(model.num_items(), 0.0f);
     model.score_all(u, scores);
     // A user the (published) model does not know yet scores every item the same.
     const auto [lo, hi] = std::minmax_element(scores.begin(), scores.end());
@@ -1152,6 +1227,23 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
         pool.push_back({items_.id(s.item), s.score, "model", {}, {}});
   }
   for (size_t x = 0; x < pool.size(); ++x) relevance.push_back(1.0f - float(x) / n_pool);
+  // Item-CF candidates (next to the user's recent items in other users' streams) join the
+  // model's for the ranker to order.
+  std::vector<uint32_t> recent;
+  if (u != IdMap::kMissing) {
+    const auto& h = history_[u];
+    for (size_t k = h.size() > 50 ? h.size() - 50 : 0; k < h.size(); ++k)
+      recent.push_back(items_.find(h[k].item));
+  }
+  if (ranker && !pool.empty()) {
+    std::vector<uint32_t> skip = exclude;
+    for (const auto& o : pool) skip.push_back(items_.find(o.item));
+    std::sort(skip.begin(), skip.end());
+    for (const auto& [c, w] : itemcf_candidates(recent, options_.rank_pool / 2, skip, ok)) {
+      pool.push_back({items_.id(c), c < scores.size() ? scores[c] : 0.0f, "itemcf", {}, {}});
+      relevance.push_back(0.0f);
+    }
+  }
   if (pool.size() < n_pool) {
     std::vector<uint32_t> skip = exclude;
     for (const auto& o : pool) skip.push_back(items_.find(o.item));
@@ -1166,27 +1258,28 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
     }
   }
   for (size_t x = 0; x < pool.size(); ++x)
-    pool[x].parts = {{pool[x].source == "model" ? "model" : "popularity", pool[x].score},
+    pool[x].parts = {{pool[x].source == "popular" ? "popularity" : "model", pool[x].score},
                      {"rank", relevance[x]}};
   // The fusion ranker orders the model's candidates (popular fill stays below them); without
   // it, the context's log-lift of the item's categories is added to the rank relevance.
-  size_t from_model = 0;
-  while (from_model < pool.size() && pool[from_model].source == "model") ++from_model;
-  if (ranker && from_model > 0) {
-    std::vector<uint32_t> items, recent;
+  size_t ranked = 0;  // the model's and item-CF's candidates: a prefix of the pool
+  while (ranked < pool.size() &&
+         (pool[ranked].source == "model" || pool[ranked].source == "itemcf"))
+    ++ranked;
+  if (ranker && ranked > 0) {
+    std::vector<uint32_t> items;
     std::vector<float> base;
-    for (size_t x = 0; x < from_model; ++x) {
+    std::vector<char> from_model;
+    for (size_t x = 0; x < ranked; ++x) {
       items.push_back(items_.find(pool[x].item));
       base.push_back(pool[x].score);
+      from_model.push_back(pool[x].source == "model");
     }
-    const auto& h = history_[u];
-    for (size_t k = h.size() > 50 ? h.size() - 50 : 0; k < h.size(); ++k)
-      recent.push_back(items_.find(h[k].item));
-    const auto logits = ranker->score(
-        ranker_features(model, items, base, std::vector<char>(items.size(), 1), recent, r.context));
+    const auto logits =
+        ranker->score(ranker_features(model, items, base, from_model, recent, r.context));
     const float low = *std::min_element(logits.begin(), logits.end());
     for (size_t x = 0; x < pool.size(); ++x) {
-      if (x < from_model) {
+      if (x < ranked) {
         relevance[x] = logits[x];
         pool[x].parts.emplace_back("fusion", logits[x]);
       } else {

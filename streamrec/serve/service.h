@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "streamrec/core/id_map.h"
@@ -312,7 +313,19 @@ class Service {
   // State lock held (exclusive): per-item vectors sized for item index `i`.
   void ensure_item(uint32_t i);
   // State lock held (exclusive): counters of one event of item `i`.
-  void count_event(uint32_t i, const store::LoggedEvent& e);
+  void count_event(uint32_t i, int64_t timestamp, std::string_view context);
+  // State lock held (exclusive): transitions between `i` and `previous` (the user's last
+  // three items before it).
+  void count_transitions(uint32_t i, std::span<const uint32_t> previous);
+  // State lock held: the user's last `n` item indices.
+  std::vector<uint32_t> last_items(uint32_t user, size_t n) const;
+  // State lock held: the items most often next to `recent`'s last five, best first, skipping
+  // `skip` (sorted) and what `ok` refuses; (item, summed count).
+  std::vector<std::pair<uint32_t, float>> itemcf_candidates(
+      std::span<const uint32_t> recent, size_t n, std::span<const uint32_t> skip,
+      const std::function<bool(uint32_t)>& ok) const;
+  // State lock held: summed transition counts between `item` and `recent`'s last five.
+  float itemcf_weight(uint32_t item, std::span<const uint32_t> recent) const;
   void set_record(uint32_t i, store::ItemRecord record);
   // State lock held: not hidden, not expired at `now` (Unix seconds).
   bool recommendable(uint32_t i, int64_t now) const;
@@ -357,6 +370,9 @@ class Service {
   std::vector<uint64_t> item_events_;                              // by item index
   int64_t latest_time_ = 0;  // newest event time or catalog creation seen
   ContextStats context_stats_;
+  // Item-to-item transitions (the item-CF signal): for each item, the items that followed or
+  // preceded it within three events of the same user, with counts (at most 200 kept).
+  std::vector<std::unordered_map<uint32_t, float>> co_;
   std::vector<data::Interaction> learned_events_;  // in learning order (retrain input)
 
   // The published serving copy (null: serve from the learning model) and ranker.

@@ -74,7 +74,8 @@ struct ServiceOptions {
 struct Recommendation {
   std::string item;
   float score = 0;
-  // "model", "popular" (cold-start fallback), "fresh" (exploration), "similar", "trending"
+  // "model", "itemcf" (next to the recent items), "popular" (cold-start fallback), "fresh"
+  // (exploration), "similar", "trending"
   std::string source;
   // With explain: the user's recent items most like this one (by the model's item vectors).
   std::vector<std::string> because;

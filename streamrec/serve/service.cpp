@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -1009,6 +1010,17 @@ void Service::wait_learned() const {
 
 namespace {
 
+// Decayed counts as float ranking scores: their logs (-inf for 0), so that weights far below
+// the newest (old items after a long time, or a clock jump) keep their order instead of
+// underflowing to 0 in float.
+std::vector<float> log_weights(const std::vector<double>& weights) {
+  std::vector<float> out(weights.size());
+  for (size_t i = 0; i < weights.size(); ++i)
+    out[i] = weights[i] > 0 ? static_cast<float>(std::log(weights[i]))
+                            : -std::numeric_limits<float>::infinity();
+  return out;
+}
+
 // The best `n` of `scores` (skipping the sorted `exclude`) that `ok` accepts: asks top_k for
 // more candidates until enough pass or none are left.
 std::vector<models::ScoredItem> pick(std::span<const float> scores, size_t n,
@@ -1034,12 +1046,13 @@ std::vector<Recommendation> Service::ranked(const DecayedCounts& counts, size_t 
   // State lock held (shared).
   SR_INPUT_CHECK(n > 0 && n <= 1000, "parameter 'n' must be 1 to 1000, got {}", n);
   const int64_t now = wall_seconds();
-  std::vector<float> scores(counts.weights().begin(), counts.weights().end());
+  const auto scores = log_weights(counts.weights());
   std::vector<Recommendation> out;
   for (const auto& s : pick(scores, n, {}, [&](uint32_t i) {
-         return scores[i] > 0 && recommendable(i, now) && filter.accepts(record(i));
+         return std::isfinite(scores[i]) && recommendable(i, now) && filter.accepts(record(i));
        }))
-    out.push_back({items_.id(s.item), s.score, source, {}, {}});
+    out.push_back(
+        {items_.id(s.item), static_cast<float>(counts.weights()[s.item]), source, {}, {}});
   return out;
 }
 
@@ -1248,12 +1261,14 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
     std::vector<uint32_t> skip = exclude;
     for (const auto& o : pool) skip.push_back(items_.find(o.item));
     std::sort(skip.begin(), skip.end());
-    std::vector<float> pop(popular_.weights().begin(), popular_.weights().end());
+    const auto pop = log_weights(popular_.weights());
     const size_t want = n_pool - pool.size();
-    const auto top = pick(pop, want, skip, [&](uint32_t i) { return pop[i] > 0 && ok(i); });
+    const auto top =
+        pick(pop, want, skip, [&](uint32_t i) { return std::isfinite(pop[i]) && ok(i); });
     const float base = pool.empty() ? 1.0f : 0.0f;
     for (size_t x = 0; x < top.size(); ++x) {
-      pool.push_back({items_.id(top[x].item), top[x].score, "popular", {}, {}});
+      const auto weight = static_cast<float>(popular_.weights()[top[x].item]);
+      pool.push_back({items_.id(top[x].item), weight, "popular", {}, {}});
       relevance.push_back(base - float(x) / want);
     }
   }

@@ -669,6 +669,32 @@ TEST(Server, MetricsExportCountersAndALatencyHistogram) {
   EXPECT_NE(text.find("streamrec_recommend_latency_seconds_count 25"), std::string::npos);
 }
 
+TEST(Server, PopularKeepsItsOrderAfterAClockJump) {
+  // One event ~500 half-lives after the rest (a client clock far ahead): the older items'
+  // decayed weights are ~2^-500 of it, below float's range, and must still be ranked.
+  testing::TempDir dir;
+  const auto ds = small_stream();
+  serve::Service service(Running::options(dir.path().string(), "popular", {}));
+  std::vector<store::LoggedEvent> events;
+  for (const auto& e : ds.events)
+    events.push_back(
+        {ds.users.id(e.user), ds.items.id(e.item), 1.0f, data::EventType::kClick, e.timestamp, ""});
+  events.push_back({"u-late", "late-item", 1.0f, data::EventType::kClick, 2'000'000'000, ""});
+  service.ingest(events);
+  service.wait_learned();
+  const auto top = service.popular(10);
+  ASSERT_EQ(top.size(), 10u);
+  EXPECT_EQ(top[0].item, "late-item");
+  EXPECT_EQ(service
+                .recommend([] {
+                  serve::RecommendRequest r;
+                  r.user = "nobody";
+                  return r;
+                }())
+                .size(),
+            10u);
+}
+
 TEST(Server, AuthAndMalformedRequestsGetClear4xx) {
   testing::TempDir dir;
   Running r(dir.path().string(), "popular");

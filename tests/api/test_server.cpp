@@ -107,13 +107,15 @@ size_t active_users(const data::Dataset& ds) {
   return users.size();
 }
 
-data::Dataset small_stream() {
+data::Dataset stream(uint32_t users, uint32_t items, uint64_t events) {
   data::GeneratorOptions g;
-  g.users = 200;
-  g.items = 150;
-  g.events = 6000;
+  g.users = users;
+  g.items = items;
+  g.events = events;
   return data::generate(g);
 }
+
+data::Dataset small_stream() { return stream(200, 150, 6000); }
 
 TEST(Server, IngestRecommendFilterHistoryDelete) {
   testing::TempDir dir;
@@ -373,11 +375,7 @@ TEST(Server, CatalogFiltersDiversityExplorationContext) {
 
 TEST(Server, AnnRetrievalMatchesExactScoringAndFollowsOnlineUpdates) {
   testing::TempDir dir;
-  data::GeneratorOptions g;
-  g.users = 300;
-  g.items = 3000;
-  g.events = 15000;
-  const auto ds = data::generate(g);
+  const auto ds = stream(300, 3000, 15000);
   Running r(dir.path().string(), "mf:algo=bpr,factors=16", [](serve::ServiceOptions& o) {
     o.ann_min_items = 1;
     o.quality_margin = 0;  // no guard rollback (a new copy) between the two reads
@@ -526,11 +524,7 @@ TEST(Server, QualityGuardRollsBackAPoisoningBurst) {
   // fills the top 10 with junk, so the real users' next events stop hitting the top 10. The
   // guard sees the live HR@10 collapse and rolls back to the state before the burst.
   testing::TempDir dir;
-  data::GeneratorOptions g;
-  g.users = 300;
-  g.items = 150;
-  g.events = 20000;
-  const auto ds = data::generate(g);
+  const auto ds = stream(300, 150, 20000);
   Running r(dir.path().string(), "popular", [](serve::ServiceOptions& o) {
     o.quality_checks = 100;
     o.quality_margin = 0.5;
@@ -566,11 +560,7 @@ TEST(Server, QualityGuardRollsBackAPoisoningBurst) {
 
 TEST(Server, FusionRankerLearnsOnlineAndOrdersWhenAsked) {
   testing::TempDir dir;
-  data::GeneratorOptions g;
-  g.users = 300;
-  g.items = 300;
-  g.events = 20000;
-  const auto ds = data::generate(g);
+  const auto ds = stream(300, 300, 20000);
   Running r(dir.path().string(), "mf:algo=bpr,factors=16");
   auto writer = r.client(kWrite);
   ASSERT_EQ(writer.Post("/v1/items", catalog_json(ds), "application/json")->status, 200);

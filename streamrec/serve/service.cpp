@@ -368,6 +368,8 @@ void Service::learner_loop() {
       if (!ranker_y_.empty()) {
         ranker_->train(ranker_x_, ranker_y_);
         ranker_steps_ = ranker_->steps();
+        std::lock_guard m(metrics_mutex_);
+        ranker_ahead_ = ranker_wins();
         ranker_x_.clear();
         ranker_y_.clear();
       }
@@ -1206,11 +1208,7 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
       r.explore > 0 ? std::clamp<size_t>(std::lround(r.n * r.explore), 1, r.n) : 0;
   const size_t n_main = r.n - n_explore;
   std::shared_ptr<const models::FusionRanker> ranker;
-  bool use = options_.ranker == "on";
-  if (options_.ranker == "auto") {
-    std::lock_guard m(metrics_mutex_);
-    use = ranker_wins();
-  }
+  const bool use = options_.ranker == "on" || (options_.ranker == "auto" && ranker_ahead_);
   if (r.ranker.value_or(use)) {
     std::lock_guard s(serving_mutex_);
     ranker = ranker_serving_;
@@ -1430,7 +1428,7 @@ ServiceStats Service::stats() const {
   {
     std::lock_guard m(metrics_mutex_);
     std::tie(s.live_hr10, s.live_ndcg10) = live_means();
-    s.ranker_in_use = options_.ranker == "on" || (options_.ranker == "auto" && ranker_wins());
+    s.ranker_in_use = options_.ranker == "on" || (options_.ranker == "auto" && ranker_ahead_);
     for (const auto& [hit, g] : ranked_) {
       s.ranked_hr10 += hit;
       s.ranked_ndcg10 += g;

@@ -385,6 +385,7 @@ class Service {
   std::unique_ptr<models::FusionRanker> ranker_;
   std::vector<float> ranker_x_, ranker_y_;
   std::atomic<uint64_t> ranker_steps_{0};
+  std::atomic<bool> ranker_ahead_{false};  // ranker_wins() after the last ranker step
 
   // Learner queue.
   mutable std::mutex queue_mutex_;

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <numeric>
+#include <span>
 #include <thread>
 
 #include <fmt/format.h>
@@ -18,6 +20,7 @@
 #include "streamrec/core/log.h"
 #include "streamrec/core/text.h"
 #include "streamrec/data/generator.h"
+#include "streamrec/data/reader.h"
 #include "streamrec/serve/redis_source.h"
 #include "streamrec/serve/service.h"
 
@@ -43,38 +46,90 @@ data::Dataset demo_dataset(const DemoOptions& o) {
   return data::generate(data::GeneratorOptions::from_params(gp));
 }
 
-void run_demo(serve::Service& service, const data::Dataset& ds, const DemoOptions& o,
-              const std::atomic<bool>& stop) {
-  auto now_s = [] {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  };
-  size_t next = 0;
-  // Items enter the catalog (title, category, a price) just before their first event, as
-  // a shop would add them; the catalog keeps them across restarts.
-  std::vector<bool> listed(ds.num_items(), false);
-  auto take = [&](size_t n) {
+// Feeds events of a data set into the service; each item enters the catalog (its title,
+// categories, tags, numeric attributes) just before its first event, as a shop would add it.
+class Feeder {
+ public:
+  // `demo_prices`: also give each item a generated price (the demo's filterable attribute).
+  Feeder(serve::Service& service, const data::Dataset& ds, bool demo_prices)
+      : service_(service), ds_(ds), demo_prices_(demo_prices), listed_(ds.num_items(), false) {}
+
+  // Events ds.events[order[x]] for x in [from, to), stamped now or with their own time.
+  void feed(std::span<const size_t> order, bool stamp_now) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
     std::vector<store::LoggedEvent> batch;
     std::vector<store::ItemRecord> items;
-    for (size_t x = 0; x < n; ++x, ++next) {
-      const auto& e = ds.events[next % ds.events.size()];
-      if (!listed[e.item]) {
-        listed[e.item] = true;
+    for (const size_t x : order) {
+      const auto& e = ds_.events[x];
+      if (!listed_[e.item]) {
+        listed_[e.item] = true;
         store::ItemRecord r;
-        r.id = ds.items.id(e.item);
-        r.attrs = ds.item_attrs[e.item];
-        r.attrs.numeric["price"] = 5 + (e.item * 7919) % 95;
+        r.id = ds_.items.id(e.item);
+        if (e.item < ds_.item_attrs.size()) r.attrs = ds_.item_attrs[e.item];
+        if (demo_prices_) r.attrs.numeric["price"] = 5 + (e.item * 7919) % 95;
         items.push_back(std::move(r));
       }
       std::string context;
-      for (const auto& [k, v] : ds.contexts[e.context])
+      for (const auto& [k, v] : ds_.contexts[e.context])
         context += (context.empty() ? "" : ";") + k + "=" + v;
-      batch.push_back(
-          {ds.users.id(e.user), ds.items.id(e.item), e.value, e.type, now_s(), context});
+      batch.push_back({ds_.users.id(e.user), ds_.items.id(e.item), e.value, e.type,
+                       stamp_now ? now : e.timestamp, context});
     }
-    if (!items.empty()) service.upsert_items(items);
-    service.ingest(batch);
+    if (!items.empty()) service_.upsert_items(items);
+    service_.ingest(batch);
+  }
+
+ private:
+  serve::Service& service_;
+  const data::Dataset& ds_;
+  bool demo_prices_;
+  std::vector<bool> listed_;
+};
+
+// Replays a data set in event-time order with the events' own timestamps: `speed` seconds
+// of event time per wall second (0: as fast as the service accepts them), then stops.
+void run_replay(serve::Service& service, const data::Dataset& ds, double speed,
+                const std::atomic<bool>& stop) {
+  std::vector<size_t> order(ds.events.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return ds.events[a].timestamp < ds.events[b].timestamp;
+  });
+  Feeder feeder(service, ds, false);
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t t0 = order.empty() ? 0 : ds.events[order[0]].timestamp;
+  size_t next = 0;
+  while (!stop && next < order.size()) {
+    size_t end = std::min(order.size(), next + 500);
+    if (speed > 0) {
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const auto due = static_cast<double>(t0) + elapsed * speed;
+      end = next;
+      while (end < order.size() && end - next < 500 &&
+             static_cast<double>(ds.events[order[end]].timestamp) <= due)
+        ++end;
+      if (end == next) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
+    }
+    feeder.feed(std::span<const size_t>(order).subspan(next, end - next), false);
+    next = end;
+  }
+  log::info("replay: {} of {} events fed", next, order.size());
+}
+
+void run_demo(serve::Service& service, const data::Dataset& ds, const DemoOptions& o,
+              const std::atomic<bool>& stop) {
+  size_t next = 0;
+  Feeder feeder(service, ds, true);
+  auto take = [&](size_t n) {  // the next n events, looping over the stream
+    std::vector<size_t> order;
+    for (size_t x = 0; x < n; ++x, ++next) order.push_back(next % ds.events.size());
+    feeder.feed(order, true);
   };
   // The backlog only on a fresh data directory: a restart resumes from the log instead.
   const uint64_t backlog = service.stats().events_logged == 0 ? o.backlog : 0;
@@ -157,6 +212,14 @@ void add_serve_command(CLI::App& app) {
   cmd->add_flag("--no-sync", *no_sync,
                 "acknowledge events before the log is fsynced (survives kill -9, not power loss)");
   cmd->add_flag("--demo", demo->enabled, "feed a generated catalog and event stream");
+  auto replay_path = std::make_shared<std::string>();
+  auto replay_speed = std::make_shared<double>(0);
+  cmd->add_option("--replay", *replay_path,
+                  "feed a data set (any `eval --data` format) in event-time order, with its "
+                  "items' attributes, then keep serving");
+  cmd->add_option("--replay-speed", *replay_speed,
+                  "seconds of event time per wall second (0: as fast as accepted)")
+      ->capture_default_str();
   cmd->add_option("--demo-rate", demo->rate, "demo events per second")->capture_default_str();
   cmd->add_option("--demo-backlog", demo->backlog,
                   "demo events ingested at start (on an empty data directory)")
@@ -189,6 +252,20 @@ void add_serve_command(CLI::App& app) {
       redis->host = redis_addr->substr(0, colon);
       redis->port = static_cast<int>(*port);
     }
+    // Data to feed, read before anything starts: bad input fails here with its message.
+    data::Dataset demo_data, replay_data;
+    std::string example_user = "USER";
+    if (!replay_path->empty()) {
+      SR_INPUT_CHECK(*replay_speed >= 0, "--replay-speed must be >= 0, got {}", *replay_speed);
+      data::ImportReport report;
+      replay_data = data::read_dataset(*replay_path, data::ReadOptions{}, report);
+      if (!replay_data.events.empty())
+        example_user = replay_data.users.id(replay_data.events[0].user);
+    }
+    if (demo->enabled) {
+      demo_data = demo_dataset(*demo);
+      if (!demo_data.events.empty()) example_user = demo_data.users.id(demo_data.events[0].user);
+    }
     // Installed even where the shell started us with SIGINT ignored (background jobs).
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
@@ -206,14 +283,11 @@ void add_serve_command(CLI::App& app) {
       stop = true;
       server.stop();
     });
-    std::thread demo_thread;
-    data::Dataset demo_data;
-    std::string example_user = "USER";
-    if (demo->enabled) {
-      demo_data = demo_dataset(*demo);  // bad --gen values fail here, before serving
-      if (!demo_data.events.empty()) example_user = demo_data.users.id(demo_data.events[0].user);
+    std::thread demo_thread, replay_thread;
+    if (!replay_path->empty())
+      replay_thread = std::thread([&] { run_replay(service, replay_data, *replay_speed, stop); });
+    if (demo->enabled)
       demo_thread = std::thread([&] { run_demo(service, demo_data, *demo, stop); });
-    }
     // The Redis source: a failure to connect at start stops the server with the error.
     std::thread redis_thread;
     std::string redis_error;
@@ -240,6 +314,7 @@ void add_serve_command(CLI::App& app) {
     server.run();
     stop = true;
     if (demo_thread.joinable()) demo_thread.join();
+    if (replay_thread.joinable()) replay_thread.join();
     if (redis_thread.joinable()) redis_thread.join();
     waiter.join();
     SR_CHECK(redis_error.empty(), ErrorKind::kIo, "{}", redis_error);

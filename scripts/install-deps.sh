@@ -20,7 +20,7 @@ packages=(
   # images for the item CNN
   libstb-dev
   # tools used by tests/benchmarks; Chromium for the dashboard's browser tests
-  curl wrk chromium
+  curl wrk chromium python3
 )
 
 SUDO=""

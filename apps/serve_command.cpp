@@ -16,6 +16,7 @@
 
 #include "commands.h"
 #include "streamrec/api/http_server.h"
+#include "streamrec/core/clock.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/text.h"
@@ -56,9 +57,7 @@ class Feeder {
 
   // Events ds.events[order[x]] for x in [from, to), stamped now or with their own time.
   void feed(std::span<const size_t> order, bool stamp_now) {
-    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+    const int64_t now = unix_seconds();
     std::vector<store::LoggedEvent> batch;
     std::vector<store::ItemRecord> items;
     for (const size_t x : order) {

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "streamrec/core/clock.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/text.h"
@@ -79,9 +80,7 @@ store::LoggedEvent parse_event(const json& j, size_t index) {
                    "event {}: field 'timestamp' must be an integer (Unix seconds)", index);
     e.timestamp = j["timestamp"].get<int64_t>();
   } else {
-    e.timestamp = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+    e.timestamp = unix_seconds();
   }
   if (j.contains("context")) {
     SR_INPUT_CHECK(j["context"].is_object(), "event {}: field 'context' must be an object", index);

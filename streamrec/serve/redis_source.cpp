@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "streamrec/core/clock.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/text.h"
@@ -89,10 +90,7 @@ store::LoggedEvent parse_entry(const std::string& id, const redisReply* fields) 
   }
   SR_INPUT_CHECK(!e.user.empty(), "entry {}: field 'user' is missing", id);
   SR_INPUT_CHECK(!e.item.empty(), "entry {}: field 'item' is missing", id);
-  if (!has_time)
-    e.timestamp = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  if (!has_time) e.timestamp = unix_seconds();
   try {
     Service::check_event(e, 0);
   } catch (const Error& err) {

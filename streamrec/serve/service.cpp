@@ -11,6 +11,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "streamrec/core/clock.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/serialize.h"
@@ -22,14 +23,6 @@ namespace {
 constexpr size_t kMaxIdLength = 256;
 constexpr size_t kRing = 1000;           // events/requests in the live percentiles
 constexpr size_t kHistoryPoints = 3600;  // one hour of per-second points
-
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t wall_seconds() { return wall_ms() / 1000; }
 
 // Adds `v` to a ring of at most kRing values.
 template <typename T>
@@ -70,7 +63,7 @@ Service::Service(ServiceOptions options)
                  "ranker must be auto, on or off, got '{}'", options_.ranker);
   SR_INPUT_CHECK(options_.retrain_margin >= 0 && options_.retrain_margin <= 1,
                  "retrain margin must be 0 to 1, got {}", options_.retrain_margin);
-  start_ms_ = wall_ms();
+  start_ms_ = unix_ms();
   SR_INPUT_CHECK(options_.quality_margin >= 0 && options_.quality_margin < 1,
                  "quality margin must be 0 (off) to below 1, got {}", options_.quality_margin);
   quality_ = QualityWindow(options_.quality_margin, std::max<uint64_t>(1, options_.quality_checks));
@@ -583,12 +576,12 @@ void Service::sampler_loop() {
       const auto status = retrain_status();
       const int64_t since_ms = (status.finished_ms > 0 ? status.finished_ms : start_ms_.load()) +
                                options_.retrain_every_s * 1000;
-      if (!status.running && now.events_learned > 0 && wall_ms() >= since_ms)
+      if (!status.running && now.events_learned > 0 && unix_ms() >= since_ms)
         start_retrain(/*scheduled=*/true);
     }
     const double dt = std::chrono::duration<double>(at - last_at).count();
     MetricsPoint p;
-    p.time_ms = wall_ms();
+    p.time_ms = unix_ms();
     p.ingested_per_s = (now.events_ingested - last.events_ingested) / dt;
     p.learned_per_s = (now.events_learned - last.events_learned) / dt;
     p.requests_per_s = (now.requests - last.requests) / dt;
@@ -835,7 +828,7 @@ void Service::publish_version(const std::string& reason, size_t events_learned,
   // Learner lock held. Records the new version with its snapshot, if the model can save.
   VersionInfo v;
   v.version = ++model_version_;
-  v.created_ms = wall_ms();
+  v.created_ms = unix_ms();
   v.reason = reason;
   v.events_learned = events_learned;
   {
@@ -881,7 +874,7 @@ bool Service::start_retrain(bool scheduled) {
   retrain_ = RetrainStatus{};
   retrain_.running = true;
   retrain_.scheduled = scheduled;
-  retrain_.started_ms = wall_ms();
+  retrain_.started_ms = unix_ms();
   retrainer_ = std::thread([this] { retrain(); });
   return true;
 }
@@ -988,7 +981,7 @@ void Service::retrain() {
   retrain_.running = false;
   retrain_.error = error;
   retrain_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  retrain_.finished_ms = wall_ms();
+  retrain_.finished_ms = unix_ms();
   if (error.empty() && accepted)
     log::info("serve: retrained {} on {} events in {:.1f} s, caught up {} events, now version {}",
               options_.model, retrain_.events_fitted, retrain_.seconds, retrain_.events_caught_up,
@@ -1047,7 +1040,7 @@ std::vector<Recommendation> Service::ranked(const DecayedCounts& counts, size_t 
                                             const ItemFilter& filter, const char* source) const {
   // State lock held (shared).
   SR_INPUT_CHECK(n > 0 && n <= 1000, "parameter 'n' must be 1 to 1000, got {}", n);
-  const int64_t now = wall_seconds();
+  const int64_t now = unix_seconds();
   const auto scores = log_weights(counts.weights());
   std::vector<Recommendation> out;
   for (const auto& s : pick(scores, n, {}, [&](uint32_t i) {
@@ -1069,7 +1062,7 @@ std::vector<Recommendation> Service::trending(size_t n, const ItemFilter& filter
 }
 
 void Service::upsert_items(std::span<const store::ItemRecord> items) {
-  const int64_t now = wall_seconds();
+  const int64_t now = unix_seconds();
   std::vector<store::ItemRecord> records(items.begin(), items.end());
   for (size_t x = 0; x < records.size(); ++x) {
     const auto& r = records[x];
@@ -1116,7 +1109,7 @@ std::optional<ItemInfo> Service::item(const std::string& id) const {
   info.popularity = popular_.weights()[i];
   info.trending = trending_.weights()[i];
   info.first_seen = first_seen_[i];
-  info.recommendable = recommendable(i, wall_seconds());
+  info.recommendable = recommendable(i, unix_seconds());
   return info;
 }
 
@@ -1191,7 +1184,7 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
   // State lock held (shared). Stages: candidates (the model's top items, popular items for
   // what the model cannot fill), filters (catalog state, categories, predicates), context
   // re-ordering, diversity (MMR), exploration slots for fresh items, explanations.
-  const int64_t now = wall_seconds();
+  const int64_t now = unix_seconds();
   std::vector<uint32_t> exclude;
   for (const auto& id : r.exclude)
     if (uint32_t i = items_.find(id); i != IdMap::kMissing) exclude.push_back(i);
@@ -1240,12 +1233,7 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
   for (size_t x = 0; x < pool.size(); ++x) relevance.push_back(1.0f - float(x) / n_pool);
   // Item-CF candidates (next to the user's recent items in other users' streams) join the
   // model's for the ranker to order.
-  std::vector<uint32_t> recent;
-  if (u != IdMap::kMissing) {
-    const auto& h = history_[u];
-    for (size_t k = h.size() > 50 ? h.size() - 50 : 0; k < h.size(); ++k)
-      recent.push_back(items_.find(h[k].item));
-  }
+  const auto recent = ranker && u != IdMap::kMissing ? last_items(u, 50) : std::vector<uint32_t>{};
   if (ranker && !pool.empty()) {
     std::vector<uint32_t> skip = exclude;
     for (const auto& o : pool) skip.push_back(items_.find(o.item));
@@ -1390,7 +1378,7 @@ std::vector<Recommendation> Service::similar(const std::string& item, size_t n) 
   std::vector<float> scores(rows);
   for (size_t j = 0; j < rows; ++j) scores[j] = cosine(&vectors[i * dim], &vectors[j * dim], dim);
   const uint32_t self[] = {i};
-  const int64_t now = wall_seconds();
+  const int64_t now = unix_seconds();
   std::vector<Recommendation> out;
   for (const auto& s : pick(scores, n, self,
                             [&](uint32_t j) { return j < items_.size() && recommendable(j, now); }))

@@ -15,6 +15,7 @@
 #include "streamrec/data/generator.h"
 #include "streamrec/data/preprocess.h"
 #include "streamrec/data/reader.h"
+#include "streamrec/eval/cold_start.h"
 #include "streamrec/eval/evaluator.h"
 #include "streamrec/eval/plot.h"
 #include "streamrec/eval/prequential.h"
@@ -165,7 +166,12 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--model", *models,
                   "model spec name[:key=value,...], repeatable (see `streamrec models`)")
       ->capture_default_str();
-  cmd->add_option("--protocol", *protocol, "loo | temporal | random | prequential")
+  cmd->add_option("--protocol", *protocol,
+                  "loo | temporal | random | prequential | cold-items (new items held out "
+                  "of training, ranked by their attributes)")
+      ->capture_default_str();
+  auto cold = std::make_shared<eval::ColdStartOptions>();
+  cmd->add_option("--cold-share", cold->share, "cold-items: share of the items held out")
       ->capture_default_str();
   cmd->add_option("--k", *ks, "cut-offs, comma-separated")->capture_default_str();
   cmd->add_option("--json", *json_path, "write results as JSON to this file");
@@ -192,6 +198,29 @@ void add_eval_command(CLI::App& app) {
         results.back().model = (*models)[x];
       }
       preq->write(results, meta, *json_path);
+      return;
+    }
+    if (*protocol == "cold-items") {
+      cold->ks = parse_ks(*ks);
+      cold->seed = split->seed;
+      const auto cs = eval::split_cold_items(ds, *cold);
+      log::info("cold items: {} held out ({} user-item pairs), {} train events",
+                cs.cold_items.size(), cs.targets.size(), cs.train.size());
+      auto results = eval::cold_start_baselines(ds, cs, *cold);
+      for (size_t x = 0; x < built.size(); ++x) {
+        Progress fit_bar(fmt::format("fit {}", (*models)[x]));
+        built[x]->set_progress(fit_bar.callback());
+        results.push_back(eval::evaluate_cold_start(*built[x], ds, cs, *cold));
+        results.back().model = (*models)[x];
+        built[x]->set_progress({});
+      }
+      std::vector<std::string> columns;
+      for (size_t k : cold->ks) {
+        columns.push_back(fmt::format("hr@{}", k));
+        columns.push_back(fmt::format("ndcg@{}", k));
+      }
+      fmt::print("{}", eval::format_table(results, columns));
+      if (!json_path->empty()) write_text(*json_path, eval::results_json(results, meta));
       return;
     }
     split->protocol = *protocol;

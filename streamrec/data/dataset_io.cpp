@@ -55,13 +55,14 @@ void write_csv_dataset(const Dataset& ds, const std::string& dir) {
     for (const auto& a : ds.item_attrs)
       for (const auto& [k, v] : a.numeric) numeric_keys.insert(k);
     auto out = open_out(fs::path(dir) / "items.csv");
-    out << "item,title,categories,tags";
+    out << "item,title,categories,tags,image";
     for (const auto& k : numeric_keys) out << ',' << csv_quote(k);
     out << '\n';
     for (uint32_t i = 0; i < ds.num_items(); ++i) {
       const auto& a = ds.item_attrs[i];
       out << csv_quote(ds.items.id(i)) << ',' << csv_quote(a.title) << ','
-          << csv_quote(join(a.categories, '|')) << ',' << csv_quote(join(a.tags, '|'));
+          << csv_quote(join(a.categories, '|')) << ',' << csv_quote(join(a.tags, '|')) << ','
+          << csv_quote(a.image);
       for (const auto& k : numeric_keys) {
         out << ',';
         if (auto it = a.numeric.find(k); it != a.numeric.end())

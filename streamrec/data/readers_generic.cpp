@@ -177,7 +177,7 @@ void read_jsonl(const std::string& path, const ReadOptions& o, ImportReport& r, 
 }
 
 void read_item_row(Dataset& ds, const std::vector<std::string>& header,
-                   const std::vector<std::string>& f) {
+                   const std::vector<std::string>& f, const fs::path& dir) {
   int id = -1;
   for (size_t i = 0; i < header.size() && id < 0; ++i)
     if (header[i] == "item" || header[i] == "item_id" || header[i] == "id") id = i;
@@ -195,6 +195,9 @@ void read_item_row(Dataset& ds, const std::vector<std::string>& header,
     } else if (h == "tags") {
       for (auto g : text::split(v, "|"))
         if (!text::trim(g).empty()) a.tags.emplace_back(text::trim(g));
+    } else if (h == "image") {
+      const fs::path image(v);  // relative paths are relative to the items file
+      a.image = (image.is_absolute() ? image : dir / image).string();
     } else if (auto num = text::parse_double(v)) {
       a.numeric[h] = *num;
     } else {
@@ -276,7 +279,7 @@ Dataset read_generic(const std::string& path, const ReadOptions& o, ImportReport
     if (!fs::is_directory(p) || !fs::exists(side)) continue;
     auto handle = [&, items = is_items](const std::vector<std::string>& h,
                                         const std::vector<std::string>& f) {
-      items ? read_item_row(ds, h, f) : read_user_row(ds, h, f);
+      items ? read_item_row(ds, h, f, side.parent_path()) : read_user_row(ds, h, f);
     };
     if (o.format == "jsonl") {
       read_jsonl(side.string(), o, r, [&](const json& obj) {

@@ -39,6 +39,7 @@ struct ItemAttributes {
   std::vector<std::string> categories;  // genres, categories
   std::vector<std::string> tags;
   std::map<std::string, double> numeric;  // year, price, ...
+  std::string image;                      // path of a picture (the CNN item tower reads it)
 };
 
 struct UserAttributes {

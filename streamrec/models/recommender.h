@@ -90,6 +90,12 @@ class Recommender {
     uint64_t rows = 0, bytes = 0;
   };
   virtual Size size() const { return {}; }
+  // Item attributes for models with a content tower: the item's features enter its vector,
+  // and an item without events is scored from them (cold start). Kept across fit(); a
+  // catalog in fit()'s data replaces them. Items may be beyond num_items() (new ones: the
+  // model then grows). Default: ignored.
+  virtual void set_item_attributes(std::span<const uint32_t> items,
+                                   std::span<const data::ItemAttributes> attrs) {}
   // Predicted rating of (user, item) for explicit-feedback metrics (MAE/RMSE).
   virtual bool predicts_ratings() const { return false; }
   virtual float predict(uint32_t user, uint32_t item) const;

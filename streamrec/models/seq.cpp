@@ -3,16 +3,20 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <unordered_map>
 
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/parallel.h"
 #include "streamrec/core/serialize.h"
+#include "streamrec/core/text.h"
+#include "streamrec/data/image.h"
 #include "streamrec/embedding/keys.h"
 #include "streamrec/embedding/table.h"
 #include "streamrec/models/seq_net.h"
@@ -21,11 +25,144 @@
 namespace streamrec::models {
 namespace {
 
-constexpr uint32_t kItemSlot = 1;  // feature slot of item ids in the embedding table
+// Feature slots in the embedding table: item ids, and the item tower's attribute values.
+constexpr uint32_t kItemSlot = 1, kCategorySlot = 2, kTitleSlot = 3, kTagSlot = 4, kNumericSlot = 5;
+
+// Attribute fields the item tower reads (param `features`).
+enum Field : unsigned { kCategories = 1, kTitle = 2, kTags = 4, kNumeric = 8, kImage = 16 };
+
+unsigned parse_fields(const std::string& spec) {
+  if (spec == "none" || spec.empty()) return 0;
+  if (spec == "all") return kCategories | kTitle | kTags | kNumeric | kImage;
+  unsigned fields = 0;
+  for (auto name : text::split(spec, "+")) {
+    if (name == "categories")
+      fields |= kCategories;
+    else if (name == "title")
+      fields |= kTitle;
+    else if (name == "tags")
+      fields |= kTags;
+    else if (name == "numeric")
+      fields |= kNumeric;
+    else if (name == "image")
+      fields |= kImage;
+    else
+      throw Error(ErrorKind::kInvalidInput,
+                  fmt::format("seq: features: unknown field {} (expected none, all, or "
+                              "categories, title, tags, numeric, image joined by '+')",
+                              text::quote(name)));
+  }
+  return fields;
+}
+
+uint64_t hashed_key(uint32_t slot, std::string_view value) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a, then mixed
+  for (unsigned char c : value) h = (h ^ c) * 1099511628211ULL;
+  return embedding::make_key(slot, embedding::mix64(h));
+}
+
+// A numeric attribute as a categorical value: years in 5-year buckets, anything else on a
+// half-octave log scale (price 9.99 and 11 share a bucket, 10 and 100 do not).
+std::string numeric_bucket(const std::string& name, double v) {
+  if (name == "year" || name == "release_year")
+    return fmt::format("{}={}", name, static_cast<int64_t>(std::floor(v / 5)));
+  const double b = std::floor(2 * std::log2(1 + std::abs(v)));
+  return fmt::format("{}={}{}", name, v < 0 ? "-" : "", static_cast<int64_t>(b));
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
+
+// What the item tower knows of each item: its attribute values as embedding keys (each
+// field weighted 1/len, so a field counts once however many values it has) and its picture.
+struct Content {
+  unsigned fields = 0;
+  int image_size = 0;
+  std::vector<std::vector<uint64_t>> keys;
+  std::vector<std::vector<float>> weights;
+  std::vector<uint8_t> pixels;  // 3 * image_size^2 per item, channel-major
+  std::vector<char> has_image;
+  uint64_t image_errors = 0;
+
+  bool enabled() const { return fields != 0; }
+  size_t pixels_per_item() const { return 3 * static_cast<size_t>(image_size) * image_size; }
+  void resize(size_t n) {
+    keys.resize(n);
+    weights.resize(n);
+    has_image.resize(n, 0);
+    if (fields & kImage) pixels.resize(n * pixels_per_item(), 0);
+  }
+
+  void set(uint32_t item, const data::ItemAttributes& a) {
+    if (item >= keys.size()) resize(item + 1);
+    auto& k = keys[item];
+    auto& w = weights[item];
+    k.clear();
+    w.clear();
+    auto add_field = [&](uint32_t slot, const std::vector<std::string>& values) {
+      for (const auto& v : values) {
+        k.push_back(hashed_key(slot, v));
+        w.push_back(1.0f / static_cast<float>(values.size()));
+      }
+    };
+    if (fields & kCategories) add_field(kCategorySlot, a.categories);
+    if (fields & kTitle) add_field(kTitleSlot, text::tokenize(a.title));
+    if (fields & kTags) add_field(kTagSlot, a.tags);
+    if (fields & kNumeric) {
+      std::vector<std::string> buckets;
+      for (const auto& [name, v] : a.numeric)
+        if (std::isfinite(v)) buckets.push_back(numeric_bucket(name, v));
+      add_field(kNumericSlot, buckets);
+    }
+    has_image[item] = 0;
+    if ((fields & kImage) && !a.image.empty()) {
+      std::vector<uint8_t> px;
+      std::string error;
+      if (data::load_image_rgb(a.image, image_size, px, error)) {
+        std::copy(px.begin(), px.end(), pixels.begin() + item * pixels_per_item());
+        has_image[item] = 1;
+      } else if (image_errors++ < 5) {
+        // A bad picture costs the item its image branch, not the training run.
+        log::warn("seq: item {}: image {}: {} (item used without its image)", item,
+                  text::quote(a.image, 200), error);
+      }
+    }
+  }
+
+  void save(BinaryWriter& out) const {
+    out.u32(fields);
+    out.u32(static_cast<uint32_t>(image_size));
+    out.u64(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      out.u64(keys[i].size());
+      for (uint64_t key : keys[i]) out.u64(key);
+      out.f32s(weights[i]);
+    }
+    out.bytes(has_image.data(), has_image.size());
+    out.bytes(pixels.data(), pixels.size());
+  }
+
+  void load(BinaryReader& in) {
+    fields = in.u32();
+    image_size = static_cast<int>(in.u32());
+    const auto n = in.count(uint64_t{1} << 32);
+    keys.assign(n, {});
+    weights.assign(n, {});
+    for (size_t i = 0; i < n; ++i) {
+      keys[i].resize(in.count(uint64_t{1} << 20));
+      for (auto& key : keys[i]) key = in.u64();
+      weights[i] = in.f32s();
+      SR_CHECK(weights[i].size() == keys[i].size(), ErrorKind::kCorrupt,
+               "seq: item {} has {} feature keys but {} weights", i, keys[i].size(),
+               weights[i].size());
+    }
+    has_image.assign(n, 0);
+    in.bytes(has_image.data(), n);
+    pixels.assign((fields & kImage) ? n * pixels_per_item() : 0, 0);
+    in.bytes(pixels.data(), pixels.size());
+  }
+};
 
 }  // namespace
 
@@ -34,8 +171,15 @@ struct SeqModel::State {
   int64_t fit_rows = 0;  // item rows at fit (the initialiser's scale)
   SeqEncoder encoder{nullptr};
   std::unique_ptr<torch::optim::Adam> dense_opt;
-  std::unique_ptr<embedding::EmbeddingTable> items;
-  std::vector<uint64_t> item_keys;          // key of item i at position i
+  std::unique_ptr<embedding::EmbeddingTable> items;  // item ids and attribute values
+  std::vector<uint64_t> item_keys;                   // key of item i at position i
+  std::vector<uint32_t> all_items;                   // 0 .. items - 1
+  // Items with events (fitted or observed): only they have a trained id row and take part
+  // in the softmax; the others (catalog items not yet seen) are scored by content alone.
+  std::vector<char> has_id;
+  Content content;
+  ImageTower image_tower{nullptr};
+  double id_dropout = 0;
   std::vector<std::vector<uint32_t>> seqs;  // user -> fitted (and observed) items in time order
   std::mt19937_64 rng;
   // Scoring state: item rows [items, dim]; cached user vectors [users, dim] valid for users
@@ -52,8 +196,94 @@ struct SeqModel::State {
   std::vector<uint32_t> replay_pool;
   std::vector<char> in_pool;
 
-  // Item rows [items + 1, dim] gathered from the table; row 0 (padding) is zero.
-  torch::Tensor item_rows(bool train) { return gather_rows(*items, item_keys, train, 1); }
+  // The leaf tensors of one step's item embeddings, whose gradients go back to the table.
+  struct Leaves {
+    std::vector<uint64_t> id_keys, feature_keys;
+    torch::Tensor ids, features;
+    void apply(embedding::EmbeddingTable& table) const {
+      apply_row_gradients(table, id_keys, ids);
+      if (features.defined()) apply_row_gradients(table, feature_keys, features);
+    }
+  };
+
+  // Item embeddings [1 + rows.size(), dim] of items `rows` (row 0: padding, zero): the id
+  // row (items with events only; in training dropped with probability id_dropout so the
+  // content part learns to stand alone) + the weighted sum of the item's attribute rows +
+  // the image tower's output. With `leaves`, a training step's differentiable leaves.
+  torch::Tensor item_embeddings(const std::vector<uint32_t>& rows, Leaves* leaves) {
+    const bool train = leaves != nullptr;
+    const auto n = static_cast<int64_t>(rows.size());
+    std::vector<uint64_t> id_keys(rows.size());
+    auto mask = torch::empty({n, 1});
+    auto* pm = mask.data_ptr<float>();
+    for (int64_t r = 0; r < n; ++r) {
+      id_keys[r] = item_keys[rows[r]];
+      pm[r] = has_id[rows[r]] ? 1.0f : 0.0f;
+    }
+    auto ids = gather_rows(*items, id_keys, train);
+    if (train) ids.requires_grad_(true);
+    if (train && id_dropout > 0 && content.enabled())
+      mask.mul_(torch::bernoulli(torch::full({n, 1}, 1.0 - id_dropout)));
+    auto emb = ids * mask;
+    if (content.enabled()) {
+      // Attribute rows: one embedding bag per item (weighted sum of its distinct values).
+      std::unordered_map<uint64_t, int64_t> local_of;
+      std::vector<uint64_t> feature_keys;
+      std::vector<int64_t> index, offsets(rows.size());
+      std::vector<float> weights;
+      for (int64_t r = 0; r < n; ++r) {
+        offsets[r] = static_cast<int64_t>(index.size());
+        const auto item = rows[r];
+        if (item >= content.keys.size()) continue;
+        for (size_t f = 0; f < content.keys[item].size(); ++f) {
+          auto [it, added] = local_of.try_emplace(content.keys[item][f],
+                                                  static_cast<int64_t>(feature_keys.size()));
+          if (added) feature_keys.push_back(content.keys[item][f]);
+          index.push_back(it->second);
+          weights.push_back(content.weights[item][f]);
+        }
+      }
+      if (!feature_keys.empty()) {
+        auto F = gather_rows(*items, feature_keys, train);
+        if (train) F.requires_grad_(true);
+        namespace nnf = torch::nn::functional;
+        emb = emb +
+              nnf::embedding_bag(torch::tensor(index, torch::kLong), F,
+                                 nnf::EmbeddingBagFuncOptions()
+                                     .offsets(torch::tensor(offsets, torch::kLong))
+                                     .mode(torch::kSum)
+                                     .per_sample_weights(torch::tensor(weights, torch::kFloat)));
+        if (leaves) {
+          leaves->feature_keys = std::move(feature_keys);
+          leaves->features = F;
+        }
+      }
+      if (image_tower) {
+        std::vector<int64_t> with;
+        for (int64_t r = 0; r < n; ++r)
+          if (rows[r] < content.has_image.size() && content.has_image[rows[r]]) with.push_back(r);
+        if (!with.empty()) {
+          const auto per = static_cast<int64_t>(content.pixels_per_item());
+          auto px = torch::empty(
+              {static_cast<int64_t>(with.size()), 3, content.image_size, content.image_size},
+              torch::kUInt8);
+          for (size_t x = 0; x < with.size(); ++x)
+            std::memcpy(px.data_ptr<uint8_t>() + x * per,
+                        content.pixels.data() + rows[with[x]] * per, per);
+          auto out = image_tower(px.to(torch::kFloat).div_(255.0f));
+          emb = emb.index_add(0, torch::tensor(with, torch::kLong), out);
+        }
+      }
+    }
+    if (leaves) {
+      leaves->id_keys = std::move(id_keys);
+      leaves->ids = ids;
+    }
+    return torch::cat({torch::zeros({1, dim}), emb});
+  }
+
+  // Item rows [items + 1, dim] for scoring (no dropout, no gradients); row 0 is zero.
+  torch::Tensor item_rows() { return item_embeddings(all_items, nullptr); }
 
   // Builds left-padded inputs [B, W] (item + 1; 0 = padding) for `users` from each sequence
   // without its last `drop_last` items; with `targets`, also the next-item targets [B, W]
@@ -92,23 +322,28 @@ struct SeqModel::State {
     auto valid = tg.gt(0).view({-1});
     if (valid.sum().item<int64_t>() == 0) return;
     const auto n_items = static_cast<int64_t>(item_keys.size());
+    Leaves leaves;
     if (negatives <= 0 || negatives * 2 >= n_items) {
-      auto E = item_rows(true).requires_grad_(true);
-      step(E, in, tg, valid);
-      apply_row_gradients(*items, item_keys, E, 1);
+      // Items without events are not in the softmax (nothing says they are negatives).
+      std::vector<int64_t> blocked{0};
+      for (int64_t i = 0; i < n_items; ++i)
+        if (!has_id[i]) blocked.push_back(i + 1);
+      auto E = item_embeddings(all_items, &leaves);
+      step(E, in, tg, valid, torch::tensor(blocked, torch::kLong));
+      leaves.apply(*items);
       return;
     }
     // Local ids: 0 = padding, 1.. = the sampled rows in first-seen order.
     local.assign(n_items + 1, 0);
-    std::vector<uint64_t> keys;
+    std::vector<uint32_t> rows;
     auto remap = [&](torch::Tensor t) {
       auto* p = t.data_ptr<int64_t>();
       for (int64_t x = 0; x < t.numel(); ++x) {
         if (p[x] == 0) continue;
         auto& l = local[p[x]];
         if (l == 0) {
-          keys.push_back(item_keys[p[x] - 1]);
-          l = static_cast<int64_t>(keys.size());
+          rows.push_back(static_cast<uint32_t>(p[x] - 1));
+          l = static_cast<int64_t>(rows.size());
         }
         p[x] = l;
       }
@@ -117,23 +352,24 @@ struct SeqModel::State {
     remap(tg);
     for (int64_t k = 0; k < negatives; ++k) {
       const auto item = static_cast<int64_t>(rng() % static_cast<uint64_t>(n_items)) + 1;
-      if (local[item] == 0) {
-        keys.push_back(item_keys[item - 1]);
-        local[item] = static_cast<int64_t>(keys.size());
+      if (local[item] == 0 && has_id[item - 1]) {
+        rows.push_back(static_cast<uint32_t>(item - 1));
+        local[item] = static_cast<int64_t>(rows.size());
       }
     }
-    auto E = gather_rows(*items, keys, true, 1).requires_grad_(true);
-    step(E, in, tg, valid);
-    apply_row_gradients(*items, keys, E, 1);
+    auto E = item_embeddings(rows, &leaves);
+    step(E, in, tg, valid, torch::zeros({1}, torch::kLong));
+    leaves.apply(*items);
   }
 
-  // Forward, loss over the rows of E (row 0 = padding), backward, dense step.
+  // Forward, loss over the rows of E (row 0 = padding, and the `blocked` columns out of the
+  // softmax), backward, dense step.
   void step(const torch::Tensor& E, const torch::Tensor& in, const torch::Tensor& tg,
-            const torch::Tensor& valid) {
+            const torch::Tensor& valid, const torch::Tensor& blocked) {
     auto h = encoder(E.index({in}), in.eq(0));  // [B, L, d]
     auto hv = h.reshape({-1, dim}).index({valid});
     auto logits = hv.mm(E.t());
-    logits.select(1, 0).fill_(-1e9);  // never predict padding
+    logits.index_fill_(1, blocked, -1e9);  // never predict padding (or blocked rows)
     auto loss = torch::nn::functional::cross_entropy(logits, tg.view({-1}).index({valid}));
     dense_opt->zero_grad();
     loss.backward();
@@ -163,12 +399,18 @@ struct SeqModel::State {
   }
 
   void grow_items(uint32_t n) {
-    for (auto i = static_cast<uint32_t>(item_keys.size()); i < n; ++i)
+    for (auto i = static_cast<uint32_t>(item_keys.size()); i < n; ++i) {
       item_keys.push_back(embedding::make_key(kItemSlot, i));
+      all_items.push_back(i);
+    }
+    has_id.resize(item_keys.size(), 0);
+    if (content.enabled()) content.resize(item_keys.size());
   }
 };
 
-SeqModel::SeqModel(Params params) : params_(std::move(params)) {}
+SeqModel::SeqModel(Params params) : params_(std::move(params)) {
+  parse_fields(params_.str("features"));  // a bad field list fails at construction
+}
 SeqModel::~SeqModel() = default;
 
 Params SeqModel::declare_params() {
@@ -192,6 +434,14 @@ Params SeqModel::declare_params() {
        ParamSpec::integer("online_negatives", 0, 0, 1 << 24,
                           "online: sampled softmax over the batch's items plus this many "
                           "uniform negatives (0: full softmax over the catalog)"),
+       ParamSpec::string("features", "none",
+                         "item tower: attribute fields added to each item's id row, joined "
+                         "by '+' (categories, title, tags, numeric, image), all, or none; "
+                         "items without events are then scored by them (cold start)"),
+       ParamSpec::integer("image_size", 32, 8, 256, "item images are resized to this square"),
+       ParamSpec::real("id_dropout", 0.1, 0.0, 1.0,
+                       "item tower: share of id rows dropped per training step, so the "
+                       "attribute part learns to stand alone"),
        ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")});
 }
 
@@ -206,8 +456,19 @@ void SeqModel::fit(const TrainData& data) {
   n_items_ = data.num_items();
   online_steps_ = 0;
   const int64_t n_rows = n_items_ + 1;  // row 0 is padding
+  // Item attributes outlive a refit (set_item_attributes); a catalog in `data` replaces them.
+  Content content = state_ ? std::move(state_->content) : Content{};
   state_ = std::make_unique<State>();
   auto& st = *state_;
+  st.content = std::move(content);
+  st.content.fields = parse_fields(params_.str("features"));
+  st.content.image_size = static_cast<int>(params_.integer("image_size"));
+  if (const auto* catalog = data.catalog(); catalog && st.content.enabled()) {
+    st.content.keys.clear();
+    st.content.resize(n_items_);
+    for (uint32_t i = 0; i < n_items_ && i < catalog->item_attrs.size(); ++i)
+      st.content.set(i, catalog->item_attrs[i]);
+  }
   st.dim = dim;
   st.maxlen = maxlen;
   st.rng.seed(static_cast<uint64_t>(params_.integer("seed")));
@@ -224,7 +485,10 @@ void SeqModel::fit(const TrainData& data) {
 
   // Sequences in time order (TrainData events are time-ordered).
   st.seqs.assign(data.num_users(), {});
-  for (const auto& e : data.events()) st.seqs[e.user].push_back(e.item);
+  for (const auto& e : data.events()) {
+    st.seqs[e.user].push_back(e.item);
+    st.has_id[e.item] = 1;
+  }
   std::vector<uint32_t> train_users, valid_users;
   for (uint32_t u = 0; u < data.num_users(); ++u) {
     if (st.seqs[u].size() >= 3) train_users.push_back(u);  // >= 1 training pair + validation
@@ -236,7 +500,7 @@ void SeqModel::fit(const TrainData& data) {
   auto validate = [&]() {
     torch::NoGradGuard no_grad;
     st.encoder->eval();
-    auto E = st.item_rows(false);
+    auto E = st.item_rows();
     double ndcg = 0;
     for (size_t b = 0; b < valid_users.size(); b += 256) {
       const size_t e = std::min(valid_users.size(), b + 256);
@@ -262,7 +526,7 @@ void SeqModel::fit(const TrainData& data) {
   const std::string tmp = (std::filesystem::temp_directory_path() /
                            fmt::format("streamrec-seq-{}-{}.best", getpid(), st.rng()))
                               .string();
-  std::stringstream best_dense;
+  std::stringstream best_dense, best_image;
   report_ = {};
   report_.best_ndcg = -1;
   int since_best = 0;
@@ -290,6 +554,10 @@ void SeqModel::fit(const TrainData& data) {
       since_best = 0;
       best_dense.str("");
       torch::save(st.encoder, best_dense);
+      if (st.image_tower) {
+        best_image.str("");
+        torch::save(st.image_tower, best_image);
+      }
       st.items->save_full(tmp);
     } else if (++since_best >= params_.integer("patience")) {
       break;
@@ -298,6 +566,10 @@ void SeqModel::fit(const TrainData& data) {
   if (report_.best_epoch > 0) {
     best_dense.seekg(0);
     torch::load(st.encoder, best_dense);
+    if (st.image_tower) {
+      best_image.seekg(0);
+      torch::load(st.image_tower, best_image);
+    }
     st.items->load_full(tmp);
     std::filesystem::remove(tmp);
   }
@@ -320,6 +592,14 @@ void SeqModel::build_state(int64_t n_rows) {
                               .blocks(params_.integer("blocks"))
                               .heads(params_.integer("heads"))
                               .dropout(params_.real("dropout")));
+  st.content.fields = parse_fields(params_.str("features"));
+  st.content.image_size = static_cast<int>(params_.integer("image_size"));
+  st.id_dropout = params_.real("id_dropout");
+  auto dense = st.encoder->parameters();
+  if (st.content.fields & kImage) {
+    st.image_tower = ImageTower(ImageTowerOptions(st.dim));
+    for (auto& p : st.image_tower->parameters()) dense.push_back(p);
+  }
   embedding::TableConfig tc;
   tc.dim = static_cast<uint32_t>(st.dim);
   tc.optimizer.kind = embedding::OptimizerKind::kAdam;
@@ -330,7 +610,7 @@ void SeqModel::build_state(int64_t n_rows) {
   tc.seed = static_cast<uint64_t>(params_.integer("seed"));
   st.items = std::make_unique<embedding::EmbeddingTable>(tc);
   st.dense_opt = std::make_unique<torch::optim::Adam>(
-      st.encoder->parameters(), torch::optim::AdamOptions(params_.real("lr")).betas({0.9, 0.98}));
+      dense, torch::optim::AdamOptions(params_.real("lr")).betas({0.9, 0.98}));
   st.fit_rows = n_rows;
 }
 
@@ -380,6 +660,12 @@ void SeqModel::save(BinaryWriter& out) const {
   out.str(enc.str());
   out.str(opt.str());
   out.str(table_bytes(*st.items));
+  // The item tower: which items have id rows, their attribute keys and images, the CNN.
+  out.bytes(st.has_id.data(), st.has_id.size());
+  st.content.save(out);
+  std::ostringstream image;
+  if (st.image_tower) torch::save(st.image_tower, image);
+  out.str(image.str());
 }
 
 void SeqModel::load(BinaryReader& in) {
@@ -399,6 +685,14 @@ void SeqModel::load(BinaryReader& in) {
   torch::load(*st.dense_opt, opt);
   load_table_bytes(*st.items, in.str());
   st.grow_items(n_items_);
+  in.bytes(st.has_id.data(), st.has_id.size());
+  const unsigned fields = st.content.fields;
+  st.content.load(in);
+  SR_CHECK(st.content.fields == fields, ErrorKind::kCorrupt,
+           "seq: saved item features {} differ from this model's ({})", st.content.fields, fields);
+  st.content.resize(n_items_);
+  std::istringstream image(in.str());
+  if (st.image_tower) torch::load(st.image_tower, image);
   st.rebuild_replay_pool();
   // User vectors are computed when first scored (a loaded copy may serve few of them).
   st.stale.assign(st.seqs.size(), 1);
@@ -436,6 +730,7 @@ void SeqModel::observe(const data::Interaction& e) {
     st.grow_items(n_items_);
     refresh_vectors_after_step();  // the new items' rows (default until learned)
   }
+  st.has_id[e.item] = 1;
   // The user's own new event enters their sequence at once (real-time feature); the
   // weights learn it with the next micro-batch.
   st.seqs[e.user].push_back(e.item);
@@ -469,13 +764,33 @@ void SeqModel::flush() {
   refresh_vectors_after_step();
 }
 
+void SeqModel::set_item_attributes(std::span<const uint32_t> items,
+                                   std::span<const data::ItemAttributes> attrs) {
+  SR_ASSERT(items.size() == attrs.size());
+  if (!state_) {
+    state_ = std::make_unique<State>();  // attributes only, until fit() builds the rest
+    state_->content.fields = parse_fields(params_.str("features"));
+    state_->content.image_size = static_cast<int>(params_.integer("image_size"));
+  }
+  auto& st = *state_;
+  if (!st.content.enabled() || items.empty()) return;
+  for (size_t x = 0; x < items.size(); ++x) st.content.set(items[x], attrs[x]);
+  if (!st.items) return;  // not fitted yet
+  const uint32_t top = *std::max_element(items.begin(), items.end());
+  if (top >= n_items_) {
+    n_items_ = top + 1;
+    st.grow_items(n_items_);
+  }
+  refresh_vectors_after_step();  // the items' content vectors, now
+}
+
 void SeqModel::refresh_vectors_after_step() {
   // Every user's vector depends on the dense weights and item rows that just changed: they
   // are recomputed lazily by score_all (all marked stale), the item rows now.
   auto& st = *state_;
   torch::NoGradGuard no_grad;
   st.encoder->eval();
-  st.item_rows_eval = st.item_rows(false);
+  st.item_rows_eval = st.item_rows();
   st.item_matrix = st.item_rows_eval.slice(0, 1);
   std::fill(st.stale.begin(), st.stale.end(), 1);
 }

@@ -5,6 +5,12 @@
 // weights train with torch::optim::Adam. score(u, i) = h_u . e_i where h_u encodes the
 // user's last `maxlen` fitted items.
 //
+// Item tower (`features=categories+title+...`): e_i = id row (items with events) + the
+// weighted sum of the rows of its attribute values (categories, title tokens, tags, numeric
+// buckets; all keys of the same table) + a small CNN over its image. Id rows are dropped at
+// random in training (`id_dropout`) so the content part also works alone: an item never seen
+// in an event (held out, or new in the catalog) gets a vector from its attributes, not zeros.
+//
 // Model selection: each user's last fitted event is held out as the validation target
 // (its input is everything before it); training stops when validation NDCG@10 has not
 // improved for `patience` checks, and the best epoch's weights are kept. Scoring then
@@ -35,6 +41,10 @@ class SeqModel final : public Recommender {
   // one training step runs on the queued users' sequences plus `online_replay` users
   // sampled from the history, with the same loss and optimizers as fit().
   bool supports_online() const override { return true; }
+  // Item tower (param `features`): the items' attribute keys and images; an item without
+  // events is scored by them alone (cold start), one with events by id row + them.
+  void set_item_attributes(std::span<const uint32_t> items,
+                           std::span<const data::ItemAttributes> attrs) override;
   void observe(const data::Interaction& event) override;
   void flush() override;
   uint64_t online_steps() const { return online_steps_; }

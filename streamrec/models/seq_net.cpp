@@ -69,4 +69,22 @@ torch::Tensor SeqEncoderImpl::forward(torch::Tensor x, torch::Tensor pad) {
   return last_norm_(x);
 }
 
+ImageTowerImpl::ImageTowerImpl(ImageTowerOptions o) {
+  const int64_t c = o.channels();
+  auto conv = [](int64_t in, int64_t out) {
+    return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1));
+  };
+  conv1_ = register_module("conv1", conv(3, c));
+  conv2_ = register_module("conv2", conv(c, 2 * c));
+  conv3_ = register_module("conv3", conv(2 * c, 4 * c));
+  out_ = register_module("out", torch::nn::Linear(4 * c, o.dim()));
+}
+
+torch::Tensor ImageTowerImpl::forward(torch::Tensor x) {
+  x = torch::max_pool2d(torch::relu(conv1_(x)), 2);
+  x = torch::max_pool2d(torch::relu(conv2_(x)), 2);
+  x = torch::relu(conv3_(x)).mean({2, 3});
+  return out_(x);
+}
+
 }  // namespace streamrec::models

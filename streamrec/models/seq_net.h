@@ -35,4 +35,24 @@ class SeqEncoderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SeqEncoder);
 
+struct ImageTowerOptions {
+  explicit ImageTowerOptions(int64_t dim) : dim_(dim) {}
+  TORCH_ARG(int64_t, dim);
+  TORCH_ARG(int64_t, channels) = 16;  // of the first convolution; doubled by each next one
+};
+
+// The item tower's picture branch: a small CNN over RGB images [N, 3, S, S] (values 0..1):
+// three 3x3 convolutions with ReLU (the first two followed by 2x2 max pooling), global
+// average pooling and a linear map to the item embedding's size.
+class ImageTowerImpl : public torch::nn::Module {
+ public:
+  explicit ImageTowerImpl(ImageTowerOptions options);
+  torch::Tensor forward(torch::Tensor images);
+
+ private:
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
+  torch::nn::Linear out_{nullptr};
+};
+TORCH_MODULE(ImageTower);
+
 }  // namespace streamrec::models

@@ -158,6 +158,7 @@ void Service::refit_from_log(const std::string& reason) {
     if (pos == s.end() || *pos != events[x].item) s.insert(pos, events[x].item);
   }
   auto fresh = models::make_model(options_.model);
+  give_attributes(*fresh);
   const auto n_events = events.size();
   {
     std::lock_guard q(queue_mutex_);
@@ -176,6 +177,17 @@ void Service::refit_from_log(const std::string& reason) {
   publish_serving(bytes);
   log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
             n_events, users_.size(), items_.size());
+}
+
+void Service::give_attributes(models::Recommender& model) const {
+  std::vector<uint32_t> items;
+  std::vector<data::ItemAttributes> attrs;
+  for (uint32_t i = 0; i < records_.size(); ++i)
+    if (records_[i]) {
+      items.push_back(i);
+      attrs.push_back(records_[i]->attrs);
+    }
+  model.set_item_attributes(items, attrs);
 }
 
 void Service::ensure_item(uint32_t i) {
@@ -395,13 +407,14 @@ void Service::maybe_publish() {
   uint64_t learned = 0;
   {
     std::lock_guard q(queue_mutex_);
-    if (published_ == learned_) return;
+    if (published_ == learned_ && !content_changed_) return;
     learned = learned_;
   }
   std::lock_guard learner(learner_mutex_);
   const bool due = std::chrono::steady_clock::now() - last_publish_ >=
                    std::chrono::milliseconds(options_.publish_ms);
   if (!due && waiters_ == 0) return;
+  content_changed_ = false;
   try {
     guard_and_publish(last_user_);
   } catch (const std::exception& e) {
@@ -803,9 +816,12 @@ void Service::roll_back_to(const std::string& why, const std::string& target, si
     std::istringstream in(target);
     BinaryReader r(in, "guard snapshot");
     fresh->load(r);
+    std::shared_lock state(state_mutex_);
+    give_attributes(*fresh);  // the catalog as it is now, not as it was then
     how = fmt::format("the snapshot after {} events", learned);
   } else {
     std::shared_lock state(state_mutex_);
+    give_attributes(*fresh);
     std::vector<data::Interaction> events(learned_events_.begin(),
                                           learned_events_.begin() + learned);
     fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
@@ -858,6 +874,10 @@ uint64_t Service::rollback_to(uint64_t version) {
   std::istringstream in(it->second);
   BinaryReader r(in, fmt::format("version {}", version));
   fresh->load(r);
+  {
+    std::shared_lock state(state_mutex_);
+    give_attributes(*fresh);  // the catalog as it is now, not as it was then
+  }
   model_ = std::move(fresh);
   const auto bytes = snapshot();
   publish_version(fmt::format("rollback to {}", version), learned_count(), bytes);
@@ -902,6 +922,10 @@ void Service::retrain() {
     // 2. Fit a fresh model without any lock: serving and online learning go on. The
     //    newest events are held out of the fit, then tested and learned in order.
     auto fresh = models::make_model(options_.model);
+    {
+      std::shared_lock state(state_mutex_);
+      give_attributes(*fresh);
+    }
     std::stable_sort(events.begin(), events.end(),
                      [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
     const size_t held = std::min(options_.retrain_holdout, events.size() / 10);
@@ -955,6 +979,7 @@ void Service::retrain() {
                  "the model was replaced during the retrain; retrain again");
         more.assign(learned_events_.begin() + done, learned_events_.end());
         done = learned_events_.size();
+        if (pass == 1) give_attributes(*fresh);  // catalog changes during the retrain
       }
       for (const auto& e : more) fresh->observe(e);
       fresh->flush();
@@ -1082,11 +1107,22 @@ void Service::upsert_items(std::span<const store::ItemRecord> items) {
     }
   }
   catalog_.put_items(records);  // durable before visible or acknowledged
-  std::unique_lock state(state_mutex_);
-  for (auto& r : records) {
-    const uint32_t i = items_.insert(r.id);
-    set_record(i, std::move(r));
+  std::vector<uint32_t> indices;
+  std::vector<data::ItemAttributes> attrs;
+  {
+    std::unique_lock state(state_mutex_);
+    for (auto& r : records) {
+      const uint32_t i = items_.insert(r.id);
+      indices.push_back(i);
+      attrs.push_back(r.attrs);
+      set_record(i, std::move(r));
+    }
   }
+  // The learning model's item tower takes the new attributes at once (a new item gets a
+  // content vector before its first event); the next publish carries them to serving.
+  std::lock_guard learner(learner_mutex_);
+  model_->set_item_attributes(indices, attrs);
+  content_changed_ = true;
 }
 
 void Service::upsert_users(std::span<const store::UserRecord> users) {

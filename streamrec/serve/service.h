@@ -313,6 +313,9 @@ class Service {
                        const std::optional<std::string>& bytes);
   // State lock held (exclusive): per-item vectors sized for item index `i`.
   void ensure_item(uint32_t i);
+  // State lock held (any): hands the catalog's item attributes to `model` (its item tower
+  // scores new items from them; models without one ignore them).
+  void give_attributes(models::Recommender& model) const;
   // State lock held (exclusive): counters of one event of item `i`.
   void count_event(uint32_t i, int64_t timestamp, std::string_view context);
   // State lock held (exclusive): transitions between `i` and `previous` (the user's last
@@ -386,6 +389,9 @@ class Service {
   std::vector<float> ranker_x_, ranker_y_;
   std::atomic<uint64_t> ranker_steps_{0};
   std::atomic<bool> ranker_ahead_{false};  // ranker_wins() after the last ranker step
+  // Catalog attributes reached the learning model since the last publish (publish even
+  // without new events, so new items' content vectors reach the serving copy).
+  std::atomic<bool> content_changed_{false};
 
   // Learner queue.
   mutable std::mutex queue_mutex_;

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -371,6 +373,74 @@ TEST(Server, CatalogFiltersDiversityExplorationContext) {
   EXPECT_GT(lift[1] / count[1], lift[0] / count[0]);
   EXPECT_GT(with, without) << "tv-favoured items in the top 20: " << with << " vs " << without;
   EXPECT_EQ(reader.Get("/v1/recommend?user=nobody&context=device")->status, 400);
+}
+
+TEST(Server, NewItemsAreRecommendedFromTheirAttributes) {
+  // `seq` with an item tower learns online; an item upserted after that, with no event yet,
+  // is scored by its attributes: one in the user's favourite category ranks above one in the
+  // category the user took least.
+  testing::TempDir dir;
+  const auto ds = stream(300, 200, 12000);
+  Running r(dir.path().string(),
+            "seq:dim=16,maxlen=20,online_batch=64,online_replay=32,features=categories+tags");
+  auto writer = r.client(kWrite);
+  auto reader = r.client(kRead);
+  json catalog = json::array();
+  for (uint32_t i = 0; i < ds.num_items(); ++i)
+    catalog.push_back({{"id", ds.items.id(i)},
+                       {"categories", ds.item_attrs[i].categories},
+                       {"tags", ds.item_attrs[i].tags}});
+  ASSERT_EQ(writer.Post("/v1/items", json{{"items", catalog}}.dump(), "application/json")->status,
+            200);
+  post_batches(writer, event_batches(ds, 1000));
+  r.service.wait_learned();
+  // The user with the clearest taste: their most taken category against their least taken.
+  std::map<uint32_t, std::vector<int>> taken;  // user -> events per category
+  for (const auto& e : ds.events) {
+    auto& counts = taken[e.user];
+    counts.resize(20, 0);
+    ++counts[std::stoi(ds.item_attrs[e.item].categories.at(0).substr(3))];
+  }
+  uint32_t user = 0;
+  int gap = -1;
+  std::string liked, never;
+  for (const auto& [u, counts] : taken) {
+    const auto [lo, hi] = std::minmax_element(counts.begin(), counts.end());
+    if (*hi - *lo > gap) {
+      gap = *hi - *lo;
+      user = u;
+      liked = fmt::format("cat{}", hi - counts.begin());
+      never = fmt::format("cat{}", lo - counts.begin());
+    }
+  }
+  auto tags_of = [&](const std::string& cat) {
+    for (uint32_t i = 0; i < ds.num_items(); ++i)
+      if (ds.item_attrs[i].categories.at(0) == cat) return ds.item_attrs[i].tags;
+    return std::vector<std::string>{};
+  };
+  const json fresh = {{"items",
+                       {{{"id", "new-liked"}, {"categories", {liked}}, {"tags", tags_of(liked)}},
+                        {{"id", "new-never"}, {"categories", {never}}, {"tags", tags_of(never)}}}}};
+  ASSERT_EQ(writer.Post("/v1/items", fresh.dump(), "application/json")->status, 200);
+  // Published within a second or so without any new event; then both are model candidates.
+  const std::string path =
+      fmt::format("/v1/recommend?user={}&n=300&ranker=false&exact=true", ds.users.id(user));
+  int liked_at = -1, never_at = -1;
+  for (int attempt = 0; attempt < 100 && (liked_at < 0 || never_at < 0); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto items = body_of(reader.Get(path.c_str()))["items"];
+    liked_at = never_at = -1;
+    for (int x = 0; x < static_cast<int>(items.size()); ++x) {
+      if (items[x]["source"] != "model") continue;
+      if (items[x]["item"] == "new-liked") liked_at = x;
+      if (items[x]["item"] == "new-never") never_at = x;
+    }
+  }
+  ASSERT_GE(liked_at, 0) << "the new item never became a model candidate";
+  ASSERT_GE(never_at, 0);
+  std::printf("new item of the favourite category at %d, of the least taken at %d\n", liked_at,
+              never_at);
+  EXPECT_LT(liked_at, never_at) << "favourite category " << liked << " vs least taken " << never;
 }
 
 TEST(Server, AnnRetrievalMatchesExactScoringAndFollowsOnlineUpdates) {

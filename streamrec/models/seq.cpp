@@ -431,6 +431,9 @@ Params SeqModel::declare_params() {
                           "online: observed events per micro-batch step"),
        ParamSpec::integer("online_replay", 64, 0, 65536,
                           "online: older users' sequences mixed into each step (forgetting)"),
+       ParamSpec::integer("negatives", 0, 0, 1 << 24,
+                          "fit: sampled softmax over the batch's items plus this many uniform "
+                          "negatives (0: full softmax over the catalog)"),
        ParamSpec::integer("online_negatives", 0, 0, 1 << 24,
                           "online: sampled softmax over the batch's items plus this many "
                           "uniform negatives (0: full softmax over the catalog)"),
@@ -539,7 +542,8 @@ void SeqModel::fit(const TrainData& data) {
     st.encoder->train();
     for (size_t b = 0; b < train_users.size(); b += batch) {
       const size_t e = std::min(train_users.size(), b + static_cast<size_t>(batch));
-      st.train_step(std::span<const uint32_t>(train_users.data() + b, e - b), 1);
+      st.train_step(std::span<const uint32_t>(train_users.data() + b, e - b), 1,
+                    params_.integer("negatives"));
       sequences += e - b;
     }
     train_seconds += seconds_since(t0);

@@ -187,7 +187,10 @@ TEST(GenericCsv, ColumnMappingContextAndIsoDates) {
             "uid,sku,action,when,ctx.device,context\n"
             "a,p1,purchase,2024-01-02T03:04:05Z,mobile,city=paris;hour=3\n"
             "b,p2,view,1700000000,,\n");
-  dir.write("items.csv", "item,title,categories,price\np1,\"Red shoe, size 9\",shoes|red,19.5\n");
+  dir.write("items.csv",
+            "item,title,categories,price,image\n"
+            "p1,\"Red shoe, size 9\",shoes|red,19.5,img/p1.png\n"
+            "p2,Blue hat,hats,5,/abs/p2.jpg\n");
   const Dataset ds =
       read(dir, "auto", OnError::kFail, nullptr, {"user=uid,item=sku,type=action,timestamp=when"});
   ASSERT_EQ(ds.events.size(), 2u);
@@ -199,6 +202,9 @@ TEST(GenericCsv, ColumnMappingContextAndIsoDates) {
   const auto& a = ds.item_attrs[ds.items.find("p1")];
   EXPECT_EQ(a.title, "Red shoe, size 9");
   EXPECT_EQ(a.numeric.at("price"), 19.5);
+  // Image paths are relative to the items file (absolute ones stay as they are).
+  EXPECT_EQ(a.image, (dir.path() / "img" / "p1.png").string());
+  EXPECT_EQ(ds.item_attrs[ds.items.find("p2")].image, "/abs/p2.jpg");
   TempDir bad;
   bad.write("events.csv", "user,item,type\na,p1,teleport\n");
   expect_error(bad, {"events.csv:2", "column 3 (type)", "unknown event type", "'teleport'"});

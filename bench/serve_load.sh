@@ -9,6 +9,7 @@
 #   SECONDS_=20 CONNECTIONS=4 PORT=18090 QPS= (offered rate; empty: closed loop)
 #   ANN_MIN_ITEMS=1 (HNSW retrieval on; a huge value turns it off: every item scored)
 #   QUERY= (extra recommend parameters, e.g. "&diversity=0.3")
+#   BG_NICE=5 (niceness of the server's learner/ANN/retrain threads; 0: same as requests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-mf:algo=bpr}
@@ -22,7 +23,7 @@ DIR=$(mktemp -d)
 trap 'kill -INT $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DIR"' EXIT
 
 "$BIN" serve --port "$PORT" --data-dir "$DIR" --model "$MODEL" --dashboard-dir '' --demo \
-  --ann-min-items "$ANN_MIN_ITEMS" \
+  --ann-min-items "$ANN_MIN_ITEMS" --background-nice "${BG_NICE:-5}" \
   --demo-rate "$RATE" --demo-backlog "$EVENTS" \
   --gen "users=$USERS,items=$ITEMS,events=$EVENTS,new_item_share=0" >"$DIR/server.log" 2>&1 &
 PID=$!

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "streamrec/core/error.h"
+#include "streamrec/embedding/keys.h"
 
 namespace streamrec::eval {
 namespace {
@@ -21,10 +22,14 @@ struct PairRanker {
   // `own` = the user's held-out items (sorted), excluded except the target itself.
   void rank(const float* scores, uint32_t target, const std::vector<uint32_t>& own) {
     const float t = scores[target];
-    size_t rank = 0;  // items ahead of the target (ties: lower index first)
+    // Items ahead of the target. Ties are broken by a hash of the item, not by its index:
+    // ids follow first appearance in the data, so index order would smuggle popularity in
+    // (a model that scores every cold item the same would look better than random).
+    const uint64_t th = embedding::mix64(target);
+    size_t rank = 0;
     for (uint32_t i : split.cold_items) {
       if (i == target || std::binary_search(own.begin(), own.end(), i)) continue;
-      rank += scores[i] > t || (scores[i] == t && i < target);
+      rank += scores[i] > t || (scores[i] == t && embedding::mix64(i) < th);
     }
     for (size_t k : ks)
       if (rank < k) {

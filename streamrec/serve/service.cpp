@@ -1,7 +1,13 @@
 #include "streamrec/serve/service.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -296,7 +302,22 @@ size_t Service::ingest(std::span<const store::LoggedEvent> events) {
   return events.size();
 }
 
+namespace {
+
+// Lowers the calling thread's priority by `nice` (Linux: niceness is per thread). Threads it
+// starts later (libtorch's OpenMP workers) inherit it.
+void lower_priority(int nice) {
+  if (nice <= 0) return;
+  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+  const int now = getpriority(PRIO_PROCESS, tid);
+  if (setpriority(PRIO_PROCESS, tid, std::min(19, now + nice)) != 0)
+    log::debug("serve: cannot lower a background thread's priority: {}", std::strerror(errno));
+}
+
+}  // namespace
+
 void Service::learner_loop() {
+  lower_priority(options_.background_nice);
   std::vector<Queued> batch;
   for (;;) {
     {
@@ -685,6 +706,7 @@ void Service::publish_serving(const std::optional<std::string>& bytes) {
 }
 
 void Service::ann_loop() {
+  lower_priority(options_.background_nice);
   for (;;) {
     std::shared_ptr<const models::Recommender> model;
     std::shared_ptr<AnnIndex> index;
@@ -900,6 +922,7 @@ bool Service::start_retrain(bool scheduled) {
 }
 
 void Service::retrain() {
+  lower_priority(options_.background_nice);
   // 1. Snapshot (exclusive lock, brief): the events learned so far and the id counts.
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<data::Interaction> events;

@@ -69,6 +69,9 @@ struct ServiceOptions {
   size_t retrain_holdout = 1000;
   double retrain_margin = 0.1;
   AnnOptions ann;
+  // Niceness added to the background threads (learner, ANN maintenance, retrain), so that
+  // requests win the CPU when they compete (0: same priority).
+  int background_nice = 5;
 };
 
 struct Recommendation {

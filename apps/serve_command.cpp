@@ -209,6 +209,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--rate-limit", ao->rate_limit,
                   "requests per second per API key (or client address); 0 = no limit")
       ->capture_default_str();
+  cmd->add_option("--http-threads", ao->threads,
+                  "request threads (one per open keep-alive connection while it is open)")
+      ->capture_default_str();
   cmd->add_option("--max-body", ao->max_body, "largest request body in bytes")
       ->capture_default_str();
   cmd->add_flag("--no-sync", *no_sync,

@@ -397,6 +397,9 @@ struct HttpServer::Impl {
   void install_routes() {
     server.set_payload_max_length(options.max_body);
     server.set_tcp_nodelay(true);  // no 40 ms Nagle + delayed-ACK stall on small responses
+    const size_t threads = std::max<size_t>(1, options.threads);
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.set_keep_alive_max_count(1000);  // fewer reconnects (each waits for a free thread)
     if (!options.dashboard_dir.empty()) {
       const std::string uplot = options.dashboard_dir + "/node_modules/uplot/dist";
       if (!server.set_mount_point("/assets/uplot", uplot))

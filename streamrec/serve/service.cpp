@@ -1,5 +1,6 @@
 #include "streamrec/serve/service.h"
 
+#include <dlfcn.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -25,6 +26,24 @@
 
 namespace streamrec::serve {
 namespace {
+
+// Lowers the calling thread's priority by `nice` (Linux: niceness is per thread). Threads it
+// starts later (libtorch's OpenMP workers) inherit it.
+void lower_priority(int nice) {
+  if (nice <= 0) return;
+  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+  const int now = getpriority(PRIO_PROCESS, tid);
+  if (setpriority(PRIO_PROCESS, tid, std::min(19, now + nice)) != 0)
+    log::debug("serve: cannot lower a background thread's priority: {}", std::strerror(errno));
+}
+
+// Sets OpenBLAS's thread count when OpenBLAS is the BLAS libtorch loaded (looked up at run
+// time: the reference BLAS has no such call).
+void set_blas_threads(int n) {
+  using SetThreads = void (*)(int);
+  if (auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set(n);
+}
 
 constexpr size_t kMaxIdLength = 256;
 constexpr size_t kRing = 1000;           // events/requests in the live percentiles
@@ -70,6 +89,7 @@ Service::Service(ServiceOptions options)
   SR_INPUT_CHECK(options_.retrain_margin >= 0 && options_.retrain_margin <= 1,
                  "retrain margin must be 0 to 1, got {}", options_.retrain_margin);
   start_ms_ = unix_ms();
+  if (options_.blas_threads > 0) set_blas_threads(options_.blas_threads);
   SR_INPUT_CHECK(options_.quality_margin >= 0 && options_.quality_margin < 1,
                  "quality margin must be 0 (off) to below 1, got {}", options_.quality_margin);
   quality_ = QualityWindow(options_.quality_margin, std::max<uint64_t>(1, options_.quality_checks));
@@ -301,20 +321,6 @@ size_t Service::ingest(std::span<const store::LoggedEvent> events) {
   queue_cv_.notify_one();
   return events.size();
 }
-
-namespace {
-
-// Lowers the calling thread's priority by `nice` (Linux: niceness is per thread). Threads it
-// starts later (libtorch's OpenMP workers) inherit it.
-void lower_priority(int nice) {
-  if (nice <= 0) return;
-  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
-  const int now = getpriority(PRIO_PROCESS, tid);
-  if (setpriority(PRIO_PROCESS, tid, std::min(19, now + nice)) != 0)
-    log::debug("serve: cannot lower a background thread's priority: {}", std::strerror(errno));
-}
-
-}  // namespace
 
 void Service::learner_loop() {
   lower_priority(options_.background_nice);

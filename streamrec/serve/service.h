@@ -72,6 +72,10 @@ struct ServiceOptions {
   // Niceness added to the background threads (learner, ANN maintenance, retrain), so that
   // requests win the CPU when they compete (0: same priority).
   int background_nice = 5;
+  // OpenBLAS threads in the serving process. Its idle workers spin (sched_yield) after each
+  // call: with the fusion ranker's small products on every request, a second thread burnt
+  // ~20% of the two cores. 0 leaves the library's default.
+  int blas_threads = 1;
 };
 
 struct Recommendation {

@@ -42,21 +42,22 @@ struct FusionRanker::Impl {
   std::unique_ptr<torch::optim::Adam> opt;
   // Running feature statistics (Welford): count, mean, sum of squared deviations.
   double count = 0;
-  std::vector<double> mean = std::vector<double>(kFeatures, 0.0),
-                      m2 = std::vector<double>(kFeatures, 0.0);
+  int64_t F = 0;  // features per candidate
+  std::vector<double> mean, m2;
   uint64_t steps = 0;
 
-  explicit Impl(const FusionRankerOptions& o) : options(o) {
+  explicit Impl(const FusionRankerOptions& o)
+      : options(o), F(o.features), mean(o.features, 0.0), m2(o.features, 0.0) {
     torch::manual_seed(o.seed);
-    net = FusionNet(kFeatures, o);
+    net = FusionNet(F, o);
     opt = std::make_unique<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(o.lr));
   }
 
   torch::Tensor standardised(std::span<const float> features) const {
-    const int64_t rows = static_cast<int64_t>(features.size()) / kFeatures;
-    auto x = torch::from_blob(const_cast<float*>(features.data()), {rows, kFeatures}).clone();
-    std::vector<float> mu(kFeatures), inv(kFeatures);
-    for (int64_t f = 0; f < kFeatures; ++f) {
+    const int64_t rows = static_cast<int64_t>(features.size()) / F;
+    auto x = torch::from_blob(const_cast<float*>(features.data()), {rows, F}).clone();
+    std::vector<float> mu(F), inv(F);
+    for (int64_t f = 0; f < F; ++f) {
       mu[f] = static_cast<float>(mean[f]);
       const double var = count > 1 ? m2[f] / (count - 1) : 1.0;
       inv[f] = static_cast<float>(1.0 / std::sqrt(var + 1e-6));
@@ -72,8 +73,9 @@ FusionRanker::~FusionRanker() = default;
 uint64_t FusionRanker::steps() const { return impl_->steps; }
 
 std::vector<float> FusionRanker::score(std::span<const float> features) const {
-  SR_CHECK(features.size() % kFeatures == 0, ErrorKind::kInternal,
-           "ranker: {} floats is not rows of {} features", features.size(), kFeatures);
+  const auto F = static_cast<size_t>(impl_->F);
+  SR_CHECK(features.size() % F == 0, ErrorKind::kInternal,
+           "ranker: {} floats is not rows of {} features", features.size(), F);
   if (features.empty()) return {};
   torch::NoGradGuard no_grad;
   auto logits = impl_->net->forward(impl_->standardised(features)).contiguous();
@@ -81,15 +83,16 @@ std::vector<float> FusionRanker::score(std::span<const float> features) const {
 }
 
 double FusionRanker::train(std::span<const float> features, std::span<const float> labels) {
-  const size_t rows = features.size() / kFeatures;
-  SR_CHECK(features.size() % kFeatures == 0 && labels.size() == rows, ErrorKind::kInternal,
+  const auto F = static_cast<size_t>(impl_->F);
+  const size_t rows = features.size() / F;
+  SR_CHECK(features.size() % F == 0 && labels.size() == rows, ErrorKind::kInternal,
            "ranker: {} features for {} labels", features.size(), labels.size());
   if (rows == 0) return 0;
   auto& s = *impl_;
   for (size_t r = 0; r < rows; ++r) {
     s.count += 1;
-    for (int64_t f = 0; f < kFeatures; ++f) {
-      const double v = features[r * kFeatures + f], d = v - s.mean[f];
+    for (size_t f = 0; f < F; ++f) {
+      const double v = features[r * F + f], d = v - s.mean[f];
       s.mean[f] += d / s.count;
       s.m2[f] += d * (v - s.mean[f]);
     }

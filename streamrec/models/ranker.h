@@ -19,6 +19,7 @@
 namespace streamrec::models {
 
 struct FusionRankerOptions {
+  int64_t features = 11;  // per candidate (the server's list: FusionRanker::kFeatures)
   int64_t hidden = 32;
   int64_t cross_layers = 2;
   double lr = 0.003;
@@ -27,13 +28,13 @@ struct FusionRankerOptions {
 
 class FusionRanker {
  public:
-  static constexpr int64_t kFeatures = 11;
+  static constexpr int64_t kFeatures = 11;  // the server's feature list
   explicit FusionRanker(FusionRankerOptions options = {});
   ~FusionRanker();
   FusionRanker(const FusionRanker&) = delete;
   FusionRanker& operator=(const FusionRanker&) = delete;
 
-  // One logit per row of `features` (rows x kFeatures, row-major).
+  // One logit per row of `features` (rows x options.features, row-major).
   std::vector<float> score(std::span<const float> features) const;
   // One Adam step of binary cross-entropy on the rows (labels 1 or 0); returns the loss.
   double train(std::span<const float> features, std::span<const float> labels);

@@ -9,6 +9,7 @@
 #include "streamrec/core/text.h"
 #include "streamrec/models/autoencoder.h"
 #include "streamrec/models/ease.h"
+#include "streamrec/models/fusion.h"
 #include "streamrec/models/itemknn.h"
 #include "streamrec/models/mf.h"
 #include "streamrec/models/popular.h"
@@ -41,6 +42,9 @@ const std::vector<ModelInfo>& model_registry() {
       entry<SeqModel>("seq",
                       "next-item sequence model: SASRec self-attention, GRU or LSTM "
                       "(libtorch), items in a dynamic embedding table"),
+      entry<FusionModel>("fusion",
+                         "candidates of several models ordered by a learned DCN ranker "
+                         "(libtorch)"),
   };
   return list;
 }

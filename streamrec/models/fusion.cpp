@@ -1,0 +1,210 @@
+#include "streamrec/models/fusion.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "streamrec/core/error.h"
+#include "streamrec/core/log.h"
+#include "streamrec/core/text.h"
+#include "streamrec/models/ranker.h"
+#include "streamrec/models/registry.h"
+
+namespace streamrec::models {
+namespace {
+
+// "seq/maxlen=50/dim=50" -> "seq:maxlen=50,dim=50".
+std::string source_spec(std::string_view s) {
+  std::string out(text::trim(s));
+  const auto slash = out.find('/');
+  if (slash == std::string::npos) return out;
+  out[slash] = ':';
+  std::replace(out.begin() + static_cast<std::ptrdiff_t>(slash), out.end(), '/', ',');
+  return out;
+}
+
+}  // namespace
+
+FusionModel::FusionModel(Params params) : params_(std::move(params)) {
+  for (auto s : text::split(params_.str("sources"), "+")) {
+    specs_.push_back(source_spec(s));
+    SR_INPUT_CHECK(specs_.back().rfind("fusion", 0) != 0, "fusion: a source cannot be fusion");
+    make_model(specs_.back());  // a bad spec fails at construction
+  }
+  SR_INPUT_CHECK(!specs_.empty() && !specs_.front().empty(), "fusion: sources is empty");
+}
+
+FusionModel::~FusionModel() = default;
+
+Params FusionModel::declare_params() {
+  return Params(
+      "fusion",
+      {ParamSpec::string("sources", "seq/maxlen=50/dim=50+itemknn+mf",
+                         "candidate models joined by '+', each a model spec with '/' for "
+                         "':' and ','"),
+       ParamSpec::integer("pool", 50, 1, 1000, "candidates from each source"),
+       ParamSpec::integer("epochs", 30, 1, 10000, "passes of the ranker over its examples"),
+       ParamSpec::integer("lists", 32, 1, 4096, "candidate lists per ranker step"),
+       ParamSpec::integer("hidden", 32, 4, 1024, "ranker MLP width"),
+       ParamSpec::real("lr", 0.003, 1e-6, 1.0, "ranker Adam learning rate"),
+       ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")});
+}
+
+void FusionModel::fit_sources(const TrainData& data) {
+  sources_.clear();
+  for (const auto& spec : specs_) {
+    sources_.push_back(make_model(spec));
+    sources_.back()->fit(data);
+  }
+  n_items_ = data.num_items();
+  log_popularity_.assign(n_items_, 0.0f);
+  for (uint32_t i = 0; i < n_items_; ++i)
+    log_popularity_[i] = std::log1p(static_cast<float>(data.item_degree()[i]));
+}
+
+void FusionModel::candidates(uint32_t user, std::span<const uint32_t> exclude,
+                             std::vector<uint32_t>& items, std::vector<float>& features) const {
+  const auto pool = static_cast<size_t>(params_.integer("pool"));
+  const size_t S = sources_.size();
+  std::vector<std::vector<float>> scores(S, std::vector<float>(n_items_));
+  std::vector<std::vector<float>> position(S);  // rank-scaled: 1 at the top, 0 outside
+  items.clear();
+  for (size_t s = 0; s < S; ++s) {
+    sources_[s]->score_all(user, scores[s]);
+    for (const auto& c : top_k(scores[s], pool, exclude)) items.push_back(c.item);
+  }
+  std::sort(items.begin(), items.end());
+  items.erase(std::unique(items.begin(), items.end()), items.end());
+  for (size_t s = 0; s < S; ++s) {
+    position[s].assign(items.size(), 0.0f);
+    const auto top = top_k(scores[s], pool, exclude);
+    for (size_t r = 0; r < top.size(); ++r) {
+      const auto at = std::lower_bound(items.begin(), items.end(), top[r].item) - items.begin();
+      position[s][at] = 1.0f - static_cast<float>(r) / pool;
+    }
+  }
+  const size_t F = 2 * S + 1;
+  features.assign(items.size() * F, 0.0f);
+  for (size_t c = 0; c < items.size(); ++c) {
+    float* row = features.data() + c * F;
+    for (size_t s = 0; s < S; ++s) {
+      row[2 * s] = scores[s][items[c]];
+      row[2 * s + 1] = position[s][c];
+    }
+    row[2 * S] = log_popularity_[items[c]];
+  }
+}
+
+void FusionModel::fit(const TrainData& data) {
+  // 1. Each user's last event is the ranker's target; the sources learn without it.
+  std::vector<int64_t> last(data.num_users(), -1);
+  std::vector<uint32_t> count(data.num_users(), 0);
+  const auto& events = data.events();
+  for (size_t x = 0; x < events.size(); ++x) {
+    last[events[x].user] = static_cast<int64_t>(x);
+    ++count[events[x].user];
+  }
+  std::vector<data::Interaction> without;
+  std::vector<char> held(events.size(), 0);
+  for (uint32_t u = 0; u < data.num_users(); ++u)
+    if (count[u] >= 3) held[last[u]] = 1;
+  for (size_t x = 0; x < events.size(); ++x)
+    if (!held[x]) without.push_back(events[x]);
+  const TrainData first(data.num_users(), data.num_items(), without, data.catalog());
+  log::info("fusion: fitting {} sources without each user's last event", specs_.size());
+  fit_sources(first);
+
+  // 2. Candidate lists with the held-out item labelled.
+  FusionRankerOptions ro;
+  ro.features = static_cast<int64_t>(2 * sources_.size() + 1);
+  ro.hidden = params_.integer("hidden");
+  ro.lr = params_.real("lr");
+  ro.seed = static_cast<uint64_t>(params_.integer("seed"));
+  ranker_ = std::make_unique<FusionRanker>(ro);
+  struct List {
+    std::vector<float> x, y;
+  };
+  std::vector<List> lists;
+  size_t with_target = 0, asked = 0;
+  std::vector<uint32_t> items;
+  for (uint32_t u = 0; u < data.num_users(); ++u) {
+    if (count[u] < 3) continue;
+    const uint32_t target = events[last[u]].item;
+    const auto seen = first.items_of(u);
+    if (std::binary_search(seen.begin(), seen.end(), target)) continue;  // a repeat
+    ++asked;
+    List l;
+    candidates(u, seen, items, l.x);
+    l.y.assign(items.size(), 0.0f);
+    const auto at = std::lower_bound(items.begin(), items.end(), target);
+    if (at == items.end() || *at != target) continue;
+    l.y[at - items.begin()] = 1.0f;
+    ++with_target;
+    lists.push_back(std::move(l));
+  }
+  report_ = {};
+  report_.lists = lists.size();
+  report_.recall = asked ? static_cast<double>(with_target) / asked : 0;
+  for (const auto& l : lists) report_.candidates += l.y.size();
+
+  // 3. Ranker epochs over the lists (a few lists per step).
+  std::mt19937_64 rng(static_cast<uint64_t>(params_.integer("seed")));
+  std::vector<size_t> order(lists.size());
+  std::iota(order.begin(), order.end(), 0);
+  const auto per_step = static_cast<size_t>(params_.integer("lists"));
+  const int64_t epochs = params_.integer("epochs");
+  for (int64_t epoch = 1; epoch <= epochs && !lists.empty(); ++epoch) {
+    std::shuffle(order.begin(), order.end(), rng);
+    double loss = 0;
+    size_t steps = 0;
+    for (size_t b = 0; b < order.size(); b += per_step) {
+      std::vector<float> x, y;
+      for (size_t k = b; k < std::min(order.size(), b + per_step); ++k) {
+        const auto& l = lists[order[k]];
+        x.insert(x.end(), l.x.begin(), l.x.end());
+        y.insert(y.end(), l.y.begin(), l.y.end());
+      }
+      loss += ranker_->train(x, y);
+      ++steps;
+    }
+    report_.last_loss = steps ? loss / steps : 0;
+    report_progress(epoch, epochs);
+  }
+  log::info(
+      "fusion: ranker trained on {} lists ({:.1f} candidates each; the next item was "
+      "among the candidates for {:.1f}% of users), loss {:.4f}",
+      lists.size(), lists.empty() ? 0.0 : double(report_.candidates) / lists.size(),
+      100 * report_.recall, report_.last_loss);
+
+  // 4. The sources learn everything for serving.
+  fit_sources(data);
+  seen_.assign(data.num_users(), {});
+  for (uint32_t u = 0; u < data.num_users(); ++u) {
+    const auto items_of = data.items_of(u);
+    seen_[u].assign(items_of.begin(), items_of.end());
+  }
+}
+
+void FusionModel::score_all(uint32_t user, std::span<float> scores) const {
+  std::fill(scores.begin(), scores.end(), 0.0f);
+  if (sources_.empty()) return;
+  // Every other item below the candidates, in the first source's order.
+  sources_.front()->score_all(user, scores);
+  const auto [lo_at, hi_at] = std::minmax_element(scores.begin(), scores.end());
+  const float lo = *lo_at, span = std::max(1e-6f, *hi_at - lo);
+  for (auto& s : scores) s = -2.0f + (s - lo) / span;  // in [-2, -1]
+  std::vector<uint32_t> items;
+  std::vector<float> features;
+  // Candidates as in training: none of the user's fitted items.
+  candidates(
+      user,
+      user < seen_.size() ? std::span<const uint32_t>(seen_[user]) : std::span<const uint32_t>{},
+      items, features);
+  const auto logits = ranker_->score(features);
+  // Logits squashed into (0, 1): above every non-candidate.
+  for (size_t c = 0; c < items.size(); ++c)
+    if (items[c] < scores.size()) scores[items[c]] = 1.0f / (1.0f + std::exp(-logits[c]));
+}
+
+}  // namespace streamrec::models

@@ -1,0 +1,59 @@
+// `fusion`: one ranking from several models. Each source model (`sources`, e.g. seq, itemknn
+// and mf) proposes its top `pool` items; a FusionRanker (DCN cross layers + MLP) orders the
+// union from per-candidate features: every source's score and rank-scaled position, and the
+// item's log popularity. The ranker learns from each user's last fitted event: the sources
+// are first fitted without it, the candidate list of that user is labelled (the item taken
+// next = 1), and after the ranker's epochs the sources are refitted on all the data.
+//
+// Source specs are model specs with '/' for ':' and ',' (which separate fusion's own
+// parameters): `sources=seq/maxlen=50/dim=50+itemknn+mf`.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "streamrec/models/recommender.h"
+
+namespace streamrec::models {
+
+class FusionRanker;
+
+class FusionModel final : public Recommender {
+ public:
+  explicit FusionModel(Params params);
+  ~FusionModel() override;
+  static Params declare_params();
+
+  std::string name() const override { return "fusion"; }
+  const Params& params() const override { return params_; }
+  uint32_t num_items() const override { return n_items_; }
+  void fit(const TrainData& data) override;
+  // Candidates ordered by the ranker score above every other item (ordered by the first
+  // source).
+  void score_all(uint32_t user, std::span<float> scores) const override;
+
+  // Ranker examples and the share of users whose next item was among the candidates.
+  struct FitReport {
+    size_t lists = 0, candidates = 0;
+    double recall = 0;  // of the candidate pool on the ranker's held-out events
+    double last_loss = 0;
+  };
+  const FitReport& report() const { return report_; }
+
+ private:
+  // Candidates of `user` (excluding `exclude`, sorted) and their feature rows.
+  void candidates(uint32_t user, std::span<const uint32_t> exclude, std::vector<uint32_t>& items,
+                  std::vector<float>& features) const;
+  void fit_sources(const TrainData& data);
+
+  Params params_;
+  std::vector<std::string> specs_;
+  std::vector<std::unique_ptr<Recommender>> sources_;
+  std::unique_ptr<FusionRanker> ranker_;
+  std::vector<float> log_popularity_;
+  std::vector<std::vector<uint32_t>> seen_;  // each user's fitted items, sorted
+  uint32_t n_items_ = 0;
+  FitReport report_;
+};
+
+}  // namespace streamrec::models

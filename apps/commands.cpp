@@ -6,10 +6,14 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <nlohmann/json.hpp>
+
 #include "progress.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/parallel.h"
+#include "streamrec/core/serialize.h"
 #include "streamrec/core/text.h"
 #include "streamrec/data/dataset_io.h"
 #include "streamrec/data/generator.h"
@@ -22,6 +26,7 @@
 #include "streamrec/eval/report.h"
 #include "streamrec/eval/split.h"
 #include "streamrec/models/registry.h"
+#include "streamrec/models/seq.h"
 
 namespace streamrec::cli {
 namespace {
@@ -331,6 +336,63 @@ void add_import_command(CLI::App& app) {
     data::write_csv_dataset(ds, *out);
     fmt::print("wrote {} events, {} users, {} items to {}\n", ds.events.size(), ds.num_users(),
                ds.num_items(), *out);
+  });
+}
+
+void add_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "train", "fit one model on a whole data set and write it with a versioned manifest");
+  auto data = std::make_shared<DataOptions>();
+  data->add_to(cmd);
+  auto spec = std::make_shared<std::string>("mf");
+  auto out = std::make_shared<std::string>();
+  cmd->add_option("--model", *spec, "model spec name[:key=value,...]")->capture_default_str();
+  cmd->add_option("--out", *out, "output directory (model.bin, users.txt, items.txt, manifest)")
+      ->required();
+  cmd->callback([=] {
+    auto model = models::make_model(*spec);  // a bad spec fails before any work
+    const auto ds = data->load();
+    Progress bar(fmt::format("fit {}", *spec));
+    model->set_progress(bar.callback());
+    const auto t0 = std::chrono::steady_clock::now();
+    model->fit(models::TrainData(ds.num_users(), ds.num_items(), ds.events, &ds));
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    model->set_progress({});
+    const std::filesystem::path dir(*out);
+    std::filesystem::create_directories(dir);
+    models::save_model(*model, (dir / "model.bin").string());
+    // The dense ids the model's rows stand for, one per line in index order.
+    auto write_ids = [&](const char* name, const IdMap& ids) {
+      std::string text;
+      for (uint32_t i = 0; i < ids.size(); ++i) text += std::string(ids.id(i)) + "\n";
+      write_text((dir / name).string(), text);
+    };
+    write_ids("users.txt", ds.users);
+    write_ids("items.txt", ds.items);
+    nlohmann::json files = nlohmann::json::object();
+    for (const char* name : {"model.bin", "users.txt", "items.txt"}) {
+      std::ifstream in(dir / name, std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+      files[name] = {{"bytes", bytes.size()}, {"crc32", crc32(bytes)}};
+    }
+    nlohmann::json manifest = {{"format", "streamrec-train"}, {"version", 1},
+                               {"model", model->name()},      {"params", model->params().summary()},
+                               {"fit_seconds", seconds},      {"files", files}};
+    for (const auto& [k, v] : run_meta(*data, ds, "train")) manifest[k] = v;
+    if (const auto* seq = dynamic_cast<const models::SeqModel*>(model.get())) {
+      const auto& r = seq->report();
+      manifest["fit"] = {{"epochs", r.epochs},
+                         {"best_epoch", r.best_epoch},
+                         {"validation_ndcg10", r.best_ndcg},
+                         {"sequences_per_second", r.sequences_per_second}};
+    }
+    // The manifest comes last and atomically: when it exists, the files it lists are whole.
+    const auto tmp = dir / "manifest.json.tmp";
+    write_text(tmp.string(), manifest.dump(2) + "\n");
+    std::filesystem::rename(tmp, dir / "manifest.json");
+    fmt::print("{} fitted in {:.1f} s on {} events; wrote {}\n", *spec, seconds, ds.events.size(),
+               (dir / "manifest.json").string());
   });
 }
 

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   streamrec::cli::add_serve_command(app);
   streamrec::cli::add_generate_command(app);
   streamrec::cli::add_import_command(app);
+  streamrec::cli::add_train_command(app);
   streamrec::cli::add_models_command(app);
   app.parse_complete_callback([&] {
     if (threads > 0) streamrec::set_num_threads(threads);

@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <sstream>
+#include "models/round_trip.h"
 #include "streamrec/data/generator.h"
 #include "streamrec/eval/evaluator.h"
 #include "streamrec/eval/prequential.h"
@@ -156,13 +157,8 @@ TEST(Deep, SeqSaveLoadRoundTripKeepsScoresAndKeepsLearning) {
   m->fit(TrainData(p.ds.num_users(), p.ds.num_items(), p.split.train, &p.ds));
   for (size_t x = 0; x < 20; ++x) m->observe(p.split.test[x]);
   m->flush();
-  std::ostringstream out;
-  BinaryWriter w(out);
-  m->save(w);
-  auto copy = make_model(spec);
-  std::istringstream in(out.str());
-  BinaryReader r(in, "test");
-  copy->load(r);
+  std::string bytes;
+  auto copy = round_trip(*m, spec, &bytes);
   ASSERT_EQ(copy->num_items(), m->num_items());
   std::vector<float> a(m->num_items()), b(m->num_items());
   for (uint32_t u : {0u, 7u, p.split.test.front().user}) {
@@ -178,7 +174,7 @@ TEST(Deep, SeqSaveLoadRoundTripKeepsScoresAndKeepsLearning) {
   copy->score_all(other, b);
   EXPECT_NE(a, b) << "training steps after load change every user's scores";
   // A truncated snapshot is an error, not a crash.
-  std::istringstream cut(out.str().substr(0, out.str().size() / 2));
+  std::istringstream cut(bytes.substr(0, bytes.size() / 2));
   BinaryReader rc(cut, "truncated");
   auto broken = make_model(spec);
   EXPECT_THROW(broken->load(rc), Error);

@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 
+#include "models/round_trip.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/serialize.h"
 #include "streamrec/data/generator.h"
@@ -128,13 +129,7 @@ TEST(ItemTower, CnnLearnsCategoriesFromPictures) {
   EXPECT_GT(hr, 1.5 * random) << "image tower " << hr << " vs random " << random;
 
   // Save/load keeps the pictures and the CNN: identical scores, cold items included.
-  std::ostringstream out;
-  BinaryWriter w(out);
-  m->save(w);
-  auto copy = make_model(spec);
-  std::istringstream in(out.str());
-  BinaryReader r(in, "test");
-  copy->load(r);
+  auto copy = round_trip(*m, spec);
   std::vector<float> a(m->num_items()), b(copy->num_items());
   ASSERT_EQ(a.size(), b.size());
   for (uint32_t u : {0u, 5u, 17u}) {

@@ -1,7 +1,7 @@
 // Embedding-table benchmark (one thread, dim 64, batches of 4096): gather rate against a
 // plain dense-array gather of the same rows (the memory-bound limit) and against
-// std::unordered_map<uint64_t, std::vector<float>>; gather + Adagrad update rate; bytes
-// per row. Key streams: uniform and Zipf(1.1) over the table's keys.
+// std::unordered_map<uint64_t, std::vector<float>>; gather + Adagrad (and row-wise Adagrad)
+// update rate; bytes per row. Key streams: uniform and Zipf(1.1) over the table's keys.
 // Usage: bench_embedding [keys,keys,...]   (default 1000000,10000000)
 // Prints one JSON object per line.
 #include <algorithm>
@@ -97,6 +97,16 @@ void run(uint64_t n) {
   print("table_bytes_per_row_total", n, "-", static_cast<double>(st.bytes) / st.rows, "bytes",
         static_cast<double>(st.bytes) / st.raw_bytes, "raw dim*4*(1+slots)");
 
+  // The same keys in a table with row-wise Adagrad (one accumulator per row).
+  TableConfig row_cfg = cfg;
+  row_cfg.optimizer.kind = OptimizerKind::kRowAdagrad;
+  EmbeddingTable row_table(row_cfg);
+  for (uint64_t b = 0; b < n; b += kBatch) {
+    const size_t m = std::min<uint64_t>(kBatch, n - b);
+    row_table.gather_train(std::span<const uint64_t>(keys.data() + b, m), 0,
+                           std::span<float>(out.data(), m * kDim));
+  }
+
   std::unordered_map<uint64_t, std::vector<float>> map;
   map.reserve(n);
   for (uint64_t i = 0; i < n; ++i) map.emplace(keys[i], std::vector<float>(kDim, 0.5f));
@@ -123,11 +133,18 @@ void run(uint64_t n) {
       table.gather_train(batch_keys, 1, out);
       table.apply_gradients(batch_keys, grads, 1);
     });
+    const double row_rate = rows_per_second(stream, [&](const uint32_t* idx) {
+      for (size_t j = 0; j < kBatch; ++j) batch_keys[j] = keys[idx[j]];
+      row_table.gather_train(batch_keys, 1, out);
+      row_table.apply_gradients(batch_keys, grads, 1);
+    });
     print("dense_gather", n, name, dense_rate, "rows/s");
     print("table_gather", n, name, table_rate, "rows/s", table_rate / dense_rate, "dense_gather");
     print("unordered_map_gather", n, name, map_rate, "rows/s", table_rate / map_rate,
           "table_gather/unordered_map");
     print("table_gather_adagrad", n, name, train_rate, "rows/s");
+    print("table_gather_rowwise_adagrad", n, name, row_rate, "rows/s", row_rate / train_rate,
+          "adagrad");
   }
 }
 

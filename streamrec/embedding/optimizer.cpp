@@ -1,5 +1,6 @@
 #include "streamrec/embedding/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "streamrec/core/error.h"
@@ -16,31 +17,38 @@ const char* to_string(OptimizerKind kind) {
       return "adam";
     case OptimizerKind::kFtrl:
       return "ftrl";
+    case OptimizerKind::kRowAdagrad:
+      return "rowwise_adagrad";
   }
   return "?";
 }
 
-uint32_t OptimizerConfig::slots() const {
+uint32_t OptimizerConfig::state_floats(uint32_t dim) const {
   switch (kind) {
     case OptimizerKind::kSgd:
       return 0;
     case OptimizerKind::kAdagrad:
-      return 1;
+      return dim;
     case OptimizerKind::kAdam:
     case OptimizerKind::kFtrl:
-      return 2;
+      return 2 * dim;
+    case OptimizerKind::kRowAdagrad:
+      return 4;
   }
   return 0;
 }
 
-float OptimizerConfig::slot_init(uint32_t slot) const {
-  return kind == OptimizerKind::kAdagrad && slot == 0 ? initial_accumulator : 0.0f;
+void OptimizerConfig::init_state(float* state, uint32_t dim) const {
+  const uint32_t n = state_floats(dim);
+  const bool adagrad = kind == OptimizerKind::kAdagrad || kind == OptimizerKind::kRowAdagrad;
+  std::fill(state, state + n, adagrad ? initial_accumulator : 0.0f);
 }
 
 Params OptimizerConfig::params() {
   OptimizerConfig d;
   return Params("optimizer",
-                {ParamSpec::choice("optimizer", "adagrad", {"sgd", "adagrad", "adam", "ftrl"},
+                {ParamSpec::choice("optimizer", "adagrad",
+                                   {"sgd", "adagrad", "adam", "ftrl", "rowwise_adagrad"},
                                    "row optimizer of the sparse tables"),
                  ParamSpec::real("lr", d.lr, 0, 100, "learning rate (ftrl: alpha)"),
                  ParamSpec::real("l2", d.l2, 0, 1e6, "L2 regularization"),
@@ -84,6 +92,17 @@ void apply_step(const OptimizerConfig& c, const float* w, float* __restrict stat
         acc[i] += gi * gi;
         w_out[i] = w[i] - c.lr * gi / (std::sqrt(acc[i]) + c.eps);
       }
+      return;
+    }
+    case OptimizerKind::kRowAdagrad: {
+      float sq = 0;
+      for (uint32_t i = 0; i < dim; ++i) {
+        const float gi = g[i] + c.l2 * w[i];
+        sq += gi * gi;
+      }
+      state[0] += sq / static_cast<float>(dim);
+      const float scale = c.lr / (std::sqrt(state[0]) + c.eps);
+      for (uint32_t i = 0; i < dim; ++i) w_out[i] = w[i] - scale * (g[i] + c.l2 * w[i]);
       return;
     }
     case OptimizerKind::kAdam: {

@@ -178,7 +178,9 @@ struct EmbeddingTable::Index {
 };
 
 EmbeddingTable::EmbeddingTable(TableConfig config)
-    : config_(std::move(config)), slots_(config_.optimizer.slots()), rng_(config_.seed) {
+    : config_(std::move(config)),
+      state_floats_(config_.optimizer.state_floats(config_.dim)),
+      rng_(config_.seed) {
   SR_INPUT_CHECK(config_.dim > 0 && config_.dim <= 65536, "embedding dim must be in [1, 65536]");
   SR_INPUT_CHECK(config_.default_row.empty() || config_.default_row.size() == config_.dim,
                  "default row has {} values for dim {}", config_.default_row.size(), config_.dim);
@@ -187,7 +189,7 @@ EmbeddingTable::EmbeddingTable(TableConfig config)
   SR_INPUT_CHECK(config_.evict_fraction > 0 && config_.evict_fraction <= 1,
                  "evict_fraction must be in (0, 1]");
   if (config_.default_row.empty()) config_.default_row.assign(config_.dim, 0.0f);
-  store_ = std::make_unique<RowStore>(kHeader + config_.dim * (1 + slots_));
+  store_ = std::make_unique<RowStore>(kHeader + config_.dim + state_floats_);
   windex_ = std::make_shared<Index>(1024);
   publish_index(windex_);
   scratch_.resize(config_.dim);
@@ -437,9 +439,7 @@ uint32_t EmbeddingTable::insert_row(uint64_t key, int64_t now) {
   seq_end(r, before, 0);
   r[kLastSeen] = stamp(now);
   float* state = reinterpret_cast<float*>(r + kHeader + config_.dim);
-  for (uint32_t s = 0; s < slots_; ++s)
-    std::fill(state + size_t{s} * config_.dim, state + size_t{s + 1} * config_.dim,
-              config_.optimizer.slot_init(s));
+  config_.optimizer.init_state(state, config_.dim);
   live_[row] = 1;
   dirty_[row >> 6] |= uint64_t{1} << (row & 63);
   index_insert(hash_key(key), row);
@@ -611,7 +611,7 @@ TableStats EmbeddingTable::stats() const {
   s.index_slots = index->capacity;
   s.admitted = admitted_.load();
   s.evicted = evicted_.load();
-  s.raw_bytes = s.rows * config_.dim * 4ull * (1 + slots_);
+  s.raw_bytes = s.rows * 4ull * (config_.dim + state_floats_);
   // Row chunks as allocated (up to 4095 rows of slack in the newest chunk), the index, and
   // ~48 bytes per pending key in the unordered_map (node, bucket pointer, key, count).
   s.bytes = store_->bytes() + index->capacity * 8 + s.pending_keys * 48;
@@ -645,7 +645,7 @@ void EmbeddingTable::mark() {
 
 void EmbeddingTable::write_rows(BinaryWriter& w, const std::vector<uint32_t>& rows) const {
   w.u64(rows.size());
-  const size_t floats = size_t{config_.dim} * (1 + slots_);
+  const size_t floats = size_t{config_.dim} + state_floats_;
   for (uint32_t row : rows) {
     const uint32_t* r = store_->row(row);
     w.u64(row_key(r));
@@ -656,7 +656,7 @@ void EmbeddingTable::write_rows(BinaryWriter& w, const std::vector<uint32_t>& ro
 }
 
 void EmbeddingTable::read_rows(BinaryReader& rd, uint64_t count) {
-  const size_t floats = size_t{config_.dim} * (1 + slots_);
+  const size_t floats = size_t{config_.dim} + state_floats_;
   std::vector<uint32_t> buf(floats);
   for (uint64_t i = 0; i < count; ++i) {
     const uint64_t key = rd.u64();

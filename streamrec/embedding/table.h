@@ -149,7 +149,7 @@ class EmbeddingTable {
   uint32_t stamp(int64_t now);
 
   TableConfig config_;
-  uint32_t slots_;
+  uint32_t state_floats_;  // optimizer state per row
   std::unique_ptr<RowStore> store_;
   // What readers use, taken once per call. A mutex (not std::atomic<shared_ptr>, whose
   // libstdc++ 12 lock ThreadSanitizer cannot see) guards only the pointer copy.

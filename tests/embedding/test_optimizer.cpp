@@ -9,7 +9,7 @@ namespace {
 
 // One coordinate through each optimizer, against steps computed by hand.
 float step_once(OptimizerConfig c, float w, std::vector<float>& state, float g, uint32_t step) {
-  if (state.empty()) state.assign(c.slots(), 0.0f);
+  if (state.empty()) state.assign(c.state_floats(1), 0.0f);
   float out;
   apply_step(c, &w, state.data(), &g, 1, step, &out);
   return out;
@@ -37,6 +37,26 @@ TEST(Optimizer, Adagrad) {
   EXPECT_FLOAT_EQ(w1, 0.9f);
   EXPECT_FLOAT_EQ(s[0], 4.0f);
   EXPECT_FLOAT_EQ(step_once(c, w1, s, 1.0f, 2), 0.9f - 0.1f / std::sqrt(5.0f));
+}
+
+TEST(Optimizer, RowwiseAdagradSharesOneAccumulatorPerRow) {
+  OptimizerConfig c;
+  c.kind = OptimizerKind::kRowAdagrad;
+  c.lr = 0.1f;
+  c.eps = 0.0f;
+  c.initial_accumulator = 0.5f;
+  EXPECT_EQ(c.state_floats(64), 4u);  // one used, padded to 16 bytes
+  std::vector<float> state(4);
+  c.init_state(state.data(), 2);
+  EXPECT_FLOAT_EQ(state[0], 0.5f);
+  // Row (1, 2), gradient (3, 1): acc = 0.5 + (9 + 1) / 2 = 5.5; both coordinates move by
+  // lr / sqrt(5.5) times their gradient.
+  const float w[2] = {1.0f, 2.0f}, g[2] = {3.0f, 1.0f};
+  float out[2];
+  apply_step(c, w, state.data(), g, 2, 1, out);
+  EXPECT_FLOAT_EQ(state[0], 5.5f);
+  EXPECT_FLOAT_EQ(out[0], 1.0f - 0.1f * 3.0f / std::sqrt(5.5f));
+  EXPECT_FLOAT_EQ(out[1], 2.0f - 0.1f * 1.0f / std::sqrt(5.5f));
 }
 
 TEST(Optimizer, AdamWithBiasCorrection) {

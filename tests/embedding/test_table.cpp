@@ -227,10 +227,12 @@ std::vector<float> snapshot(const EmbeddingTable& t, const std::vector<uint64_t>
   return out;
 }
 
-TEST(Checkpoint, FullAndBasePlusDeltasAreBitExact) {
+class Checkpoint : public ::testing::TestWithParam<OptimizerKind> {};
+
+TEST_P(Checkpoint, FullAndBasePlusDeltasAreBitExact) {
   streamrec::testing::TempDir dir;
   auto c = config(8);
-  c.optimizer.kind = OptimizerKind::kAdam;
+  c.optimizer.kind = GetParam();
   EmbeddingTable live(c);
   std::mt19937_64 rng(3);
   std::vector<uint64_t> all;
@@ -272,6 +274,10 @@ TEST(Checkpoint, FullAndBasePlusDeltasAreBitExact) {
   again.load_full((dir.path() / "full2").string());
   EXPECT_EQ(snapshot(live, keys), snapshot(again, keys));
 }
+
+INSTANTIATE_TEST_SUITE_P(Optimizers, Checkpoint,
+                         ::testing::Values(OptimizerKind::kAdam, OptimizerKind::kRowAdagrad),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
 
 TEST(Checkpoint, CorruptTruncatedAndForeignFilesGiveClearErrors) {
   streamrec::testing::TempDir dir;

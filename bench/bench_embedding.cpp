@@ -128,15 +128,15 @@ void run(uint64_t n) {
         std::memcpy(out.data() + j * kDim, it->second.data(), kDim * 4);
       }
     });
-    const double train_rate = rows_per_second(stream, [&](const uint32_t* idx) {
-      for (size_t j = 0; j < kBatch; ++j) batch_keys[j] = keys[idx[j]];
-      table.gather_train(batch_keys, 1, out);
-      table.apply_gradients(batch_keys, grads, 1);
-    });
     const double row_rate = rows_per_second(stream, [&](const uint32_t* idx) {
       for (size_t j = 0; j < kBatch; ++j) batch_keys[j] = keys[idx[j]];
       row_table.gather_train(batch_keys, 1, out);
       row_table.apply_gradients(batch_keys, grads, 1);
+    });
+    const double train_rate = rows_per_second(stream, [&](const uint32_t* idx) {
+      for (size_t j = 0; j < kBatch; ++j) batch_keys[j] = keys[idx[j]];
+      table.gather_train(batch_keys, 1, out);
+      table.apply_gradients(batch_keys, grads, 1);
     });
     print("dense_gather", n, name, dense_rate, "rows/s");
     print("table_gather", n, name, table_rate, "rows/s", table_rate / dense_rate, "dense_gather");

@@ -136,6 +136,13 @@ store::ItemRecord parse_item(const json& j, size_t index) {
   }
   r.attrs.categories = string_list(j, "categories", index);
   r.attrs.tags = string_list(j, "tags", index);
+  if (j.contains("image")) {
+    SR_INPUT_CHECK(j["image"].is_string() && j["image"].get<std::string>().size() <= 4096,
+                   "item {}: field 'image' must be a file path (a string of at most 4096 "
+                   "characters)",
+                   index);
+    r.attrs.image = j["image"].get<std::string>();
+  }
   parse_attributes(j, "item", index, r.attrs.numeric, r.fields);
   if (j.contains("hidden")) {
     SR_INPUT_CHECK(j["hidden"].is_boolean(), "item {}: field 'hidden' must be true or false",
@@ -492,6 +499,7 @@ struct HttpServer::Impl {
                    j["title"] = r->attrs.title;
                    j["categories"] = r->attrs.categories;
                    j["tags"] = r->attrs.tags;
+                   if (!r->attrs.image.empty()) j["image"] = r->attrs.image;
                    j["attributes"] = attributes_json(r->attrs.numeric, r->fields);
                    j["hidden"] = r->hidden;
                    j["expires_at"] = r->expires_at;

@@ -205,13 +205,25 @@ void Service::refit_from_log(const std::string& reason) {
             n_events, users_.size(), items_.size());
 }
 
+namespace {
+
+// What an item tower reads of a catalog record: its attributes, with the string fields
+// (brand=acme) as tags, as the data readers do with extra text columns.
+data::ItemAttributes tower_attributes(const store::ItemRecord& r) {
+  data::ItemAttributes a = r.attrs;
+  for (const auto& [k, v] : r.fields) a.tags.push_back(k + "=" + v);
+  return a;
+}
+
+}  // namespace
+
 void Service::give_attributes(models::Recommender& model) const {
   std::vector<uint32_t> items;
   std::vector<data::ItemAttributes> attrs;
   for (uint32_t i = 0; i < records_.size(); ++i)
     if (records_[i]) {
       items.push_back(i);
-      attrs.push_back(records_[i]->attrs);
+      attrs.push_back(tower_attributes(*records_[i]));
     }
   model.set_item_attributes(items, attrs);
 }
@@ -1143,7 +1155,7 @@ void Service::upsert_items(std::span<const store::ItemRecord> items) {
     for (auto& r : records) {
       const uint32_t i = items_.insert(r.id);
       indices.push_back(i);
-      attrs.push_back(r.attrs);
+      attrs.push_back(tower_attributes(r));
       set_record(i, std::move(r));
     }
   }

@@ -13,7 +13,8 @@
 namespace streamrec::store {
 namespace {
 
-constexpr uint8_t kFormat = 1;
+// Record formats: 1 = the first; 2 = items also carry an image path. Users stay at 1.
+constexpr uint8_t kUserFormat = 1, kItemFormat = 2;
 constexpr uint64_t kMaxEntries = 1 << 20;
 const std::string kItemPrefix = "i/", kUserPrefix = "u/";
 
@@ -68,21 +69,23 @@ Map read_map(BinaryReader& r) {
 }
 
 template <typename Fn>
-std::string encode_with(Fn&& fn) {
+std::string encode_with(uint8_t format, Fn&& fn) {
   std::ostringstream out;
   BinaryWriter w(out);
-  w.u8(kFormat);
+  w.u8(format);
   fn(w);
   return out.str();
 }
 
+// Calls fn(reader, format) for a record of a format from 1 to `newest`.
 template <typename Fn>
-void decode_with(std::string_view bytes, const std::string& what, Fn&& fn) {
+void decode_with(std::string_view bytes, const std::string& what, uint8_t newest, Fn&& fn) {
   std::istringstream in{std::string(bytes)};
   BinaryReader r(in, what);
   const auto format = r.u8();
-  SR_CHECK(format == kFormat, ErrorKind::kCorrupt, "{}: unknown record format {}", what, format);
-  fn(r);
+  SR_CHECK(format >= 1 && format <= newest, ErrorKind::kCorrupt, "{}: unknown record format {}",
+           what, format);
+  fn(r, format);
   SR_CHECK(in.peek() == std::char_traits<char>::eof(), ErrorKind::kCorrupt,
            "{}: trailing bytes after the record", what);
 }
@@ -100,7 +103,7 @@ Catalog::Catalog(const std::string& path, bool sync) : sync_(sync) {
 Catalog::~Catalog() = default;
 
 std::string Catalog::encode(const ItemRecord& r) {
-  return encode_with([&](BinaryWriter& w) {
+  return encode_with(kItemFormat, [&](BinaryWriter& w) {
     w.str(r.attrs.title);
     write_strings(w, r.attrs.categories);
     write_strings(w, r.attrs.tags);
@@ -109,11 +112,12 @@ std::string Catalog::encode(const ItemRecord& r) {
     w.u8(r.hidden ? 1 : 0);
     w.i64(r.expires_at);
     w.i64(r.created_at);
+    w.str(r.attrs.image);
   });
 }
 
 std::string Catalog::encode(const UserRecord& r) {
-  return encode_with([&](BinaryWriter& w) {
+  return encode_with(kUserFormat, [&](BinaryWriter& w) {
     w.str(r.id);
     write_map(w, r.attrs.fields);
     write_map(w, r.attrs.numeric);
@@ -123,7 +127,7 @@ std::string Catalog::encode(const UserRecord& r) {
 ItemRecord Catalog::decode_item(std::string_view bytes, std::string_view id) {
   ItemRecord r;
   r.id = id;
-  decode_with(bytes, "catalog item '" + r.id + "'", [&](BinaryReader& in) {
+  decode_with(bytes, "catalog item '" + r.id + "'", kItemFormat, [&](BinaryReader& in, uint8_t f) {
     r.attrs.title = in.str();
     r.attrs.categories = read_strings(in);
     r.attrs.tags = read_strings(in);
@@ -132,17 +136,19 @@ ItemRecord Catalog::decode_item(std::string_view bytes, std::string_view id) {
     r.hidden = in.u8() != 0;
     r.expires_at = in.i64();
     r.created_at = in.i64();
+    if (f >= 2) r.attrs.image = in.str();
   });
   return r;
 }
 
 UserRecord Catalog::decode_user(std::string_view bytes, std::string_view id) {
   UserRecord r;
-  decode_with(bytes, "catalog user '" + std::string(id) + "'", [&](BinaryReader& in) {
-    r.id = in.str();
-    r.attrs.fields = read_map<std::map<std::string, std::string>>(in);
-    r.attrs.numeric = read_map<std::map<std::string, double>>(in);
-  });
+  decode_with(bytes, "catalog user '" + std::string(id) + "'", kUserFormat,
+              [&](BinaryReader& in, uint8_t) {
+                r.id = in.str();
+                r.attrs.fields = read_map<std::map<std::string, std::string>>(in);
+                r.attrs.numeric = read_map<std::map<std::string, double>>(in);
+              });
   return r;
 }
 

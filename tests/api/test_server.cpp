@@ -276,6 +276,18 @@ TEST(Server, CatalogFiltersDiversityExplorationContext) {
   EXPECT_GT(info["events"].get<int>(), 0);
   EXPECT_TRUE(info["recommendable"].get<bool>());
   EXPECT_EQ(reader.Get("/v1/items/no-such-item")->status, 404);
+  // A picture's path is part of the record (the seq item tower reads it).
+  ASSERT_EQ(
+      writer
+          .Post("/v1/items", R"({"id": "pic", "image": "/srv/covers/pic.png"})", "application/json")
+          ->status,
+      200);
+  EXPECT_EQ(get("/v1/items/pic")["image"], "/srv/covers/pic.png");
+  const auto bad_image =
+      writer.Post("/v1/items", R"({"id": "pic", "image": 7})", "application/json");
+  ASSERT_TRUE(bad_image);
+  EXPECT_EQ(bad_image->status, 400);
+  EXPECT_NE(bad_image->body.find("'image'"), std::string::npos) << bad_image->body;
 
   // Filters: a category, a numeric predicate and a string predicate together.
   const std::string user = ds.users.id(ds.events.back().user);

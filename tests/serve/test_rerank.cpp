@@ -30,7 +30,8 @@ TEST(Catalog, RoundTripsRecordsDurablyAndErasesUsers) {
   const auto path = (dir.path() / "catalog").string();
   {
     store::Catalog c(path);
-    const std::vector<store::ItemRecord> items = {book("b1", 12.5, "acme"), book("b2", 30, "zed")};
+    std::vector<store::ItemRecord> items = {book("b1", 12.5, "acme"), book("b2", 30, "zed")};
+    items[0].attrs.image = "/srv/covers/b1.png";
     c.put_items(items);
     store::UserRecord u;
     u.id = "alice";
@@ -48,6 +49,8 @@ TEST(Catalog, RoundTripsRecordsDurablyAndErasesUsers) {
   EXPECT_EQ(b1->fields.at("brand"), "acme");
   EXPECT_EQ(b1->expires_at, 1'900'000'000);
   EXPECT_EQ(b1->created_at, 1'800'000'000);
+  EXPECT_EQ(b1->attrs.image, "/srv/covers/b1.png");
+  EXPECT_EQ(c.item("b2")->attrs.image, "");
   EXPECT_FALSE(c.item("nope"));
   std::vector<std::string> ids;
   c.scan_items([&](const store::ItemRecord& r) { ids.push_back(r.id); });

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "streamrec/core/error.h"
 
@@ -95,21 +96,26 @@ void apply_step(const OptimizerConfig& c, const float* w, float* __restrict stat
       return;
     }
     case OptimizerKind::kRowAdagrad: {
-      // Eight partial sums, so the reduction vectorises (one running float sum is a
-      // dependency chain of dim additions: it made this slower than Adagrad).
-      float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      // The squared sum in 8-wide vectors (GCC vector extension): a float reduction does not
+      // vectorise by itself without -ffast-math, and as a scalar chain it made this step
+      // slower than Adagrad's.
+      using V8 = float __attribute__((vector_size(32)));
+      V8 acc = {0, 0, 0, 0, 0, 0, 0, 0};
+      const V8 l2 = {c.l2, c.l2, c.l2, c.l2, c.l2, c.l2, c.l2, c.l2};
       uint32_t i = 0;
-      for (; i + 8 <= dim; i += 8)
-        for (uint32_t l = 0; l < 8; ++l) {
-          const float gi = g[i + l] + c.l2 * w[i + l];
-          part[l] += gi * gi;
-        }
+      for (; i + 8 <= dim; i += 8) {
+        V8 gv, wv;
+        std::memcpy(&gv, g + i, sizeof gv);
+        std::memcpy(&wv, w + i, sizeof wv);
+        gv += l2 * wv;
+        acc += gv * gv;
+      }
       float sq = 0;
+      for (int l = 0; l < 8; ++l) sq += acc[l];
       for (; i < dim; ++i) {
         const float gi = g[i] + c.l2 * w[i];
         sq += gi * gi;
       }
-      for (float p : part) sq += p;
       state[0] += sq / static_cast<float>(dim);
       const float scale = c.lr / (std::sqrt(state[0]) + c.eps);
       for (uint32_t i = 0; i < dim; ++i) w_out[i] = w[i] - scale * (g[i] + c.l2 * w[i]);

@@ -467,7 +467,10 @@ void SeqModel::fit(const TrainData& data) {
   st.content.fields = parse_fields(params_.str("features"));
   st.content.image_size = static_cast<int>(params_.integer("image_size"));
   if (const auto* catalog = data.catalog(); catalog && st.content.enabled()) {
-    st.content.keys.clear();
+    Content fresh;  // the catalog's attributes replace every earlier one
+    fresh.fields = st.content.fields;
+    fresh.image_size = st.content.image_size;
+    st.content = std::move(fresh);
     st.content.resize(n_items_);
     for (uint32_t i = 0; i < n_items_ && i < catalog->item_attrs.size(); ++i)
       st.content.set(i, catalog->item_attrs[i]);
@@ -650,7 +653,8 @@ void load_table_bytes(embedding::EmbeddingTable& table, const std::string& bytes
 }  // namespace
 
 void SeqModel::save(BinaryWriter& out) const {
-  SR_INPUT_CHECK(state_, "seq: save() before fit()");
+  // (set_item_attributes alone makes a state without the model: still not fitted.)
+  SR_INPUT_CHECK(state_ && state_->items, "seq: save() before fit()");
   SR_INPUT_CHECK(state_->pending.empty(), "seq: save() with unlearned events (flush first)");
   const auto& st = *state_;
   out.u64(static_cast<uint64_t>(st.fit_rows));
@@ -722,7 +726,7 @@ void SeqModel::refresh_vectors() {
 }
 
 void SeqModel::observe(const data::Interaction& e) {
-  SR_INPUT_CHECK(state_, "seq: observe() before fit()");
+  SR_INPUT_CHECK(state_ && state_->items, "seq: observe() before fit()");
   auto& st = *state_;
   if (e.user >= st.seqs.size()) {
     st.seqs.resize(e.user + 1);

@@ -139,8 +139,21 @@ TEST(ItemTower, CnnLearnsCategoriesFromPictures) {
   }
 }
 
-TEST(ItemTower, RejectsUnknownFeatureFields) {
+TEST(ItemTower, RejectsUnknownFeatureFieldsAndUseBeforeFit) {
   EXPECT_THROW(make_model("seq:features=categories+colour"), Error);
+  // Attributes given before any fit do not make a fitted model.
+  auto m = make_model("seq:features=categories");
+  data::ItemAttributes a;
+  a.categories = {"books"};
+  const uint32_t item[] = {0};
+  m->set_item_attributes(item, std::span<const data::ItemAttributes>(&a, 1));
+  EXPECT_THROW(m->observe({.user = 0, .item = 0, .timestamp = 1}), Error);
+  std::ostringstream out;
+  BinaryWriter w(out);
+  EXPECT_THROW(m->save(w), Error);
+  std::vector<float> scores(1, 1.0f);
+  m->score_all(0, scores);
+  EXPECT_EQ(scores[0], 0.0f);
 }
 
 }  // namespace

@@ -203,6 +203,11 @@ void Service::refit_from_log(const std::string& reason) {
   publish_serving(bytes);
   log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
             n_events, users_.size(), items_.size());
+  if (!model_->supports_online())
+    log::warn(
+        "serve: model {} does not learn online: it changes only with retrains "
+        "(--retrain-every or POST /v1/model/retrain)",
+        options_.model);
 }
 
 namespace {
@@ -396,6 +401,7 @@ void Service::learner_loop() {
           if (h.size() > options_.max_history) h.pop_front();
         }
       }
+      const bool online = model_->supports_online();
       size_t c = 0;
       for (size_t x = 0; x < xs.size(); ++x) {
         if (c < checks.size() && checks[c].event == x)
@@ -405,9 +411,11 @@ void Service::learner_loop() {
           count_event(xs[x].item, counted[x].timestamp, counted[x].context);
           count_transitions(xs[x].item, counted[x].previous);
         }
-        model_->observe(xs[x]);
+        // Models without online learning change only with retrains (the counters,
+        // histories and the ranker above still move with every event).
+        if (online) model_->observe(xs[x]);
       }
-      model_->flush();
+      if (online) model_->flush();
       if (options_.quality_margin > 0 && quality_.ready()) judge_quality();
       if (!ranker_y_.empty()) {
         ranker_->train(ranker_x_, ranker_y_);

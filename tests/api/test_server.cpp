@@ -455,6 +455,26 @@ TEST(Server, NewItemsAreRecommendedFromTheirAttributes) {
   EXPECT_LT(liked_at, never_at) << "favourite category " << liked << " vs least taken " << never;
 }
 
+TEST(Server, ModelsWithoutOnlineLearningStillCountEveryEvent) {
+  // `ease` learns only by refits: the learner must skip its observe, not stop the
+  // micro-batch at it (which skipped the batch's popularity and activity counts).
+  testing::TempDir dir;
+  const auto ds = small_stream();
+  Running r(dir.path().string(), "ease");
+  auto writer = r.client(kWrite);
+  auto reader = r.client(kRead);
+  post_batches(writer, event_batches(ds, 500));
+  r.service.wait_learned();
+  std::map<std::string, int> counts;
+  for (const auto& e : ds.events) ++counts[ds.items.id(e.item)];
+  for (const auto& id : {ds.items.id(ds.events[0].item), ds.items.id(ds.events.back().item)}) {
+    const auto info = body_of(reader.Get(("/v1/items/" + std::string(id)).c_str()));
+    EXPECT_EQ(info["events"].get<int>(), counts[std::string(id)]) << id;
+  }
+  const auto stats = body_of(reader.Get("/v1/stats"));
+  EXPECT_EQ(stats["events_learned"].get<size_t>(), ds.events.size());
+}
+
 TEST(Server, AnnRetrievalMatchesExactScoringAndFollowsOnlineUpdates) {
   testing::TempDir dir;
   const auto ds = stream(300, 3000, 15000);

@@ -44,6 +44,8 @@ Params FusionModel::declare_params() {
                          "candidate models joined by '+', each a model spec with '/' for "
                          "':' and ','"),
        ParamSpec::integer("pool", 50, 1, 1000, "candidates from each source"),
+       ParamSpec::integer("holdout", 1, 1, 100,
+                          "each user's last events the ranker learns from (labels)"),
        ParamSpec::integer("epochs", 30, 1, 10000, "passes of the ranker over its examples"),
        ParamSpec::integer("lists", 32, 1, 4096, "candidate lists per ranker step"),
        ParamSpec::integer("hidden", 32, 4, 1024, "ranker MLP width"),
@@ -97,25 +99,27 @@ void FusionModel::candidates(uint32_t user, std::span<const uint32_t> exclude,
 }
 
 void FusionModel::fit(const TrainData& data) {
-  // 1. Each user's last event is the ranker's target; the sources learn without it.
-  std::vector<int64_t> last(data.num_users(), -1);
-  std::vector<uint32_t> count(data.num_users(), 0);
+  // 1. Each user's last `holdout` events are the ranker's targets; the sources learn without
+  //    them. Users need two more events than that.
+  const auto K = static_cast<uint32_t>(params_.integer("holdout"));
   const auto& events = data.events();
-  for (size_t x = 0; x < events.size(); ++x) {
-    last[events[x].user] = static_cast<int64_t>(x);
-    ++count[events[x].user];
-  }
+  std::vector<uint32_t> count(data.num_users(), 0), seen_so_far(data.num_users(), 0);
+  for (const auto& e : events) ++count[e.user];
   std::vector<data::Interaction> without;
-  std::vector<char> held(events.size(), 0);
-  for (uint32_t u = 0; u < data.num_users(); ++u)
-    if (count[u] >= 3) held[last[u]] = 1;
-  for (size_t x = 0; x < events.size(); ++x)
-    if (!held[x]) without.push_back(events[x]);
+  std::vector<std::vector<uint32_t>> targets(data.num_users());
+  for (const auto& e : events) {
+    const uint32_t k = seen_so_far[e.user]++;
+    if (count[e.user] >= K + 2 && k >= count[e.user] - K)
+      targets[e.user].push_back(e.item);
+    else
+      without.push_back(e);
+  }
   const TrainData first(data.num_users(), data.num_items(), without, data.catalog());
-  log::info("fusion: fitting {} sources without each user's last event", specs_.size());
+  log::info("fusion: fitting {} sources without each user's last {} events", specs_.size(), K);
   fit_sources(first);
 
-  // 2. Candidate lists with the held-out item labelled.
+  // 2. Candidate lists with the held-out items labelled (repeats of fitted items are not
+  //    candidates, so they do not count).
   FusionRankerOptions ro;
   ro.features = static_cast<int64_t>(2 * sources_.size() + 1);
   ro.hidden = params_.integer("hidden");
@@ -126,26 +130,33 @@ void FusionModel::fit(const TrainData& data) {
     std::vector<float> x, y;
   };
   std::vector<List> lists;
-  size_t with_target = 0, asked = 0;
+  size_t found = 0, asked = 0;
   std::vector<uint32_t> items;
   for (uint32_t u = 0; u < data.num_users(); ++u) {
-    if (count[u] < 3) continue;
-    const uint32_t target = events[last[u]].item;
     const auto seen = first.items_of(u);
-    if (std::binary_search(seen.begin(), seen.end(), target)) continue;  // a repeat
-    ++asked;
+    std::vector<uint32_t> wanted;
+    for (uint32_t t : targets[u])
+      if (!std::binary_search(seen.begin(), seen.end(), t)) wanted.push_back(t);
+    if (wanted.empty()) continue;
+    asked += wanted.size();
     List l;
     candidates(u, seen, items, l.x);
     l.y.assign(items.size(), 0.0f);
-    const auto at = std::lower_bound(items.begin(), items.end(), target);
-    if (at == items.end() || *at != target) continue;
-    l.y[at - items.begin()] = 1.0f;
-    ++with_target;
+    size_t hits = 0;
+    for (uint32_t t : wanted) {
+      const auto at = std::lower_bound(items.begin(), items.end(), t);
+      if (at == items.end() || *at != t) continue;
+      auto& label = l.y[at - items.begin()];
+      hits += label == 0.0f;
+      label = 1.0f;
+    }
+    if (hits == 0) continue;
+    found += hits;
     lists.push_back(std::move(l));
   }
   report_ = {};
   report_.lists = lists.size();
-  report_.recall = asked ? static_cast<double>(with_target) / asked : 0;
+  report_.recall = asked ? static_cast<double>(found) / asked : 0;
   for (const auto& l : lists) report_.candidates += l.y.size();
 
   // 3. Ranker epochs over the lists (a few lists per step).
@@ -172,8 +183,8 @@ void FusionModel::fit(const TrainData& data) {
     report_progress(epoch, epochs);
   }
   log::info(
-      "fusion: ranker trained on {} lists ({:.1f} candidates each; the next item was "
-      "among the candidates for {:.1f}% of users), loss {:.4f}",
+      "fusion: ranker trained on {} lists ({:.1f} candidates each; {:.1f}% of the held-out "
+      "items were among the candidates), loss {:.4f}",
       lists.size(), lists.empty() ? 0.0 : double(report_.candidates) / lists.size(),
       100 * report_.recall, report_.last_loss);
 

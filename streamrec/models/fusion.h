@@ -1,9 +1,10 @@
 // `fusion`: one ranking from several models. Each source model (`sources`, e.g. seq, itemknn
 // and mf) proposes its top `pool` items; a FusionRanker (DCN cross layers + MLP) orders the
 // union from per-candidate features: every source's score and rank-scaled position, and the
-// item's log popularity. The ranker learns from each user's last fitted event: the sources
-// are first fitted without it, the candidate list of that user is labelled (the item taken
-// next = 1), and after the ranker's epochs the sources are refitted on all the data.
+// item's log popularity. The ranker learns from each user's last `holdout` fitted events:
+// the sources are first fitted without them, the user's candidate list is labelled (the
+// items taken next = 1), and after the ranker's epochs the sources are refitted on all the
+// data.
 //
 // Source specs are model specs with '/' for ':' and ',' (which separate fusion's own
 // parameters): `sources=seq/maxlen=50/dim=50+itemknn+mf`.
@@ -35,7 +36,7 @@ class FusionModel final : public Recommender {
   // Ranker examples and the share of users whose next item was among the candidates.
   struct FitReport {
     size_t lists = 0, candidates = 0;
-    double recall = 0;  // of the candidate pool on the ranker's held-out events
+    double recall = 0;  // share of the held-out items that were among the candidates
     double last_loss = 0;
   };
   const FitReport& report() const { return report_; }

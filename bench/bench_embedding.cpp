@@ -86,12 +86,16 @@ void run(uint64_t n) {
   TableConfig cfg;
   cfg.dim = kDim;
   cfg.optimizer.kind = OptimizerKind::kAdagrad;
+  // Every key admitted, in batches.
+  auto fill = [&](EmbeddingTable& t) {
+    for (uint64_t b = 0; b < n; b += kBatch) {
+      const size_t m = std::min<uint64_t>(kBatch, n - b);
+      t.gather_train(std::span<const uint64_t>(keys.data() + b, m), 0,
+                     std::span<float>(out.data(), m * kDim));
+    }
+  };
   EmbeddingTable table(cfg);
-  for (uint64_t b = 0; b < n; b += kBatch) {
-    const size_t m = std::min<uint64_t>(kBatch, n - b);
-    table.gather_train(std::span<const uint64_t>(keys.data() + b, m), 0,
-                       std::span<float>(out.data(), m * kDim));
-  }
+  fill(table);
   const auto st = table.stats();
   print("table_bytes_per_row_overhead", n, "-", st.overhead_bytes_per_row(), "bytes");
   print("table_bytes_per_row_total", n, "-", static_cast<double>(st.bytes) / st.rows, "bytes",
@@ -101,11 +105,7 @@ void run(uint64_t n) {
   TableConfig row_cfg = cfg;
   row_cfg.optimizer.kind = OptimizerKind::kRowAdagrad;
   EmbeddingTable row_table(row_cfg);
-  for (uint64_t b = 0; b < n; b += kBatch) {
-    const size_t m = std::min<uint64_t>(kBatch, n - b);
-    row_table.gather_train(std::span<const uint64_t>(keys.data() + b, m), 0,
-                           std::span<float>(out.data(), m * kDim));
-  }
+  fill(row_table);
 
   std::unordered_map<uint64_t, std::vector<float>> map;
   map.reserve(n);

@@ -170,6 +170,9 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--flush-ms", so->flush_ms, "a partial micro-batch is learned after this")
       ->capture_default_str();
+  cmd->add_option("--batch-scoring", so->batch_scoring,
+                  "score concurrent requests in shared passes over the item matrix (mf, seq)")
+      ->capture_default_str();
   cmd->add_option("--background-nice", so->background_nice,
                   "niceness added to the learner, ANN and retrain threads (requests first)")
       ->capture_default_str();

@@ -23,6 +23,7 @@
 #include "streamrec/core/log.h"
 #include "streamrec/core/serialize.h"
 #include "streamrec/models/registry.h"
+#include "streamrec/serve/batch_scorer.h"
 
 namespace streamrec::serve {
 namespace {
@@ -726,9 +727,17 @@ void Service::publish_serving(const std::optional<std::string>& bytes) {
   }
   ann_cv_.notify_one();
   std::shared_ptr<const models::FusionRanker> ranker = ranker_->clone();
+  std::shared_ptr<BatchScorer> scorer;
+  if (copy && options_.batch_scoring) {
+    size_t dim = 0;
+    auto rows = copy->retrieval_items(dim);
+    if (dim > 0 && rows.size() == size_t{copy->num_items()} * dim)
+      scorer = std::make_shared<BatchScorer>(std::move(rows), dim);
+  }
   std::lock_guard s(serving_mutex_);
   serving_ = std::move(copy);
   ranker_serving_ = std::move(ranker);
+  scorer_ = std::move(scorer);
 }
 
 void Service::ann_loop() {
@@ -1308,7 +1317,17 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
   }
   if (pool.empty() && u != IdMap::kMissing && model.num_items() > 0 && n_pool > 0) {
     scores.assign(model.num_items(), 0.0f);
-    model.score_all(u, scores);
+    std::shared_ptr<BatchScorer> scorer;
+    {
+      std::lock_guard s(serving_mutex_);
+      if (serving_.get() == &model) scorer = scorer_;  // vectors of this very copy
+    }
+    std::vector<float> query;
+    if (scorer && scorer->items() == scores.size() && model.retrieval_query(u, query) &&
+        query.size() == scorer->dim())
+      scorer->score(query, scores);  // = score_all up to a constant per user
+    else
+      model.score_all(u, scores);
     // A user the (published) model does not know yet scores every item the same.
     const auto [lo, hi] = std::minmax_element(scores.begin(), scores.end());
     if (*lo != *hi)

@@ -36,6 +36,8 @@
 
 namespace streamrec::serve {
 
+class BatchScorer;
+
 struct ServiceOptions {
   std::string model = "mf:algo=bpr";  // model spec (see `streamrec models`)
   std::string data_dir;               // event log directory (created if missing)
@@ -76,6 +78,9 @@ struct ServiceOptions {
   // call: with the fusion ranker's small products on every request, a second thread burnt
   // ~20% of the two cores. 0 leaves the library's default.
   int blas_threads = 1;
+  // Exact scoring of concurrent requests in shared passes over the item matrix (models with
+  // retrieval vectors: mf, seq); false: each request scores alone (score_all).
+  bool batch_scoring = true;
 };
 
 struct Recommendation {
@@ -390,6 +395,7 @@ class Service {
   mutable std::mutex serving_mutex_;
   std::shared_ptr<const models::Recommender> serving_;
   std::shared_ptr<const models::FusionRanker> ranker_serving_;
+  std::shared_ptr<BatchScorer> scorer_;  // over serving_'s retrieval vectors (or null)
 
   // The fusion ranker being trained and its examples of this micro-batch (learner lock).
   std::unique_ptr<models::FusionRanker> ranker_;

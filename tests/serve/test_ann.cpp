@@ -2,10 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "streamrec/serve/ann.h"
+#include "streamrec/serve/batch_scorer.h"
 
 namespace streamrec::serve {
 namespace {
@@ -115,6 +120,45 @@ TEST(Ann, SyncAddsAndMovesItemsWithoutARebuild) {
       std::find_if(again.begin(), again.end(), [](const auto& s) { return s.item == 100; });
   ASSERT_NE(it, again.end());
   EXPECT_NEAR(it->score, 51.0f, 1e-3f);
+}
+
+}  // namespace
+}  // namespace streamrec::serve
+
+namespace streamrec::serve {
+namespace {
+
+TEST(BatchScorer, ConcurrentQueriesGetExactScores) {
+  // Eight threads score different queries at once (so passes carry several of them); every
+  // result equals the plain dot products.
+  const size_t n = 5000, dim = 33;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal;
+  std::vector<float> items(n * dim);
+  for (auto& x : items) x = normal(rng);
+  BatchScorer scorer(items, dim);
+  std::vector<std::vector<float>> queries(64, std::vector<float>(dim));
+  for (auto& q : queries)
+    for (auto& x : q) x = normal(rng);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<float> out(n);
+      for (size_t k = t; k < queries.size(); k += 8) {
+        scorer.score(queries[k], out);
+        for (size_t i = 0; i < n; ++i) {
+          double want = 0;
+          for (size_t d = 0; d < dim; ++d) want += double(queries[k][d]) * items[i * dim + d];
+          if (std::abs(out[i] - want) > 1e-3 * (1 + std::abs(want))) ++wrong;
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(scorer.queries(), queries.size());
+  EXPECT_LE(scorer.passes(), queries.size());
+  std::printf("64 queries in %zu passes\n", scorer.passes());
 }
 
 }  // namespace

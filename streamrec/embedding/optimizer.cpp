@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "streamrec/core/error.h"
+#include "streamrec/core/simd.h"
 
 namespace streamrec::embedding {
 
@@ -96,26 +96,9 @@ void apply_step(const OptimizerConfig& c, const float* w, float* __restrict stat
       return;
     }
     case OptimizerKind::kRowAdagrad: {
-      // The squared sum in 8-wide vectors (GCC vector extension): a float reduction does not
-      // vectorise by itself without -ffast-math, and as a scalar chain it made this step
-      // slower than Adagrad's.
-      using V8 = float __attribute__((vector_size(32)));
-      V8 acc = {0, 0, 0, 0, 0, 0, 0, 0};
-      const V8 l2 = {c.l2, c.l2, c.l2, c.l2, c.l2, c.l2, c.l2, c.l2};
-      uint32_t i = 0;
-      for (; i + 8 <= dim; i += 8) {
-        V8 gv, wv;
-        std::memcpy(&gv, g + i, sizeof gv);
-        std::memcpy(&wv, w + i, sizeof wv);
-        gv += l2 * wv;
-        acc += gv * gv;
-      }
-      float sq = 0;
-      for (int l = 0; l < 8; ++l) sq += acc[l];
-      for (; i < dim; ++i) {
-        const float gi = g[i] + c.l2 * w[i];
-        sq += gi * gi;
-      }
+      // sum (g + l2 w)^2 = g.g + 2 l2 g.w + l2^2 w.w, with the vectorised dot.
+      float sq = dot(g, g, dim);
+      if (c.l2 != 0) sq += 2 * c.l2 * dot(g, w, dim) + c.l2 * c.l2 * dot(w, w, dim);
       state[0] += sq / static_cast<float>(dim);
       const float scale = c.lr / (std::sqrt(state[0]) + c.eps);
       for (uint32_t i = 0; i < dim; ++i) w_out[i] = w[i] - scale * (g[i] + c.l2 * w[i]);

@@ -1,32 +1,11 @@
 #include "streamrec/serve/batch_scorer.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "streamrec/core/error.h"
+#include "streamrec/core/simd.h"
 
 namespace streamrec::serve {
-namespace {
-
-// Dot product in 8-wide vectors (a float reduction does not vectorise by itself).
-float dot(const float* a, const float* b, size_t n) {
-  using V8 = float __attribute__((vector_size(32)));
-  V8 acc = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    V8 x, y;
-    std::memcpy(&x, a + i, sizeof x);
-    std::memcpy(&y, b + i, sizeof y);
-    acc += x * y;
-  }
-  float s = 0;
-  for (int l = 0; l < 8; ++l) s += acc[l];
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-}  // namespace
-
 BatchScorer::BatchScorer(std::vector<float> items, size_t dim)
     : items_(std::move(items)), dim_(dim), rows_(dim == 0 ? 0 : items_.size() / dim) {
   SR_ASSERT(dim > 0 && items_.size() % dim == 0);

@@ -57,6 +57,12 @@ TEST(Optimizer, RowwiseAdagradSharesOneAccumulatorPerRow) {
   EXPECT_FLOAT_EQ(state[0], 5.5f);
   EXPECT_FLOAT_EQ(out[0], 1.0f - 0.1f * 3.0f / std::sqrt(5.5f));
   EXPECT_FLOAT_EQ(out[1], 2.0f - 0.1f * 1.0f / std::sqrt(5.5f));
+  // With L2 the gradient is g + l2 w = (3.5, 2): acc = 0.5 + (12.25 + 4) / 2 = 8.625.
+  c.l2 = 0.5f;
+  c.init_state(state.data(), 2);
+  apply_step(c, w, state.data(), g, 2, 1, out);
+  EXPECT_FLOAT_EQ(state[0], 8.625f);
+  EXPECT_FLOAT_EQ(out[0], 1.0f - 0.1f * 3.5f / std::sqrt(8.625f));
 }
 
 TEST(Optimizer, AdamWithBiasCorrection) {

@@ -430,22 +430,25 @@ TEST(Server, NewItemsAreRecommendedFromTheirAttributes) {
       if (ds.item_attrs[i].categories.at(0) == cat) return ds.item_attrs[i].tags;
     return std::vector<std::string>{};
   };
+  // The least-taken one first: it gets the lower index, so a tie (a tower that scored
+  // nothing) would put it ahead and fail the test.
   const json fresh = {{"items",
-                       {{{"id", "new-liked"}, {"categories", {liked}}, {"tags", tags_of(liked)}},
-                        {{"id", "new-never"}, {"categories", {never}}, {"tags", tags_of(never)}}}}};
+                       {{{"id", "new-never"}, {"categories", {never}}, {"tags", tags_of(never)}},
+                        {{"id", "new-liked"}, {"categories", {liked}}, {"tags", tags_of(liked)}}}}};
   ASSERT_EQ(writer.Post("/v1/items", fresh.dump(), "application/json")->status, 200);
   // Published within a second or so without any new event; then both are model candidates.
   const std::string path =
       fmt::format("/v1/recommend?user={}&n=300&ranker=false&exact=true", ds.users.id(user));
   int liked_at = -1, never_at = -1;
+  float liked_score = 0, never_score = 0;
   for (int attempt = 0; attempt < 100 && (liked_at < 0 || never_at < 0); ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     const auto items = body_of(reader.Get(path.c_str()))["items"];
     liked_at = never_at = -1;
     for (int x = 0; x < static_cast<int>(items.size()); ++x) {
       if (items[x]["source"] != "model") continue;
-      if (items[x]["item"] == "new-liked") liked_at = x;
-      if (items[x]["item"] == "new-never") never_at = x;
+      if (items[x]["item"] == "new-liked") liked_at = x, liked_score = items[x]["score"];
+      if (items[x]["item"] == "new-never") never_at = x, never_score = items[x]["score"];
     }
   }
   ASSERT_GE(liked_at, 0) << "the new item never became a model candidate";
@@ -453,6 +456,7 @@ TEST(Server, NewItemsAreRecommendedFromTheirAttributes) {
   std::printf("new item of the favourite category at %d, of the least taken at %d\n", liked_at,
               never_at);
   EXPECT_LT(liked_at, never_at) << "favourite category " << liked << " vs least taken " << never;
+  EXPECT_GT(liked_score, never_score);
 }
 
 TEST(Server, ModelsWithoutOnlineLearningStillCountEveryEvent) {

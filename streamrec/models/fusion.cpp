@@ -66,21 +66,24 @@ void FusionModel::fit_sources(const TrainData& data) {
 }
 
 void FusionModel::candidates(uint32_t user, std::span<const uint32_t> exclude,
-                             std::vector<uint32_t>& items, std::vector<float>& features) const {
+                             std::vector<uint32_t>& items, std::vector<float>& features,
+                             std::vector<float>* first_scores) const {
   const auto pool = static_cast<size_t>(params_.integer("pool"));
   const size_t S = sources_.size();
   std::vector<std::vector<float>> scores(S, std::vector<float>(n_items_));
+  std::vector<std::vector<ScoredItem>> tops(S);
   std::vector<std::vector<float>> position(S);  // rank-scaled: 1 at the top, 0 outside
   items.clear();
   for (size_t s = 0; s < S; ++s) {
     sources_[s]->score_all(user, scores[s]);
-    for (const auto& c : top_k(scores[s], pool, exclude)) items.push_back(c.item);
+    tops[s] = top_k(scores[s], pool, exclude);
+    for (const auto& c : tops[s]) items.push_back(c.item);
   }
   std::sort(items.begin(), items.end());
   items.erase(std::unique(items.begin(), items.end()), items.end());
   for (size_t s = 0; s < S; ++s) {
     position[s].assign(items.size(), 0.0f);
-    const auto top = top_k(scores[s], pool, exclude);
+    const auto& top = tops[s];
     for (size_t r = 0; r < top.size(); ++r) {
       const auto at = std::lower_bound(items.begin(), items.end(), top[r].item) - items.begin();
       position[s][at] = 1.0f - static_cast<float>(r) / pool;
@@ -96,6 +99,7 @@ void FusionModel::candidates(uint32_t user, std::span<const uint32_t> exclude,
     }
     row[2 * S] = log_popularity_[items[c]];
   }
+  if (first_scores) *first_scores = std::move(scores.front());
 }
 
 void FusionModel::fit(const TrainData& data) {
@@ -200,18 +204,20 @@ void FusionModel::fit(const TrainData& data) {
 void FusionModel::score_all(uint32_t user, std::span<float> scores) const {
   std::fill(scores.begin(), scores.end(), 0.0f);
   if (sources_.empty()) return;
-  // Every other item below the candidates, in the first source's order.
-  sources_.front()->score_all(user, scores);
-  const auto [lo_at, hi_at] = std::minmax_element(scores.begin(), scores.end());
-  const float lo = *lo_at, span = std::max(1e-6f, *hi_at - lo);
-  for (auto& s : scores) s = -2.0f + (s - lo) / span;  // in [-2, -1]
   std::vector<uint32_t> items;
-  std::vector<float> features;
+  std::vector<float> features, first;
   // Candidates as in training: none of the user's fitted items.
   candidates(
       user,
       user < seen_.size() ? std::span<const uint32_t>(seen_[user]) : std::span<const uint32_t>{},
-      items, features);
+      items, features, &first);
+  // Every other item below the candidates, in the first source's order.
+  if (!first.empty()) {
+    const auto [lo_at, hi_at] = std::minmax_element(first.begin(), first.end());
+    const float lo = *lo_at, span = std::max(1e-6f, *hi_at - lo);
+    for (size_t i = 0; i < first.size() && i < scores.size(); ++i)
+      scores[i] = -2.0f + (first[i] - lo) / span;  // in [-2, -1]
+  }
   const auto logits = ranker_->score(features);
   // Logits squashed into (0, 1): above every non-candidate.
   for (size_t c = 0; c < items.size(); ++c)

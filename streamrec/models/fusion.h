@@ -42,9 +42,10 @@ class FusionModel final : public Recommender {
   const FitReport& report() const { return report_; }
 
  private:
-  // Candidates of `user` (excluding `exclude`, sorted) and their feature rows.
+  // Candidates of `user` (excluding `exclude`, sorted) and their feature rows; with
+  // `first_scores`, also the first source's scores of every item (computed anyway).
   void candidates(uint32_t user, std::span<const uint32_t> exclude, std::vector<uint32_t>& items,
-                  std::vector<float>& features) const;
+                  std::vector<float>& features, std::vector<float>* first_scores = nullptr) const;
   void fit_sources(const TrainData& data);
 
   Params params_;

@@ -84,10 +84,12 @@ struct Content {
   std::vector<uint8_t> pixels;  // 3 * image_size^2 per item, channel-major
   std::vector<char> has_image;
   uint64_t image_errors = 0;
+  uint64_t version = 0;  // moves with every change of keys (caches of bags compare it)
 
   bool enabled() const { return fields != 0; }
   size_t pixels_per_item() const { return 3 * static_cast<size_t>(image_size) * image_size; }
   void resize(size_t n) {
+    ++version;
     keys.resize(n);
     weights.resize(n);
     has_image.resize(n, 0);
@@ -96,6 +98,7 @@ struct Content {
 
   void set(uint32_t item, const data::ItemAttributes& a) {
     if (item >= keys.size()) resize(item + 1);
+    ++version;
     auto& k = keys[item];
     auto& w = weights[item];
     k.clear();
@@ -164,6 +167,33 @@ struct Content {
   }
 };
 
+// The attribute rows of a list of items as one embedding bag: the distinct keys, and per
+// item its positions among them (index, offsets) with the field weights.
+struct Bag {
+  std::vector<uint64_t> keys;
+  std::vector<int64_t> index, offsets;
+  std::vector<float> weights;
+};
+
+Bag make_bag(const Content& content, const std::vector<uint32_t>& rows) {
+  Bag b;
+  std::unordered_map<uint64_t, int64_t> local_of;
+  b.offsets.resize(rows.size());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    b.offsets[r] = static_cast<int64_t>(b.index.size());
+    const auto item = rows[r];
+    if (item >= content.keys.size()) continue;
+    for (size_t f = 0; f < content.keys[item].size(); ++f) {
+      auto [it, added] =
+          local_of.try_emplace(content.keys[item][f], static_cast<int64_t>(b.keys.size()));
+      if (added) b.keys.push_back(content.keys[item][f]);
+      b.index.push_back(it->second);
+      b.weights.push_back(content.weights[item][f]);
+    }
+  }
+  return b;
+}
+
 }  // namespace
 
 struct SeqModel::State {
@@ -178,6 +208,11 @@ struct SeqModel::State {
   // in the softmax; the others (catalog items not yet seen) are scored by content alone.
   std::vector<char> has_id;
   Content content;
+  // The bag of every item (full-softmax steps and scoring use it), rebuilt when the content
+  // or the item count changes.
+  Bag all_bag;
+  uint64_t all_bag_version = UINT64_MAX;
+  size_t all_bag_rows = 0;
   ImageTower image_tower{nullptr};
   double id_dropout = 0;
   std::vector<std::vector<uint32_t>> seqs;  // user -> fitted (and observed) items in time order
@@ -227,34 +262,27 @@ struct SeqModel::State {
     auto emb = ids * mask;
     if (content.enabled()) {
       // Attribute rows: one embedding bag per item (weighted sum of its distinct values).
-      std::unordered_map<uint64_t, int64_t> local_of;
-      std::vector<uint64_t> feature_keys;
-      std::vector<int64_t> index, offsets(rows.size());
-      std::vector<float> weights;
-      for (int64_t r = 0; r < n; ++r) {
-        offsets[r] = static_cast<int64_t>(index.size());
-        const auto item = rows[r];
-        if (item >= content.keys.size()) continue;
-        for (size_t f = 0; f < content.keys[item].size(); ++f) {
-          auto [it, added] = local_of.try_emplace(content.keys[item][f],
-                                                  static_cast<int64_t>(feature_keys.size()));
-          if (added) feature_keys.push_back(content.keys[item][f]);
-          index.push_back(it->second);
-          weights.push_back(content.weights[item][f]);
-        }
+      Bag local;
+      const bool all = &rows == &all_items;
+      if (all && (all_bag_version != content.version || all_bag_rows != rows.size())) {
+        all_bag = make_bag(content, rows);
+        all_bag_version = content.version;
+        all_bag_rows = rows.size();
       }
-      if (!feature_keys.empty()) {
-        auto F = gather_rows(*items, feature_keys, train);
+      if (!all) local = make_bag(content, rows);
+      const Bag& bag = all ? all_bag : local;
+      if (!bag.keys.empty()) {
+        auto F = gather_rows(*items, bag.keys, train);
         if (train) F.requires_grad_(true);
         namespace nnf = torch::nn::functional;
-        emb = emb +
-              nnf::embedding_bag(torch::tensor(index, torch::kLong), F,
-                                 nnf::EmbeddingBagFuncOptions()
-                                     .offsets(torch::tensor(offsets, torch::kLong))
-                                     .mode(torch::kSum)
-                                     .per_sample_weights(torch::tensor(weights, torch::kFloat)));
+        emb = emb + nnf::embedding_bag(
+                        torch::tensor(bag.index, torch::kLong), F,
+                        nnf::EmbeddingBagFuncOptions()
+                            .offsets(torch::tensor(bag.offsets, torch::kLong))
+                            .mode(torch::kSum)
+                            .per_sample_weights(torch::tensor(bag.weights, torch::kFloat)));
         if (leaves) {
-          leaves->feature_keys = std::move(feature_keys);
+          leaves->feature_keys = bag.keys;
           leaves->features = F;
         }
       }

@@ -2,7 +2,8 @@
 // plain dense-array gather of the same rows (the memory-bound limit) and against
 // std::unordered_map<uint64_t, std::vector<float>>; gather + Adagrad (and row-wise Adagrad)
 // update rate; bytes per row. Key streams: uniform and Zipf(1.1) over the table's keys.
-// Usage: bench_embedding [keys,keys,...]   (default 1000000,10000000)
+// Usage: bench_embedding [keys,keys,...] [only]   (default 1000000,10000000; `only`: run just
+// the measurements whose name contains it, e.g. "adagrad", for profiling)
 // Prints one JSON object per line.
 #include <algorithm>
 #include <chrono>
@@ -50,12 +51,17 @@ std::vector<uint32_t> make_stream(uint64_t n, bool zipf, uint64_t seed) {
   return out;
 }
 
+std::string g_only;  // run only the measurements whose name contains this
+
 template <typename Fn>
-double rows_per_second(const std::vector<uint32_t>& stream, Fn&& gather_batch) {
-  gather_batch(stream.data());  // warm-up
+double rows_per_second(const char* name, const std::vector<uint32_t>& stream, Fn&& gather_batch) {
+  if (!g_only.empty() && std::string(name).find(g_only) == std::string::npos) return 0;
+  gather_batch(stream.data());               // warm-up
+  const int reps = g_only.empty() ? 1 : 10;  // profiling: a longer loop
   const double t0 = now_s();
-  for (size_t b = 0; b < kBatches; ++b) gather_batch(stream.data() + b * kBatch);
-  return static_cast<double>(kBatch * kBatches) / (now_s() - t0);
+  for (int rep = 0; rep < reps; ++rep)
+    for (size_t b = 0; b < kBatches; ++b) gather_batch(stream.data() + b * kBatch);
+  return static_cast<double>(kBatch * kBatches * reps) / (now_s() - t0);
 }
 
 void print(const std::string& bench, uint64_t n, const char* stream, double value, const char* unit,
@@ -114,30 +120,33 @@ void run(uint64_t n) {
   for (const bool zipf : {false, true}) {
     const char* name = zipf ? "zipf1.1" : "uniform";
     const auto stream = make_stream(n, zipf, 7);
-    const double dense_rate = rows_per_second(stream, [&](const uint32_t* idx) {
+    const double dense_rate = rows_per_second("dense_gather", stream, [&](const uint32_t* idx) {
       for (size_t j = 0; j < kBatch; ++j)
         std::memcpy(out.data() + j * kDim, dense.data() + size_t{idx[j]} * kDim, kDim * 4);
     });
-    const double table_rate = rows_per_second(stream, [&](const uint32_t* idx) {
+    const double table_rate = rows_per_second("table_gather", stream, [&](const uint32_t* idx) {
       for (size_t j = 0; j < kBatch; ++j) batch_keys[j] = keys[idx[j]];
       table.gather(batch_keys, out);
     });
-    const double map_rate = rows_per_second(stream, [&](const uint32_t* idx) {
-      for (size_t j = 0; j < kBatch; ++j) {
-        const auto it = map.find(keys[idx[j]]);
-        std::memcpy(out.data() + j * kDim, it->second.data(), kDim * 4);
-      }
-    });
-    const double row_rate = rows_per_second(stream, [&](const uint32_t* idx) {
-      for (size_t j = 0; j < kBatch; ++j) batch_keys[j] = keys[idx[j]];
-      row_table.gather_train(batch_keys, 1, out);
-      row_table.apply_gradients(batch_keys, grads, 1);
-    });
-    const double train_rate = rows_per_second(stream, [&](const uint32_t* idx) {
-      for (size_t j = 0; j < kBatch; ++j) batch_keys[j] = keys[idx[j]];
-      table.gather_train(batch_keys, 1, out);
-      table.apply_gradients(batch_keys, grads, 1);
-    });
+    const double map_rate =
+        rows_per_second("unordered_map_gather", stream, [&](const uint32_t* idx) {
+          for (size_t j = 0; j < kBatch; ++j) {
+            const auto it = map.find(keys[idx[j]]);
+            std::memcpy(out.data() + j * kDim, it->second.data(), kDim * 4);
+          }
+        });
+    const double row_rate =
+        rows_per_second("table_gather_rowwise_adagrad", stream, [&](const uint32_t* idx) {
+          for (size_t j = 0; j < kBatch; ++j) batch_keys[j] = keys[idx[j]];
+          row_table.gather_train(batch_keys, 1, out);
+          row_table.apply_gradients(batch_keys, grads, 1);
+        });
+    const double train_rate =
+        rows_per_second("table_gather_adagrad", stream, [&](const uint32_t* idx) {
+          for (size_t j = 0; j < kBatch; ++j) batch_keys[j] = keys[idx[j]];
+          table.gather_train(batch_keys, 1, out);
+          table.apply_gradients(batch_keys, grads, 1);
+        });
     print("dense_gather", n, name, dense_rate, "rows/s");
     print("table_gather", n, name, table_rate, "rows/s", table_rate / dense_rate, "dense_gather");
     print("unordered_map_gather", n, name, map_rate, "rows/s", table_rate / map_rate,
@@ -152,6 +161,7 @@ void run(uint64_t n) {
 
 int main(int argc, char** argv) {
   std::string sizes = argc > 1 ? argv[1] : "1000000,10000000";
+  if (argc > 2) g_only = argv[2];
   size_t start = 0;
   while (start < sizes.size()) {
     size_t end = sizes.find(',', start);

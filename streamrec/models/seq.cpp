@@ -339,9 +339,6 @@ struct SeqModel::State {
 
   // One optimisation step of next-item cross-entropy at every position of `users`'
   // sequences (without their last `drop_last` items): dense weights by Adam, item rows by
-  // the table's row optimizer.
-  // One optimisation step of next-item cross-entropy at every position of `users`'
-  // sequences (without their last `drop_last` items): dense weights by Adam, item rows by
   // the table's row optimizer. With `negatives` > 0 the softmax runs over a sample instead
   // of the catalog: the batch's own items (inputs and targets: in-batch negatives) plus
   // `negatives` uniformly drawn items, and only those rows are gathered and updated.
@@ -396,9 +393,8 @@ struct SeqModel::State {
             const torch::Tensor& valid, const torch::Tensor& blocked) {
     auto h = encoder(E.index({in}), in.eq(0));  // [B, L, d]
     auto hv = h.reshape({-1, dim}).index({valid});
-    auto logits = hv.mm(E.t());
-    logits.index_fill_(1, blocked, -1e9);  // never predict padding (or blocked rows)
-    auto loss = torch::nn::functional::cross_entropy(logits, tg.view({-1}).index({valid}));
+    // Never predicts padding (or blocked rows).
+    auto loss = full_softmax_cross_entropy(hv, E, tg.view({-1}).index({valid}), blocked);
     dense_opt->zero_grad();
     loss.backward();
     dense_opt->step();

@@ -1,8 +1,11 @@
 #include "streamrec/models/seq_net.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "streamrec/core/error.h"
+#include "streamrec/core/softmax_rows.h"
 
 namespace streamrec::models {
 
@@ -85,6 +88,76 @@ torch::Tensor ImageTowerImpl::forward(torch::Tensor x) {
   x = torch::max_pool2d(torch::relu(conv2_(x)), 2);
   x = torch::relu(conv3_(x)).mean({2, 3});
   return out_(x);
+}
+
+}  // namespace streamrec::models
+
+namespace streamrec::models {
+namespace {
+
+struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h,
+                               const torch::Tensor& E, const torch::Tensor& targets,
+                               const torch::Tensor& blocked) {
+    const int64_t P = h.size(0), N = E.size(0);
+    SR_CHECK(P > 0 && E.size(1) == h.size(1) && targets.numel() == P, ErrorKind::kInvalidInput,
+             "full softmax: h [{}, {}], E [{}, {}], {} targets", P, h.size(1), N, E.size(1),
+             targets.numel());
+    auto hc = h.contiguous(), Ec = E.contiguous();
+    auto tg = targets.reshape({-1}).contiguous();
+    // A tile's logits: about 8 MB, so that the passes over them stay in cache.
+    const int64_t tile =
+        std::clamp<int64_t>((int64_t{2} << 20) / std::max<int64_t>(N, 1), 16, 1024);
+    auto buf = torch::empty({std::min(tile, P), N});
+    auto row_max = torch::empty({P}), row_sum = torch::empty({P});
+    auto dh = torch::empty_like(hc);
+    auto dE = torch::zeros_like(Ec);
+    const float inv_p = 1.0f / static_cast<float>(P);
+    const float ninf = -std::numeric_limits<float>::infinity();
+    torch::Tensor picked = torch::empty({P});
+    for (int64_t t0 = 0; t0 < P; t0 += tile) {
+      const int64_t n = std::min(tile, P - t0);
+      auto ht = hc.narrow(0, t0, n);
+      auto tt = tg.narrow(0, t0, n);
+      auto L = buf.narrow(0, 0, n);
+      torch::mm_out(L, ht, Ec.t());
+      if (blocked.numel() > 0) L.index_fill_(1, blocked, ninf);
+      picked.narrow(0, t0, n).copy_(L.gather(1, tt.view({-1, 1})).view({-1}));
+      // Each row becomes exp(x - max) while it is in cache (threads split the rows).
+      float* pl = L.data_ptr<float>();
+      float* pm = row_max.data_ptr<float>() + t0;
+      float* ps = row_sum.data_ptr<float>() + t0;
+      at::parallel_for(
+          0, n, 8, [&](int64_t b, int64_t e) { exp_rows(pl + b * N, e - b, N, pm + b, ps + b); });
+      // softmax = c * exp(x - max) with c = 1 / (sum * P); the gradient of the logits is
+      // softmax - onehot / P. Its products with E and h take c on the narrow side and the
+      // one-hot part as row gathers, so the wide tile is never rescaled.
+      auto c = row_sum.narrow(0, t0, n).mul(static_cast<float>(P)).reciprocal_().view({-1, 1});
+      auto dht = dh.narrow(0, t0, n);
+      torch::mm_out(dht, L, Ec);
+      dht.mul_(c).sub_(Ec.index_select(0, tt), inv_p);
+      dE.addmm_(L.t(), ht * c);
+      dE.index_add_(0, tt, ht, -inv_p);
+    }
+    const double loss = (row_sum.log() + row_max - picked).sum().item<double>();
+    ctx->save_for_backward({dh, dE});
+    return torch::tensor(static_cast<float>(loss / static_cast<double>(P)));
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const auto g = grad[0];
+    return {saved[0] * g, saved[1] * g, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor full_softmax_cross_entropy(const torch::Tensor& h, const torch::Tensor& E,
+                                         const torch::Tensor& targets,
+                                         const torch::Tensor& blocked) {
+  return FullSoftmaxCE::apply(h, E, targets, blocked);
 }
 
 }  // namespace streamrec::models

@@ -56,3 +56,17 @@ class ImageTowerImpl : public torch::nn::Module {
 TORCH_MODULE(ImageTower);
 
 }  // namespace streamrec::models
+
+namespace streamrec::models {
+
+// Mean next-item cross-entropy of hidden states h [P, d] against every row of E [N, d]
+// (logits h E^T), with `targets` [P] (long) the right rows and `blocked` (long) rows kept out
+// of the softmax. Same value and gradients as cross_entropy(h.mm(E.t()) with blocked columns
+// at -inf, targets), without the [P, N] logits: positions go through in tiles whose logits
+// stay in cache, and the gradients of h and E are formed in the same pass (the loss is a
+// scalar: backward only scales them).
+torch::Tensor full_softmax_cross_entropy(const torch::Tensor& h, const torch::Tensor& E,
+                                         const torch::Tensor& targets,
+                                         const torch::Tensor& blocked);
+
+}  // namespace streamrec::models

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "streamrec/core/config.h"
@@ -9,6 +11,7 @@
 #include "streamrec/core/id_map.h"
 #include "streamrec/core/parallel.h"
 #include "streamrec/core/serialize.h"
+#include "streamrec/core/softmax_rows.h"
 #include "streamrec/core/text.h"
 #include "test_util.h"
 
@@ -121,6 +124,33 @@ TEST(Parallel, CoversEveryIndexOnceAndRethrows) {
   for (auto& h : hits) EXPECT_EQ(h.load(), 1);
   EXPECT_THROW(parallel_for(100, [](size_t, size_t, int) { throw Error(ErrorKind::kIo, "x"); }),
                Error);
+}
+
+TEST(SoftmaxRows, ExpMatchesStdExpAndRowsSumUp) {
+  // Columns: not a multiple of the vector width (a scalar tail), -inf entries, a wide range.
+  const int64_t rows = 3, cols = 37;
+  std::vector<float> x(rows * cols), ref;
+  for (int64_t i = 0; i < rows * cols; ++i) x[i] = static_cast<float>((i * 7919) % 200) * 0.5f - 60;
+  x[5] = -std::numeric_limits<float>::infinity();
+  x[cols + 36] = -std::numeric_limits<float>::infinity();
+  x[2 * cols + 1] = -200.0f;  // exp(-200 - max) underflows to 0
+  ref = x;
+  std::vector<float> m(rows), s(rows);
+  exp_rows(x.data(), rows, cols, m.data(), s.data());
+  for (int64_t r = 0; r < rows; ++r) {
+    float want_max = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < cols; ++j) want_max = std::max(want_max, ref[r * cols + j]);
+    EXPECT_EQ(m[r], want_max);
+    double sum = 0;
+    for (int64_t j = 0; j < cols; ++j) {
+      const double want = std::exp(static_cast<double>(ref[r * cols + j]) - want_max);
+      EXPECT_NEAR(x[r * cols + j], want, 3e-7 * want + 1e-38) << r << "," << j;
+      sum += x[r * cols + j];
+    }
+    EXPECT_NEAR(s[r], sum, 1e-5 * sum);
+  }
+  EXPECT_EQ(x[5], 0.0f);
+  EXPECT_EQ(x[2 * cols + 1], 0.0f);
 }
 
 }  // namespace

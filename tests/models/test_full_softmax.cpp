@@ -1,0 +1,59 @@
+// The tiled full-softmax cross-entropy against libtorch's own cross_entropy on the [P, N]
+// logits: same loss, same gradients of h and E, with blocked rows, several tiles and a
+// last partial tile.
+#include <gtest/gtest.h>
+
+#include "streamrec/models/seq_net.h"
+
+namespace streamrec::models {
+namespace {
+
+struct Case {
+  int64_t positions, items, dim;
+};
+
+class FullSoftmax : public ::testing::TestWithParam<Case> {};
+
+TEST_P(FullSoftmax, MatchesCrossEntropyOnTheWholeLogits) {
+  const auto [P, N, d] = GetParam();
+  torch::manual_seed(7);
+  auto h = (torch::randn({P, d}) * 2).requires_grad_(true);
+  auto E = torch::randn({N, d}).requires_grad_(true);
+  auto blocked = torch::tensor(std::vector<int64_t>{0, 3, N - 1}, torch::kLong);
+  auto targets = torch::randint(4, N - 1, {P}, torch::kLong);  // never a blocked row
+
+  auto loss = full_softmax_cross_entropy(h, E, targets, blocked);
+  (loss * 3).backward();  // a non-unit upstream gradient
+  const auto dh = h.grad().clone(), dE = E.grad().clone();
+  h.mutable_grad().zero_();
+  E.mutable_grad().zero_();
+
+  auto logits = h.mm(E.t()).index_fill(1, blocked, -std::numeric_limits<float>::infinity());
+  auto ref = torch::nn::functional::cross_entropy(logits, targets);
+  (ref * 3).backward();
+
+  EXPECT_NEAR(loss.item<float>(), ref.item<float>(), 1e-5 * std::abs(ref.item<float>()));
+  EXPECT_TRUE(torch::allclose(dh, h.grad(), 1e-4, 1e-6)) << (dh - h.grad()).abs().max();
+  EXPECT_TRUE(torch::allclose(dE, E.grad(), 1e-4, 1e-6)) << (dE - E.grad()).abs().max();
+  // Blocked rows get no gradient.
+  EXPECT_EQ(dE[3].abs().sum().item<float>(), 0.0f);
+}
+
+// One tile; many tiles with a partial last one (a tile holds 2M / items positions).
+INSTANTIATE_TEST_SUITE_P(Shapes, FullSoftmax,
+                         ::testing::Values(Case{37, 50, 8}, Case{3000, 4099, 16}, Case{1, 20, 4}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           const Case& c = info.param;
+                           return "P" + std::to_string(c.positions) + "_N" +
+                                  std::to_string(c.items) + "_d" + std::to_string(c.dim);
+                         });
+
+TEST(FullSoftmax, ReportsMismatchedShapes) {
+  auto h = torch::randn({4, 8});
+  auto E = torch::randn({10, 6});
+  EXPECT_ANY_THROW(full_softmax_cross_entropy(h, E, torch::zeros({4}, torch::kLong),
+                                              torch::zeros({0}, torch::kLong)));
+}
+
+}  // namespace
+}  // namespace streamrec::models

@@ -1,5 +1,6 @@
 #include "streamrec/core/runtime_env.h"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -35,6 +36,18 @@ void configure_runtime(int argc, char** argv) {
   if (!changed) return;
   execv("/proc/self/exe", argv);
   // execv only returns on failure: carry on with the libraries' defaults.
+}
+
+int blas_threads() {
+  using GetThreads = int (*)();
+  auto* get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return get ? get() : 0;
+}
+
+void set_blas_threads(int n) {
+  using SetThreads = void (*)(int);
+  if (auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set(n);
 }
 
 }  // namespace streamrec

@@ -21,4 +21,10 @@ const char* preferred_openblas_coretype();
 // settings win. If re-exec fails, carries on with the libraries' defaults.
 void configure_runtime(int argc, char** argv);
 
+// OpenBLAS's thread count, when OpenBLAS is the BLAS libtorch loaded (looked up at run time:
+// the reference BLAS has no such calls): the getter returns 0 without OpenBLAS, the setter
+// then does nothing. Process-wide.
+int blas_threads();
+void set_blas_threads(int n);
+
 }  // namespace streamrec

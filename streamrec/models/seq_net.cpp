@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <limits>
+#include <thread>
+#include <vector>
 
 #include "streamrec/core/error.h"
+#include "streamrec/core/runtime_env.h"
 #include "streamrec/core/softmax_rows.h"
 
 namespace streamrec::models {
@@ -105,40 +109,73 @@ struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
              targets.numel());
     auto hc = h.contiguous(), Ec = E.contiguous();
     auto tg = targets.reshape({-1}).contiguous();
-    // A tile's logits: about 8 MB, so that the passes over them stay in cache.
+    // A tile's logits: about 4 MB per worker, so that the passes over them stay in cache.
     const int64_t tile =
-        std::clamp<int64_t>((int64_t{2} << 20) / std::max<int64_t>(N, 1), 16, 1024);
-    auto buf = torch::empty({std::min(tile, P), N});
-    auto row_max = torch::empty({P}), row_sum = torch::empty({P});
+        std::clamp<int64_t>((int64_t{1} << 20) / std::max<int64_t>(N, 1), 16, 1024);
+    const int64_t tiles = (P + tile - 1) / tile;
+    auto row_max = torch::empty({P}), row_sum = torch::empty({P}), picked = torch::empty({P});
     auto dh = torch::empty_like(hc);
-    auto dE = torch::zeros_like(Ec);
     const float inv_p = 1.0f / static_cast<float>(P);
     const float ninf = -std::numeric_limits<float>::infinity();
-    torch::Tensor picked = torch::empty({P});
-    for (int64_t t0 = 0; t0 < P; t0 += tile) {
-      const int64_t n = std::min(tile, P - t0);
-      auto ht = hc.narrow(0, t0, n);
-      auto tt = tg.narrow(0, t0, n);
-      auto L = buf.narrow(0, 0, n);
-      torch::mm_out(L, ht, Ec.t());
-      if (blocked.numel() > 0) L.index_fill_(1, blocked, ninf);
-      picked.narrow(0, t0, n).copy_(L.gather(1, tt.view({-1, 1})).view({-1}));
-      // Each row becomes exp(x - max) while it is in cache (threads split the rows).
-      float* pl = L.data_ptr<float>();
-      float* pm = row_max.data_ptr<float>() + t0;
-      float* ps = row_sum.data_ptr<float>() + t0;
-      at::parallel_for(
-          0, n, 8, [&](int64_t b, int64_t e) { exp_rows(pl + b * N, e - b, N, pm + b, ps + b); });
-      // softmax = c * exp(x - max) with c = 1 / (sum * P); the gradient of the logits is
-      // softmax - onehot / P. Its products with E and h take c on the narrow side and the
-      // one-hot part as row gathers, so the wide tile is never rescaled.
-      auto c = row_sum.narrow(0, t0, n).mul(static_cast<float>(P)).reciprocal_().view({-1, 1});
-      auto dht = dh.narrow(0, t0, n);
-      torch::mm_out(dht, L, Ec);
-      dht.mul_(c).sub_(Ec.index_select(0, tt), inv_p);
-      dE.addmm_(L.t(), ht * c);
-      dE.index_add_(0, tt, ht, -inv_p);
+    // Worker w takes tiles w, w + workers, ... into its own E gradient; each runs its
+    // products on single-threaded BLAS: two independent streams of work keep both cores
+    // busy without handing every product and row pass between threads.
+    const int workers = static_cast<int>(std::min<int64_t>(torch::get_num_threads(), tiles));
+    std::vector<torch::Tensor> dEs(workers);
+    auto run = [&](int w) {
+      torch::NoGradGuard no_grad;  // grad mode is per thread; forward runs without it
+      auto buf = torch::empty({std::min(tile, P), N});
+      auto dE = torch::zeros_like(Ec);
+      for (int64_t t0 = w * tile; t0 < P; t0 += workers * tile) {
+        const int64_t n = std::min(tile, P - t0);
+        auto ht = hc.narrow(0, t0, n);
+        auto tt = tg.narrow(0, t0, n);
+        auto L = buf.narrow(0, 0, n);
+        torch::mm_out(L, ht, Ec.t());
+        if (blocked.numel() > 0) L.index_fill_(1, blocked, ninf);
+        picked.narrow(0, t0, n).copy_(L.gather(1, tt.view({-1, 1})).view({-1}));
+        // Each row becomes exp(x - max) while it is in cache.
+        exp_rows(L.data_ptr<float>(), n, N, row_max.data_ptr<float>() + t0,
+                 row_sum.data_ptr<float>() + t0);
+        // softmax = c * exp(x - max) with c = 1 / (sum * P); the gradient of the logits is
+        // softmax - onehot / P. Its products with E and h take c on the narrow side and the
+        // one-hot part as row gathers, so the wide tile is never rescaled.
+        auto c = row_sum.narrow(0, t0, n).mul(static_cast<float>(P)).reciprocal_().view({-1, 1});
+        auto dht = dh.narrow(0, t0, n);
+        torch::mm_out(dht, L, Ec);
+        dht.mul_(c).sub_(Ec.index_select(0, tt), inv_p);
+        dE.addmm_(L.t(), ht * c);
+        dE.index_add_(0, tt, ht, -inv_p);
+      }
+      dEs[w] = dE;
+    };
+    if (workers <= 1) {
+      run(0);
+    } else {
+      const int before = blas_threads();
+      set_blas_threads(1);
+      std::vector<std::exception_ptr> errors(workers);
+      std::vector<std::thread> threads;
+      for (int w = 1; w < workers; ++w)
+        threads.emplace_back([&, w] {
+          try {
+            run(w);
+          } catch (...) {
+            errors[w] = std::current_exception();
+          }
+        });
+      try {
+        run(0);
+      } catch (...) {
+        errors[0] = std::current_exception();
+      }
+      for (auto& t : threads) t.join();
+      if (before > 0) set_blas_threads(before);
+      for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
     }
+    auto dE = dEs[0];
+    for (int w = 1; w < workers; ++w) dE.add_(dEs[w]);
     const double loss = (row_sum.log() + row_max - picked).sum().item<double>();
     ctx->save_for_backward({dh, dE});
     return torch::tensor(static_cast<float>(loss / static_cast<double>(P)));

@@ -1,6 +1,5 @@
 #include "streamrec/serve/service.h"
 
-#include <dlfcn.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include "streamrec/core/clock.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
+#include "streamrec/core/runtime_env.h"
 #include "streamrec/core/serialize.h"
 #include "streamrec/models/registry.h"
 #include "streamrec/serve/batch_scorer.h"
@@ -36,14 +36,6 @@ void lower_priority(int nice) {
   const int now = getpriority(PRIO_PROCESS, tid);
   if (setpriority(PRIO_PROCESS, tid, std::min(19, now + nice)) != 0)
     log::debug("serve: cannot lower a background thread's priority: {}", std::strerror(errno));
-}
-
-// Sets OpenBLAS's thread count when OpenBLAS is the BLAS libtorch loaded (looked up at run
-// time: the reference BLAS has no such call).
-void set_blas_threads(int n) {
-  using SetThreads = void (*)(int);
-  if (auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    set(n);
 }
 
 constexpr size_t kMaxIdLength = 256;

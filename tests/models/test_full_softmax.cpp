@@ -10,12 +10,15 @@ namespace {
 
 struct Case {
   int64_t positions, items, dim;
+  int threads;  // libtorch threads: tiles are split between this many workers
 };
 
 class FullSoftmax : public ::testing::TestWithParam<Case> {};
 
 TEST_P(FullSoftmax, MatchesCrossEntropyOnTheWholeLogits) {
-  const auto [P, N, d] = GetParam();
+  const auto [P, N, d, threads] = GetParam();
+  const int threads_before = torch::get_num_threads();
+  torch::set_num_threads(threads);
   torch::manual_seed(7);
   auto h = (torch::randn({P, d}) * 2).requires_grad_(true);
   auto E = torch::randn({N, d}).requires_grad_(true);
@@ -37,15 +40,19 @@ TEST_P(FullSoftmax, MatchesCrossEntropyOnTheWholeLogits) {
   EXPECT_TRUE(torch::allclose(dE, E.grad(), 1e-4, 1e-6)) << (dE - E.grad()).abs().max();
   // Blocked rows get no gradient.
   EXPECT_EQ(dE[3].abs().sum().item<float>(), 0.0f);
+  torch::set_num_threads(threads_before);
 }
 
-// One tile; many tiles with a partial last one (a tile holds 2M / items positions).
+// One tile; many tiles with a partial last one (a tile holds 1M / items positions), on one
+// worker and on two.
 INSTANTIATE_TEST_SUITE_P(Shapes, FullSoftmax,
-                         ::testing::Values(Case{37, 50, 8}, Case{3000, 4099, 16}, Case{1, 20, 4}),
+                         ::testing::Values(Case{37, 50, 8, 1}, Case{3000, 4099, 16, 1},
+                                           Case{3000, 4099, 16, 2}, Case{1, 20, 4, 2}),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            const Case& c = info.param;
                            return "P" + std::to_string(c.positions) + "_N" +
-                                  std::to_string(c.items) + "_d" + std::to_string(c.dim);
+                                  std::to_string(c.items) + "_d" + std::to_string(c.dim) +
+                                  "_threads" + std::to_string(c.threads);
                          });
 
 TEST(FullSoftmax, ReportsMismatchedShapes) {

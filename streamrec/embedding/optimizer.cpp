@@ -65,10 +65,11 @@ Params OptimizerConfig::params() {
 OptimizerConfig OptimizerConfig::from_params(const Params& p) {
   OptimizerConfig c;
   const auto& k = p.str("optimizer");
-  c.kind = k == "sgd"    ? OptimizerKind::kSgd
-           : k == "adam" ? OptimizerKind::kAdam
-           : k == "ftrl" ? OptimizerKind::kFtrl
-                         : OptimizerKind::kAdagrad;
+  c.kind = k == "sgd"               ? OptimizerKind::kSgd
+           : k == "adam"            ? OptimizerKind::kAdam
+           : k == "ftrl"            ? OptimizerKind::kFtrl
+           : k == "rowwise_adagrad" ? OptimizerKind::kRowAdagrad
+                                    : OptimizerKind::kAdagrad;
   c.lr = static_cast<float>(p.real("lr"));
   c.l2 = static_cast<float>(p.real("l2"));
   c.eps = static_cast<float>(p.real("eps"));

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "streamrec/core/config.h"
 #include "streamrec/embedding/optimizer.h"
 
 namespace streamrec::embedding {
@@ -94,6 +95,16 @@ TEST(Optimizer, FtrlProximalAndL1Sparsity) {
   c.l1 = 5.0f;  // |z| <= l1: the weight is exactly zero
   std::vector<float> s2;
   EXPECT_EQ(step_once(c, 0.0f, s2, 3.0f, 1), 0.0f);
+}
+
+TEST(Optimizer, EveryNamedChoiceSelectsThatOptimizer) {
+  // The names the `optimizer` parameter accepts map to the optimizer of the same name
+  // (rowwise_adagrad once fell through to per-coordinate Adagrad).
+  for (const char* name : {"sgd", "adagrad", "adam", "ftrl", "rowwise_adagrad"}) {
+    Params p = OptimizerConfig::params();
+    p.set("optimizer", name);
+    EXPECT_STREQ(to_string(OptimizerConfig::from_params(p).kind), name);
+  }
 }
 
 }  // namespace

@@ -103,6 +103,31 @@ inline uint64_t row_key(const uint32_t* row) {
 
 constexpr uint32_t kFileVersion = 1;
 
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// Zeroed memory, 2 MiB-aligned, from its own mapping: pages are only backed once touched,
+// and the whole 2 MiB pages inside `bytes` are asked to be transparent huge pages (random
+// access then misses the TLB far less); a tail shorter than that stays in small pages.
+void* allocate_huge(size_t bytes) {
+  const size_t size = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* raw =
+      mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  SR_CHECK(raw != MAP_FAILED, ErrorKind::kIo, "out of memory mapping {} bytes", size);
+  const auto start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+  if (aligned > start) munmap(raw, aligned - start);
+  const uintptr_t end = start + size + kHugePage;
+  if (end > aligned + size) munmap(reinterpret_cast<void*>(aligned + size), end - aligned - size);
+  if (bytes >= kHugePage)
+    madvise(reinterpret_cast<void*>(aligned), bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
+  return reinterpret_cast<void*>(aligned);
+}
+// Unmaps what allocate_huge(bytes) mapped.
+struct FreeHuge {
+  size_t bytes = 0;
+  void operator()(void* p) const { munmap(p, (bytes + kHugePage - 1) / kHugePage * kHugePage); }
+};
+
 }  // namespace
 
 double TableStats::overhead_bytes_per_row() const {
@@ -110,27 +135,30 @@ double TableStats::overhead_bytes_per_row() const {
 }
 
 // Rows in fixed chunks that never move; chunk pointers are published with release stores.
+// A chunk holds a power of two of rows, at least 4 MiB of them, so that nearly all of it
+// sits in transparent huge pages (only whole 2 MiB pages inside an allocation can be huge:
+// 4,096 row-wise-Adagrad rows, 1.2 MB, got none, and their random access missed the TLB).
 class EmbeddingTable::RowStore {
  public:
-  static constexpr uint32_t kChunkBits = 12;
-  static constexpr uint32_t kChunkRows = 1u << kChunkBits;
-  static constexpr uint32_t kMaxChunks = 1u << 20;
+  static constexpr uint64_t kMaxRows = (uint64_t{1} << 32) - 2;  // row + 1 fits 32 bits
 
-  explicit RowStore(uint32_t words)
-      : words_(words), chunks_(new std::atomic<uint32_t*>[kMaxChunks]) {
-    for (uint32_t c = 0; c < kMaxChunks; ++c) chunks_[c].store(nullptr, std::memory_order_relaxed);
+  explicit RowStore(uint32_t words) : words_(words) {
+    while ((uint64_t{1} << chunk_bits_) * words_ * 4 < (uint64_t{4} << 20)) ++chunk_bits_;
+    max_chunks_ = static_cast<uint32_t>((kMaxRows >> chunk_bits_) + 1);
+    chunks_.reset(new std::atomic<uint32_t*>[max_chunks_]);
+    for (uint32_t c = 0; c < max_chunks_; ++c) chunks_[c].store(nullptr, std::memory_order_relaxed);
   }
   uint32_t* row(uint32_t id) const {
-    uint32_t* chunk = chunks_[id >> kChunkBits].load(std::memory_order_acquire);
-    return chunk + size_t{id & (kChunkRows - 1)} * words_;
+    uint32_t* chunk = chunks_[id >> chunk_bits_].load(std::memory_order_acquire);
+    return chunk + size_t{id & chunk_mask()} * words_;
   }
   uint32_t allocate() {
-    SR_CHECK(allocated() < uint64_t{kMaxChunks} * kChunkRows - 2, ErrorKind::kInvalidInput,
-             "embedding table is full ({} rows)", allocated());
+    SR_CHECK(allocated() < kMaxRows, ErrorKind::kInvalidInput, "embedding table is full ({} rows)",
+             allocated());
     const uint32_t id = static_cast<uint32_t>(next_.load(std::memory_order_relaxed));
-    if ((id & (kChunkRows - 1)) == 0) {
-      owned_.push_back(allocate_chunk(size_t{kChunkRows} * words_ * 4));
-      chunks_[id >> kChunkBits].store(owned_.back().get(), std::memory_order_release);
+    if ((id & chunk_mask()) == 0) {
+      owned_.push_back(allocate_chunk(chunk_bytes()));
+      chunks_[id >> chunk_bits_].store(owned_.back().get(), std::memory_order_release);
       ++n_chunks_;
     }
     next_.store(id + 1ull, std::memory_order_relaxed);
@@ -138,42 +166,47 @@ class EmbeddingTable::RowStore {
   }
   // Safe from any thread.
   uint64_t allocated() const { return next_.load(std::memory_order_relaxed); }
+  // Memory the rows occupy: full chunks, and of the newest one the part rows reached,
+  // rounded up to the 2 MiB page it faulted in (the rest of it is never touched).
   uint64_t bytes() const {
-    return n_chunks_.load() * ((size_t{kChunkRows} * words_ * 4 + 4095) / 4096 * 4096);
+    const uint64_t chunks = n_chunks_.load(), rows = allocated();
+    if (chunks == 0) return 0;
+    const uint64_t in_last = rows - ((chunks - 1) << chunk_bits_);
+    const uint64_t last = std::min<uint64_t>(
+        chunk_bytes(), (in_last * words_ * 4 + kHugePage - 1) / kHugePage * kHugePage);
+    return (chunks - 1) * chunk_bytes() + last;
   }
   uint32_t words() const { return words_; }
 
  private:
+  uint32_t chunk_mask() const { return (1u << chunk_bits_) - 1; }
+  size_t chunk_bytes() const { return (size_t{1} << chunk_bits_) * words_ * 4; }
+
   uint32_t words_;
+  uint32_t chunk_bits_ = 12;
+  uint32_t max_chunks_ = 0;
   std::unique_ptr<std::atomic<uint32_t*>[]> chunks_;
-  struct Free {
-    void operator()(uint32_t* p) const { std::free(p); }
-  };
-  // Zeroed, 2 MiB-aligned memory with transparent huge pages requested (random row access
-  // then misses the TLB far less); the size is rounded to 4 KiB only, so the tail past the
-  // last full 2 MiB stays in small pages instead of wasting a huge one.
-  static std::unique_ptr<uint32_t[], Free> allocate_chunk(size_t bytes) {
-    constexpr size_t kHuge = size_t{2} << 20;
-    const size_t rounded = (bytes + 4095) / 4096 * 4096;
-    void* p = std::aligned_alloc(kHuge, (rounded + kHuge - 1) / kHuge * kHuge);
-    SR_CHECK(p != nullptr, ErrorKind::kIo, "out of memory allocating {} bytes of rows", rounded);
-    madvise(p, rounded, MADV_HUGEPAGE);
-    std::memset(p, 0, rounded);
-    return std::unique_ptr<uint32_t[], Free>(static_cast<uint32_t*>(p));
+  static std::unique_ptr<uint32_t[], FreeHuge> allocate_chunk(size_t bytes) {
+    return std::unique_ptr<uint32_t[], FreeHuge>(static_cast<uint32_t*>(allocate_huge(bytes)),
+                                                 FreeHuge{bytes});
   }
-  std::vector<std::unique_ptr<uint32_t[], Free>> owned_;  // writer only
+  std::vector<std::unique_ptr<uint32_t[], FreeHuge>> owned_;  // writer only
   std::atomic<uint64_t> next_{0}, n_chunks_{0};
 };
 
+// The index's slots live in huge pages too: a lookup is a random access, and with 4 KiB
+// pages a 13 MB index (1M keys) misses the TLB on nearly every one.
 struct EmbeddingTable::Index {
-  explicit Index(uint64_t cap) : capacity(cap), slots(new std::atomic<uint64_t>[cap]) {
-    for (uint64_t i = 0; i < cap; ++i) slots[i].store(kEmpty, std::memory_order_relaxed);
-  }
+  static_assert(kEmpty == 0, "zeroed memory must read as empty slots");
+  explicit Index(uint64_t cap)
+      : capacity(cap),
+        slots(static_cast<std::atomic<uint64_t>*>(allocate_huge(cap * sizeof(uint64_t))),
+              FreeHuge{cap * sizeof(uint64_t)}) {}
   uint64_t start(uint64_t hash) const {
     return static_cast<uint64_t>((static_cast<unsigned __int128>(hash) * capacity) >> 64);
   }
   uint64_t capacity;
-  std::unique_ptr<std::atomic<uint64_t>[]> slots;
+  std::unique_ptr<std::atomic<uint64_t>[], FreeHuge> slots;
   uint64_t used = 0;  // live + tombstones (writer only)
 };
 
@@ -280,6 +313,23 @@ void EmbeddingTable::pipelined(std::span<const uint64_t> keys, const Index& inde
       const size_t k = i - 2 * kAhead;
       consume(k, rows[k % kRing]);
     }
+  }
+}
+
+template <typename RowOf, typename Consume>
+void EmbeddingTable::pipelined_rows(size_t n, uint32_t row_words, RowOf&& row_of,
+                                    Consume&& consume) const {
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < n + kAhead; ++i) {
+    if (i < n) {
+      const uint32_t row = row_of(i);
+      if (row != UINT32_MAX) {
+        const uint32_t* r = store_->row(row);
+        for (uint32_t off = 0; off < row_words; off += 16) __builtin_prefetch(r + off);
+        __builtin_prefetch(r + row_words - 1);
+      }
+    }
+    if (i >= kAhead) consume(i - kAhead, row_of(i - kAhead));
   }
 }
 
@@ -490,6 +540,8 @@ size_t EmbeddingTable::gather_train(std::span<const uint64_t> keys, int64_t now,
   // stage. An insert may grow (replace) the index: `held` keeps the one the pipeline walks
   // alive, and the consume stage re-checks against the current one.
   const std::shared_ptr<Index> held = windex_;
+  train_keys_.assign(keys.begin(), keys.end());
+  train_rows_.assign(keys.size(), UINT32_MAX);
   pipelined(
       keys, *held, kHeader + dim, [&](uint64_t h) { return find_candidate(*held, h); },
       [&](size_t k, uint32_t row) {
@@ -506,6 +558,7 @@ size_t EmbeddingTable::gather_train(std::span<const uint64_t> keys, int64_t now,
           std::memcpy(dst, config_.default_row.data(), dim * sizeof(float));
           return;
         }
+        train_rows_[k] = row;
         uint32_t* r = store_->row(row);
         r[kLastSeen] = t;
         std::memcpy(dst, r + kHeader, dim * sizeof(float));  // the writer reads its own rows
@@ -547,31 +600,43 @@ size_t EmbeddingTable::apply_gradients(std::span<const uint64_t> keys, std::span
   }
   std::vector<float> g(dim), w_new(dim);
   size_t updated = 0;
-  const std::shared_ptr<Index> held = windex_;
-  pipelined(
-      unique_, *held, store_->words(),  // weights and optimizer state
-      [&](uint64_t h) { return find_candidate(*held, h); },
-      [&](size_t u, uint32_t row) {
-        if (row != UINT32_MAX && row_key(store_->row(row)) != unique_[u])
-          row = find_row(*windex_, unique_[u], hash_key(unique_[u]));
-        if (row == UINT32_MAX) return;  // not admitted: no trainable row
-        std::memcpy(g.data(), grads.data() + size_t{first_[u]} * dim, dim * sizeof(float));
-        for (uint32_t x = next_[first_[u]]; x != UINT32_MAX; x = next_[x]) {
-          const float* gx = grads.data() + size_t{x} * dim;
-          for (uint32_t i = 0; i < dim; ++i) g[i] += gx[i];
-        }
-        uint32_t* r = store_->row(row);
-        const float* w = reinterpret_cast<const float*>(r + kHeader);
-        float* state = reinterpret_cast<float*>(r + kHeader + dim);
-        const uint32_t step = std::min<uint32_t>(count_of(r[kState]) + 1, 0xFFFFu);
-        apply_step(config_.optimizer, w, state, g.data(), dim, step, w_new.data());
-        const uint32_t before = seq_begin(r);
-        copy_to_row(r + kHeader, w_new.data(), dim);
-        seq_end(r, before, step);
-        r[kLastSeen] = t;
-        dirty_[row >> 6] |= uint64_t{1} << (row & 63);
-        ++updated;
-      });
+  auto update = [&](size_t u, uint32_t row) {
+    // A remembered row may have been evicted or reused since: check it still holds the key.
+    if (row != UINT32_MAX && (!live_[row] || row_key(store_->row(row)) != unique_[u]))
+      row = UINT32_MAX;
+    if (row == UINT32_MAX) row = find_row(*windex_, unique_[u], hash_key(unique_[u]));
+    if (row == UINT32_MAX) return;  // not admitted: no trainable row
+    std::memcpy(g.data(), grads.data() + size_t{first_[u]} * dim, dim * sizeof(float));
+    for (uint32_t x = next_[first_[u]]; x != UINT32_MAX; x = next_[x]) {
+      const float* gx = grads.data() + size_t{x} * dim;
+      for (uint32_t i = 0; i < dim; ++i) g[i] += gx[i];
+    }
+    uint32_t* r = store_->row(row);
+    const float* w = reinterpret_cast<const float*>(r + kHeader);
+    float* state = reinterpret_cast<float*>(r + kHeader + dim);
+    const uint32_t step = std::min<uint32_t>(count_of(r[kState]) + 1, 0xFFFFu);
+    apply_step(config_.optimizer, w, state, g.data(), dim, step, w_new.data());
+    const uint32_t before = seq_begin(r);
+    copy_to_row(r + kHeader, w_new.data(), dim);
+    seq_end(r, before, step);
+    r[kLastSeen] = t;
+    dirty_[row >> 6] |= uint64_t{1} << (row & 63);
+    ++updated;
+  };
+  const bool remembered =
+      keys.size() == train_keys_.size() &&
+      std::memcmp(keys.data(), train_keys_.data(), keys.size() * sizeof(uint64_t)) == 0;
+  if (remembered) {
+    // The rows gather_train found for these very keys: no index lookups. A key it had to
+    // admit after an earlier position of the batch asked for it is looked up.
+    pipelined_rows(
+        unique_.size(), store_->words(), [&](size_t u) { return train_rows_[first_[u]]; }, update);
+  } else {
+    const std::shared_ptr<Index> held = windex_;
+    pipelined(
+        unique_, *held, store_->words(),  // weights and optimizer state
+        [&](uint64_t h) { return find_candidate(*held, h); }, update);
+  }
   return updated;
 }
 

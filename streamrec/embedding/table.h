@@ -96,7 +96,9 @@ class EmbeddingTable {
 
   // Writer: applies `grads` (keys.size() * dim) with the row optimizer. Duplicate keys are
   // summed first. Keys without a row are ignored (not admitted: no trainable row).
-  // Returns the number of rows updated.
+  // Returns the number of rows updated. The usual training step, gather_train(keys) then
+  // apply_gradients(the same keys), reuses the rows the gather found instead of looking
+  // the keys up again (each is checked to still hold its key).
   size_t apply_gradients(std::span<const uint64_t> keys, std::span<const float> grads, int64_t now);
 
   // Writer: removes rows unseen since now - ttl_seconds; returns how many.
@@ -128,6 +130,10 @@ class EmbeddingTable {
   // The first row whose fingerprint matches, without reading the row (callers verify the key
   // once the row is in cache).
   uint32_t find_candidate(const Index& index, uint64_t hash) const;
+  // Walks rows[0..n) (UINT32_MAX: none), prefetching each row kAhead iterations before
+  // consume(i, row) uses it.
+  template <typename RowOf, typename Consume>
+  void pipelined_rows(size_t n, uint32_t row_words, RowOf&& row_of, Consume&& consume) const;
   template <typename Lookup, typename Consume>
   void pipelined(std::span<const uint64_t> keys, const Index& index, uint32_t row_words,
                  Lookup&& lookup, Consume&& consume) const;
@@ -169,6 +175,9 @@ class EmbeddingTable {
   std::vector<uint64_t> removed_keys_;  // since mark()
   std::atomic<uint64_t> live_rows_{0}, admitted_{0}, evicted_{0}, pending_count_{0};
   std::vector<float> scratch_;
+  // The last gather_train's keys and the row each position found (UINT32_MAX: none).
+  std::vector<uint64_t> train_keys_;
+  std::vector<uint32_t> train_rows_;
   // apply_gradients' per-batch scratch: dedupe map, distinct keys, chains of positions.
   std::vector<uint32_t> dedupe_slots_, first_, next_, last_;
   std::vector<uint64_t> unique_;

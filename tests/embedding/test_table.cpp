@@ -101,6 +101,45 @@ TEST(Table, AdmissionAfterNSightings) {
   EXPECT_EQ(t.apply_gradients(k, g, 2), 1u);
 }
 
+// apply_gradients after gather_train of the same keys reuses the rows the gather found;
+// these are the cases where a remembered row is not the key's row.
+TEST(Table, StepReusingGatheredRowsUpdatesExactlyTheKeysRows) {
+  std::vector<float> out(8), grads(8, 1.0f);
+  {  // Admitted at its second sighting in the batch: the first position found no row.
+    auto c = config();
+    c.admit_after = 2;
+    EmbeddingTable t(c);
+    const std::vector<uint64_t> keys{7, 7};
+    t.gather_train(keys, 0, out);
+    const auto before = gather(t, {7});
+    EXPECT_EQ(t.apply_gradients(keys, grads, 0), 1u);
+    EXPECT_LT(gather(t, {7})[0], before[0]);  // moved against the gradient
+  }
+  {  // Capacity 1: admitting 9 evicted 5 and reused its row.
+    auto c = config();
+    c.capacity = 1;
+    c.evict_fraction = 1.0f;
+    EmbeddingTable t(c);
+    const std::vector<uint64_t> keys{5, 9};
+    t.gather_train(keys, 0, out);
+    EXPECT_FALSE(t.contains(5));
+    const auto before = gather(t, {9});
+    EXPECT_EQ(t.apply_gradients(keys, grads, 0), 1u);  // 9 once, not 9 twice via 5's row
+    const auto after = gather(t, {9});
+    // One Adagrad step with gradient 1 from an empty accumulator: w - lr / (1 + eps).
+    EXPECT_NEAR(after[0], before[0] - c.optimizer.lr / (1.0f + c.optimizer.eps), 1e-6);
+  }
+  {  // Erased between the gather and the step: nothing to update.
+    EmbeddingTable t(config());
+    const std::vector<uint64_t> keys{3, 4};
+    t.gather_train(keys, 0, out);
+    const std::vector<uint64_t> gone{3};
+    t.erase(gone);
+    EXPECT_EQ(t.apply_gradients(keys, grads, 0), 1u);
+    EXPECT_FALSE(t.contains(3));
+  }
+}
+
 TEST(Table, AdmissionWithProbability) {
   auto c = config();
   c.admit_probability = 0.25f;

@@ -22,6 +22,7 @@
 #include "streamrec/core/log.h"
 #include "streamrec/core/runtime_env.h"
 #include "streamrec/core/serialize.h"
+#include "streamrec/core/simd.h"
 #include "streamrec/models/registry.h"
 #include "streamrec/serve/batch_scorer.h"
 
@@ -51,14 +52,12 @@ void push_ring(std::vector<T>& ring, size_t& next, T v) {
     ring[next++ % kRing] = v;
 }
 
+// Three vectorised dot products: the scalar loop's float sums could not be reordered, so
+// each was a chain of dim dependent additions (the ranker computes ~1,500 of these per
+// request: 300 candidates x the user's last 5 items).
 float cosine(const float* a, const float* b, size_t dim) {
-  float ab = 0, aa = 0, bb = 0;
-  for (size_t k = 0; k < dim; ++k) {
-    ab += a[k] * b[k];
-    aa += a[k] * a[k];
-    bb += b[k] * b[k];
-  }
-  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0f;
+  const float aa = dot(a, a, dim), bb = dot(b, b, dim);
+  return aa > 0 && bb > 0 ? dot(a, b, dim) / std::sqrt(aa * bb) : 0.0f;
 }
 
 // p-th percentile (0..100) of `values` (copied), 0 when empty.

@@ -248,13 +248,18 @@ void Service::count_transitions(uint32_t i, std::span<const uint32_t> previous) 
     if (j == i || j >= co_.size() || i >= co_.size()) continue;
     for (auto [a, b] : {std::pair{j, i}, std::pair{i, j}}) {
       auto& m = co_[a];
-      m[b] += 1;
-      if (m.size() > 200) {  // keep the 100 strongest
-        std::vector<std::pair<float, uint32_t>> v;
-        for (const auto& [item, w] : m) v.emplace_back(w, item);
-        std::nth_element(v.begin(), v.begin() + 100, v.end(), std::greater<>());
-        m.clear();
-        for (size_t x = 0; x < 100; ++x) m[v[x].second] = v[x].first;
+      const auto it = std::lower_bound(m.begin(), m.end(), b,
+                                       [](const auto& e, uint32_t item) { return e.first < item; });
+      if (it != m.end() && it->first == b)
+        it->second += 1;
+      else
+        m.insert(it, {b, 1.0f});
+      if (m.size() > 200) {  // keep the 100 strongest (ties: the lower item), by item again
+        std::nth_element(m.begin(), m.begin() + 100, m.end(), [](const auto& x, const auto& y) {
+          return x.second > y.second || (x.second == y.second && x.first < y.first);
+        });
+        m.resize(100);
+        std::sort(m.begin(), m.end());
       }
     }
   }
@@ -289,8 +294,12 @@ std::vector<std::pair<uint32_t, float>> Service::itemcf_candidates(
 float Service::itemcf_weight(uint32_t item, std::span<const uint32_t> recent) const {
   float w = 0;
   for (size_t r = recent.size() > 5 ? recent.size() - 5 : 0; r < recent.size(); ++r)
-    if (recent[r] < co_.size())
-      if (const auto it = co_[recent[r]].find(item); it != co_[recent[r]].end()) w += it->second;
+    if (recent[r] < co_.size()) {
+      const auto& m = co_[recent[r]];
+      const auto it = std::lower_bound(m.begin(), m.end(), item,
+                                       [](const auto& e, uint32_t x) { return e.first < x; });
+      if (it != m.end() && it->first == item) w += it->second;
+    }
   return w;
 }
 

@@ -387,8 +387,9 @@ class Service {
   int64_t latest_time_ = 0;  // newest event time or catalog creation seen
   ContextStats context_stats_;
   // Item-to-item transitions (the item-CF signal): for each item, the items that followed or
-  // preceded it within three events of the same user, with counts (at most 200 kept).
-  std::vector<std::unordered_map<uint32_t, float>> co_;
+  // preceded it within three events of the same user, with counts (at most 200 kept), sorted
+  // by item: requests walk and search these, contiguous, instead of hash-map nodes.
+  std::vector<std::vector<std::pair<uint32_t, float>>> co_;
   std::vector<data::Interaction> learned_events_;  // in learning order (retrain input)
 
   // The published serving copy (null: serve from the learning model) and ranker.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <queue>
@@ -76,7 +77,24 @@ std::vector<ScoredItem> top_k(std::span<const float> scores, size_t k,
   };
   std::priority_queue<ScoredItem, std::vector<ScoredItem>, decltype(better)> heap(better);
   size_t ex = 0;
-  for (uint32_t i = 0; i < scores.size(); ++i) {
+  const auto n = static_cast<uint32_t>(scores.size());
+  for (uint32_t i = 0; i < n; ++i) {
+    // Once the heap is full, only a score above its worst can enter (equal scores come
+    // later, so at a higher index: worse). Skip blocks of 16 with no such score at once:
+    // most of a large catalog is below the threshold.
+    if (heap.size() == k && k > 0 && (i & 15) == 0 && i + 16 <= n) {
+      using V16 = float __attribute__((vector_size(64)));
+      using M16 = int32_t __attribute__((vector_size(64)));
+      V16 v;
+      std::memcpy(&v, scores.data() + i, sizeof v);
+      const M16 above = v > heap.top().score;  // NaN compares false: it never enters
+      bool any = false;
+      for (int l = 0; l < 16; ++l) any |= above[l] != 0;
+      if (!any) {
+        i += 15;
+        continue;
+      }
+    }
     while (ex < exclude.size() && exclude[ex] < i) ++ex;
     if (ex < exclude.size() && exclude[ex] == i) continue;
     const float s = std::isnan(scores[i]) ? -std::numeric_limits<float>::infinity() : scores[i];

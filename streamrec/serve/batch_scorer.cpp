@@ -36,13 +36,25 @@ void BatchScorer::score(std::span<const float> query, std::span<float> out) {
   }
 }
 
+namespace {
+
+// out[r] = query . rows[r] for n rows; one copy per instruction set, picked at load time,
+// so the dot products run on AVX2/AVX-512 where the CPU has them (the portable build only
+// assumes SSE2).
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void score_rows(
+    const float* query, const float* rows, size_t n, size_t dim, float* out) {
+  for (size_t r = 0; r < n; ++r) out[r] = dot(query, rows + r * dim, dim);
+}
+
+}  // namespace
+
 void BatchScorer::run(const std::vector<Pending*>& batch) const {
   // Blocks of rows small enough to stay in L2 while every query reads them.
   const size_t block = std::max<size_t>(1, (64 << 10) / (dim_ * sizeof(float)));
   for (size_t r0 = 0; r0 < rows_; r0 += block) {
     const size_t r1 = std::min(rows_, r0 + block);
     for (const auto* p : batch)
-      for (size_t r = r0; r < r1; ++r) p->out[r] = dot(p->query, items_.data() + r * dim_, dim_);
+      score_rows(p->query, items_.data() + r0 * dim_, r1 - r0, dim_, p->out + r0);
   }
 }
 

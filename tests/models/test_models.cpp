@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <map>
 #include <random>
@@ -49,6 +51,32 @@ TEST(TopK, OrdersByScoreThenIndexAndSkipsExcluded) {
   EXPECT_EQ(top[2].item, 2u);
   EXPECT_EQ(top_k(s, 10).size(), 5u);  // NaN ranks last, still listed
   EXPECT_EQ(top_k(s, 10).back().item, 3u);
+}
+
+TEST(TopK, LargeListsMatchAFullSort) {
+  // Long score lists (blocks below the heap's worst are skipped whole) with many ties, NaNs
+  // and excluded items, against sorting everything by (score desc, index asc).
+  std::mt19937 rng(5);
+  for (const size_t n : {1u, 15u, 16u, 17u, 1000u, 4099u}) {
+    std::vector<float> s(n);
+    for (auto& v : s) v = static_cast<float>(rng() % 50) / 10.0f;  // ties
+    for (size_t i = 0; i < n; i += 37) s[i] = NAN;
+    std::vector<uint32_t> ex;
+    for (uint32_t i = 3; i < n; i += 11) ex.push_back(i);
+    for (const size_t k : {1u, 10u, 100u, 5000u}) {
+      std::vector<ScoredItem> want;
+      for (uint32_t i = 0; i < n; ++i)
+        if (!std::binary_search(ex.begin(), ex.end(), i))
+          want.push_back({i, std::isnan(s[i]) ? -INFINITY : s[i]});
+      std::sort(want.begin(), want.end(), [](const ScoredItem& a, const ScoredItem& b) {
+        return a.score > b.score || (a.score == b.score && a.item < b.item);
+      });
+      want.resize(std::min(k, want.size()));
+      const auto got = top_k(s, k, ex);
+      ASSERT_EQ(got.size(), want.size()) << n << " " << k;
+      for (size_t x = 0; x < got.size(); ++x) ASSERT_EQ(got[x].item, want[x].item) << n << " " << k;
+    }
+  }
 }
 
 TEST(Registry, UnknownModelsAndParamsAreClearErrors) {

@@ -1336,9 +1336,9 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
       scorer->score(query, scores);  // = score_all up to a constant per user
     else
       model.score_all(u, scores);
-    // A user the (published) model does not know yet scores every item the same.
-    const auto [lo, hi] = std::minmax_element(scores.begin(), scores.end());
-    if (*lo != *hi)
+    // A user the (published) model does not know yet scores every item the same. (Stops at
+    // the first score that differs: a min/max over every item was ~7% of a request.)
+    if (std::adjacent_find(scores.begin(), scores.end(), std::not_equal_to<>()) != scores.end())
       for (const auto& s : pick(scores, n_pool, exclude, ok))
         pool.push_back({items_.id(s.item), s.score, "model", {}, {}});
   }

@@ -268,7 +268,8 @@ uint32_t EmbeddingTable::find_candidate(const Index& index, uint64_t hash) const
   return UINT32_MAX;
 }
 
-bool EmbeddingTable::read_row(uint32_t row, uint64_t key, float* out) const {
+[[gnu::always_inline]] inline bool EmbeddingTable::read_row(uint32_t row, uint64_t key,
+                                                            float* out) const {
   const uint32_t* r = store_->row(row);
   const uint32_t dim = config_.dim;
   for (uint64_t attempt = 0;; ++attempt) {

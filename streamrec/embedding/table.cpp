@@ -812,6 +812,8 @@ void EmbeddingTable::clear() {
     if (live_[row]) remove_row(row);
   pending_.clear();
   pending_count_ = 0;
+  train_keys_.clear();  // the rows a gather found belong to the old contents
+  train_rows_.clear();
   windex_ = std::make_shared<Index>(windex_->capacity);  // drop tombstones
   publish_index(windex_);
 }

@@ -1,10 +1,12 @@
 // Embedding-table benchmark (one thread, dim 64, batches of 4096): gather rate against a
 // plain dense-array gather of the same rows (the memory-bound limit) and against
 // std::unordered_map<uint64_t, std::vector<float>>; gather + Adagrad (and row-wise Adagrad)
-// update rate; bytes per row. Rates are the best of 5 passes of 200 batches. Key streams: uniform
-// and Zipf(1.1) over the table's keys. Usage: bench_embedding [keys,keys,...] [only]   (default
-// 1000000,10000000; `only`: run just the measurements whose name contains it, e.g. "adagrad", for
-// profiling) Prints one JSON object per line.
+// update rate; bytes per row. Rates are the best of 5 passes of 200 batches. Key streams:
+// uniform and Zipf(1.1) over the table's keys. Prints one JSON object per line.
+//
+// Usage: bench_embedding [keys,keys,...] [only]
+//   keys: table sizes (default 1000000,10000000); only: run just the measurements whose
+//   name contains it (e.g. "adagrad"), with 20 passes, for profiling.
 #include <algorithm>
 #include <chrono>
 #include <cmath>

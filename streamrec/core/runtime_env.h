@@ -27,4 +27,21 @@ void configure_runtime(int argc, char** argv);
 int blas_threads();
 void set_blas_threads(int n);
 
+// Sets OpenBLAS's thread count to `n` for the scope's life (n <= 0: leaves it alone), then
+// puts back what it was.
+class BlasThreadsScope {
+ public:
+  explicit BlasThreadsScope(int n) : before_(n > 0 ? blas_threads() : 0) {
+    if (before_ > 0) set_blas_threads(n);
+  }
+  ~BlasThreadsScope() {
+    if (before_ > 0) set_blas_threads(before_);
+  }
+  BlasThreadsScope(const BlasThreadsScope&) = delete;
+  BlasThreadsScope& operator=(const BlasThreadsScope&) = delete;
+
+ private:
+  int before_;
+};
+
 }  // namespace streamrec

@@ -97,6 +97,12 @@ inline void seq_end(uint32_t* row, uint32_t state_before, uint32_t count) {
          std::memory_order_release);
 }
 
+// Asks for every cache line of `words` 32-bit words at `p` (a row: header, weights, state).
+inline void prefetch_words(const uint32_t* p, uint32_t words) {
+  for (uint32_t off = 0; off < words; off += 16) __builtin_prefetch(p + off);
+  __builtin_prefetch(p + words - 1);
+}
+
 inline uint64_t row_key(const uint32_t* row) {
   return (uint64_t{aload(row + kKeyHi)} << 32) | aload(row + kKeyLo);
 }
@@ -305,9 +311,7 @@ void EmbeddingTable::pipelined(std::span<const uint64_t> keys, const Index& inde
       const uint32_t row = lookup(hashes[j % kRing]);
       rows[j % kRing] = row;
       if (row != UINT32_MAX) {
-        const uint32_t* r = store_->row(row);
-        for (uint32_t off = 0; off < row_words; off += 16) __builtin_prefetch(r + off);
-        __builtin_prefetch(r + row_words - 1);
+        prefetch_words(store_->row(row), row_words);
       }
     }
     if (i >= 2 * kAhead) {
@@ -325,9 +329,7 @@ void EmbeddingTable::pipelined_rows(size_t n, uint32_t row_words, RowOf&& row_of
     if (i < n) {
       const uint32_t row = row_of(i);
       if (row != UINT32_MAX) {
-        const uint32_t* r = store_->row(row);
-        for (uint32_t off = 0; off < row_words; off += 16) __builtin_prefetch(r + off);
-        __builtin_prefetch(r + row_words - 1);
+        prefetch_words(store_->row(row), row_words);
       }
     }
     if (i >= kAhead) consume(i - kAhead, row_of(i - kAhead));

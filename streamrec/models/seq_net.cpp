@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <limits>
-#include <thread>
 #include <vector>
 
 #include "streamrec/core/error.h"
+#include "streamrec/core/parallel.h"
 #include "streamrec/core/runtime_env.h"
 #include "streamrec/core/softmax_rows.h"
 
@@ -94,9 +93,6 @@ torch::Tensor ImageTowerImpl::forward(torch::Tensor x) {
   return out_(x);
 }
 
-}  // namespace streamrec::models
-
-namespace streamrec::models {
 namespace {
 
 struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
@@ -117,10 +113,11 @@ struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
     auto dh = torch::empty_like(hc);
     const float inv_p = 1.0f / static_cast<float>(P);
     const float ninf = -std::numeric_limits<float>::infinity();
-    // Worker w takes tiles w, w + workers, ... into its own E gradient; each runs its
-    // products on single-threaded BLAS: two independent streams of work keep both cores
-    // busy without handing every product and row pass between threads.
-    const int workers = static_cast<int>(std::min<int64_t>(torch::get_num_threads(), tiles));
+    // Worker w takes tiles w, w + workers, ... into its own E gradient (a fixed split, so
+    // the sum is the same every run); each runs its products on single-threaded BLAS: two
+    // independent streams of work keep both cores busy without handing every product and
+    // row pass between threads.
+    const auto workers = static_cast<int>(std::min<int64_t>(num_threads(), tiles));
     std::vector<torch::Tensor> dEs(workers);
     auto run = [&](int w) {
       torch::NoGradGuard no_grad;  // grad mode is per thread; forward runs without it
@@ -149,30 +146,14 @@ struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
       }
       dEs[w] = dE;
     };
-    if (workers <= 1) {
-      run(0);
-    } else {
-      const int before = blas_threads();
-      set_blas_threads(1);
-      std::vector<std::exception_ptr> errors(workers);
-      std::vector<std::thread> threads;
-      for (int w = 1; w < workers; ++w)
-        threads.emplace_back([&, w] {
-          try {
-            run(w);
-          } catch (...) {
-            errors[w] = std::current_exception();
-          }
-        });
-      try {
-        run(0);
-      } catch (...) {
-        errors[0] = std::current_exception();
-      }
-      for (auto& t : threads) t.join();
-      if (before > 0) set_blas_threads(before);
-      for (auto& e : errors)
-        if (e) std::rethrow_exception(e);
+    {
+      const BlasThreadsScope one_blas_thread(workers > 1 ? 1 : 0);
+      parallel_for(
+          workers,
+          [&](size_t b, size_t e, int) {
+            for (size_t w = b; w < e; ++w) run(static_cast<int>(w));
+          },
+          1);
     }
     auto dE = dEs[0];
     for (int w = 1; w < workers; ++w) dE.add_(dEs[w]);

@@ -52,6 +52,13 @@ void push_ring(std::vector<T>& ring, size_t& next, T v) {
     ring[next++ % kRing] = v;
 }
 
+// The entry for `item` in a transition list (sorted by item), or where it would go.
+template <typename List>
+auto find_transition(List& list, uint32_t item) {
+  return std::lower_bound(list.begin(), list.end(), item,
+                          [](const auto& e, uint32_t x) { return e.first < x; });
+}
+
 // Three vectorised dot products: the scalar loop's float sums could not be reordered, so
 // each was a chain of dim dependent additions (the ranker computes ~1,500 of these per
 // request: 300 candidates x the user's last 5 items).
@@ -248,8 +255,7 @@ void Service::count_transitions(uint32_t i, std::span<const uint32_t> previous) 
     if (j == i || j >= co_.size() || i >= co_.size()) continue;
     for (auto [a, b] : {std::pair{j, i}, std::pair{i, j}}) {
       auto& m = co_[a];
-      const auto it = std::lower_bound(m.begin(), m.end(), b,
-                                       [](const auto& e, uint32_t item) { return e.first < item; });
+      const auto it = find_transition(m, b);
       if (it != m.end() && it->first == b)
         it->second += 1;
       else
@@ -296,8 +302,7 @@ float Service::itemcf_weight(uint32_t item, std::span<const uint32_t> recent) co
   for (size_t r = recent.size() > 5 ? recent.size() - 5 : 0; r < recent.size(); ++r)
     if (recent[r] < co_.size()) {
       const auto& m = co_[recent[r]];
-      const auto it = std::lower_bound(m.begin(), m.end(), item,
-                                       [](const auto& e, uint32_t x) { return e.first < x; });
+      const auto it = find_transition(m, item);
       if (it != m.end() && it->first == item) w += it->second;
     }
   return w;

@@ -3,6 +3,7 @@
 // last partial tile.
 #include <gtest/gtest.h>
 
+#include "streamrec/core/parallel.h"
 #include "streamrec/models/seq_net.h"
 
 namespace streamrec::models {
@@ -10,15 +11,15 @@ namespace {
 
 struct Case {
   int64_t positions, items, dim;
-  int threads;  // libtorch threads: tiles are split between this many workers
+  int threads;  // tiles are split between this many workers
 };
 
 class FullSoftmax : public ::testing::TestWithParam<Case> {};
 
 TEST_P(FullSoftmax, MatchesCrossEntropyOnTheWholeLogits) {
   const auto [P, N, d, threads] = GetParam();
-  const int threads_before = torch::get_num_threads();
-  torch::set_num_threads(threads);
+  const int threads_before = num_threads();
+  set_num_threads(threads);
   torch::manual_seed(7);
   auto h = (torch::randn({P, d}) * 2).requires_grad_(true);
   auto E = torch::randn({N, d}).requires_grad_(true);
@@ -40,7 +41,7 @@ TEST_P(FullSoftmax, MatchesCrossEntropyOnTheWholeLogits) {
   EXPECT_TRUE(torch::allclose(dE, E.grad(), 1e-4, 1e-6)) << (dE - E.grad()).abs().max();
   // Blocked rows get no gradient.
   EXPECT_EQ(dE[3].abs().sum().item<float>(), 0.0f);
-  torch::set_num_threads(threads_before);
+  set_num_threads(threads_before);
 }
 
 // One tile; many tiles with a partial last one (a tile holds 1M / items positions), on one

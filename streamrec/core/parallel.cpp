@@ -1,7 +1,13 @@
 #include "streamrec/core/parallel.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -9,8 +15,105 @@
 
 namespace streamrec {
 namespace {
+
 std::atomic<int> g_threads{0};
+
+int thread_nice() {
+  errno = 0;
+  const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+  return errno == 0 ? nice : 0;
 }
+
+// Long-lived helper threads for parallel_for. Fresh threads per call were costly beyond their
+// start-up: libtorch sets up its thread state the first time each new thread runs a tensor
+// op, and that rebuilds its pthreadpool, whose new threads then spin for tens of ms before
+// they sleep. The seq learner, whose softmax workers run a few ops per micro-batch, lost
+// 12-25% of its CPU time to that spinning. One job at a time: a second caller while a job
+// runs (another thread, or a nested parallel_for) gets fresh threads instead of waiting.
+// Helpers take the caller's niceness, so that a background job stays in the background.
+class HelperPool {
+ public:
+  ~HelperPool() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    start_cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  // Starts fn(1) .. fn(helpers) on the pool's threads and returns true (then call wait()),
+  // or returns false at once (nothing started) when another job holds the pool.
+  bool start(int helpers, const std::function<void(int)>& fn) {
+    if (busy_.exchange(true)) return false;
+    {
+      std::lock_guard lock(mutex_);
+      while (static_cast<int>(threads_.size()) < helpers) {
+        const int index = static_cast<int>(threads_.size()) + 1;
+        threads_.emplace_back([this, index] { loop(index); });
+      }
+      job_ = &fn;
+      helpers_ = helpers;
+      remaining_ = helpers;
+      nice_ = thread_nice();
+      ++generation_;
+    }
+    start_cv_.notify_all();
+    return true;
+  }
+
+  // Waits for the started job's helpers and frees the pool.
+  void wait() {
+    {
+      std::unique_lock lock(mutex_);
+      done_cv_.wait(lock, [&] { return remaining_ == 0; });
+      job_ = nullptr;
+    }
+    busy_ = false;
+  }
+
+ private:
+  void loop(int index) {
+    uint64_t seen = 0;
+    int nice = thread_nice();
+    for (;;) {
+      const std::function<void(int)>* job = nullptr;
+      int want_nice = 0;
+      {
+        std::unique_lock lock(mutex_);
+        start_cv_.wait(lock, [&] { return stop_ || (generation_ != seen && index <= helpers_); });
+        if (stop_) return;
+        seen = generation_;
+        job = job_;
+        want_nice = nice_;
+      }
+      if (want_nice != nice &&
+          setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), want_nice) == 0)
+        nice = want_nice;
+      (*job)(index);  // the job catches its own exceptions
+      {
+        std::lock_guard lock(mutex_);
+        if (--remaining_ == 0) done_cv_.notify_one();
+      }
+    }
+  }
+
+  std::atomic<bool> busy_{false};
+  std::mutex mutex_;
+  std::condition_variable start_cv_, done_cv_;
+  std::vector<std::thread> threads_;
+  const std::function<void(int)>* job_ = nullptr;
+  int helpers_ = 0, remaining_ = 0, nice_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+HelperPool& helper_pool() {
+  static HelperPool pool;
+  return pool;
+}
+
+}  // namespace
 
 void set_num_threads(int n) { g_threads = std::max(1, n); }
 
@@ -28,7 +131,7 @@ void parallel_for(size_t n, const std::function<void(size_t, size_t, int)>& body
   std::atomic<size_t> next{0};
   std::exception_ptr error;
   std::mutex error_mutex;
-  auto worker = [&](int t) {
+  const std::function<void(int)> worker = [&](int t) {
     try {
       while (true) {
         const size_t b = next.fetch_add(grain);
@@ -41,10 +144,17 @@ void parallel_for(size_t n, const std::function<void(size_t, size_t, int)>& body
       next = n;
     }
   };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker, t);
-  worker(0);
-  for (auto& th : pool) th.join();
+  // The caller is worker 0; helpers run the others, on the pool's threads when it is free.
+  auto& pool = helper_pool();
+  if (pool.start(threads - 1, worker)) {
+    worker(0);
+    pool.wait();
+  } else {
+    std::vector<std::thread> fresh;
+    for (int t = 1; t < threads; ++t) fresh.emplace_back(worker, t);
+    worker(0);
+    for (auto& th : fresh) th.join();
+  }
   if (error) std::rethrow_exception(error);
 }
 

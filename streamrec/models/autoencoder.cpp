@@ -13,6 +13,7 @@
 #include "streamrec/embedding/keys.h"
 #include "streamrec/embedding/table.h"
 #include "streamrec/models/sparse_rows.h"
+#include "streamrec/models/torch_threads.h"
 
 namespace streamrec::models {
 namespace {
@@ -48,7 +49,7 @@ Params Autoencoder::declare_params() {
 }
 
 void Autoencoder::fit(const TrainData& data) {
-  torch::set_num_threads(num_threads());
+  use_torch_threads();
   torch::manual_seed(static_cast<uint64_t>(params_.integer("seed")));
   n_items_ = data.num_items();
   state_ = std::make_unique<State>();

@@ -8,6 +8,7 @@
 #include "streamrec/core/log.h"
 #include "streamrec/core/parallel.h"
 #include "streamrec/core/serialize.h"
+#include "streamrec/models/torch_threads.h"
 
 namespace streamrec::models {
 
@@ -39,7 +40,7 @@ void Ease::fit(const TrainData& data) {
   }
   B_.clear();
   if (m == 0) return;
-  torch::set_num_threads(num_threads());
+  use_torch_threads();
   torch::NoGradGuard no_grad;
 
   // P = (X^T X + lambda I)^-1, by the cheaper of two exact routes (flop estimates):

@@ -21,6 +21,7 @@
 #include "streamrec/embedding/table.h"
 #include "streamrec/models/seq_net.h"
 #include "streamrec/models/sparse_rows.h"
+#include "streamrec/models/torch_threads.h"
 
 namespace streamrec::models {
 namespace {
@@ -474,7 +475,7 @@ Params SeqModel::declare_params() {
 
 void SeqModel::fit(const TrainData& data) {
   const auto start = std::chrono::steady_clock::now();
-  torch::set_num_threads(num_threads());
+  use_torch_threads();
   torch::manual_seed(static_cast<uint64_t>(params_.integer("seed")));
   const int64_t dim = params_.integer("dim"), maxlen = params_.integer("maxlen");
   const int64_t batch = params_.integer("batch");
@@ -778,7 +779,7 @@ void SeqModel::observe(const data::Interaction& e) {
 void SeqModel::flush() {
   if (!state_ || state_->pending.empty()) return;
   auto& st = *state_;
-  torch::set_num_threads(num_threads());
+  use_torch_threads();
   std::vector<uint32_t> users = st.pending;
   st.pending.clear();
   std::sort(users.begin(), users.end());

@@ -1,10 +1,14 @@
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <thread>
 
 #include "streamrec/core/config.h"
 #include "streamrec/core/error.h"
@@ -124,6 +128,77 @@ TEST(Parallel, CoversEveryIndexOnceAndRethrows) {
   for (auto& h : hits) EXPECT_EQ(h.load(), 1);
   EXPECT_THROW(parallel_for(100, [](size_t, size_t, int) { throw Error(ErrorKind::kIo, "x"); }),
                Error);
+}
+
+TEST(Parallel, HelpersAreReusedAndConcurrentOrNestedCallsStillCoverEveryIndex) {
+  const int before = num_threads();
+  set_num_threads(3);
+  // Reused: a helper thread already ran a chunk of the first call when the second runs.
+  thread_local int chunks_on_this_thread = 0;
+  std::atomic<int> helper_chunks{0}, reused{0};
+  for (int call = 0; call < 2; ++call)
+    parallel_for(
+        600,
+        [&](size_t, size_t, int t) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          if (t == 0) return;
+          if (call == 1 && chunks_on_this_thread > 0) ++reused;
+          ++chunks_on_this_thread;
+          ++helper_chunks;
+        },
+        10);
+  EXPECT_GT(helper_chunks.load(), 0);
+  EXPECT_GT(reused.load(), 0);
+  // Four callers at once, each nesting a parallel_for in its body.
+  std::vector<std::vector<std::atomic<int>>> hits(4);
+  std::vector<std::thread> callers;
+  for (auto& h : hits) {
+    h = std::vector<std::atomic<int>>(2000);
+    callers.emplace_back([&h] {
+      parallel_for(
+          20,
+          [&](size_t b, size_t e, int) {
+            for (size_t blk = b; blk < e; ++blk)
+              parallel_for(
+                  100,
+                  [&](size_t i, size_t j, int) {
+                    for (; i < j; ++i) ++h[blk * 100 + i];
+                  },
+                  9);
+          },
+          1);
+    });
+  }
+  for (auto& c : callers) c.join();
+  for (auto& h : hits)
+    for (auto& x : h) EXPECT_EQ(x.load(), 1);
+  set_num_threads(before);
+}
+
+TEST(Parallel, HelpersRunAtTheCallersNiceness) {
+  const int before = num_threads();
+  set_num_threads(2);
+  const auto nice_of_this_thread = [] {
+    return getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+  };
+  int caller = 0;
+  std::atomic<int> helper{-100};
+  std::thread background([&] {
+    // Raising one's own niceness needs no privilege.
+    caller = std::min(19, nice_of_this_thread() + 3);
+    ASSERT_EQ(setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), caller), 0);
+    parallel_for(
+        20,
+        [&](size_t, size_t, int t) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          if (t == 1) helper = nice_of_this_thread();
+        },
+        1);
+  });
+  background.join();
+  if (helper.load() == -100) GTEST_SKIP() << "no chunk ran on a helper thread";
+  EXPECT_EQ(helper.load(), caller);
+  set_num_threads(before);
 }
 
 TEST(SoftmaxRows, ExpMatchesStdExpAndRowsSumUp) {

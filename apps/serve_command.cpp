@@ -326,7 +326,10 @@ void add_serve_command(CLI::App& app) {
     if (redis_thread.joinable()) redis_thread.join();
     waiter.join();
     SR_CHECK(redis_error.empty(), ErrorKind::kIo, "{}", redis_error);
-    service.wait_learned();
+    const auto left = service.stats().queue;
+    if (left > 0)
+      log::info("serve: {} events not learned yet stay in the event log; the next start learns them",
+                left);
     log::info("serve: stopped");
   });
 }

@@ -108,6 +108,7 @@ Service::~Service() {
   }
   if (retrainer_.joinable()) retrainer_.join();
   queue_cv_.notify_all();
+  learned_cv_.notify_all();
   sampler_cv_.notify_all();
   {
     std::lock_guard a(ann_mutex_);
@@ -361,8 +362,10 @@ void Service::learner_loop() {
       std::unique_lock q(queue_mutex_);
       queue_cv_.wait_for(q, std::chrono::milliseconds(options_.flush_ms),
                          [&] { return stop_ || queue_.size() >= options_.micro_batch; });
+      // On stop, what is still queued stays for the next start: it is in the event log,
+      // which a start learns from. Draining it could take minutes behind a slow model.
+      if (stop_) return;
       if (queue_.empty()) {
-        if (stop_) return;
         q.unlock();
         maybe_publish();  // idle: make what was learned visible once it is due or awaited
         continue;

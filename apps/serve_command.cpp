@@ -328,8 +328,9 @@ void add_serve_command(CLI::App& app) {
     SR_CHECK(redis_error.empty(), ErrorKind::kIo, "{}", redis_error);
     const auto left = service.stats().queue;
     if (left > 0)
-      log::info("serve: {} events not learned yet stay in the event log; the next start learns them",
-                left);
+      log::info(
+          "serve: {} events not learned yet stay in the event log; the next start learns them",
+          left);
     log::info("serve: stopped");
   });
 }

@@ -14,7 +14,6 @@ namespace streamrec::models {
 
 SeqEncoderImpl::SeqEncoderImpl(SeqEncoderOptions o) : options_(std::move(o)) {
   const int64_t d = options_.dim();
-  dropout_ = register_module("dropout", torch::nn::Dropout(options_.dropout()));
   last_norm_ = register_module("last_norm",
                                torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-8)));
   if (options_.kind() == "sasrec") {
@@ -47,7 +46,7 @@ torch::Tensor SeqEncoderImpl::forward(torch::Tensor x, torch::Tensor pad) {
   const int64_t L = x.size(1);
   const auto keep = (~pad).unsqueeze(-1).to(x.dtype());  // [B, L, 1]
   if (options_.kind() == "gru" || options_.kind() == "lstm") {
-    x = dropout_(x) * keep;
+    x = fast_dropout(x, options_.dropout(), is_training()) * keep;
     auto h = options_.kind() == "gru" ? std::get<0>(gru_(x)) : std::get<0>(lstm_(x));
     return last_norm_(h);
   }
@@ -55,7 +54,7 @@ torch::Tensor SeqEncoderImpl::forward(torch::Tensor x, torch::Tensor pad) {
   x = x * std::sqrt(static_cast<double>(d));
   auto pos = torch::arange(options_.maxlen() - L, options_.maxlen(), torch::kLong);
   x = x + positions_(pos).unsqueeze(0);
-  x = dropout_(x) * keep;
+  x = fast_dropout(x, options_.dropout(), is_training()) * keep;
   // Causal mask: position t may attend to positions <= t. libtorch 1.13's C++
   // MultiheadAttention *adds* attn_mask to the attention logits (a bool mask would add 1
   // and mask nothing), so it must be an additive float mask.
@@ -68,8 +67,9 @@ torch::Tensor SeqEncoderImpl::forward(torch::Tensor x, torch::Tensor pad) {
     x = q + std::get<0>(attn).transpose(0, 1);
     x = ffn_norms_[b]->as<torch::nn::LayerNorm>()->forward(x);
     auto f = ffn1_[b]->as<torch::nn::Linear>()->forward(x);
-    f = dropout_(torch::relu(f));
-    f = dropout_(ffn2_[b]->as<torch::nn::Linear>()->forward(f));
+    f = fast_dropout(torch::relu(f), options_.dropout(), is_training());
+    f = fast_dropout(ffn2_[b]->as<torch::nn::Linear>()->forward(f), options_.dropout(),
+                     is_training());
     x = (x + f) * keep;
   }
   return last_norm_(x);
@@ -91,6 +91,28 @@ torch::Tensor ImageTowerImpl::forward(torch::Tensor x) {
   x = torch::max_pool2d(torch::relu(conv2_(x)), 2);
   x = torch::relu(conv3_(x)).mean({2, 3});
   return out_(x);
+}
+
+torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training) {
+  if (!training || p <= 0) return x;
+  SR_ASSERT(p < 1 && x.scalar_type() == torch::kFloat);
+  auto mask = torch::empty(x.sizes(), x.options().requires_grad(false));
+  float* m = mask.data_ptr<float>();
+  const int64_t n = mask.numel();
+  const auto cut = static_cast<uint32_t>(std::lround(p * 65536.0));
+  const auto scale = static_cast<float>(1.0 / (1.0 - p));
+  auto state = static_cast<uint64_t>(
+      torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());
+  for (int64_t i = 0; i < n; i += 4) {
+    // splitmix64 (Steele, Lea and Flood 2014): one 64-bit draw, four 16-bit lanes.
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    const int64_t lanes = std::min<int64_t>(4, n - i);
+    for (int64_t k = 0; k < lanes; ++k) m[i + k] = ((z >> (16 * k)) & 0xffff) >= cut ? scale : 0.0f;
+  }
+  return x * mask;
 }
 
 namespace {

@@ -1,6 +1,6 @@
 // The tiled full-softmax cross-entropy against libtorch's own cross_entropy on the [P, N]
 // logits: same loss, same gradients of h and E, with blocked rows, several tiles and a
-// last partial tile.
+// last partial tile. And the seq encoder's own dropout.
 #include <gtest/gtest.h>
 
 #include "streamrec/core/parallel.h"
@@ -61,6 +61,40 @@ TEST(FullSoftmax, ReportsMismatchedShapes) {
   auto E = torch::randn({10, 6});
   EXPECT_ANY_THROW(full_softmax_cross_entropy(h, E, torch::zeros({4}, torch::kLong),
                                               torch::zeros({0}, torch::kLong)));
+}
+
+TEST(FastDropout, DropsTheShareAskedAndScalesTheRest) {
+  torch::manual_seed(7);
+  auto x = torch::rand({200, 500}) + 0.5f;  // no zeros of its own
+  x.requires_grad_(true);
+  const double p = 0.2;
+  auto y = fast_dropout(x, p, true);
+  const auto dropped = y.eq(0);
+  const double share = dropped.to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(share, p, 0.005);  // 100k draws: the standard error is 0.0013
+  const auto kept = ~dropped;
+  EXPECT_TRUE(torch::allclose(y.masked_select(kept), x.masked_select(kept) / (1 - p)));
+  // The gradient is the mask: 0 where dropped, 1 / (1 - p) where kept.
+  y.sum().backward();
+  EXPECT_TRUE(torch::all(x.grad().masked_select(dropped).eq(0)).item<bool>());
+  EXPECT_TRUE(torch::allclose(x.grad().masked_select(kept),
+                              torch::full({kept.sum().item<int64_t>()}, 1 / (1 - p))));
+  // Whole 64-bit draws of the mask are not repeated across a row: neighbours differ.
+  const auto rows_equal = dropped.slice(0, 1).eq(dropped.slice(0, 0, -1)).all(1);
+  EXPECT_FALSE(rows_equal.any().item<bool>());
+}
+
+TEST(FastDropout, RepeatsUnderASeedAndIsTheIdentityOutsideTraining) {
+  auto x = torch::ones({1000, 7});  // an odd count: the last draw fills fewer lanes
+  torch::manual_seed(3);
+  auto a = fast_dropout(x, 0.5, true);
+  auto b = fast_dropout(x, 0.5, true);
+  torch::manual_seed(3);
+  auto c = fast_dropout(x, 0.5, true);
+  EXPECT_TRUE(torch::equal(a, c));
+  EXPECT_FALSE(torch::equal(a, b));
+  EXPECT_TRUE(torch::equal(fast_dropout(x, 0.5, false), x));
+  EXPECT_TRUE(torch::equal(fast_dropout(x, 0.0, true), x));
 }
 
 }  // namespace

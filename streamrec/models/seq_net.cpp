@@ -61,10 +61,8 @@ torch::Tensor SeqEncoderImpl::forward(torch::Tensor x, torch::Tensor pad) {
   const auto causal = torch::full({L, L}, -1e9f).triu(1);
   for (int64_t b = 0; b < options_.blocks(); ++b) {
     auto q = attn_norms_[b]->as<torch::nn::LayerNorm>()->forward(x);
-    // MultiheadAttention works on [L, B, d].
-    auto attn = attns_[b]->as<torch::nn::MultiheadAttention>()->forward(
-        q.transpose(0, 1), x.transpose(0, 1), x.transpose(0, 1), {}, false, causal);
-    x = q + std::get<0>(attn).transpose(0, 1);
+    x = q + multihead_attention(*attns_[b]->as<torch::nn::MultiheadAttention>(), q, x, causal,
+                                options_.dropout(), is_training());
     x = ffn_norms_[b]->as<torch::nn::LayerNorm>()->forward(x);
     auto f = ffn1_[b]->as<torch::nn::Linear>()->forward(x);
     f = fast_dropout(torch::relu(f), options_.dropout(), is_training());
@@ -113,6 +111,28 @@ torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training) {
     for (int64_t k = 0; k < lanes; ++k) m[i + k] = ((z >> (16 * k)) & 0xffff) >= cut ? scale : 0.0f;
   }
   return x * mask;
+}
+
+torch::Tensor multihead_attention(const torch::nn::MultiheadAttentionImpl& mha,
+                                  const torch::Tensor& q, const torch::Tensor& kv,
+                                  const torch::Tensor& mask, double dropout, bool training) {
+  const int64_t B = q.size(0), L = q.size(1), d = q.size(2);
+  const int64_t heads = mha.options.num_heads(), hd = d / heads;
+  SR_ASSERT(mha._qkv_same_embed_dim && kv.sizes() == q.sizes());
+  const auto& w = mha.in_proj_weight;
+  const auto& bias = mha.in_proj_bias;
+  namespace F = torch::nn::functional;
+  auto Q = F::linear(q, w.slice(0, 0, d), bias.slice(0, 0, d));
+  auto KV = F::linear(kv, w.slice(0, d), bias.slice(0, d));  // keys and values in one product
+  const auto split = [&](const torch::Tensor& t) {           // [B, L, d] -> [B * heads, L, hd]
+    return t.reshape({B, L, heads, hd}).transpose(1, 2).reshape({B * heads, L, hd});
+  };
+  Q = split(Q) * (1.0 / std::sqrt(static_cast<double>(hd)));
+  auto weights = torch::baddbmm(mask, Q, split(KV.slice(2, 0, d)).transpose(1, 2)).softmax(-1);
+  weights = fast_dropout(weights, dropout, training);
+  auto out = torch::bmm(weights, split(KV.slice(2, d)));
+  return F::linear(out.reshape({B, heads, L, hd}).transpose(1, 2).reshape({B, L, d}),
+                   mha.out_proj->weight, mha.out_proj->bias);
 }
 
 namespace {

@@ -76,4 +76,12 @@ torch::Tensor full_softmax_cross_entropy(const torch::Tensor& h, const torch::Te
 // one draw from torch's generator, so torch::manual_seed still makes runs repeat.
 torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training);
 
+// `mha`'s attention of queries q [B, L, d] over keys and values kv [B, L, d], with an
+// additive mask [L, L], batch first: the same result as mha.forward on [L, B, d] inputs
+// (the same parameters, so checkpoints are unchanged), with fast_dropout on the attention
+// weights in place of torch's.
+torch::Tensor multihead_attention(const torch::nn::MultiheadAttentionImpl& mha,
+                                  const torch::Tensor& q, const torch::Tensor& kv,
+                                  const torch::Tensor& mask, double dropout, bool training);
+
 }  // namespace streamrec::models

@@ -1,6 +1,6 @@
 // The tiled full-softmax cross-entropy against libtorch's own cross_entropy on the [P, N]
 // logits: same loss, same gradients of h and E, with blocked rows, several tiles and a
-// last partial tile. And the seq encoder's own dropout.
+// last partial tile. And the seq encoder's own dropout and attention.
 #include <gtest/gtest.h>
 
 #include "streamrec/core/parallel.h"
@@ -95,6 +95,26 @@ TEST(FastDropout, RepeatsUnderASeedAndIsTheIdentityOutsideTraining) {
   EXPECT_FALSE(torch::equal(a, b));
   EXPECT_TRUE(torch::equal(fast_dropout(x, 0.5, false), x));
   EXPECT_TRUE(torch::equal(fast_dropout(x, 0.0, true), x));
+}
+
+TEST(MultiheadAttention, MatchesLibtorchsModuleWithoutDropout) {
+  torch::manual_seed(11);
+  for (const int64_t heads : {1, 2, 4}) {
+    const int64_t B = 3, L = 7, d = 8;
+    torch::nn::MultiheadAttention mha(torch::nn::MultiheadAttentionOptions(d, heads));
+    torch::NoGradGuard no_grad;
+    mha->in_proj_bias.uniform_(-0.5, 0.5);  // zero at start: make the bias count
+    mha->out_proj->bias.uniform_(-0.5, 0.5);
+    auto q = torch::randn({B, L, d}), kv = torch::randn({B, L, d});
+    const auto causal = torch::full({L, L}, -1e9f).triu(1);
+    auto want = std::get<0>(
+        mha->forward(q.transpose(0, 1), kv.transpose(0, 1), kv.transpose(0, 1), {}, false, causal));
+    auto got = multihead_attention(*mha, q, kv, causal, 0.0, false);
+    EXPECT_TRUE(torch::allclose(got, want.transpose(0, 1), 1e-5, 1e-5)) << heads << " heads";
+    // With dropout in training, some attention is dropped: the result moves.
+    auto dropped = multihead_attention(*mha, q, kv, causal, 0.5, true);
+    EXPECT_FALSE(torch::allclose(dropped, got, 1e-3, 1e-3));
+  }
 }
 
 }  // namespace

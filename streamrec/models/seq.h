@@ -48,6 +48,9 @@ class SeqModel final : public Recommender {
   void observe(const data::Interaction& event) override;
   void flush() override;
   uint64_t online_steps() const { return online_steps_; }
+  // Uniform negatives of an online step (0: full softmax): the param, or when it is -1 (the
+  // default) 0 up to 20,000 items and 1,000 above.
+  int64_t online_negatives() const;
   double online_loss() const override { return online_loss_; }
   // Item table rows and bytes (rows with their Adam state) plus dense weights and their Adam
   // state.

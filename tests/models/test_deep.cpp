@@ -122,6 +122,27 @@ TEST(Deep, SeqRejectsBadShapes) {
   EXPECT_THROW(m->fit(train), Error);
 }
 
+TEST(Deep, SeqOnlineStepsSampleTheSoftmaxOnceTheCatalogIsLarge) {
+  const auto& p = planted();
+  for (const std::string spec : {"", ",online_negatives=0"}) {
+    auto m = make_model("seq:dim=8,maxlen=10,epochs=1,eval_every=1,online_batch=1" + spec);
+    auto* seq = dynamic_cast<SeqModel*>(m.get());
+    ASSERT_NE(seq, nullptr);
+    m->fit(TrainData(p.ds.num_users(), p.ds.num_items(), p.split.train, &p.ds));
+    EXPECT_EQ(seq->online_negatives(), 0) << "300 items: full softmax";
+    // An event on item 20,500 grows the catalog past 20,000 items.
+    const data::Interaction e = p.split.test.front();
+    m->observe({.user = e.user, .item = 20500, .timestamp = e.timestamp + 1});
+    EXPECT_EQ(seq->online_negatives(), spec.empty() ? 1000 : 0) << spec;
+    const auto steps = seq->online_steps();
+    m->observe({.user = e.user, .item = e.item, .timestamp = e.timestamp + 2});
+    EXPECT_EQ(seq->online_steps(), steps + 1);
+    std::vector<float> scores(m->num_items());
+    m->score_all(e.user, scores);
+    for (float v : scores) ASSERT_TRUE(std::isfinite(v));
+  }
+}
+
 TEST(Deep, SeqObserveUpdatesTheUsersSequenceAtOnce) {
   const auto& p = planted();
   // A huge micro-batch: no training step runs, only the real-time sequence feature moves.

@@ -5,6 +5,7 @@
 
 #include "streamrec/core/error.h"
 #include "streamrec/core/serialize.h"
+#include "streamrec/core/simd.h"
 
 namespace streamrec::models {
 
@@ -77,11 +78,7 @@ void MatrixFactorization::grow(uint32_t users, uint32_t items) {
 }
 
 float MatrixFactorization::dot(uint32_t u, uint32_t i) const {
-  const float* p = &P_[size_t{u} * k_];
-  const float* q = &Q_[size_t{i} * k_];
-  float s = 0;
-  for (uint32_t f = 0; f < k_; ++f) s += p[f] * q[f];
-  return s;
+  return streamrec::dot(&P_[size_t{u} * k_], &Q_[size_t{i} * k_], k_);
 }
 
 bool MatrixFactorization::retrieval_query(uint32_t user, std::vector<float>& query) const {

@@ -75,7 +75,7 @@ class HelperPool {
  private:
   void loop(int index) {
     uint64_t seen = 0;
-    int nice = thread_nice();
+    int current_nice = thread_nice();
     for (;;) {
       const std::function<void(int)>* job = nullptr;
       int want_nice = 0;
@@ -87,9 +87,9 @@ class HelperPool {
         job = job_;
         want_nice = nice_;
       }
-      if (want_nice != nice &&
+      if (want_nice != current_nice &&
           setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), want_nice) == 0)
-        nice = want_nice;
+        current_nice = want_nice;
       (*job)(index);  // the job catches its own exceptions
       {
         std::lock_guard lock(mutex_);

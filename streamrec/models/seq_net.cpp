@@ -55,9 +55,7 @@ torch::Tensor SeqEncoderImpl::forward(torch::Tensor x, torch::Tensor pad) {
   auto pos = torch::arange(options_.maxlen() - L, options_.maxlen(), torch::kLong);
   x = x + positions_(pos).unsqueeze(0);
   x = fast_dropout(x, options_.dropout(), is_training()) * keep;
-  // Causal mask: position t may attend to positions <= t. libtorch 1.13's C++
-  // MultiheadAttention *adds* attn_mask to the attention logits (a bool mask would add 1
-  // and mask nothing), so it must be an additive float mask.
+  // Causal mask, added to the attention logits: position t may attend to positions <= t.
   const auto causal = torch::full({L, L}, -1e9f).triu(1);
   for (int64_t b = 0; b < options_.blocks(); ++b) {
     auto q = attn_norms_[b]->as<torch::nn::LayerNorm>()->forward(x);

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   auto model = models::make_model("seq:maxlen=50,dim=32,epochs=1,eval_every=1,negatives=1000");
   model->fit(models::TrainData(ds.num_users(), ds.num_items(), ds.events, &ds));
   auto* seq = dynamic_cast<models::SeqModel*>(model.get());
+  if (!seq) return 1;
   std::vector<float> query, scores(model->num_items());
   // One online event marks every user stale, as each learner step does in the server.
   const auto stale = [&] {

@@ -18,12 +18,6 @@ namespace {
 
 std::atomic<int> g_threads{0};
 
-int thread_nice() {
-  errno = 0;
-  const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
-  return errno == 0 ? nice : 0;
-}
-
 // Long-lived helper threads for parallel_for. Fresh threads per call were costly beyond their
 // start-up: libtorch sets up its thread state the first time each new thread runs a tensor
 // op, and that rebuilds its pthreadpool, whose new threads then spin for tens of ms before
@@ -87,9 +81,7 @@ class HelperPool {
         job = job_;
         want_nice = nice_;
       }
-      if (want_nice != current_nice &&
-          setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), want_nice) == 0)
-        current_nice = want_nice;
+      if (want_nice != current_nice && set_thread_nice(want_nice)) current_nice = want_nice;
       (*job)(index);  // the job catches its own exceptions
       {
         std::lock_guard lock(mutex_);
@@ -114,6 +106,16 @@ HelperPool& helper_pool() {
 }
 
 }  // namespace
+
+int thread_nice() {
+  errno = 0;
+  const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+  return errno == 0 ? nice : 0;
+}
+
+bool set_thread_nice(int nice) {
+  return setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice) == 0;
+}
 
 void set_num_threads(int n) { g_threads = std::max(1, n); }
 

@@ -1,5 +1,5 @@
-// A minimal parallel-for over an index range on plain std::threads. The thread count is
-// process-wide (set by the CLI's --threads), default: the hardware's.
+// A minimal parallel-for over an index range on plain std::threads (long-lived helpers). The
+// thread count is process-wide (set by the CLI's --threads), default: the hardware's.
 #pragma once
 
 #include <cstddef>
@@ -14,5 +14,11 @@ int num_threads();
 // (chunks are interleaved in blocks of `grain` for balance). Rethrows the first exception.
 void parallel_for(size_t n, const std::function<void(size_t, size_t, int)>& body,
                   size_t grain = 64);
+
+// The calling thread's niceness (Linux: per thread; 0 when it cannot be read), and setting
+// it (false when refused: lowering niceness needs privilege). Threads started later by the
+// thread inherit it; parallel_for's helpers take their caller's.
+int thread_nice();
+bool set_thread_nice(int nice);
 
 }  // namespace streamrec

@@ -1,7 +1,5 @@
 #include "streamrec/serve/service.h"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +18,7 @@
 #include "streamrec/core/clock.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
+#include "streamrec/core/parallel.h"
 #include "streamrec/core/runtime_env.h"
 #include "streamrec/core/serialize.h"
 #include "streamrec/core/simd.h"
@@ -33,9 +32,7 @@ namespace {
 // starts later (libtorch's OpenMP workers) inherit it.
 void lower_priority(int nice) {
   if (nice <= 0) return;
-  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
-  const int now = getpriority(PRIO_PROCESS, tid);
-  if (setpriority(PRIO_PROCESS, tid, std::min(19, now + nice)) != 0)
+  if (!set_thread_nice(std::min(19, thread_nice() + nice)))
     log::debug("serve: cannot lower a background thread's priority: {}", std::strerror(errno));
 }
 

@@ -1,7 +1,4 @@
 #include <gtest/gtest.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
@@ -178,20 +175,21 @@ TEST(Parallel, HelpersAreReusedAndConcurrentOrNestedCallsStillCoverEveryIndex) {
 TEST(Parallel, HelpersRunAtTheCallersNiceness) {
   const int before = num_threads();
   set_num_threads(2);
-  const auto nice_of_this_thread = [] {
-    return getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
-  };
+  // The helper starts here, at this thread's niceness: a later caller's must be taken, not
+  // inherited at creation.
+  parallel_for(
+      2, [](size_t, size_t, int) {}, 1);
   int caller = 0;
   std::atomic<int> helper{-100};
   std::thread background([&] {
     // Raising one's own niceness needs no privilege.
-    caller = std::min(19, nice_of_this_thread() + 3);
-    ASSERT_EQ(setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), caller), 0);
+    caller = std::min(19, thread_nice() + 3);
+    ASSERT_TRUE(set_thread_nice(caller));
     parallel_for(
         20,
         [&](size_t, size_t, int t) {
           std::this_thread::sleep_for(std::chrono::milliseconds(2));
-          if (t == 1) helper = nice_of_this_thread();
+          if (t == 1) helper = thread_nice();
         },
         1);
   });

@@ -472,6 +472,9 @@ Params SeqModel::declare_params() {
        ParamSpec::real("id_dropout", 0.1, 0.0, 1.0,
                        "item tower: share of id rows dropped per training step, so the "
                        "attribute part learns to stand alone"),
+       ParamSpec::integer("warm_refit_epochs", 0, 0, 100000,
+                          "0: every fit starts afresh; N: a refit of a fitted model continues "
+                          "from its weights (new items get rows) for at most N epochs"),
        ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")});
 }
 
@@ -483,14 +486,20 @@ void SeqModel::fit(const TrainData& data) {
   const int64_t batch = params_.integer("batch");
   SR_INPUT_CHECK(params_.str("encoder") != "sasrec" || dim % params_.integer("heads") == 0,
                  "seq: dim {} is not divisible by heads {}", dim, params_.integer("heads"));
-  n_items_ = data.num_items();
+  // A warm refit keeps the encoder, the item rows and the optimizers' state of the fitted
+  // model and trains them further on `data`; the catalog can only have grown.
+  const bool warm = params_.integer("warm_refit_epochs") > 0 && state_ && state_->items;
+  if (warm) flush();
+  n_items_ = warm ? std::max(n_items_, data.num_items()) : data.num_items();
   online_steps_ = 0;
   const int64_t n_rows = n_items_ + 1;  // row 0 is padding
   // Item attributes outlive a refit (set_item_attributes); a catalog in `data` replaces them.
-  Content content = state_ ? std::move(state_->content) : Content{};
-  state_ = std::make_unique<State>();
+  if (!warm) {
+    Content content = state_ ? std::move(state_->content) : Content{};
+    state_ = std::make_unique<State>();
+    state_->content = std::move(content);
+  }
   auto& st = *state_;
-  st.content = std::move(content);
   st.content.fields = parse_fields(params_.str("features"));
   st.content.image_size = static_cast<int>(params_.integer("image_size"));
   if (const auto* catalog = data.catalog(); catalog && st.content.enabled()) {
@@ -506,10 +515,10 @@ void SeqModel::fit(const TrainData& data) {
   st.maxlen = maxlen;
   st.rng.seed(static_cast<uint64_t>(params_.integer("seed")));
 
-  build_state(n_rows);
-  // Xavier-normal initialisation of every weight matrix (as the reference SASRec does);
-  // item rows get the same scale from the table's per-key initialiser.
-  {
+  if (!warm) {
+    build_state(n_rows);
+    // Xavier-normal initialisation of every weight matrix (as the reference SASRec does);
+    // item rows get the same scale from the table's per-key initialiser.
     torch::NoGradGuard no_grad;
     for (auto& p : st.encoder->named_parameters())
       if (p.value().dim() >= 2) torch::nn::init::xavier_normal_(p.value());
@@ -565,7 +574,7 @@ void SeqModel::fit(const TrainData& data) {
   int since_best = 0;
   uint64_t sequences = 0;
   double train_seconds = 0;
-  const int64_t epochs = params_.integer("epochs");
+  const int64_t epochs = params_.integer(warm ? "warm_refit_epochs" : "epochs");
   for (int64_t epoch = 1; epoch <= epochs && !train_users.empty(); ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     std::shuffle(train_users.begin(), train_users.end(), st.rng);

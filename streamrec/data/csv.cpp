@@ -47,6 +47,16 @@ void LineReader::check_encoding() const {
       bad_byte_ + 1, static_cast<unsigned char>(raw_[bad_byte_])));
 }
 
+std::string csv_quote(std::string_view s) {
+  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
 bool split_csv(std::string_view line, char delimiter, std::vector<std::string>& fields) {
   fields.clear();
   std::string cur;

@@ -56,6 +56,10 @@ class LineReader {
 // literal quote). Returns false when a quoted field is not closed on this line.
 bool split_csv(std::string_view line, char delimiter, std::vector<std::string>& fields);
 
+// One field for a CSV record: quoted (inner quotes doubled) if it holds a comma, a quote or
+// a line break, as split_csv reads it back.
+std::string csv_quote(std::string_view s);
+
 // Runs `row(line)` for every non-empty line (after `skip_lines` header lines), applying
 // the policy to RowErrors: fail throws Error(kInvalidInput) "path:line: ..."; skip counts
 // the row in `report`. Returns the number of lines handed to `row`.

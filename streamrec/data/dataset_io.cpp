@@ -7,19 +7,10 @@
 #include <fmt/format.h>
 
 #include "streamrec/core/error.h"
+#include "streamrec/data/csv.h"
 
 namespace streamrec::data {
 namespace {
-
-std::string csv_quote(std::string_view s) {
-  if (s.find_first_of(",\"\n") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
 
 std::string join(const std::vector<std::string>& v, char sep) {
   std::string out;

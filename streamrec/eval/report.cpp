@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "streamrec/data/csv.h"
+
 namespace streamrec::eval {
 
 std::string format_table(const std::vector<EvalResult>& results,
@@ -30,14 +32,16 @@ std::string format_table(const std::vector<EvalResult>& results,
 std::string format_prequential_table(const std::vector<PrequentialResult>& results, size_t k) {
   size_t w = 10;
   for (const auto& r : results) w = std::max(w, r.model.size());
-  std::string out =
-      fmt::format("{:<{}} {:>7} {:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}\n", "model", w,
-                  "mode", "retrains", "warmup", "scored", fmt::format("hr@{}", k),
-                  fmt::format("ndcg@{}", k), "fit_s", "replay_s");
+  std::string out = fmt::format(
+      "{:<{}} {:>7} {:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}\n", "model", w, "mode", "retrains",
+      "warmup", "scored", fmt::format("hr@{}", k), fmt::format("ndcg@{}", k), "fit_s", "replay_s");
   for (const auto& r : results)
-    out += fmt::format("{:<{}} {:>7} {:>8} {:>10} {:>10} {:>9.4f} {:>9.4f} {:>9.2f} {:>9.2f}\n",
-                       r.model, w, r.online ? "online" : r.retrains ? "retrain" : "frozen", r.retrains, r.warmup_events,
-                       r.scored, r.hr, r.ndcg, r.fit_seconds, r.replay_seconds);
+    out += fmt::format(
+        "{:<{}} {:>7} {:>8} {:>10} {:>10} {:>9.4f} {:>9.4f} {:>9.2f} {:>9.2f}\n", r.model, w,
+        r.online     ? "online"
+        : r.retrains ? "retrain"
+                     : "frozen",
+        r.retrains, r.warmup_events, r.scored, r.hr, r.ndcg, r.fit_seconds, r.replay_seconds);
   return out;
 }
 
@@ -84,7 +88,8 @@ std::string prequential_csv(const std::vector<PrequentialResult>& results) {
   std::string out = "model,scored,timestamp,hr,ndcg\n";
   for (const auto& r : results)
     for (const auto& p : r.curve)
-      out += fmt::format("{},{},{},{:.6f},{:.6f}\n", r.model, p.scored, p.timestamp, p.hr, p.ndcg);
+      out += fmt::format("{},{},{},{:.6f},{:.6f}\n", data::csv_quote(r.model), p.scored,
+                         p.timestamp, p.hr, p.ndcg);
   return out;
 }
 

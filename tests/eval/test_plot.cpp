@@ -3,7 +3,9 @@
 
 #include <sstream>
 
+#include "streamrec/data/csv.h"
 #include "streamrec/eval/plot.h"
+#include "streamrec/eval/report.h"
 
 namespace streamrec::eval {
 namespace {
@@ -51,6 +53,19 @@ TEST(Plot, ReportHasTheTableAndBothCharts) {
   EXPECT_NE(html.find("<td>mf [online]</td><td>online</td>"), std::string::npos) << html;
   EXPECT_NE(html.find("0.2500"), std::string::npos);
   EXPECT_EQ(count(html, "<svg"), 2u);
+}
+
+TEST(Plot, CurveCsvQuotesModelSpecsWithCommas) {
+  PrequentialResult r;
+  r.model = "seq:maxlen=50,dim=64 [online]";
+  r.curve = {{1000, 10, 0.2, 0.1}};
+  const auto csv = prequential_csv({r});
+  const auto line = csv.substr(csv.find('\n') + 1);
+  std::vector<std::string> fields;
+  ASSERT_TRUE(data::split_csv(line.substr(0, line.find('\n')), ',', fields));
+  ASSERT_EQ(fields.size(), 5u) << csv;
+  EXPECT_EQ(fields[0], r.model);
+  EXPECT_EQ(fields[1], "1000");
 }
 
 }  // namespace

@@ -12,7 +12,7 @@ packages=(
   libtorch-dev libopenblas0-pthread libopenblas-dev
   # storage, ANN, HTTP, JSON, CLI, logging
   librocksdb-dev libhnswlib-dev libcpp-httplib-dev nlohmann-json3-dev libsimdjson-dev
-  libcli11-dev libspdlog-dev libfmt-dev
+  libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # scale-out and streaming sources

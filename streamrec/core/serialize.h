@@ -7,7 +7,7 @@
 #pragma once
 
 #include <cstdint>
-#include <iosfwd>
+#include <istream>
 #include <memory>
 #include <span>
 #include <string>
@@ -96,6 +96,26 @@ class CheckedFileWriter {
 std::unique_ptr<std::istream> open_checked_file(const std::string& path, std::string_view kind,
                                                 uint32_t max_version,
                                                 uint32_t* version_out = nullptr);
+
+// The same envelope in memory: the bytes write_checked_file would write for `payload`, and
+// the payload of such bytes after the same checks as open_checked_file (`what` names them
+// in errors). For copies that never touch a disk (a model's snapshot).
+std::string checked_bytes(const FileHeader& header, std::string_view payload);
+std::string_view checked_payload(std::string_view bytes, std::string_view kind,
+                                 uint32_t max_version, const std::string& what,
+                                 uint32_t* version_out = nullptr);
+
+// An istream over bytes owned elsewhere (no copy); they must outlive the stream.
+class MemoryIStream : public std::istream {
+ public:
+  explicit MemoryIStream(std::string_view bytes);
+
+ private:
+  struct Buf : std::streambuf {
+    Buf(const char* p, size_t n);
+  };
+  Buf buf_;
+};
 
 // Reads and verifies a file written by write_checked_file. Throws Error(kCorrupt) on a
 // wrong magic or kind, a version above `max_version`, a size mismatch or a bad checksum.

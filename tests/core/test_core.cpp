@@ -104,6 +104,31 @@ TEST(Serialize, RoundTripAndCorruptFilesGiveClearErrors) {
                  "truncated");
   expect_corrupt(dir.write("short.bin", bytes.substr(0, 10)), "thing", 2, "truncated");
   expect_corrupt(dir.write("magic.bin", "XXXX" + bytes.substr(4)), "thing", 2, "bad magic");
+
+  // The in-memory envelope is the file's bytes, and checks the same things.
+  EXPECT_EQ(checked_bytes({"thing", 2}, "hello payload"), bytes);
+  EXPECT_EQ(checked_payload(bytes, "thing", 2, "snapshot", &version), "hello payload");
+  auto expect_corrupt_bytes = [&](const std::string& b, const std::string& needle) {
+    try {
+      checked_payload(b, "thing", 2, "snapshot");
+      FAIL() << "no error for " << needle;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kCorrupt) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("snapshot"), std::string::npos) << e.what();
+    }
+  };
+  expect_corrupt_bytes(flipped, "checksum");
+  expect_corrupt_bytes(bytes.substr(0, bytes.size() - 3), "truncated");
+  expect_corrupt_bytes(bytes.substr(0, 10), "truncated");
+  expect_corrupt_bytes("XXXX" + bytes.substr(4), "bad magic");
+}
+
+TEST(Serialize, Crc32IsTheStandardCrcAndChains) {
+  EXPECT_EQ(crc32("123456789"), 0xCBF43926u);  // the CRC-32 check value
+  EXPECT_EQ(crc32(""), 0u);
+  const std::string a = "streaming ", b = "recommendations";
+  EXPECT_EQ(crc32(b, crc32(a)), crc32(a + b));
 }
 
 TEST(Serialize, ReaderRejectsImplausibleCounts) {

@@ -1,8 +1,10 @@
 // Request-path cost of the seq model: encoding one user's sequence for retrieval
 // (retrieval_query on a stale user, as after every online step) and scoring every item
 // (score_all: the encoding plus a pass over the item matrix, 12.8 MB at 100k items x 32
-// dims), on a generated catalog. Prints one JSON line per case, the best of 6 rounds:
-// {"bench": "seq_query", "case": ..., "us_per_call": ..., "ratio_vs_encode": ...}.
+// dims), on a generated catalog; and the server's publish (a snapshot by save, the serving
+// copy by load). Prints one JSON line per case, the best of 6 rounds:
+// {"bench": "seq_query", "case": ..., "us_per_call": ..., "ratio_vs_encode": ...} and
+// {"bench": "seq_publish", "snapshot_mb": ..., "save_ms": ..., "load_ms": ...}.
 //   bench_seq_query [items] [users] [calls]
 #include <torch/torch.h>
 
@@ -14,6 +16,10 @@
 #include <vector>
 
 #include <fmt/format.h>
+
+#include <sstream>
+
+#include "streamrec/core/serialize.h"
 
 #include "streamrec/core/runtime_env.h"
 #include "streamrec/data/generator.h"
@@ -32,7 +38,8 @@ int main(int argc, char** argv) {
   g.items = items;
   g.events = 5 * static_cast<size_t>(users);
   const auto ds = data::generate(g);
-  auto model = models::make_model("seq:maxlen=50,dim=32,epochs=1,eval_every=1,negatives=1000");
+  const std::string spec = "seq:maxlen=50,dim=32,epochs=1,eval_every=1,negatives=1000";
+  auto model = models::make_model(spec);
   model->fit(models::TrainData(ds.num_users(), ds.num_items(), ds.events, &ds));
   auto* seq = dynamic_cast<models::SeqModel*>(model.get());
   if (!seq) return 1;
@@ -65,5 +72,30 @@ int main(int argc, char** argv) {
         "{{\"bench\": \"seq_query\", \"case\": \"{}\", \"items\": {}, \"us_per_call\": "
         "{:.1f}, \"ratio_vs_encode\": {:.3f}}}\n",
         names[what], items, best[what], best[what] / best[0]);
+
+  // The server's publish: a snapshot of the learning model (save) and the serving copy
+  // made from it (load), once a second by default.
+  double best_save = 1e30, best_load = 1e30;
+  size_t bytes = 0;
+  for (int round = 0; round < 6; ++round) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::ostringstream out;
+    BinaryWriter w(out);
+    model->save(w);
+    const std::string snapshot = out.str();
+    const auto t1 = std::chrono::steady_clock::now();
+    auto copy = models::make_model(spec);
+    std::istringstream in(snapshot);
+    BinaryReader r(in, "snapshot");
+    copy->load(r);
+    const auto t2 = std::chrono::steady_clock::now();
+    best_save = std::min(best_save, std::chrono::duration<double, std::milli>(t1 - t0).count());
+    best_load = std::min(best_load, std::chrono::duration<double, std::milli>(t2 - t1).count());
+    bytes = snapshot.size();
+  }
+  fmt::print(
+      "{{\"bench\": \"seq_publish\", \"items\": {}, \"snapshot_mb\": {:.1f}, \"save_ms\": "
+      "{:.1f}, \"load_ms\": {:.1f}}}\n",
+      items, bytes / 1e6, best_save, best_load);
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <istream>
 #include <numeric>
+#include <sstream>
 #include <thread>
 
 #include "streamrec/core/error.h"
@@ -420,10 +421,18 @@ void EmbeddingTable::maybe_grow_index() {
   // so that a table under steady churn keeps a steady footprint.
   const uint64_t live = live_rows_.load();
   const bool mostly_tombstones = static_cast<double>(live + 1) < kKeepSizeBelow * idx.capacity;
-  const uint64_t cap =
-      mostly_tombstones
-          ? idx.capacity
-          : std::max<uint64_t>(1024, static_cast<uint64_t>((live + 1) / kLoadAfterGrow));
+  rebuild_index(mostly_tombstones
+                    ? idx.capacity
+                    : std::max<uint64_t>(1024, static_cast<uint64_t>((live + 1) / kLoadAfterGrow)));
+}
+
+void EmbeddingTable::reserve_rows(uint64_t more) {
+  const uint64_t want = live_rows_.load() + more;
+  if (static_cast<double>(want) > kMaxLoad * static_cast<double>(windex_->capacity))
+    rebuild_index(static_cast<uint64_t>(want / kLoadAfterGrow) + 1);
+}
+
+void EmbeddingTable::rebuild_index(uint64_t cap) {
   auto fresh = std::make_shared<Index>(cap);
   for (uint32_t row = 0; row < live_.size(); ++row) {
     if (!live_[row]) continue;
@@ -472,7 +481,7 @@ void EmbeddingTable::index_erase(uint64_t key, uint64_t hash) {
   }
 }
 
-uint32_t EmbeddingTable::insert_row(uint64_t key, int64_t now) {
+uint32_t EmbeddingTable::insert_row(uint64_t key, int64_t now, const float* weights) {
   uint32_t row;
   if (!free_rows_.empty()) {
     row = free_rows_.back();
@@ -487,8 +496,11 @@ uint32_t EmbeddingTable::insert_row(uint64_t key, int64_t now) {
   const uint32_t before = seq_begin(r);
   astore(r + kKeyLo, static_cast<uint32_t>(key));
   astore(r + kKeyHi, static_cast<uint32_t>(key >> 32));
-  init_row(key, scratch_.data());
-  copy_to_row(r + kHeader, scratch_.data(), config_.dim);
+  if (!weights) {
+    init_row(key, scratch_.data());
+    weights = scratch_.data();
+  }
+  copy_to_row(r + kHeader, weights, config_.dim);
   seq_end(r, before, 0);
   r[kLastSeen] = stamp(now);
   float* state = reinterpret_cast<float*>(r + kHeader + config_.dim);
@@ -733,7 +745,7 @@ void EmbeddingTable::read_rows(BinaryReader& rd, uint64_t count) {
     rd.bytes(buf.data(), floats * 4);
     uint32_t row = find_row(*windex_, key, hash_key(key));
     if (row == UINT32_MAX) {
-      row = insert_row(key, time_base_);
+      row = insert_row(key, time_base_, reinterpret_cast<const float*>(buf.data()));
       --admitted_;  // restored, not admitted
     }
     uint32_t* r = store_->row(row);
@@ -769,16 +781,26 @@ void EmbeddingTable::read_pending(BinaryReader& r) {
   pending_count_ = pending_.size();
 }
 
-void EmbeddingTable::save_full(const std::string& path) const {
-  CheckedFileWriter file(path, {"embtable", kFileVersion});
-  auto& w = file.writer();
+void EmbeddingTable::write_full(BinaryWriter& w) const {
   write_table_header(w, config_, time_base_, has_time_base_);
   write_pending(w);
   std::vector<uint32_t> rows;
   for (uint32_t row = 0; row < live_.size(); ++row)
     if (live_[row]) rows.push_back(row);
   write_rows(w, rows);
+}
+
+void EmbeddingTable::save_full(const std::string& path) const {
+  CheckedFileWriter file(path, {"embtable", kFileVersion});
+  write_full(file.writer());
   file.commit();
+}
+
+std::string EmbeddingTable::save_full_bytes() const {
+  std::ostringstream payload;
+  BinaryWriter w(payload);
+  write_full(w);
+  return checked_bytes({"embtable", kFileVersion}, std::move(payload).str());
 }
 
 void EmbeddingTable::save_delta(const std::string& path) const {
@@ -820,14 +842,26 @@ void EmbeddingTable::clear() {
   publish_index(windex_);
 }
 
+void EmbeddingTable::read_full(BinaryReader& r, const std::string& what) {
+  clear();
+  check_table_header(r, config_, what, time_base_, has_time_base_);
+  read_pending(r);
+  const uint64_t rows = r.count(uint64_t{1} << 40);
+  reserve_rows(rows);
+  read_rows(r, rows);
+  mark();
+}
+
 void EmbeddingTable::load_full(const std::string& path) {
   auto in = open_checked_file(path, "embtable", kFileVersion);
   BinaryReader r(*in, path);
-  clear();
-  check_table_header(r, config_, path, time_base_, has_time_base_);
-  read_pending(r);
-  read_rows(r, r.count(uint64_t{1} << 40));
-  mark();
+  read_full(r, path);
+}
+
+void EmbeddingTable::load_full_bytes(std::string_view bytes, const std::string& what) {
+  MemoryIStream in(checked_payload(bytes, "embtable", kFileVersion, what));
+  BinaryReader r(in, what);
+  read_full(r, what);
 }
 
 void EmbeddingTable::apply_delta(const std::string& path) {

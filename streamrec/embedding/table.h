@@ -24,6 +24,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -121,6 +122,10 @@ class EmbeddingTable {
   void save_delta(const std::string& path) const;
   void load_full(const std::string& path);
   void apply_delta(const std::string& path);
+  // The bytes save_full would write, and loading them, without a file (a model's in-memory
+  // snapshot); `what` names the bytes in errors.
+  std::string save_full_bytes() const;
+  void load_full_bytes(std::string_view bytes, const std::string& what);
 
  private:
   struct Index;
@@ -137,16 +142,22 @@ class EmbeddingTable {
   template <typename Lookup, typename Consume>
   void pipelined(std::span<const uint64_t> keys, const Index& index, uint32_t row_words,
                  Lookup&& lookup, Consume&& consume) const;
-  uint32_t insert_row(uint64_t key, int64_t now);
+  // A new row for `key` with `weights` (dim floats), or the initializer's if null.
+  uint32_t insert_row(uint64_t key, int64_t now, const float* weights = nullptr);
   void remove_row(uint32_t row);
   void index_insert(uint64_t hash, uint32_t row);
   void index_erase(uint64_t key, uint64_t hash);
   void maybe_grow_index();
+  // Grows the index at once for `more` rows beyond the live ones (a restore knows its count).
+  void reserve_rows(uint64_t more);
+  void rebuild_index(uint64_t capacity);
   void evict_for_capacity();
   bool admit(uint64_t key);
   void init_row(uint64_t key, float* weights) const;
   // Reads a row's weights consistently; false if the row no longer holds `key`.
   bool read_row(uint32_t row, uint64_t key, float* out) const;
+  void write_full(BinaryWriter& w) const;  // a full checkpoint's payload
+  void read_full(BinaryReader& r, const std::string& what);
   void write_rows(BinaryWriter& w, const std::vector<uint32_t>& rows) const;
   void write_pending(BinaryWriter& w) const;
   void read_pending(BinaryReader& r);

@@ -4,8 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -565,10 +563,8 @@ void SeqModel::fit(const TrainData& data) {
     return valid_users.empty() ? 0.0 : ndcg / valid_users.size();
   };
 
-  const std::string tmp = (std::filesystem::temp_directory_path() /
-                           fmt::format("streamrec-seq-{}-{}.best", getpid(), st.rng()))
-                              .string();
   std::stringstream best_dense, best_image;
+  std::string best_items;
   report_ = {};
   report_.best_ndcg = -1;
   int since_best = 0;
@@ -601,7 +597,7 @@ void SeqModel::fit(const TrainData& data) {
         best_image.str("");
         torch::save(st.image_tower, best_image);
       }
-      st.items->save_full(tmp);
+      best_items = st.items->save_full_bytes();
     } else if (++since_best >= params_.integer("patience")) {
       break;
     }
@@ -613,8 +609,7 @@ void SeqModel::fit(const TrainData& data) {
       best_image.seekg(0);
       torch::load(st.image_tower, best_image);
     }
-    st.items->load_full(tmp);
-    std::filesystem::remove(tmp);
+    st.items->load_full_bytes(best_items, "seq's best epoch");
   }
   report_.sequences_per_second = train_seconds > 0 ? sequences / train_seconds : 0;
 
@@ -657,37 +652,6 @@ void SeqModel::build_state(int64_t n_rows) {
   st.fit_rows = n_rows;
 }
 
-namespace {
-
-// The item table's checkpoint bytes (the table writes checkpoints to files).
-std::string table_bytes(const embedding::EmbeddingTable& table) {
-  const auto path = std::filesystem::temp_directory_path() /
-                    fmt::format("streamrec-seq-save-{}-{}", getpid(), std::random_device{}());
-  table.save_full(path.string());
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), {});
-  std::filesystem::remove(path);
-  return bytes;
-}
-
-void load_table_bytes(embedding::EmbeddingTable& table, const std::string& bytes) {
-  const auto path = std::filesystem::temp_directory_path() /
-                    fmt::format("streamrec-seq-load-{}-{}", getpid(), std::random_device{}());
-  {
-    std::ofstream out(path, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  }
-  try {
-    table.load_full(path.string());
-  } catch (...) {
-    std::filesystem::remove(path);
-    throw;
-  }
-  std::filesystem::remove(path);
-}
-
-}  // namespace
-
 void SeqModel::save(BinaryWriter& out) const {
   // (set_item_attributes alone makes a state without the model: still not fitted.)
   SR_INPUT_CHECK(state_ && state_->items, "seq: save() before fit()");
@@ -703,7 +667,7 @@ void SeqModel::save(BinaryWriter& out) const {
   torch::save(*st.dense_opt, opt);
   out.str(enc.str());
   out.str(opt.str());
-  out.str(table_bytes(*st.items));
+  out.str(st.items->save_full_bytes());
   // The item tower: which items have id rows, their attribute keys and images, the CNN.
   out.bytes(st.has_id.data(), st.has_id.size());
   st.content.save(out);
@@ -727,7 +691,7 @@ void SeqModel::load(BinaryReader& in) {
   std::istringstream enc(in.str()), opt(in.str());
   torch::load(st.encoder, enc);
   torch::load(*st.dense_opt, opt);
-  load_table_bytes(*st.items, in.str());
+  st.items->load_full_bytes(in.str(), "seq snapshot's item table");
   st.grow_items(n_items_);
   in.bytes(st.has_id.data(), st.has_id.size());
   const unsigned fields = st.content.fields;

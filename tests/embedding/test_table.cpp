@@ -312,6 +312,18 @@ TEST_P(Checkpoint, FullAndBasePlusDeltasAreBitExact) {
   EmbeddingTable again(c);
   again.load_full((dir.path() / "full2").string());
   EXPECT_EQ(snapshot(live, keys), snapshot(again, keys));
+  // In memory: the same bytes as the file, and the same restore.
+  const std::string bytes = live.save_full_bytes();
+  {
+    std::ifstream in(dir.path() / "full2", std::ios::binary);
+    EXPECT_EQ(bytes, std::string(std::istreambuf_iterator<char>(in), {}));
+  }
+  EmbeddingTable from_bytes(c);
+  from_bytes.load_full_bytes(bytes, "test bytes");
+  EXPECT_EQ(snapshot(live, keys), snapshot(from_bytes, keys));
+  live.apply_gradients(keys, g, 101);
+  from_bytes.apply_gradients(keys, g, 101);
+  EXPECT_EQ(snapshot(live, keys), snapshot(from_bytes, keys));
 }
 
 INSTANTIATE_TEST_SUITE_P(Optimizers, Checkpoint,
@@ -345,6 +357,17 @@ TEST(Checkpoint, CorruptTruncatedAndForeignFilesGiveClearErrors) {
   expect(dir.write("flip", flipped), "checksum");
   expect(dir.write("trunc", bytes.substr(0, bytes.size() - 10)), "truncated");
   expect(dir.write("empty", ""), "truncated");
+  {
+    EmbeddingTable u(config());
+    try {
+      u.load_full_bytes(flipped, "snapshot bytes");
+      FAIL() << "no error for flipped bytes";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("'snapshot bytes' fails its checksum"),
+                std::string::npos)
+          << e.what();
+    }
+  }
   EmbeddingTable other(config(5));
   EXPECT_THROW(other.load_full(path), Error);
   EXPECT_THROW(t.apply_delta(path), Error);  // a full checkpoint is not a delta

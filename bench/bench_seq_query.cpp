@@ -12,16 +12,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include <sstream>
-
-#include "streamrec/core/serialize.h"
-
 #include "streamrec/core/runtime_env.h"
+#include "streamrec/core/serialize.h"
 #include "streamrec/data/generator.h"
 #include "streamrec/models/registry.h"
 #include "streamrec/models/seq.h"

@@ -743,14 +743,16 @@ void EmbeddingTable::read_rows(BinaryReader& rd, uint64_t count) {
     const uint32_t last_seen = rd.u32();
     const uint32_t updates = rd.u32();
     rd.bytes(buf.data(), floats * 4);
+    const auto* weights = reinterpret_cast<const float*>(buf.data());
     uint32_t row = find_row(*windex_, key, hash_key(key));
-    if (row == UINT32_MAX) {
-      row = insert_row(key, time_base_, reinterpret_cast<const float*>(buf.data()));
+    const bool fresh = row == UINT32_MAX;
+    if (fresh) {
+      row = insert_row(key, time_base_, weights);
       --admitted_;  // restored, not admitted
     }
     uint32_t* r = store_->row(row);
     const uint32_t before = seq_begin(r);
-    copy_to_row(r + kHeader, reinterpret_cast<const float*>(buf.data()), config_.dim);
+    if (!fresh) copy_to_row(r + kHeader, weights, config_.dim);  // a fresh row has them
     seq_end(r, before, updates);
     std::memcpy(r + kHeader + config_.dim, buf.data() + config_.dim, (floats - config_.dim) * 4);
     r[kLastSeen] = last_seen;

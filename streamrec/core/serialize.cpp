@@ -188,8 +188,8 @@ void CheckedFileWriter::commit() {
 
 std::string checked_bytes(const FileHeader& header, std::string_view payload) {
   SR_ASSERT(header.kind.size() <= kKindLen);
-  std::ostringstream out;
-  BinaryWriter w(out);
+  std::ostringstream head;
+  BinaryWriter w(head);
   w.bytes(kMagic, sizeof(kMagic));
   char kind[kKindLen] = {};
   std::memcpy(kind, header.kind.data(), header.kind.size());
@@ -197,8 +197,12 @@ std::string checked_bytes(const FileHeader& header, std::string_view payload) {
   w.u32(header.version);
   w.u64(payload.size());
   w.u32(crc32(payload));
-  w.bytes(payload.data(), payload.size());
-  return std::move(out).str();
+  // The payload appended once into a buffer of the final size (through the stream it was
+  // copied again at every growth of the stream's buffer).
+  std::string out = std::move(head).str();
+  out.reserve(out.size() + payload.size());
+  out.append(payload);
+  return out;
 }
 
 namespace {

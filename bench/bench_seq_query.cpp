@@ -4,8 +4,10 @@
 // dims), on a generated catalog; and the server's publish (a snapshot by save, the serving
 // copy by load). Prints one JSON line per case, the best of 6 rounds:
 // {"bench": "seq_query", "case": ..., "us_per_call": ..., "ratio_vs_encode": ...} and
-// {"bench": "seq_publish", "snapshot_mb": ..., "save_ms": ..., "load_ms": ...}.
-//   bench_seq_query [items] [users] [calls]
+// {"bench": "seq_publish", "snapshot_mb": ..., "save_ms": ..., "load_ms": ...}; and the
+// publish by delta after `events` learned events (the server's standby copy applies two):
+// {"bench": "seq_publish_delta", "delta_mb": ..., "save_ms": ..., "apply_two_ms": ...}.
+//   bench_seq_query [items] [users] [calls] [events]
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -95,5 +97,60 @@ int main(int argc, char** argv) {
       "{{\"bench\": \"seq_publish\", \"items\": {}, \"snapshot_mb\": {:.1f}, \"save_ms\": "
       "{:.1f}, \"load_ms\": {:.1f}}}\n",
       items, bytes / 1e6, best_save, best_load);
+
+  // The same publish by delta, as the server makes it: `events` learned since the last
+  // publish (a second at that rate), the delta saved, and the standby copy (one publish
+  // behind) brought up to date by the previous delta and this one.
+  const size_t events = argc > 4 ? static_cast<size_t>(std::atoi(argv[4])) : 1000;
+  auto load_copy = [&] {
+    std::ostringstream out;
+    BinaryWriter w(out);
+    model->save(w);
+    auto copy = models::make_model(spec);
+    std::istringstream in(out.str());
+    BinaryReader r(in, "snapshot");
+    copy->load(r);
+    return copy;
+  };
+  auto live = load_copy(), standby = load_copy();
+  model->mark_delta();
+  std::string standby_delta;  // takes standby to live's state
+  double best_delta_save = 1e30, best_apply = 1e30;
+  size_t delta_bytes = 0, next_event = 0;
+  for (int round = 0; round < 7; ++round) {
+    for (size_t e = 0; e < events; ++e, ++next_event) {
+      auto ev = ds.events[(next_event * 7919u) % ds.events.size()];
+      ev.timestamp = ds.events.back().timestamp + static_cast<int64_t>(next_event);
+      model->observe(ev);
+    }
+    model->flush();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::ostringstream out;
+    BinaryWriter w(out);
+    model->save_delta(w);
+    model->mark_delta();
+    std::string delta = std::move(out).str();
+    const auto t1 = std::chrono::steady_clock::now();
+    if (standby_delta.empty()) {  // the first round: the standby is at the live state
+      standby->apply_deltas(std::span(&delta, 1));
+    } else {
+      const std::string both[] = {standby_delta, delta};
+      standby->apply_deltas(both);
+    }
+    const auto t2 = std::chrono::steady_clock::now();
+    std::swap(live, standby);
+    standby_delta = std::move(delta);
+    if (round == 0) continue;  // (one delta applied, not two)
+    best_delta_save =
+        std::min(best_delta_save, std::chrono::duration<double, std::milli>(t1 - t0).count());
+    best_apply = std::min(best_apply, std::chrono::duration<double, std::milli>(t2 - t1).count());
+    delta_bytes = standby_delta.size();
+  }
+  fmt::print(
+      "{{\"bench\": \"seq_publish_delta\", \"items\": {}, \"events_between\": {}, "
+      "\"delta_mb\": {:.2f}, \"save_ms\": {:.1f}, \"apply_two_ms\": {:.1f}, "
+      "\"ratio_vs_full\": {:.3f}}}\n",
+      items, events, delta_bytes / 1e6, best_delta_save, best_apply,
+      (best_delta_save + best_apply) / (best_save + best_load));
   return 0;
 }

@@ -37,6 +37,7 @@ function drawTiles(s) {
     ['live NDCG@10', fmt(s.live_ndcg10, 3)], ['ranked HR@10', fmt(s.ranked_hr10, 3) + (s.ranker_in_use ? ' (in use)' : '')], ['latency p99', fmt(s.latency_p99_ms, 3) + ' ms'],
     ['requests', fmt(s.requests)], ['online loss', s.online_loss == null ? '–' : fmt(s.online_loss, 3)],
     ['ANN items', fmt(s.ann_items)], ['model rows', fmt(s.model_rows)],
+    ['last publish', fmt(s.last_publish_ms, 1) + ' ms (' + fmt(s.publishes_delta) + ' by delta, ' + fmt(s.publishes_full) + ' full)'],
     ['model memory', fmt(s.model_bytes / 1e6, 1) + ' MB'],
   ];
   tiles.innerHTML = list.map(([l, v]) => `<div class="tile" data-metric="${l}"><div class="label">${l}</div><div class="value">${v}</div></div>`).join('');

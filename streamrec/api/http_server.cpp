@@ -567,6 +567,9 @@ struct HttpServer::Impl {
                             {"events_logged", s.events_logged},
                             {"model_version", s.model_version},
                             {"rollbacks", s.rollbacks},
+                            {"publishes_delta", s.publishes_delta},
+                            {"publishes_full", s.publishes_full},
+                            {"last_publish_ms", s.last_publish_ms},
                             {"learn_steps", s.learn_steps},
                             {"queue", s.queue},
                             {"users", s.users},
@@ -702,6 +705,12 @@ struct HttpServer::Impl {
                  s.latency_p99_ms);
           metric("streamrec_guard_rollbacks_total", "counter", "models rolled back by the guard",
                  s.rollbacks);
+          metric("streamrec_publishes_delta_total", "counter",
+                 "serving-copy publishes by delta (the standby copy updated)", s.publishes_delta);
+          metric("streamrec_publishes_full_total", "counter",
+                 "serving-copy publishes by a full save and load", s.publishes_full);
+          metric("streamrec_last_publish_ms", "gauge", "duration of the last publish",
+                 s.last_publish_ms);
           metric("streamrec_http_requests_total", "counter", "API requests", requests.load());
           metric("streamrec_http_errors_total", "counter", "API requests answered 4xx/5xx",
                  errors.load());

@@ -805,9 +805,7 @@ std::string EmbeddingTable::save_full_bytes() const {
   return checked_bytes({"embtable", kFileVersion}, std::move(payload).str());
 }
 
-void EmbeddingTable::save_delta(const std::string& path) const {
-  CheckedFileWriter file(path, {"embdelta", kFileVersion});
-  auto& w = file.writer();
+void EmbeddingTable::write_delta(BinaryWriter& w) const {
   write_table_header(w, config_, time_base_, has_time_base_);
   write_pending(w);
   w.u64(removed_keys_.size());
@@ -816,7 +814,19 @@ void EmbeddingTable::save_delta(const std::string& path) const {
   for (uint32_t row = 0; row < live_.size(); ++row)
     if (live_[row] && (dirty_[row >> 6] >> (row & 63) & 1)) rows.push_back(row);
   write_rows(w, rows);
+}
+
+void EmbeddingTable::save_delta(const std::string& path) const {
+  CheckedFileWriter file(path, {"embdelta", kFileVersion});
+  write_delta(file.writer());
   file.commit();
+}
+
+std::string EmbeddingTable::save_delta_bytes() const {
+  std::ostringstream payload;
+  BinaryWriter w(payload);
+  write_delta(w);
+  return checked_bytes({"embdelta", kFileVersion}, std::move(payload).str());
 }
 
 namespace {
@@ -866,10 +876,8 @@ void EmbeddingTable::load_full_bytes(std::string_view bytes, const std::string& 
   read_full(r, what);
 }
 
-void EmbeddingTable::apply_delta(const std::string& path) {
-  auto in = open_checked_file(path, "embdelta", kFileVersion);
-  BinaryReader r(*in, path);
-  check_table_header(r, config_, path, time_base_, has_time_base_);
+void EmbeddingTable::read_delta(BinaryReader& r, const std::string& what) {
+  check_table_header(r, config_, what, time_base_, has_time_base_);
   read_pending(r);
   const uint64_t removed = r.count(uint64_t{1} << 40);
   for (uint64_t i = 0; i < removed; ++i) {
@@ -879,6 +887,18 @@ void EmbeddingTable::apply_delta(const std::string& path) {
   }
   read_rows(r, r.count(uint64_t{1} << 40));
   mark();
+}
+
+void EmbeddingTable::apply_delta(const std::string& path) {
+  auto in = open_checked_file(path, "embdelta", kFileVersion);
+  BinaryReader r(*in, path);
+  read_delta(r, path);
+}
+
+void EmbeddingTable::apply_delta_bytes(std::string_view bytes, const std::string& what) {
+  MemoryIStream in(checked_payload(bytes, "embdelta", kFileVersion, what));
+  BinaryReader r(in, what);
+  read_delta(r, what);
 }
 
 }  // namespace streamrec::embedding

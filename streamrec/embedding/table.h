@@ -122,10 +122,12 @@ class EmbeddingTable {
   void save_delta(const std::string& path) const;
   void load_full(const std::string& path);
   void apply_delta(const std::string& path);
-  // The bytes save_full would write, and loading them, without a file (a model's in-memory
-  // snapshot); `what` names the bytes in errors.
+  // The bytes save_full / save_delta would write, and loading them, without a file (a
+  // model's in-memory snapshot, a serving copy's update); `what` names the bytes in errors.
   std::string save_full_bytes() const;
   void load_full_bytes(std::string_view bytes, const std::string& what);
+  std::string save_delta_bytes() const;
+  void apply_delta_bytes(std::string_view bytes, const std::string& what);
 
  private:
   struct Index;
@@ -158,6 +160,8 @@ class EmbeddingTable {
   bool read_row(uint32_t row, uint64_t key, float* out) const;
   void write_full(BinaryWriter& w) const;  // a full checkpoint's payload
   void read_full(BinaryReader& r, const std::string& what);
+  void write_delta(BinaryWriter& w) const;  // a delta checkpoint's payload
+  void read_delta(BinaryReader& r, const std::string& what);
   void write_rows(BinaryWriter& w, const std::vector<uint32_t>& rows) const;
   void write_pending(BinaryWriter& w) const;
   void read_pending(BinaryReader& r);

@@ -69,6 +69,10 @@ void Recommender::load(BinaryReader&) {
   throw_error(ErrorKind::kUnsupported, name() + " cannot be loaded");
 }
 
+void Recommender::apply_deltas(std::span<const std::string>) {
+  throw_error(ErrorKind::kUnsupported, name() + " cannot apply deltas");
+}
+
 std::vector<ScoredItem> top_k(std::span<const float> scores, size_t k,
                               std::span<const uint32_t> exclude) {
   // Min-heap of the best k: worst on top. "Better" = higher score, then lower index.

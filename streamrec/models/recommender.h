@@ -121,6 +121,16 @@ class Recommender {
   virtual void save(BinaryWriter& out) const;
   virtual void load(BinaryReader& in);
 
+  // Delta updates, for serving copies kept current without a full save + load.
+  // mark_delta() starts a delta; save_delta() writes what changed since then and returns
+  // true, or returns false (writing nothing) when the change is not a delta: the model
+  // cannot make them, or was fitted or loaded since its mark. A copy that was equal to this
+  // model at the first delta's mark becomes equal to it by apply_deltas() of the deltas made
+  // since, in order (Error(kCorrupt) when they do not fit it; the copy is then unusable).
+  virtual void mark_delta() {}
+  virtual bool save_delta(BinaryWriter& out) const { return false; }
+  virtual void apply_deltas(std::span<const std::string> deltas);
+
   void set_progress(ProgressFn fn) { progress_ = std::move(fn); }
 
   // Top-k items for `user` by score_all, skipping `exclude` (sorted ascending). Ties go to

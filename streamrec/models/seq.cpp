@@ -230,6 +230,13 @@ struct SeqModel::State {
   std::vector<int64_t> local;  // item + 1 -> local row of a sampled step (scratch)
   std::vector<uint32_t> replay_pool;
   std::vector<char> in_pool;
+  // Delta updates (mark_delta): open while the state since the mark is a delta; the users
+  // whose sequences grew and whether item attributes changed since then (weights and item
+  // rows are sent whole / by the table's own delta).
+  bool delta_open = false;
+  bool delta_content = false;
+  std::vector<uint32_t> delta_users;
+  std::vector<char> in_delta;
 
   // The leaf tensors of one step's item embeddings, whose gradients go back to the table.
   struct Leaves {
@@ -488,6 +495,7 @@ void SeqModel::fit(const TrainData& data) {
   // model and trains them further on `data`; the catalog can only have grown.
   const bool warm = params_.integer("warm_refit_epochs") > 0 && state_ && state_->items;
   if (warm) flush();
+  if (state_) state_->delta_open = false;  // a fit is no delta
   n_items_ = warm ? std::max(n_items_, data.num_items()) : data.num_items();
   online_steps_ = 0;
   const int64_t n_rows = n_items_ + 1;  // row 0 is padding
@@ -707,6 +715,101 @@ void SeqModel::load(BinaryReader& in) {
   refresh_vectors_after_step();
 }
 
+void SeqModel::mark_delta() {
+  if (!state_ || !state_->items) return;
+  auto& st = *state_;
+  SR_INPUT_CHECK(st.pending.empty(), "seq: mark_delta() with unlearned events (flush first)");
+  st.items->mark();
+  st.delta_open = true;
+  st.delta_content = false;
+  st.delta_users.clear();
+  st.in_delta.assign(st.seqs.size(), 0);
+}
+
+bool SeqModel::save_delta(BinaryWriter& out) const {
+  if (!state_ || !state_->items || !state_->delta_open) return false;
+  const auto& st = *state_;
+  SR_INPUT_CHECK(st.pending.empty(), "seq: save_delta() with unlearned events (flush first)");
+  out.u64(static_cast<uint64_t>(st.fit_rows));
+  out.u32(n_items_);
+  out.u64(online_steps_);
+  out.u64(st.seqs.size());
+  out.u64(st.delta_users.size());
+  for (uint32_t u : st.delta_users) {
+    out.u32(u);
+    out.u32s(st.seqs[u]);
+  }
+  std::ostringstream enc, opt;
+  torch::save(st.encoder, enc);
+  torch::save(*st.dense_opt, opt);
+  out.str(enc.str());
+  out.str(opt.str());
+  out.str(st.items->save_delta_bytes());
+  out.bytes(st.has_id.data(), st.has_id.size());
+  out.u8(st.delta_content);
+  if (st.delta_content) st.content.save(out);
+  std::ostringstream image;
+  if (st.image_tower) torch::save(st.image_tower, image);
+  out.str(image.str());
+  return true;
+}
+
+void SeqModel::apply_deltas(std::span<const std::string> deltas) {
+  SR_INPUT_CHECK(state_ && state_->items, "seq: apply_deltas() before fit() or load()");
+  auto& st = *state_;
+  SR_INPUT_CHECK(st.pending.empty(), "seq: apply_deltas() with unlearned events (flush first)");
+  // Sequences, item rows and the catalog from each delta in order; the dense weights (and
+  // the item attributes, when sent) of the newest delta that has them replace the older
+  // ones'; the item vectors are recomputed once.
+  std::string encoder, optimizer, image;
+  for (size_t d = 0; d < deltas.size(); ++d) {
+    const std::string what = fmt::format("seq delta {} of {}", d + 1, deltas.size());
+    MemoryIStream stream(deltas[d]);
+    BinaryReader in(stream, what);
+    const auto fit_rows = static_cast<int64_t>(in.u64());
+    SR_CHECK(fit_rows == st.fit_rows, ErrorKind::kCorrupt,
+             "{}: it is of a model fitted with {} item rows, this one has {}", what, fit_rows,
+             st.fit_rows);
+    const uint32_t n_items = in.u32();
+    SR_CHECK(n_items >= n_items_, ErrorKind::kCorrupt, "{}: {} items, fewer than this model's {}",
+             what, n_items, n_items_);
+    online_steps_ = in.u64();
+    const uint64_t users = in.count(uint64_t{1} << 32);
+    SR_CHECK(users >= st.seqs.size(), ErrorKind::kCorrupt,
+             "{}: {} users, fewer than this model's {}", what, users, st.seqs.size());
+    st.seqs.resize(users);
+    const uint64_t changed = in.count(users);
+    for (uint64_t i = 0; i < changed; ++i) {
+      const uint32_t u = in.u32();
+      SR_CHECK(u < users, ErrorKind::kCorrupt, "{}: user {} is not below {}", what, u, users);
+      st.seqs[u] = in.u32s();
+    }
+    encoder = in.str();
+    optimizer = in.str();
+    st.items->apply_delta_bytes(in.str(), what + "'s item table");
+    n_items_ = n_items;
+    st.grow_items(n_items_);
+    in.bytes(st.has_id.data(), st.has_id.size());
+    if (in.u8()) {
+      const unsigned fields = st.content.fields;
+      st.content.load(in);
+      SR_CHECK(st.content.fields == fields, ErrorKind::kCorrupt,
+               "{}: item features {} differ from this model's ({})", what, st.content.fields,
+               fields);
+      st.content.resize(n_items_);
+    }
+    image = in.str();
+  }
+  if (deltas.empty()) return;
+  std::istringstream enc(std::move(encoder)), opt(std::move(optimizer)), img(std::move(image));
+  torch::load(st.encoder, enc);
+  torch::load(*st.dense_opt, opt);
+  if (st.image_tower) torch::load(st.image_tower, img);
+  st.rebuild_replay_pool();
+  st.stale.assign(st.seqs.size(), 1);
+  refresh_vectors_after_step();
+}
+
 void SeqModel::refresh_vectors() {
   auto& st = *state_;
   st.stale.assign(st.seqs.size(), 1);
@@ -743,6 +846,11 @@ void SeqModel::observe(const data::Interaction& e) {
   // weights learn it with the next micro-batch.
   st.seqs[e.user].push_back(e.item);
   st.stale[e.user] = 1;
+  if (st.delta_open) {
+    if (st.in_delta.size() <= e.user) st.in_delta.resize(e.user + 1, 0);
+    if (!st.in_delta[e.user]) st.delta_users.push_back(e.user);
+    st.in_delta[e.user] = 1;
+  }
   if (st.seqs[e.user].size() >= 2 && !st.in_pool[e.user]) {
     st.in_pool[e.user] = 1;
     st.replay_pool.push_back(e.user);
@@ -794,6 +902,7 @@ void SeqModel::set_item_attributes(std::span<const uint32_t> items,
   auto& st = *state_;
   if (!st.content.enabled() || items.empty()) return;
   for (size_t x = 0; x < items.size(); ++x) st.content.set(items[x], attrs[x]);
+  st.delta_content = true;
   if (!st.items) return;  // not fitted yet
   const uint32_t top = *std::max_element(items.begin(), items.end());
   if (top >= n_items_) {

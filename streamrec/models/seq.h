@@ -63,6 +63,12 @@ class SeqModel final : public Recommender {
   // Everything: sequences, encoder and optimizer state, item rows with their Adam state.
   void save(BinaryWriter& out) const override;
   void load(BinaryReader& in) override;
+  // Deltas: the sequences that grew, the dense weights and their Adam state, the item rows
+  // that changed (the table's delta), the catalog's growth, and the item attributes when
+  // they changed. So a publish costs what changed, plus the dense part.
+  void mark_delta() override;
+  bool save_delta(BinaryWriter& out) const override;
+  void apply_deltas(std::span<const std::string> deltas) override;
 
   // Training report of the last fit: epochs run, best epoch, its validation NDCG@10, and
   // the training speed in sequences per second.

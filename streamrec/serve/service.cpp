@@ -190,7 +190,7 @@ void Service::refit_from_log(const std::string& reason) {
   learned_events_ = events;
   good_snapshot_.clear();  // the guards' fallback: a refit on these events
   good_learned_ = learned_events_.size();
-  healthy_snapshot_.clear();
+  healthy_is_live_ = false;
   healthy_learned_ = good_learned_;
   fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
   model_ = std::move(fresh);
@@ -726,14 +726,67 @@ std::optional<std::string> Service::snapshot() {
 void Service::publish_serving(const std::optional<std::string>& bytes) {
   // A copy made from the bytes: queries never touch the learning model. Without bytes
   // (the model cannot save), queries use the learning model under the learner lock.
-  std::shared_ptr<const models::Recommender> copy;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::shared_ptr<models::Recommender> copy;
   if (bytes) {
-    auto m = models::make_model(options_.model);
+    copy = models::make_model(options_.model);
     std::istringstream in(*bytes);
     BinaryReader r(in, "serving copy");
-    m->load(r);
-    copy = std::move(m);
+    copy->load(r);
+    model_->mark_delta();  // the next delta starts at the state of `bytes`
   }
+  live_copy_ = copy;
+  standby_ = nullptr;
+  standby_delta_.clear();
+  install_serving(std::move(copy));
+  ++publishes_full_;
+  last_publish_ms_ =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+bool Service::publish_delta() {
+  if (!live_copy_) return false;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string delta;
+  {
+    std::ostringstream out;
+    BinaryWriter w(out);
+    if (!model_->save_delta(w)) return false;
+    delta = std::move(out).str();
+  }
+  model_->mark_delta();
+  // Free: only this pointer holds it (queries take serving_, the ANN thread its pending
+  // copy). The acquire fence orders their last reads of it before the writes below.
+  bool applied = false;
+  if (standby_ && standby_.use_count() == 1) {
+    std::atomic_thread_fence(std::memory_order_acquire);
+    try {
+      const std::string both[] = {std::move(standby_delta_), delta};
+      standby_->apply_deltas(both);
+      applied = true;
+    } catch (const std::exception& e) {
+      log::error("serve: a serving copy failed to apply a delta ({}); publishing in full",
+                 e.what());
+    }
+  }
+  if (!applied) {
+    auto old_live = live_copy_;
+    publish_serving(snapshot());
+    standby_ = std::move(old_live);  // the old live state + this delta = the new live state
+    standby_delta_ = std::move(delta);
+    return true;
+  }
+  auto next = std::move(standby_);
+  standby_ = std::exchange(live_copy_, next);
+  standby_delta_ = std::move(delta);
+  install_serving(std::move(next));
+  ++publishes_delta_;
+  last_publish_ms_ =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return true;
+}
+
+void Service::install_serving(std::shared_ptr<const models::Recommender> copy) {
   {
     std::lock_guard a(ann_mutex_);
     ann_pending_ = copy;
@@ -842,21 +895,30 @@ std::shared_ptr<const models::Recommender> Service::serving() const {
 
 void Service::guard_and_publish(uint32_t user) {
   // Learner lock held. A model whose scores are not all finite is rolled back to the last
-  // published healthy state (or refitted on the learned events before it if the model
-  // cannot save); a healthy one becomes that state and the new serving copy. So a broken
-  // model is never published. (The quality guard judges windows after micro-batches, see
-  // judge_quality.)
+  // published healthy state, the live serving copy (or refitted on the learned events before
+  // it if there is none); a healthy one is published, by delta when the model makes them.
+  // So a broken model is never published. (The quality guard judges windows after
+  // micro-batches, see judge_quality.)
   last_publish_ = std::chrono::steady_clock::now();
-  if (!scores_finite(user))
+  if (!scores_finite(user)) {
+    std::string target;
+    if (healthy_is_live_ && live_copy_) {
+      std::ostringstream out;
+      BinaryWriter w(out);
+      live_copy_->save(w);
+      target = std::move(out).str();
+    }
     return roll_back_to(fmt::format("the model produced non-finite scores after {} learned events",
                                     learned_count()),
-                        healthy_snapshot_, healthy_learned_);
-  auto bytes = snapshot();
-  if (bytes) {
-    healthy_snapshot_ = *bytes;
-    healthy_learned_ = learned_count();
+                        target, healthy_learned_);
+  }
+  if (!publish_delta()) {
+    const auto bytes = snapshot();
+    if (!bytes) return;
     publish_serving(bytes);
   }
+  healthy_is_live_ = true;
+  healthy_learned_ = learned_count();
 }
 
 void Service::judge_quality() {
@@ -1545,6 +1607,9 @@ ServiceStats Service::stats() const {
     s.live_scored = live_scored_;
     s.requests = requests_;
     s.rollbacks = rollbacks_;
+    s.publishes_delta = publishes_delta_;
+    s.publishes_full = publishes_full_;
+    s.last_publish_ms = last_publish_ms_;
     s.latency_p50_ms = percentile(latency_ms_, 50);
     s.latency_p99_ms = percentile(latency_ms_, 99);
   }

@@ -138,7 +138,11 @@ struct ServiceStats {
   std::string model;
   uint64_t model_version = 0;  // +1 at every fit (start, retrain, deletion refit, rollback)
   uint64_t rollbacks = 0;      // guard rollbacks (non-finite scores or a quality drop)
-  double online_loss = 0;      // the learning model's moving-average loss (NaN: none)
+  // Serving-copy publishes: by delta (the standby copy updated) and full (save + load), and
+  // the milliseconds the last one took.
+  uint64_t publishes_delta = 0, publishes_full = 0;
+  double last_publish_ms = 0;
+  double online_loss = 0;                    // the learning model's moving-average loss (NaN: none)
   uint64_t model_rows = 0, model_bytes = 0;  // the learning model's size (see Recommender)
   uint64_t ann_items = 0;                    // items in the ANN index (0: not in use)
   uint64_t ann_updates = 0;                  // rows (re)inserted into it so far
@@ -287,7 +291,17 @@ class Service {
   void start_quality_window(bool rebaseline, size_t learned);
   // The learning model's state as bytes, or nullopt if it cannot save.
   std::optional<std::string> snapshot();
+  // A new serving copy loaded from `bytes` (the learning model's state, just taken), made
+  // live; the learning model's delta mark moves to that state.
   void publish_serving(const std::optional<std::string>& bytes);
+  // Learner lock held: publishes the learning model's delta since the live copy's state, if
+  // it makes deltas. The standby copy (one publish behind, no longer queried) applies the
+  // delta before and this one and becomes live; the live one becomes the standby. Without a
+  // free standby, the publish is full and the old live copy becomes the standby. False
+  // (nothing published) if the model makes no delta now (it cannot, or was replaced).
+  bool publish_delta();
+  // The serving copy `copy` (with its ranker and batch scorer) answers queries from now on.
+  void install_serving(std::shared_ptr<const models::Recommender> copy);
   std::shared_ptr<const models::Recommender> serving() const;
   size_t learned_count() const;
   std::vector<Recommendation> recommend_with(const models::Recommender& model,
@@ -365,8 +379,10 @@ class Service {
   std::atomic<uint64_t> model_version_{0};
   std::deque<std::pair<VersionInfo, std::string>> versions_;  // with snapshot bytes
   std::chrono::steady_clock::time_point last_publish_{};
-  uint32_t last_user_ = 0;        // first user of the last micro-batch (the guard scores it)
-  std::string healthy_snapshot_;  // last published state with finite scores (NaN guard)
+  uint32_t last_user_ = 0;  // first user of the last micro-batch (the guard scores it)
+  // The NaN guard's target: the live serving copy once a publish passed the guard (false:
+  // a refit on the first healthy_learned_ events).
+  bool healthy_is_live_ = false;
   size_t healthy_learned_ = 0;
   std::string good_snapshot_;    // start of the last window that passed (quality guard)
   std::string window_snapshot_;  // the state at the start of the current quality window
@@ -397,6 +413,12 @@ class Service {
   std::shared_ptr<const models::Recommender> serving_;
   std::shared_ptr<const models::FusionRanker> ranker_serving_;
   std::shared_ptr<BatchScorer> scorer_;  // over serving_'s retrieval vectors (or null)
+  // Serving copies by delta (learner lock): serving_ as a writable pointer, the standby
+  // copy one publish behind, and the delta that takes the standby to the live state.
+  std::shared_ptr<models::Recommender> live_copy_, standby_;
+  std::string standby_delta_;
+  std::atomic<uint64_t> publishes_delta_{0}, publishes_full_{0};
+  std::atomic<double> last_publish_ms_{0};
 
   // The fusion ranker being trained and its examples of this micro-batch (learner lock).
   std::unique_ptr<models::FusionRanker> ranker_;

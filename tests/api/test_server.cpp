@@ -453,6 +453,13 @@ TEST(Server, NewItemsAreRecommendedFromTheirAttributes) {
   }
   ASSERT_GE(liked_at, 0) << "the new item never became a model candidate";
   ASSERT_GE(never_at, 0);
+  // seq makes deltas: after the first full publish (and one more while no standby copy was
+  // free), its serving copies were brought up to date by deltas, the new items' too.
+  const auto stats = r.service.stats();
+  EXPECT_GT(stats.publishes_delta, 0u);
+  std::printf("publishes: %llu by delta, %llu full; last %.1f ms\n",
+              static_cast<unsigned long long>(stats.publishes_delta),
+              static_cast<unsigned long long>(stats.publishes_full), stats.last_publish_ms);
   std::printf("new item of the favourite category at %d, of the least taken at %d\n", liked_at,
               never_at);
   EXPECT_LT(liked_at, never_at) << "favourite category " << liked << " vs least taken " << never;

@@ -287,20 +287,29 @@ TEST_P(Checkpoint, FullAndBasePlusDeltasAreBitExact) {
   for (int i = 0; i < 5; ++i) train_round(i);
   live.save_full((dir.path() / "base").string());
   live.mark();
+  std::vector<std::string> delta_bytes;
   for (int d = 0; d < 3; ++d) {
     for (int i = 0; i < 4; ++i) train_round(10 + d * 4 + i);
     std::vector<uint64_t> gone = {all[d * 7], all[d * 7 + 1]};
     live.erase(gone);
     live.save_delta((dir.path() / ("delta" + std::to_string(d))).string());
+    delta_bytes.push_back(live.save_delta_bytes());
     live.mark();
   }
-  EmbeddingTable restored(c);
+  EmbeddingTable restored(c), restored_in_memory(c);
   restored.load_full((dir.path() / "base").string());
-  for (int d = 0; d < 3; ++d)
-    restored.apply_delta((dir.path() / ("delta" + std::to_string(d))).string());
+  restored_in_memory.load_full((dir.path() / "base").string());
+  for (int d = 0; d < 3; ++d) {
+    const auto path = dir.path() / ("delta" + std::to_string(d));
+    restored.apply_delta(path.string());
+    std::ifstream in(path, std::ios::binary);
+    EXPECT_EQ(delta_bytes[d], std::string(std::istreambuf_iterator<char>(in), {}));
+    restored_in_memory.apply_delta_bytes(delta_bytes[d], "test delta");
+  }
   std::vector<uint64_t> keys(500);
   for (uint64_t k = 0; k < 500; ++k) keys[k] = k;
   EXPECT_EQ(snapshot(live, keys), snapshot(restored, keys));
+  EXPECT_EQ(snapshot(live, keys), snapshot(restored_in_memory, keys));
   EXPECT_EQ(live.stats().rows, restored.stats().rows);
   // Optimizer state restored too: one more identical step keeps them identical.
   std::vector<float> g(keys.size() * 8, 0.25f), out(keys.size() * 8);

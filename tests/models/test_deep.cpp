@@ -248,6 +248,81 @@ TEST(Deep, SeqSaveLoadRoundTripKeepsScoresAndKeepsLearning) {
   EXPECT_THROW(broken->load(rc), Error);
 }
 
+TEST(Deep, SeqDeltasKeepCopiesEqualToTheLearner) {
+  // The server's serving copies: a live one and a standby one version behind, both brought
+  // to the learner's state by deltas instead of a full save + load.
+  const auto& p = planted();
+  // (No dropout and no replay sample: a copy and the learner then train identically.)
+  const std::string spec =
+      "seq:dim=16,maxlen=20,epochs=3,eval_every=3,online_batch=8,online_replay=0,dropout=0";
+  auto m = make_model(spec);
+  auto delta = [&](Recommender& from, bool expected) {
+    std::ostringstream out;
+    BinaryWriter w(out);
+    EXPECT_EQ(from.save_delta(w), expected);
+    from.mark_delta();
+    return out.str();
+  };
+  auto apply = [](Recommender& to, const std::string& bytes) {
+    to.apply_deltas(std::span(&bytes, 1));
+  };
+  auto saved = [](const Recommender& model) {
+    std::ostringstream out;
+    BinaryWriter w(out);
+    model.save(w);
+    return out.str();
+  };
+  const uint32_t new_user = p.ds.num_users() + 2, new_item = p.ds.num_items() + 1;
+  auto expect_equal = [&](const Recommender& copy, const std::string& what) {
+    ASSERT_EQ(copy.num_items(), m->num_items()) << what;
+    std::vector<float> a(m->num_items()), b(m->num_items());
+    for (uint32_t u : {0u, 7u, p.split.test.front().user, new_user}) {
+      m->score_all(u, a);
+      copy.score_all(u, b);
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5f) << what << " user " << u;
+    }
+  };
+  m->fit(TrainData(p.ds.num_users(), p.ds.num_items(), p.split.train, &p.ds));
+  delta(*m, false);  // fitted since no mark: not a delta
+  auto live = round_trip(*m, spec);
+  auto standby = round_trip(*m, spec);
+  m->mark_delta();
+  // Known users' events, a new user on a new item, and new attributes for an item.
+  for (size_t x = 0; x < 20; ++x) m->observe(p.split.test[x]);
+  m->observe({.user = new_user, .item = new_item, .timestamp = p.split.test[20].timestamp});
+  data::ItemAttributes attrs;
+  attrs.categories = {"delta-genre"};
+  const uint32_t attr_items[] = {3};
+  m->set_item_attributes(attr_items, std::span(&attrs, 1));
+  m->flush();
+  const std::string d1 = delta(*m, true);
+  apply(*live, d1);
+  expect_equal(*live, "live after one delta");
+  // More learning; the standby catches up by both deltas, in order.
+  for (size_t x = 21; x < 45; ++x) m->observe(p.split.test[x]);
+  m->flush();
+  const std::string d2 = delta(*m, true);
+  const std::string both[] = {d1, d2};
+  standby->apply_deltas(both);
+  expect_equal(*standby, "standby after two deltas");
+  apply(*live, d2);
+  expect_equal(*live, "live after two deltas");
+  EXPECT_LT(d2.size(), saved(*m).size()) << "a delta is smaller than the model";
+  // The optimizers' state came along: the copy and the learner take the same next steps.
+  for (size_t x = 45; x < 61; ++x) {
+    m->observe(p.split.test[x]);
+    live->observe(p.split.test[x]);
+  }
+  m->flush();
+  live->flush();
+  expect_equal(*live, "live and learner after the same steps");
+  // A cut delta is an error, not a crash; a refit is no delta.
+  auto broken = round_trip(*m, spec);
+  EXPECT_THROW(apply(*broken, d2.substr(0, d2.size() / 2)), Error);
+  m->fit(TrainData(p.ds.num_users(), p.ds.num_items(), p.split.train, &p.ds));
+  delta(*m, false);
+}
+
 TEST(Deep, SeqLearnsOnlineBetterThanFrozen) {
   // A drifting stream with new items and users: the online model keeps up, the model
   // frozen after the warm-up does not.

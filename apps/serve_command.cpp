@@ -180,6 +180,11 @@ void add_serve_command(CLI::App& app) {
                   "retrieve candidates from an HNSW index once the model has this many items "
                   "(models with retrieval vectors: mf, seq)")
       ->capture_default_str();
+  cmd->add_option("--checkpoint-every", so->checkpoint_s,
+                  "seconds between model checkpoints in the data dir; a restart resumes from the "
+                  "last one plus the events logged after it (0: none, a restart refits)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--retrain-every", so->retrain_every_s,
                   "background retrain every this many seconds (0: only POST /v1/model/retrain)")
       ->capture_default_str();

@@ -91,7 +91,8 @@ Service::Service(ServiceOptions options)
   quality_ = QualityWindow(options_.quality_margin, std::max<uint64_t>(1, options_.quality_checks));
   model_ = models::make_model(options_.model);  // a bad spec fails here
   ranker_ = std::make_unique<models::FusionRanker>();
-  refit_from_log("start");
+  auto checkpoint = read_checkpoint();
+  refit_from_log("start", std::move(checkpoint));
   freshness_ms_.reserve(1000);
   learner_ = std::thread([this] { learner_loop(); });
   sampler_ = std::thread([this] { sampler_loop(); });
@@ -127,8 +128,10 @@ data::Interaction Service::to_interaction(uint32_t user, uint32_t item,
   return x;
 }
 
-void Service::refit_from_log(const std::string& reason) {
-  // Rebuilds ids, histories and popularity from the log and fits a fresh model on it.
+void Service::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoint> resume) {
+  // Rebuilds ids, histories and popularity from the log and fits a fresh model on it; or,
+  // resuming, takes the checkpoint's model and ids, rebuilds the state of the events it
+  // covers and queues the later ones for the learner.
   std::lock_guard learner(learner_mutex_);
   std::unique_lock lock(state_mutex_);
   // Ids are rebuilt: older versions' snapshots no longer match them (and after a deletion
@@ -140,6 +143,10 @@ void Service::refit_from_log(const std::string& reason) {
   }
   users_ = IdMap();
   items_ = IdMap();
+  if (resume) {
+    for (const auto& id : resume->users) users_.insert(id);
+    for (const auto& id : resume->items) items_.insert(id);
+  }
   history_.clear();
   seen_.clear();
   popular_.clear();
@@ -150,17 +157,31 @@ void Service::refit_from_log(const std::string& reason) {
   co_.clear();
   latest_time_ = 0;
   context_stats_.clear();
-  std::vector<data::Interaction> events;
   std::vector<store::LoggedEvent> logged;
-  log_.scan(1, [&](uint64_t, const store::LoggedEvent& e) {
+  std::vector<uint64_t> seqs;
+  log_.scan(1, [&](uint64_t seq, const store::LoggedEvent& e) {
     logged.push_back(e);
+    seqs.push_back(seq);
     return true;
   });
-  std::stable_sort(logged.begin(), logged.end(),
-                   [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
-  for (const auto& e : logged) {
-    const uint32_t u = users_.insert(e.user), i = items_.insert(e.item);
-    events.push_back(to_interaction(u, i, e));
+  std::vector<size_t> order(logged.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return logged[a].timestamp < logged[b].timestamp; });
+  // The state (ids, histories, counters) takes every logged event, in time order; the model
+  // the ones it covers: all of them, or (resuming) those up to the checkpoint. The learner
+  // learns the later ones (`replayed`: their state is counted here).
+  std::vector<data::Interaction> events;
+  std::vector<data::Interaction> all(logged.size());
+  std::vector<Queued> to_learn;
+  const auto now = std::chrono::steady_clock::now();
+  for (size_t x : order) {
+    const uint32_t u = users_.insert(logged[x].user), i = items_.insert(logged[x].item);
+    all[x] = to_interaction(u, i, logged[x]);
+    if (resume && seqs[x] > resume->covered_seq)
+      to_learn.push_back({u, logged[x], now, seqs[x], /*replayed=*/true});
+    else
+      events.push_back(all[x]);
   }
   // Catalog items without events get ids after those with events.
   catalog_.scan_items([&](const store::ItemRecord& r) {
@@ -170,17 +191,21 @@ void Service::refit_from_log(const std::string& reason) {
   });
   history_.resize(users_.size());
   seen_.resize(users_.size());
-  for (size_t x = 0; x < logged.size(); ++x) {
-    count_event(events[x].item, logged[x].timestamp, logged[x].context);
-    count_transitions(events[x].item, last_items(events[x].user, 3));
-    auto& h = history_[events[x].user];
+  for (size_t x : order) {
+    const auto& e = all[x];
+    count_event(e.item, logged[x].timestamp, logged[x].context);
+    count_transitions(e.item, last_items(e.user, 3));
+    auto& h = history_[e.user];
     h.push_back(std::move(logged[x]));
     if (h.size() > options_.max_history) h.pop_front();
-    auto& s = seen_[events[x].user];
-    auto pos = std::lower_bound(s.begin(), s.end(), events[x].item);
-    if (pos == s.end() || *pos != events[x].item) s.insert(pos, events[x].item);
+    auto& s = seen_[e.user];
+    auto pos = std::lower_bound(s.begin(), s.end(), e.item);
+    if (pos == s.end() || *pos != e.item) s.insert(pos, e.item);
   }
-  auto fresh = models::make_model(options_.model);
+  // The learner takes them in log order.
+  std::sort(to_learn.begin(), to_learn.end(),
+            [](const Queued& a, const Queued& b) { return a.seq < b.seq; });
+  auto fresh = resume ? std::move(resume->model) : models::make_model(options_.model);
   give_attributes(*fresh);
   const auto n_events = events.size();
   {
@@ -192,14 +217,33 @@ void Service::refit_from_log(const std::string& reason) {
   good_learned_ = learned_events_.size();
   healthy_is_live_ = false;
   healthy_learned_ = good_learned_;
-  fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
+  if (!resume) fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
   model_ = std::move(fresh);
+  covered_seq_ = resume ? resume->covered_seq : log_.last_seq();
+  learned_ahead_.clear();
   const auto bytes = snapshot();
   start_quality_window(/*rebaseline=*/true, learned_events_.size());
-  publish_version(reason, learned_events_.size(), bytes);
+  const std::string why = resume ? fmt::format("{}: checkpoint of {} events + {} from the log",
+                                               reason, n_events, to_learn.size())
+                                 : reason;
+  publish_version(why, learned_events_.size(), bytes);
   publish_serving(bytes);
-  log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
-            n_events, users_.size(), items_.size());
+  if (resume) {
+    last_checkpoint_ = std::chrono::steady_clock::now();
+    log::info(
+        "serve: model {} resumed from its checkpoint of {} logged events; {} logged after it "
+        "are learned now ({} users, {} items)",
+        options_.model, n_events, to_learn.size(), users_.size(), items_.size());
+    std::lock_guard q(queue_mutex_);
+    ingested_ += to_learn.size();  // learned as if just ingested (wait_learned waits for them)
+    queue_.insert(queue_.begin(), std::make_move_iterator(to_learn.begin()),
+                  std::make_move_iterator(to_learn.end()));
+  } else {
+    log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
+              n_events, users_.size(), items_.size());
+    lock.unlock();  // (write_checkpoint reads the ids under the state lock)
+    write_checkpoint();
+  }
   if (!model_->supports_online())
     log::warn(
         "serve: model {} does not learn online: it changes only with retrains "
@@ -340,11 +384,11 @@ void Service::check_event(const store::LoggedEvent& e, size_t x) {
 size_t Service::ingest(std::span<const store::LoggedEvent> events) {
   for (size_t x = 0; x < events.size(); ++x) check_event(events[x], x);
   if (events.empty()) return 0;
-  log_.append(events);  // durable before acknowledged or learned
+  const uint64_t first = log_.append(events);  // durable before acknowledged or learned
   const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard q(queue_mutex_);
-    for (const auto& e : events) queue_.push_back({0, e, now});
+    for (size_t x = 0; x < events.size(); ++x) queue_.push_back({0, events[x], now, first + x});
     ingested_ += events.size();
   }
   queue_cv_.notify_one();
@@ -383,6 +427,7 @@ void Service::learner_loop() {
         int64_t timestamp;
         std::string context;
         std::vector<uint32_t> previous;  // the user's last three items before it
+        bool replayed;                   // counted at the start (Queued::replayed)
       };
       std::vector<data::Interaction> xs;
       std::vector<Counted> counted;
@@ -393,6 +438,13 @@ void Service::learner_loop() {
             std::max<size_t>(1, batch.size() / std::max<size_t>(1, options_.live_checks));
         for (auto& b : batch) {
           const uint32_t u = users_.insert(b.event.user), i = items_.insert(b.event.item);
+          if (b.replayed) {
+            b.user_index = u;
+            counted.push_back({b.event.timestamp, {}, {}, true});
+            xs.push_back(to_interaction(u, i, b.event));
+            learned_events_.push_back(xs.back());
+            continue;
+          }
           if (u >= history_.size()) {
             history_.resize(u + 1);
             seen_.resize(u + 1);
@@ -406,7 +458,7 @@ void Service::learner_loop() {
             checks.push_back({xs.size(), s, last_items(u, 50), b.event.context});
           }
           if (!repeat) s.insert(pos, i);
-          counted.push_back({b.event.timestamp, b.event.context, last_items(u, 3)});
+          counted.push_back({b.event.timestamp, b.event.context, last_items(u, 3), false});
           b.user_index = u;
           xs.push_back(to_interaction(u, i, b.event));
           learned_events_.push_back(xs.back());
@@ -420,7 +472,7 @@ void Service::learner_loop() {
       for (size_t x = 0; x < xs.size(); ++x) {
         if (c < checks.size() && checks[c].event == x)
           score_before_learning(xs[x].user, xs[x].item, checks[c++]);
-        {
+        if (!counted[x].replayed) {
           std::unique_lock state(state_mutex_);
           count_event(xs[x].item, counted[x].timestamp, counted[x].context);
           count_transitions(xs[x].item, counted[x].previous);
@@ -430,6 +482,7 @@ void Service::learner_loop() {
         if (online) model_->observe(xs[x]);
       }
       if (online) model_->flush();
+      for (const auto& b : batch) note_learned(b.seq);
       if (options_.quality_margin > 0 && quality_.ready()) judge_quality();
       if (!ranker_y_.empty()) {
         ranker_->train(ranker_x_, ranker_y_);
@@ -919,6 +972,86 @@ void Service::guard_and_publish(uint32_t user) {
   }
   healthy_is_live_ = true;
   healthy_learned_ = learned_count();
+  if (options_.checkpoint_s > 0 && std::chrono::steady_clock::now() - last_checkpoint_ >=
+                                       std::chrono::duration<double>(options_.checkpoint_s)) {
+    write_checkpoint();
+  }
+}
+
+void Service::note_learned(uint64_t seq) {
+  if (seq <= covered_seq_) return;
+  learned_ahead_.insert(seq);
+  while (!learned_ahead_.empty() && *learned_ahead_.begin() == covered_seq_ + 1) {
+    learned_ahead_.erase(learned_ahead_.begin());
+    ++covered_seq_;
+  }
+}
+
+namespace {
+constexpr uint32_t kCheckpointVersion = 1;
+}  // namespace
+
+void Service::write_checkpoint() {
+  last_checkpoint_ = std::chrono::steady_clock::now();
+  if (options_.checkpoint_s <= 0) return;
+  try {
+    const auto bytes = snapshot();
+    if (!bytes) return;
+    CheckedFileWriter file(checkpoint_path(), {"srckpt", kCheckpointVersion});
+    auto& w = file.writer();
+    w.str(options_.model);
+    w.u64(covered_seq_);
+    {
+      std::shared_lock state(state_mutex_);
+      for (const IdMap* ids : {&users_, &items_}) {
+        w.u64(ids->size());
+        for (uint32_t i = 0; i < ids->size(); ++i) w.str(ids->id(i));
+      }
+    }
+    w.str(*bytes);
+    file.commit();
+  } catch (const std::exception& e) {
+    log::error("serve: writing the model checkpoint '{}' failed: {}", checkpoint_path(), e.what());
+  }
+}
+
+std::unique_ptr<Service::Checkpoint> Service::read_checkpoint() const {
+  const std::string path = checkpoint_path();
+  if (options_.checkpoint_s <= 0 || !std::filesystem::exists(path)) return nullptr;
+  try {
+    auto in = open_checked_file(path, "srckpt", kCheckpointVersion);
+    BinaryReader r(*in, path);
+    const std::string spec = r.str();
+    if (spec != options_.model) {
+      log::warn("serve: checkpoint '{}' is of model {}, not {}: refitting on the log", path, spec,
+                options_.model);
+      return nullptr;
+    }
+    auto c = std::make_unique<Checkpoint>();
+    c->covered_seq = r.u64();
+    SR_CHECK(c->covered_seq <= log_.last_seq(), ErrorKind::kCorrupt,
+             "it covers event {}, past the log's last ({})", c->covered_seq, log_.last_seq());
+    for (auto* ids : {&c->users, &c->items}) {
+      ids->resize(r.count(uint64_t{1} << 32));
+      for (auto& id : *ids) id = r.str();
+    }
+    const std::string bytes = r.str();
+    c->model = models::make_model(spec);
+    MemoryIStream model_in(bytes);
+    BinaryReader mr(model_in, path + " (model)");
+    c->model->load(mr);
+    if (!c->model->supports_online() && c->covered_seq < log_.last_seq()) {
+      log::info(
+          "serve: model {} does not learn online: refitting on the log, not resuming "
+          "from checkpoint '{}' (events were logged after it)",
+          spec, path);
+      return nullptr;
+    }
+    return c;
+  } catch (const std::exception& e) {
+    log::warn("serve: checkpoint '{}' not used ({}): refitting on the log", path, e.what());
+    return nullptr;
+  }
 }
 
 void Service::judge_quality() {
@@ -1574,6 +1707,9 @@ std::vector<store::LoggedEvent> Service::history(const std::string& user) const 
 
 uint64_t Service::erase_user(const std::string& user) {
   wait_learned();
+  // The checkpoint holds the user's data: gone before the log forgets them (the refit
+  // writes a new one).
+  std::filesystem::remove(checkpoint_path());
   const uint64_t n = log_.erase_user(user);
   catalog_.erase_user(user);
   refit_from_log("deletion");

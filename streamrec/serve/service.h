@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -46,8 +47,14 @@ struct ServiceOptions {
   int flush_ms = 100;                 // a partial micro-batch is learned after this long
   size_t max_history = 200;           // recent events kept per user for queries
   size_t live_checks = 32;            // live prequential checks per micro-batch at most
-  int publish_ms = 1000;      // guard check + serving-copy publish interval (0: every micro-batch)
-  size_t keep_versions = 10;  // versions kept (with snapshots) for rollback
+  int publish_ms = 1000;  // guard check + serving-copy publish interval (0: every micro-batch)
+  // Model checkpoints in data_dir (`model.ckpt`): the learning model's state at a publish,
+  // its ids and the last logged event it covers, written at most every checkpoint_s seconds
+  // and after each refit. A start resumes from it and learns the events logged after it
+  // online; without one (or for another model spec), a start refits on the whole log.
+  // 0: no checkpoints.
+  double checkpoint_s = 60;
+  size_t keep_versions = 10;          // versions kept (with snapshots) for rollback
   int64_t fresh_seconds = 3 * 86400;  // items first seen this recently are "fresh" (explore)
   double context_weight = 0.3;  // weight of the context log-lift against rank-scaled relevance
   // Candidates come from an HNSW index over the model's retrieval vectors (mf, seq) instead
@@ -269,6 +276,10 @@ class Service {
     uint32_t user_index = 0;  // set by the learner
     store::LoggedEvent event;
     std::chrono::steady_clock::time_point at;
+    uint64_t seq = 0;  // in the event log
+    // Logged before a restart after the model's checkpoint: the state (history, counters)
+    // already has it, the model learns it (no live check either).
+    bool replayed = false;
   };
   void learner_loop();
   void retrain();
@@ -334,7 +345,22 @@ class Service {
       std::span<const float> scores, std::span<const char> from_model,
       std::span<const uint32_t> recent,
       std::span<const std::pair<std::string, std::string>> context) const;
-  void refit_from_log(const std::string& reason);
+  // A model checkpoint read back: the model, its ids, the last logged event it covers.
+  struct Checkpoint {
+    std::unique_ptr<models::Recommender> model;
+    std::vector<std::string> users, items;
+    uint64_t covered_seq = 0;
+  };
+  // With `resume`, the model comes from that checkpoint instead of a fit, and the events
+  // logged after it are queued for the learner.
+  void refit_from_log(const std::string& reason, std::unique_ptr<Checkpoint> resume = nullptr);
+  std::string checkpoint_path() const { return options_.data_dir + "/model.ckpt"; }
+  // The checkpoint in data_dir if there is a usable one (else null; a warning says why).
+  std::unique_ptr<Checkpoint> read_checkpoint() const;
+  // Learner lock held: writes the learning model's checkpoint (if the model can save).
+  void write_checkpoint();
+  // Learner lock held: `seq` was learned; moves covered_seq_ over every event learned in a row.
+  void note_learned(uint64_t seq);
   void publish_version(const std::string& reason, size_t events_learned,
                        const std::optional<std::string>& bytes);
   // State lock held (exclusive): per-item vectors sized for item index `i`.
@@ -378,7 +404,11 @@ class Service {
   std::unique_ptr<models::Recommender> model_;
   std::atomic<uint64_t> model_version_{0};
   std::deque<std::pair<VersionInfo, std::string>> versions_;  // with snapshot bytes
-  std::chrono::steady_clock::time_point last_publish_{};
+  std::chrono::steady_clock::time_point last_publish_{}, last_checkpoint_{};
+  // Every logged event up to covered_seq_ is in the learning model; learned_ahead_ holds the
+  // later ones learned out of order (concurrent ingests queue in either order).
+  uint64_t covered_seq_ = 0;
+  std::set<uint64_t> learned_ahead_;
   uint32_t last_user_ = 0;  // first user of the last micro-batch (the guard scores it)
   // The NaN guard's target: the live serving copy once a publish passed the guard (false:
   // a refit on the first healthy_learned_ events).

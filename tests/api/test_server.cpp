@@ -18,6 +18,7 @@
 #include "streamrec/core/error.h"
 #include "streamrec/data/generator.h"
 #include "streamrec/serve/service.h"
+#include "streamrec/store/event_log.h"
 #include "test_util.h"
 
 namespace streamrec::api {
@@ -889,6 +890,74 @@ TEST(Server, RateLimitAnswers429PerKeyAndRefills) {
   EXPECT_EQ(reader.Get("/v1/popular")->status, 200);
   server.stop();
   t.join();
+}
+
+TEST(Server, RestartResumesFromTheCheckpointPlusTheLog) {
+  testing::TempDir dir;
+  const auto ds = small_stream();
+  const auto batches = event_batches(ds, 500);
+  const size_t half = batches.size() / 2, learned_first = half * 500;
+  auto tweak = [](serve::ServiceOptions& o) {
+    o.checkpoint_s = 1e-6;  // a checkpoint at every publish
+    o.quality_margin = 0;   // no guard rollback between the reads
+  };
+  const std::string model = "mf:algo=bpr,factors=8";
+  const std::string query =
+      "/v1/recommend?n=20&ranker=false&exact=true&user=" + ds.users.id(ds.events.front().user);
+  json before;
+  {
+    Running r(dir.path().string(), model, tweak);
+    auto writer = r.client(kWrite);
+    post_batches(writer, batches, 0, half);
+    r.service.wait_learned();
+    before = body_of(r.client(kRead).Get(query.c_str()))["items"];
+    ASSERT_EQ(before.size(), 20u);
+  }
+  auto expect_same = [&](const json& items) {
+    ASSERT_EQ(items.size(), before.size());
+    for (size_t x = 0; x < items.size(); ++x) {
+      EXPECT_EQ(items[x]["item"], before[x]["item"]) << x;
+      EXPECT_NEAR(items[x]["score"].get<double>(), before[x]["score"].get<double>(), 1e-6) << x;
+    }
+  };
+  {
+    // No new events: the model is the one learned online before the stop, not a refit (a
+    // batch fit on the same events learns other weights).
+    Running again(dir.path().string(), model, tweak);
+    const auto versions = again.service.versions();
+    ASSERT_FALSE(versions.empty());
+    EXPECT_NE(versions.back().reason.find("checkpoint of " + std::to_string(learned_first)),
+              std::string::npos)
+        << versions.back().reason;
+    expect_same(body_of(again.client(kRead).Get(query.c_str()))["items"]);
+  }
+  // Events acknowledged but not learned before a crash (kill -9): in the log only.
+  std::vector<store::LoggedEvent> rest;
+  for (size_t x = learned_first; x < ds.events.size(); ++x) {
+    const auto& e = ds.events[x];
+    rest.push_back(
+        {ds.users.id(e.user), ds.items.id(e.item), 1.0f, data::EventType::kClick, e.timestamp, ""});
+  }
+  {
+    store::EventLog log(dir.path().string() + "/events", {.sync = false});
+    log.append(rest);
+  }
+  Running third(dir.path().string(), model, tweak);
+  third.service.wait_learned();
+  const auto stats = third.service.stats();
+  EXPECT_EQ(stats.events_learned, rest.size()) << "the checkpoint's events are not relearned";
+  EXPECT_EQ(stats.events_logged, ds.events.size());
+  EXPECT_EQ(stats.users, active_users(ds));
+  const auto versions = third.service.versions();
+  EXPECT_NE(versions.back().reason.find("+ " + std::to_string(rest.size()) + " from the log"),
+            std::string::npos)
+      << versions.back().reason;
+  const auto& last = ds.events.back();
+  size_t count = 0;
+  for (const auto& e : ds.events) count += e.user == last.user;
+  const auto history = body_of(
+      third.client(kRead).Get(("/v1/users/" + ds.users.id(last.user) + "/history").c_str()));
+  EXPECT_EQ(history["events"].size(), std::min<size_t>(count, 200));
 }
 
 TEST(Server, RestartRebuildsStateFromTheEventLog) {

@@ -1,7 +1,8 @@
 // Durability under a crash: the real `streamrec serve` is killed with SIGKILL while
 // several clients ingest batches; after a restart on the same data directory, every batch
 // that was acknowledged (HTTP 200) is there in full. Each batch belongs to its own user,
-// so the user's history counts it.
+// so the user's history counts it. The server writes model checkpoints every 0.2 s: the
+// restart resumes the model from the last one and learns the events logged after it.
 //
 //   node kill9.test.mjs <streamrec binary>
 import { spawn } from 'node:child_process';
@@ -17,7 +18,7 @@ const perBatch = 50;
 
 function start() {
   const server = spawn(binary, ['serve', '--port', '0', '--data-dir', dataDir, '--model', 'popular',
-    '--dashboard-dir', ''], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--dashboard-dir', '', '--checkpoint-every', '0.2'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const base = new Promise((resolve, reject) => {
     let out = '';
     server.stdout.on('data', d => {
@@ -57,6 +58,9 @@ try {
   const second = start();
   const base2 = await second.base;
   const stats = await (await fetch(`${base2}/v1/stats`)).json();
+  const { versions } = await (await fetch(`${base2}/v1/model/versions`)).json();
+  const resumed = versions[versions.length - 1].reason.match(/checkpoint of (\d+) events \+ (\d+) from the log/);
+  assert.ok(resumed, `the restart did not resume from a checkpoint: ${versions[versions.length - 1].reason}`);
   let missing = 0;
   for (const b of acked) {
     const h = await (await fetch(`${base2}/v1/users/batch-${b}/history`)).json();
@@ -64,7 +68,9 @@ try {
   }
   second.server.kill('SIGINT');
   await new Promise(r => second.server.on('exit', r));
-  console.log(`kill -9 test: ${acked.length} batches acknowledged, ${stats.events_logged} events in the log after restart, ${missing} acknowledged batches missing`);
+  console.log(`kill -9 test: ${acked.length} batches acknowledged, ${stats.events_logged} events in the log after restart, ${missing} acknowledged batches missing; the model resumed from a checkpoint of ${resumed[1]} events + ${resumed[2]} from the log`);
+  assert.ok(Number(resumed[1]) > 0, 'the checkpoint covers no event: none was written during the ingest');
+  assert.equal(Number(resumed[1]) + Number(resumed[2]), stats.events_logged);
   assert.equal(missing, 0, 'acknowledged batches were lost');
   assert.ok(stats.events_logged >= acked.length * perBatch);
   assert.equal(stats.events_logged % perBatch, 0, 'a batch was logged partially');

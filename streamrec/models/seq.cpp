@@ -349,8 +349,15 @@ struct SeqModel::State {
   // the table's row optimizer. With `negatives` > 0 the softmax runs over a sample instead
   // of the catalog: the batch's own items (inputs and targets: in-batch negatives) plus
   // `negatives` uniformly drawn items, and only those rows are gathered and updated.
-  void train_step(std::span<const uint32_t> users, int drop_last, int64_t negatives = 0) {
+  // `last_targets` (empty, or one per user): when above 0, only the user's last that many
+  // positions are targets (an online step on new events); 0: all of them.
+  void train_step(std::span<const uint32_t> users, int drop_last, int64_t negatives = 0,
+                  std::span<const uint32_t> last_targets = {}) {
     auto [in, tg] = make_batch(users, true, drop_last);
+    auto* ptg = tg.data_ptr<int64_t>();
+    for (size_t r = 0; r < last_targets.size(); ++r)
+      if (last_targets[r] > 0 && last_targets[r] < maxlen)
+        std::fill_n(ptg + r * maxlen, maxlen - last_targets[r], int64_t{0});
     auto valid = tg.gt(0).view({-1});
     if (valid.sum().item<int64_t>() == 0) return;
     const auto n_items = static_cast<int64_t>(item_keys.size());
@@ -465,6 +472,9 @@ Params SeqModel::declare_params() {
        ParamSpec::integer("negatives", 0, 0, 1 << 24,
                           "fit: sampled softmax over the batch's items plus this many uniform "
                           "negatives (0: full softmax over the catalog)"),
+       ParamSpec::choice("online_targets", "all", {"all", "new"},
+                         "online: a step trains every position of the queued users' sequences "
+                         "(all) or only their new events' (new)"),
        ParamSpec::integer("online_negatives", -1, -1, 1 << 24,
                           "online: sampled softmax over the batch's items plus this many "
                           "uniform negatives (0: full softmax over the catalog; -1: full "
@@ -877,14 +887,25 @@ void SeqModel::flush() {
   std::vector<uint32_t> users = st.pending;
   st.pending.clear();
   std::sort(users.begin(), users.end());
+  // online_targets=new: a queued user's step trains the positions of their new events only
+  // (the older ones were learned before); replayed users train all of theirs.
+  std::vector<uint32_t> last_targets;
+  const bool only_new = params_.str("online_targets") == "new";
+  for (size_t x = 0; x < users.size();) {
+    size_t y = x;
+    while (y < users.size() && users[y] == users[x]) ++y;
+    if (only_new) last_targets.push_back(static_cast<uint32_t>(y - x));
+    x = y;
+  }
   users.erase(std::unique(users.begin(), users.end()), users.end());
   // Replay: a sample of users seen before, against forgetting what the batch does not show.
   const auto replay = static_cast<size_t>(params_.integer("online_replay"));
   if (!st.replay_pool.empty())
     for (size_t r = 0; r < replay; ++r)
       users.push_back(st.replay_pool[st.rng() % st.replay_pool.size()]);
+  if (only_new) last_targets.resize(users.size(), 0);
   st.encoder->train();
-  st.train_step(users, 0, online_negatives());
+  st.train_step(users, 0, online_negatives(), last_targets);
   ++online_steps_;
   // Moves by 10% per step (about the last ten micro-batches).
   online_loss_ = std::isnan(online_loss_) ? st.last_loss : 0.9 * online_loss_ + 0.1 * st.last_loss;

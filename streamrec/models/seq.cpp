@@ -426,6 +426,15 @@ struct SeqModel::State {
   }
 
   // Users a replay sample is drawn from: everyone with at least two items.
+  // The encoder's weights and their Adam state, as two strings (torch::save archives).
+  void write_dense(BinaryWriter& out) const {
+    std::ostringstream enc, opt;
+    torch::save(encoder, enc);
+    torch::save(*dense_opt, opt);
+    out.str(enc.str());
+    out.str(opt.str());
+  }
+
   void rebuild_replay_pool() {
     replay_pool.clear();
     in_pool.assign(seqs.size(), 0);
@@ -472,7 +481,7 @@ Params SeqModel::declare_params() {
        ParamSpec::integer("negatives", 0, 0, 1 << 24,
                           "fit: sampled softmax over the batch's items plus this many uniform "
                           "negatives (0: full softmax over the catalog)"),
-       ParamSpec::choice("online_targets", "all", {"all", "new"},
+       ParamSpec::choice("online_targets", "new", {"new", "all"},
                          "online: a step trains every position of the queued users' sequences "
                          "(all) or only their new events' (new)"),
        ParamSpec::integer("online_negatives", -1, -1, 1 << 24,
@@ -680,11 +689,7 @@ void SeqModel::save(BinaryWriter& out) const {
   out.u64(online_steps_);
   out.u64(st.seqs.size());
   for (const auto& s : st.seqs) out.u32s(s);
-  std::ostringstream enc, opt;
-  torch::save(st.encoder, enc);
-  torch::save(*st.dense_opt, opt);
-  out.str(enc.str());
-  out.str(opt.str());
+  st.write_dense(out);
   out.str(st.items->save_full_bytes());
   // The item tower: which items have id rows, their attribute keys and images, the CNN.
   out.bytes(st.has_id.data(), st.has_id.size());
@@ -749,11 +754,7 @@ bool SeqModel::save_delta(BinaryWriter& out) const {
     out.u32(u);
     out.u32s(st.seqs[u]);
   }
-  std::ostringstream enc, opt;
-  torch::save(st.encoder, enc);
-  torch::save(*st.dense_opt, opt);
-  out.str(enc.str());
-  out.str(opt.str());
+  st.write_dense(out);
   out.str(st.items->save_delta_bytes());
   out.bytes(st.has_id.data(), st.has_id.size());
   out.u8(st.delta_content);

@@ -242,6 +242,7 @@ void Service::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoi
     log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
               n_events, users_.size(), items_.size());
     lock.unlock();  // (write_checkpoint reads the ids under the state lock)
+    erasing_ = false;
     write_checkpoint();
   }
   if (!model_->supports_online())
@@ -993,7 +994,7 @@ constexpr uint32_t kCheckpointVersion = 1;
 
 void Service::write_checkpoint() {
   last_checkpoint_ = std::chrono::steady_clock::now();
-  if (options_.checkpoint_s <= 0) return;
+  if (options_.checkpoint_s <= 0 || erasing_) return;
   try {
     const auto bytes = snapshot();
     if (!bytes) return;
@@ -1709,6 +1710,7 @@ uint64_t Service::erase_user(const std::string& user) {
   wait_learned();
   // The checkpoint holds the user's data: gone before the log forgets them (the refit
   // writes a new one).
+  erasing_ = true;  // no checkpoint until the refit's (a publish could write the user back)
   std::filesystem::remove(checkpoint_path());
   const uint64_t n = log_.erase_user(user);
   catalog_.erase_user(user);

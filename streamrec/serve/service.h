@@ -409,7 +409,8 @@ class Service {
   // later ones learned out of order (concurrent ingests queue in either order).
   uint64_t covered_seq_ = 0;
   std::set<uint64_t> learned_ahead_;
-  uint32_t last_user_ = 0;  // first user of the last micro-batch (the guard scores it)
+  std::atomic<bool> erasing_{false};  // a user deletion is under way: no checkpoints
+  uint32_t last_user_ = 0;            // first user of the last micro-batch (the guard scores it)
   // The NaN guard's target: the live serving copy once a publish passed the guard (false:
   // a refit on the first healthy_learned_ events).
   bool healthy_is_live_ = false;

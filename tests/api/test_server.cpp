@@ -123,7 +123,9 @@ data::Dataset small_stream() { return stream(200, 150, 6000); }
 TEST(Server, IngestRecommendFilterHistoryDelete) {
   testing::TempDir dir;
   const auto ds = small_stream();
-  Running r(dir.path().string(), "mf:algo=bpr,factors=16");
+  // A model checkpoint at every publish: the deleted user must leave it too.
+  Running r(dir.path().string(), "mf:algo=bpr,factors=16",
+            [](serve::ServiceOptions& o) { o.checkpoint_s = 1e-6; });
   auto writer = r.client(kWrite);
   for (const auto& batch : event_batches(ds, 500)) {
     auto res = writer.Post("/v1/events", batch, "application/json");
@@ -213,6 +215,11 @@ TEST(Server, IngestRecommendFilterHistoryDelete) {
                   ->status,
               200);
   r.service.wait_learned();
+  {
+    std::ifstream in(dir.path() / "model.ckpt", std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    ASSERT_NE(bytes.find(secret), std::string::npos) << "the checkpoint holds the user first";
+  }
   EXPECT_EQ(body_of(admin.Delete(("/v1/users/" + secret).c_str()))["events_deleted"], 5);
   EXPECT_EQ(reader.Get(("/v1/users/" + secret).c_str())->status, 404);
   for (const auto& f : std::filesystem::recursive_directory_iterator(dir.path())) {

@@ -426,6 +426,15 @@ struct SeqModel::State {
   }
 
   // Users a replay sample is drawn from: everyone with at least two items.
+  // Item attributes as Content::save wrote them; their fields must be this model's.
+  void load_content(BinaryReader& in, const std::string& what, uint32_t n_items) {
+    const unsigned fields = content.fields;
+    content.load(in);
+    SR_CHECK(content.fields == fields, ErrorKind::kCorrupt,
+             "{}: item features {} differ from this model's ({})", what, content.fields, fields);
+    content.resize(n_items);
+  }
+
   // The encoder's weights and their Adam state, as two strings (torch::save archives).
   void write_dense(BinaryWriter& out) const {
     std::ostringstream enc, opt;
@@ -717,11 +726,7 @@ void SeqModel::load(BinaryReader& in) {
   st.items->load_full_bytes(in.str(), "seq snapshot's item table");
   st.grow_items(n_items_);
   in.bytes(st.has_id.data(), st.has_id.size());
-  const unsigned fields = st.content.fields;
-  st.content.load(in);
-  SR_CHECK(st.content.fields == fields, ErrorKind::kCorrupt,
-           "seq: saved item features {} differ from this model's ({})", st.content.fields, fields);
-  st.content.resize(n_items_);
+  st.load_content(in, "seq snapshot", n_items_);
   std::istringstream image(in.str());
   if (st.image_tower) torch::load(st.image_tower, image);
   st.rebuild_replay_pool();
@@ -801,14 +806,7 @@ void SeqModel::apply_deltas(std::span<const std::string> deltas) {
     n_items_ = n_items;
     st.grow_items(n_items_);
     in.bytes(st.has_id.data(), st.has_id.size());
-    if (in.u8()) {
-      const unsigned fields = st.content.fields;
-      st.content.load(in);
-      SR_CHECK(st.content.fields == fields, ErrorKind::kCorrupt,
-               "{}: item features {} differ from this model's ({})", what, st.content.fields,
-               fields);
-      st.content.resize(n_items_);
-    }
+    if (in.u8()) st.load_content(in, what, n_items_);
     image = in.str();
   }
   if (deltas.empty()) return;

@@ -36,6 +36,23 @@ void lower_priority(int nice) {
     log::debug("serve: cannot lower a background thread's priority: {}", std::strerror(errno));
 }
 
+// A model's state as bytes (save), and a model of `spec` loaded from such bytes.
+std::string saved_bytes(const models::Recommender& model) {
+  std::ostringstream out;
+  BinaryWriter w(out);
+  model.save(w);
+  return std::move(out).str();
+}
+
+std::unique_ptr<models::Recommender> loaded_model(const std::string& spec, std::string_view bytes,
+                                                  const std::string& what) {
+  auto model = models::make_model(spec);
+  MemoryIStream in(bytes);
+  BinaryReader r(in, what);
+  model->load(r);
+  return model;
+}
+
 constexpr size_t kMaxIdLength = 256;
 constexpr size_t kRing = 1000;           // events/requests in the live percentiles
 constexpr size_t kHistoryPoints = 3600;  // one hour of per-second points
@@ -766,10 +783,7 @@ size_t Service::learned_count() const {
 std::optional<std::string> Service::snapshot() {
   if (!can_snapshot_) return std::nullopt;
   try {
-    std::ostringstream out;
-    BinaryWriter w(out);
-    model_->save(w);
-    return out.str();
+    return saved_bytes(*model_);
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::kUnsupported) throw;
     can_snapshot_ = false;
@@ -783,10 +797,7 @@ void Service::publish_serving(const std::optional<std::string>& bytes) {
   const auto t0 = std::chrono::steady_clock::now();
   std::shared_ptr<models::Recommender> copy;
   if (bytes) {
-    copy = models::make_model(options_.model);
-    std::istringstream in(*bytes);
-    BinaryReader r(in, "serving copy");
-    copy->load(r);
+    copy = loaded_model(options_.model, *bytes, "serving copy");
     model_->mark_delta();  // the next delta starts at the state of `bytes`
   }
   live_copy_ = copy;
@@ -955,13 +966,7 @@ void Service::guard_and_publish(uint32_t user) {
   // micro-batches, see judge_quality.)
   last_publish_ = std::chrono::steady_clock::now();
   if (!scores_finite(user)) {
-    std::string target;
-    if (healthy_is_live_ && live_copy_) {
-      std::ostringstream out;
-      BinaryWriter w(out);
-      live_copy_->save(w);
-      target = std::move(out).str();
-    }
+    const std::string target = healthy_is_live_ && live_copy_ ? saved_bytes(*live_copy_) : "";
     return roll_back_to(fmt::format("the model produced non-finite scores after {} learned events",
                                     learned_count()),
                         target, healthy_learned_);
@@ -981,6 +986,10 @@ void Service::guard_and_publish(uint32_t user) {
 
 void Service::note_learned(uint64_t seq) {
   if (seq <= covered_seq_) return;
+  if (seq == covered_seq_ + 1 && learned_ahead_.empty()) {  // in order: the usual case
+    ++covered_seq_;
+    return;
+  }
   learned_ahead_.insert(seq);
   while (!learned_ahead_.empty() && *learned_ahead_.begin() == covered_seq_ + 1) {
     learned_ahead_.erase(learned_ahead_.begin());
@@ -1036,11 +1045,7 @@ std::unique_ptr<Service::Checkpoint> Service::read_checkpoint() const {
       ids->resize(r.count(uint64_t{1} << 32));
       for (auto& id : *ids) id = r.str();
     }
-    const std::string bytes = r.str();
-    c->model = models::make_model(spec);
-    MemoryIStream model_in(bytes);
-    BinaryReader mr(model_in, path + " (model)");
-    c->model->load(mr);
+    c->model = loaded_model(spec, r.str(), path + " (model)");
     if (!c->model->supports_online() && c->covered_seq < log_.last_seq()) {
       log::info(
           "serve: model {} does not learn online: refitting on the log, not resuming "
@@ -1076,12 +1081,10 @@ void Service::start_quality_window(bool rebaseline, size_t learned) {
 }
 
 void Service::roll_back_to(const std::string& why, const std::string& target, size_t learned) {
-  auto fresh = models::make_model(options_.model);
+  auto fresh = target.empty() ? models::make_model(options_.model)
+                              : loaded_model(options_.model, target, "guard snapshot");
   std::string how;
   if (!target.empty()) {
-    std::istringstream in(target);
-    BinaryReader r(in, "guard snapshot");
-    fresh->load(r);
     std::shared_lock state(state_mutex_);
     give_attributes(*fresh);  // the catalog as it is now, not as it was then
     how = fmt::format("the snapshot after {} events", learned);
@@ -1136,10 +1139,7 @@ uint64_t Service::rollback_to(uint64_t version) {
   SR_INPUT_CHECK(it != versions_.end(), "version {} is not kept (see /v1/model/versions)", version);
   SR_CHECK(it->first.restorable, ErrorKind::kUnsupported,
            "version {} has no snapshot: model {} cannot save its state", version, options_.model);
-  auto fresh = models::make_model(options_.model);
-  std::istringstream in(it->second);
-  BinaryReader r(in, fmt::format("version {}", version));
-  fresh->load(r);
+  auto fresh = loaded_model(options_.model, it->second, fmt::format("version {}", version));
   {
     std::shared_lock state(state_mutex_);
     give_attributes(*fresh);  // the catalog as it is now, not as it was then

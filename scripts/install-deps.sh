@@ -10,6 +10,8 @@ packages=(
   # numerics: libtorch for every neural network; OpenBLAS is mandatory, the
   # reference BLAS makes libtorch's matrix products ~30x slower.
   libtorch-dev libopenblas0-pthread libopenblas-dev
+  # oneDNN's headers (libtorch already links its library): sgemm with the CPU's own kernels
+  libdnnl-dev
   # storage, ANN, HTTP, JSON, CLI, logging
   librocksdb-dev libhnswlib-dev libcpp-httplib-dev nlohmann-json3-dev libsimdjson-dev
   libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev

@@ -7,8 +7,8 @@
 
 #include "streamrec/core/error.h"
 #include "streamrec/core/parallel.h"
-#include "streamrec/core/runtime_env.h"
 #include "streamrec/core/softmax_rows.h"
+#include "streamrec/models/gemm.h"
 
 namespace streamrec::models {
 
@@ -139,7 +139,7 @@ struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h,
                                const torch::Tensor& E, const torch::Tensor& targets,
                                const torch::Tensor& blocked) {
-    const int64_t P = h.size(0), N = E.size(0);
+    const int64_t P = h.size(0), N = E.size(0), d = h.size(1);
     SR_CHECK(P > 0 && E.size(1) == h.size(1) && targets.numel() == P, ErrorKind::kInvalidInput,
              "full softmax: h [{}, {}], E [{}, {}], {} targets", P, h.size(1), N, E.size(1),
              targets.numel());
@@ -154,9 +154,9 @@ struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
     const float inv_p = 1.0f / static_cast<float>(P);
     const float ninf = -std::numeric_limits<float>::infinity();
     // Worker w takes tiles w, w + workers, ... into its own E gradient (a fixed split, so
-    // the sum is the same every run); each runs its products on single-threaded BLAS: two
-    // independent streams of work keep both cores busy without handing every product and
-    // row pass between threads.
+    // the sum is the same every run); each runs its products single-threaded (oneDNN's
+    // sgemm, see gemm.h): two independent streams of work keep both cores busy without
+    // handing every product and row pass between threads.
     const auto workers = static_cast<int>(std::min<int64_t>(num_threads(), tiles));
     std::vector<torch::Tensor> dEs(workers);
     auto run = [&](int w) {
@@ -168,7 +168,9 @@ struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
         auto ht = hc.narrow(0, t0, n);
         auto tt = tg.narrow(0, t0, n);
         auto L = buf.narrow(0, 0, n);
-        torch::mm_out(L, ht, Ec.t());
+        const float* hp = ht.data_ptr<float>();
+        const float* Ep = Ec.data_ptr<float>();
+        sgemm_serial(false, true, n, N, d, 1.0f, hp, d, Ep, d, 0.0f, L.data_ptr<float>(), N);
         if (blocked.numel() > 0) L.index_fill_(1, blocked, ninf);
         picked.narrow(0, t0, n).copy_(L.gather(1, tt.view({-1, 1})).view({-1}));
         // Each row becomes exp(x - max) while it is in cache.
@@ -179,22 +181,22 @@ struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
         // one-hot part as row gathers, so the wide tile is never rescaled.
         auto c = row_sum.narrow(0, t0, n).mul(static_cast<float>(P)).reciprocal_().view({-1, 1});
         auto dht = dh.narrow(0, t0, n);
-        torch::mm_out(dht, L, Ec);
+        sgemm_serial(false, false, n, d, N, 1.0f, L.data_ptr<float>(), N, Ep, d, 0.0f,
+                     dht.data_ptr<float>(), d);
         dht.mul_(c).sub_(Ec.index_select(0, tt), inv_p);
-        dE.addmm_(L.t(), ht * c);
+        const auto hs = (ht * c).contiguous();
+        sgemm_serial(true, false, N, d, n, 1.0f, L.data_ptr<float>(), N, hs.data_ptr<float>(), d,
+                     1.0f, dE.data_ptr<float>(), d);
         dE.index_add_(0, tt, ht, -inv_p);
       }
       dEs[w] = dE;
     };
-    {
-      const BlasThreadsScope one_blas_thread(workers > 1 ? 1 : 0);
-      parallel_for(
-          workers,
-          [&](size_t b, size_t e, int) {
-            for (size_t w = b; w < e; ++w) run(static_cast<int>(w));
-          },
-          1);
-    }
+    parallel_for(
+        workers,
+        [&](size_t b, size_t e, int) {
+          for (size_t w = b; w < e; ++w) run(static_cast<int>(w));
+        },
+        1);
     auto dE = dEs[0];
     for (int w = 1; w < workers; ++w) dE.add_(dEs[w]);
     const double loss = (row_sum.log() + row_max - picked).sum().item<double>();

@@ -176,6 +176,10 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--background-nice", so->background_nice,
                   "niceness added to the learner, ANN and retrain threads (requests first)")
       ->capture_default_str();
+  cmd->add_option("--background-idle", so->background_idle,
+                  "run the learner, ANN and retrain threads under SCHED_IDLE (a core only "
+                  "when requests leave one free)")
+      ->capture_default_str();
   cmd->add_option("--ann-min-items", so->ann_min_items,
                   "retrieve candidates from an HNSW index once the model has this many items "
                   "(models with retrieval vectors: mf, seq)")

@@ -10,6 +10,7 @@
 #   ANN_MIN_ITEMS=1 (HNSW retrieval on; a huge value turns it off: every item scored)
 #   QUERY= (extra recommend parameters, e.g. "&diversity=0.3")
 #   BG_NICE=5 (niceness of the server's learner/ANN/retrain threads; 0: same as requests)
+#   BG_IDLE=false (true: those threads also run under SCHED_IDLE)
 #   BATCH_SCORING=true (exact scoring of concurrent requests in shared passes; false: alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ trap 'kill -INT $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf 
 
 "$BIN" serve --port "$PORT" --data-dir "$DIR" --model "$MODEL" --dashboard-dir '' --demo \
   --ann-min-items "$ANN_MIN_ITEMS" --background-nice "${BG_NICE:-5}" \
+  --background-idle "${BG_IDLE:-false}" \
   --batch-scoring "${BATCH_SCORING:-true}" \
   --demo-rate "$RATE" --demo-backlog "$EVENTS" \
   --gen "users=$USERS,items=$ITEMS,events=$EVENTS,new_item_share=0" >"$DIR/server.log" 2>&1 &

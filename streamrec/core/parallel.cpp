@@ -1,5 +1,6 @@
 #include "streamrec/core/parallel.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,7 +25,8 @@ std::atomic<int> g_threads{0};
 // they sleep. The seq learner, whose softmax workers run a few ops per micro-batch, lost
 // 12-25% of its CPU time to that spinning. One job at a time: a second caller while a job
 // runs (another thread, or a nested parallel_for) gets fresh threads instead of waiting.
-// Helpers take the caller's niceness, so that a background job stays in the background.
+// Helpers take the caller's niceness and SCHED_IDLE policy, so that a background job stays in
+// the background.
 class HelperPool {
  public:
   ~HelperPool() {
@@ -50,6 +52,7 @@ class HelperPool {
       helpers_ = helpers;
       remaining_ = helpers;
       nice_ = thread_nice();
+      idle_ = thread_sched_idle();
       ++generation_;
     }
     start_cv_.notify_all();
@@ -70,9 +73,11 @@ class HelperPool {
   void loop(int index) {
     uint64_t seen = 0;
     int current_nice = thread_nice();
+    bool current_idle = thread_sched_idle();
     for (;;) {
       const std::function<void(int)>* job = nullptr;
       int want_nice = 0;
+      bool want_idle = false;
       {
         std::unique_lock lock(mutex_);
         start_cv_.wait(lock, [&] { return stop_ || (generation_ != seen && index <= helpers_); });
@@ -80,7 +85,10 @@ class HelperPool {
         seen = generation_;
         job = job_;
         want_nice = nice_;
+        want_idle = idle_;
       }
+      // Policy first: leaving SCHED_IDLE resets nothing else, and niceness applies in both.
+      if (want_idle != current_idle && set_thread_sched_idle(want_idle)) current_idle = want_idle;
       if (want_nice != current_nice && set_thread_nice(want_nice)) current_nice = want_nice;
       (*job)(index);  // the job catches its own exceptions
       {
@@ -96,6 +104,7 @@ class HelperPool {
   std::vector<std::thread> threads_;
   const std::function<void(int)>* job_ = nullptr;
   int helpers_ = 0, remaining_ = 0, nice_ = 0;
+  bool idle_ = false;
   uint64_t generation_ = 0;
   bool stop_ = false;
 };
@@ -115,6 +124,14 @@ int thread_nice() {
 
 bool set_thread_nice(int nice) {
   return setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice) == 0;
+}
+
+bool thread_sched_idle() { return sched_getscheduler(0) == SCHED_IDLE; }
+
+bool set_thread_sched_idle(bool idle) {
+  if (thread_sched_idle() == idle) return true;
+  const sched_param param{};  // priority 0: the only one SCHED_IDLE and SCHED_OTHER take
+  return sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &param) == 0;
 }
 
 void set_num_threads(int n) { g_threads = std::max(1, n); }

@@ -20,5 +20,11 @@ void parallel_for(size_t n, const std::function<void(size_t, size_t, int)>& body
 // thread inherit it; parallel_for's helpers take their caller's.
 int thread_nice();
 bool set_thread_nice(int nice);
+// Whether the calling thread runs under SCHED_IDLE (Linux: it gets a core only when no
+// normal thread wants it, and a waking normal thread preempts it at once), and switching it
+// in or out (false when refused). Threads it starts later inherit it; so do parallel_for's
+// helpers.
+bool thread_sched_idle();
+bool set_thread_sched_idle(bool idle);
 
 }  // namespace streamrec

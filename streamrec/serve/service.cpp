@@ -28,12 +28,14 @@
 namespace streamrec::serve {
 namespace {
 
-// Lowers the calling thread's priority by `nice` (Linux: niceness is per thread). Threads it
-// starts later (libtorch's OpenMP workers) inherit it.
-void lower_priority(int nice) {
-  if (nice <= 0) return;
-  if (!set_thread_nice(std::min(19, thread_nice() + nice)))
+// Lowers the calling thread's priority by `nice` and, with `idle`, puts it under SCHED_IDLE
+// (Linux: both are per thread). Threads it starts later (libtorch's OpenMP workers) inherit
+// them.
+void lower_priority(int nice, bool idle) {
+  if (nice > 0 && !set_thread_nice(std::min(19, thread_nice() + nice)))
     log::debug("serve: cannot lower a background thread's priority: {}", std::strerror(errno));
+  if (idle && !set_thread_sched_idle(true))
+    log::debug("serve: cannot put a background thread under SCHED_IDLE: {}", std::strerror(errno));
 }
 
 // A model's state as bytes (save), and a model of `spec` loaded from such bytes.
@@ -414,7 +416,7 @@ size_t Service::ingest(std::span<const store::LoggedEvent> events) {
 }
 
 void Service::learner_loop() {
-  lower_priority(options_.background_nice);
+  lower_priority(options_.background_nice, options_.background_idle);
   std::vector<Queued> batch;
   for (;;) {
     {
@@ -872,7 +874,7 @@ void Service::install_serving(std::shared_ptr<const models::Recommender> copy) {
 }
 
 void Service::ann_loop() {
-  lower_priority(options_.background_nice);
+  lower_priority(options_.background_nice, options_.background_idle);
   for (;;) {
     std::shared_ptr<const models::Recommender> model;
     std::shared_ptr<AnnIndex> index;
@@ -1166,7 +1168,7 @@ bool Service::start_retrain(bool scheduled) {
 }
 
 void Service::retrain() {
-  lower_priority(options_.background_nice);
+  lower_priority(options_.background_nice, options_.background_idle);
   // 1. Snapshot (exclusive lock, brief): the events learned so far and the id counts.
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<data::Interaction> events;

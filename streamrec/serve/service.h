@@ -81,6 +81,9 @@ struct ServiceOptions {
   // Niceness added to the background threads (learner, ANN maintenance, retrain), so that
   // requests win the CPU when they compete (0: same priority).
   int background_nice = 5;
+  // The background threads also run under SCHED_IDLE: a core only when no request thread
+  // wants it, and a waking request thread preempts them at once.
+  bool background_idle = false;
   // OpenBLAS threads in the serving process. Its idle workers spin (sched_yield) after each
   // call: with the fusion ranker's small products on every request, a second thread burnt
   // ~20% of the two cores. 0 leaves the library's default.

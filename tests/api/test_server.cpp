@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "streamrec/api/http_server.h"
@@ -990,6 +991,44 @@ TEST(Server, RestartRebuildsStateFromTheEventLog) {
   const auto info = body_of(again.client(kRead).Get(("/v1/items/" + last).c_str()));
   EXPECT_EQ(info["title"], ds.item_attrs.back().title);
   EXPECT_EQ(info["attributes"]["price"], (ds.num_items() - 1) % 50);
+}
+
+// Threads of this process whose scheduling policy is SCHED_IDLE (5), from
+// /proc/self/task/<tid>/stat (field 41; the name in parentheses may hold spaces).
+int sched_idle_threads() {
+  int count = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;  // the thread ended meanwhile
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    std::string field;
+    for (int f = 3; f <= 41 && rest >> field; ++f)
+      if (f == 41 && field == "5") ++count;
+  }
+  return count;
+}
+
+TEST(Server, BackgroundIdleRunsTheBackgroundThreadsUnderSchedIdle) {
+  testing::TempDir plain_dir, idle_dir;
+  {
+    Running plain(plain_dir.path().string(), "popular");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_EQ(sched_idle_threads(), 0);
+  }
+  Running idle(idle_dir.path().string(), "popular",
+               [](serve::ServiceOptions& o) { o.background_idle = true; });
+  // The learner and the ANN thread switch as they start.
+  for (int wait = 0; wait < 100 && sched_idle_threads() < 2; ++wait)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_GE(sched_idle_threads(), 2);
+  // Requests are served meanwhile.
+  auto writer = idle.client(kWrite);
+  post_batches(writer, event_batches(small_stream(), 500));
+  idle.service.wait_learned();
+  const auto res = idle.client(kRead).Get("/v1/recommend?n=5&user=u1");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
 }
 
 }  // namespace

@@ -197,30 +197,39 @@ TEST(Parallel, HelpersAreReusedAndConcurrentOrNestedCallsStillCoverEveryIndex) {
   set_num_threads(before);
 }
 
-TEST(Parallel, HelpersRunAtTheCallersNiceness) {
+TEST(Parallel, HelpersRunAtTheCallersNicenessAndPolicy) {
   const int before = num_threads();
   set_num_threads(2);
   // The helper starts here, at this thread's niceness: a later caller's must be taken, not
   // inherited at creation.
   parallel_for(
       2, [](size_t, size_t, int) {}, 1);
+  ASSERT_FALSE(thread_sched_idle());
   int caller = 0;
   std::atomic<int> helper{-100};
+  std::atomic<bool> helper_idle{false};
   std::thread background([&] {
-    // Raising one's own niceness needs no privilege.
+    // Raising one's own niceness, and entering SCHED_IDLE, need no privilege.
     caller = std::min(19, thread_nice() + 3);
     ASSERT_TRUE(set_thread_nice(caller));
+    ASSERT_TRUE(set_thread_sched_idle(true));
+    ASSERT_TRUE(thread_sched_idle());
     parallel_for(
         20,
         [&](size_t, size_t, int t) {
           std::this_thread::sleep_for(std::chrono::milliseconds(2));
-          if (t == 1) helper = thread_nice();
+          if (t == 1) {
+            helper = thread_nice();
+            helper_idle = thread_sched_idle();
+          }
         },
         1);
   });
   background.join();
+  EXPECT_FALSE(thread_sched_idle());  // the policy is the thread's, not the process's
   if (helper.load() == -100) GTEST_SKIP() << "no chunk ran on a helper thread";
   EXPECT_EQ(helper.load(), caller);
+  EXPECT_TRUE(helper_idle.load());
   set_num_threads(before);
 }
 

@@ -129,7 +129,6 @@ bool set_thread_nice(int nice) {
 bool thread_sched_idle() { return sched_getscheduler(0) == SCHED_IDLE; }
 
 bool set_thread_sched_idle(bool idle) {
-  if (thread_sched_idle() == idle) return true;
   const sched_param param{};  // priority 0: the only one SCHED_IDLE and SCHED_OTHER take
   return sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &param) == 0;
 }

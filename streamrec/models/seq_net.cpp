@@ -159,6 +159,7 @@ struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
     // handing every product and row pass between threads.
     const auto workers = static_cast<int>(std::min<int64_t>(num_threads(), tiles));
     std::vector<torch::Tensor> dEs(workers);
+    const float* Ep = Ec.data_ptr<float>();
     auto run = [&](int w) {
       torch::NoGradGuard no_grad;  // grad mode is per thread; forward runs without it
       auto buf = torch::empty({std::min(tile, P), N});
@@ -169,7 +170,6 @@ struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
         auto tt = tg.narrow(0, t0, n);
         auto L = buf.narrow(0, 0, n);
         const float* hp = ht.data_ptr<float>();
-        const float* Ep = Ec.data_ptr<float>();
         sgemm_serial(false, true, n, N, d, 1.0f, hp, d, Ep, d, 0.0f, L.data_ptr<float>(), N);
         if (blocked.numel() > 0) L.index_fill_(1, blocked, ninf);
         picked.narrow(0, t0, n).copy_(L.gather(1, tt.view({-1, 1})).view({-1}));

@@ -291,33 +291,40 @@ uint32_t EmbeddingTable::find_candidate(const Index& index, uint64_t hash) const
   }
 }
 
-// Walks keys[0..n) in a three-stage software pipeline so that cache misses overlap:
-// key i's index slot is prefetched kAhead iterations before its row is looked up, and its
-// row kAhead iterations before it is consumed. lookup(hash) returns the row or UINT32_MAX;
+// Walks keys[0..n) in a three-stage software pipeline over groups of kGroup keys, so that
+// cache misses overlap: a group's index slots are prefetched one group before its rows are
+// looked up, and its rows one group before they are consumed. Each stage is a tight loop
+// over its group (no per-key stage branches). lookup(hash) returns the row or UINT32_MAX;
 // consume(i, row) uses it.
 template <typename Lookup, typename Consume>
 void EmbeddingTable::pipelined(std::span<const uint64_t> keys, const Index& index,
                                uint32_t row_words, Lookup&& lookup, Consume&& consume) const {
-  constexpr size_t kAhead = 8, kRing = 32;
-  uint64_t hashes[kRing];
-  uint32_t rows[kRing];
-  const size_t n = keys.size();
-  for (size_t i = 0; i < n + 2 * kAhead; ++i) {
-    if (i < n) {
-      hashes[i % kRing] = hash_key(keys[i]);
-      __builtin_prefetch(&index.slots[index.start(hashes[i % kRing])]);
-    }
-    if (i >= kAhead && i - kAhead < n) {
-      const size_t j = i - kAhead;
-      const uint32_t row = lookup(hashes[j % kRing]);
-      rows[j % kRing] = row;
-      if (row != UINT32_MAX) {
-        prefetch_words(store_->row(row), row_words);
+  constexpr size_t kGroup = 8;
+  uint64_t hashes[3][kGroup];
+  uint32_t rows[3][kGroup];
+  const size_t n = keys.size(), groups = (n + kGroup - 1) / kGroup;
+  auto size_of = [&](size_t g) { return std::min(kGroup, n - g * kGroup); };
+  for (size_t g = 0; g < groups + 2; ++g) {
+    if (g < groups) {
+      const uint64_t* k = keys.data() + g * kGroup;
+      uint64_t* h = hashes[g % 3];
+      for (size_t i = 0, m = size_of(g); i < m; ++i) {
+        h[i] = hash_key(k[i]);
+        __builtin_prefetch(&index.slots[index.start(h[i])]);
       }
     }
-    if (i >= 2 * kAhead) {
-      const size_t k = i - 2 * kAhead;
-      consume(k, rows[k % kRing]);
+    if (g >= 1 && g - 1 < groups) {
+      const uint64_t* h = hashes[(g - 1) % 3];
+      uint32_t* r = rows[(g - 1) % 3];
+      for (size_t i = 0, m = size_of(g - 1); i < m; ++i) {
+        r[i] = lookup(h[i]);
+        if (r[i] != UINT32_MAX) prefetch_words(store_->row(r[i]), row_words);
+      }
+    }
+    if (g >= 2) {
+      const uint32_t* r = rows[(g - 2) % 3];
+      const size_t base = (g - 2) * kGroup;
+      for (size_t i = 0, m = size_of(g - 2); i < m; ++i) consume(base + i, r[i]);
     }
   }
 }

@@ -4,6 +4,16 @@
 #include <cstddef>
 #include <cstring>
 
+// A function compiled once per instruction set (AVX-512, AVX2 with FMA, the portable SSE2
+// baseline), the copy picked at load time by an ifunc resolver. ThreadSanitizer builds get
+// one portable copy: the resolver runs before the sanitizer's runtime is up and crashes the
+// program at load.
+#if defined(__SANITIZE_THREAD__)
+#define SR_PER_ISA
+#else
+#define SR_PER_ISA __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+
 namespace streamrec {
 
 // Dot product of n floats in 8-wide GCC vector types: a plain float reduction does not

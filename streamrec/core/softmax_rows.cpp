@@ -4,6 +4,8 @@
 #include <cstring>
 #include <limits>
 
+#include "streamrec/core/simd.h"
+
 // The helpers pass 64-byte vectors by value; they are always inlined into exp_rows' clones,
 // so the ABI note GCC gives for them (-Wpsabi) does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -58,8 +60,7 @@ constexpr int kW = 16;
 
 // One copy per instruction set, picked at load time: the binary stays portable and uses
 // AVX-512 or AVX2 with FMA where the CPU has them.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void exp_rows(
-    float* x, int64_t rows, int64_t cols, float* row_max, float* row_sum) {
+SR_PER_ISA void exp_rows(float* x, int64_t rows, int64_t cols, float* row_max, float* row_sum) {
   const float ninf = -std::numeric_limits<float>::infinity();
   for (int64_t r = 0; r < rows; ++r) {
     float* row = x + r * cols;

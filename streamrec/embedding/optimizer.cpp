@@ -84,9 +84,8 @@ OptimizerConfig OptimizerConfig::from_params(const Params& p) {
 // One copy per instruction set, picked at load time: Adagrad's square roots and divisions
 // run 8 or 16 lanes wide where the CPU allows. The build is ISO C++ (no FMA contraction),
 // so every copy rounds alike.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void apply_step(
-    const OptimizerConfig& c, const float* w, float* __restrict state, const float* __restrict g,
-    uint32_t dim, uint32_t step, float* w_out) {
+SR_PER_ISA void apply_step(const OptimizerConfig& c, const float* w, float* __restrict state,
+                           const float* __restrict g, uint32_t dim, uint32_t step, float* w_out) {
   switch (c.kind) {
     case OptimizerKind::kSgd:
       for (uint32_t i = 0; i < dim; ++i) w_out[i] = w[i] - c.lr * (g[i] + c.l2 * w[i]);

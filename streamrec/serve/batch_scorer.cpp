@@ -41,8 +41,8 @@ namespace {
 // out[r] = query . rows[r] for n rows; one copy per instruction set, picked at load time,
 // so the dot products run on AVX2/AVX-512 where the CPU has them (the portable build only
 // assumes SSE2).
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void score_rows(
-    const float* query, const float* rows, size_t n, size_t dim, float* out) {
+SR_PER_ISA void score_rows(const float* query, const float* rows, size_t n, size_t dim,
+                           float* out) {
   for (size_t r = 0; r < n; ++r) out[r] = dot(query, rows + r * dim, dim);
 }
 

@@ -526,7 +526,6 @@ void EmbeddingTable::remove_row(uint32_t row) {
   live_[row] = 0;
   free_rows_.push_back(row);
   removed_keys_.push_back(key);
-  ++removals_;
   --live_rows_;
   ++evicted_;
 }
@@ -565,7 +564,7 @@ size_t EmbeddingTable::gather_train(std::span<const uint64_t> keys, int64_t now,
   const std::shared_ptr<Index> held = windex_;
   train_keys_.assign(keys.begin(), keys.end());
   train_rows_.assign(keys.size(), UINT32_MAX);
-  train_removals_ = removals_;
+  train_evicted_ = evicted_.load(std::memory_order_relaxed);
   pipelined(
       keys, *held, kHeader + dim, [&](uint64_t h) { return find_candidate(*held, h); },
       [&](size_t k, uint32_t row) {
@@ -625,8 +624,9 @@ size_t EmbeddingTable::apply_gradients(std::span<const uint64_t> keys, std::span
   std::vector<float> g(dim), w_new(dim);
   size_t updated = 0;
   // Rows remembered from gather_train hold their keys unless a row was removed (and maybe
-  // reused) since that gather began; only then is each checked.
-  const bool check_rows = removals_ != train_removals_;
+  // reused) since that gather began (evicted_ counts every removal); only then is each
+  // checked.
+  const bool check_rows = evicted_.load(std::memory_order_relaxed) != train_evicted_;
   auto update = [&](size_t u, uint32_t row) {
     if (check_rows && row != UINT32_MAX && (!live_[row] || row_key(store_->row(row)) != unique_[u]))
       row = UINT32_MAX;

@@ -193,8 +193,7 @@ class EmbeddingTable {
   // The last gather_train's keys and the row each position found (UINT32_MAX: none).
   std::vector<uint64_t> train_keys_;
   std::vector<uint32_t> train_rows_;
-  uint64_t removals_ = 0;        // rows removed so far (writer only)
-  uint64_t train_removals_ = 0;  // removals_ when that gather_train began
+  uint64_t train_evicted_ = 0;  // evicted_ when that gather_train began
   // apply_gradients' per-batch scratch: dedupe map, distinct keys, chains of positions.
   std::vector<uint32_t> dedupe_slots_, first_, next_, last_;
   std::vector<uint64_t> unique_;

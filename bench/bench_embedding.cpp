@@ -17,6 +17,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -217,18 +218,26 @@ void run(uint64_t n) {
                     row_table.apply_gradients(batch_keys, grads, 1);
                   }});
     race(stream, ms);
-    const double dense_rate = ms[0].rate, table_rate = ms[1].rate, map_rate = ms[2].rate,
-                 dense_train_rate = ms[3].rate, train_rate = ms[4].rate, row_rate = ms[6].rate;
-    print("table_gather_train_only", n, name, ms[5].rate, "rows/s");
-    print("dense_gather", n, name, dense_rate, "rows/s");
-    print("table_gather", n, name, table_rate, "rows/s", table_rate / dense_rate, "dense_gather");
-    print("unordered_map_gather", n, name, map_rate, "rows/s", table_rate / map_rate,
-          "table_gather/unordered_map");
-    print("dense_gather_adagrad", n, name, dense_train_rate, "rows/s");
-    print("table_gather_adagrad", n, name, train_rate, "rows/s", train_rate / dense_train_rate,
-          "dense_gather_adagrad");
-    print("table_gather_rowwise_adagrad", n, name, row_rate, "rows/s", row_rate / train_rate,
-          "adagrad");
+    auto rate = [&](std::string_view of) {
+      return std::find_if(ms.begin(), ms.end(), [&](const Measurement& m) { return m.name == of; })
+          ->rate;
+    };
+    // A ratio only when both sides ran (the name filter may have skipped one).
+    auto ratio = [&](std::string_view a, std::string_view b) {
+      return rate(a) > 0 && rate(b) > 0 ? rate(a) / rate(b) : -1.0;
+    };
+    print("dense_gather", n, name, rate("dense_gather"), "rows/s");
+    print("table_gather", n, name, rate("table_gather"), "rows/s",
+          ratio("table_gather", "dense_gather"), "dense_gather");
+    print("unordered_map_gather", n, name, rate("unordered_map_gather"), "rows/s",
+          ratio("table_gather", "unordered_map_gather"), "table_gather/unordered_map");
+    print("dense_gather_adagrad", n, name, rate("dense_gather_adagrad"), "rows/s");
+    print("table_gather_adagrad", n, name, rate("table_gather_adagrad"), "rows/s",
+          ratio("table_gather_adagrad", "dense_gather_adagrad"), "dense_gather_adagrad");
+    print("table_gather_train_only", n, name, rate("table_gather_train_only"), "rows/s",
+          ratio("table_gather_train_only", "table_gather_adagrad"), "table_gather_adagrad");
+    print("table_gather_rowwise_adagrad", n, name, rate("table_gather_rowwise_adagrad"), "rows/s",
+          ratio("table_gather_rowwise_adagrad", "table_gather_adagrad"), "adagrad");
   }
 }
 

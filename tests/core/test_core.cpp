@@ -226,11 +226,11 @@ TEST(Parallel, HelpersRunAtTheCallersNicenessAndPolicy) {
         1);
   });
   background.join();
+  set_num_threads(before);
   EXPECT_FALSE(thread_sched_idle());  // the policy is the thread's, not the process's
   if (helper.load() == -100) GTEST_SKIP() << "no chunk ran on a helper thread";
   EXPECT_EQ(helper.load(), caller);
   EXPECT_TRUE(helper_idle.load());
-  set_num_threads(before);
 }
 
 TEST(SoftmaxRows, ExpMatchesStdExpAndRowsSumUp) {

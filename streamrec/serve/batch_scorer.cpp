@@ -1,14 +1,26 @@
 #include "streamrec/serve/batch_scorer.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "streamrec/core/error.h"
 #include "streamrec/core/simd.h"
 
 namespace streamrec::serve {
+namespace {
+constexpr size_t kLanes = 16;  // rows per block of the item matrix
+}  // namespace
+
 BatchScorer::BatchScorer(std::vector<float> items, size_t dim)
-    : items_(std::move(items)), dim_(dim), rows_(dim == 0 ? 0 : items_.size() / dim) {
-  SR_ASSERT(dim > 0 && items_.size() % dim == 0);
+    : dim_(dim), rows_(dim == 0 ? 0 : items.size() / dim) {
+  SR_ASSERT(dim > 0 && items.size() % dim == 0);
+  // Blocks of kLanes rows, dimension-major within a block: element d of row r sits at
+  // block(r) * kLanes * dim + d * kLanes + r % kLanes; the last block is padded with zeros.
+  items_.assign((rows_ + kLanes - 1) / kLanes * kLanes * dim_, 0.0f);
+  for (size_t r = 0; r < rows_; ++r) {
+    float* dst = items_.data() + r / kLanes * kLanes * dim_ + r % kLanes;
+    for (size_t d = 0; d < dim_; ++d) dst[d * kLanes] = items[r * dim_ + d];
+  }
 }
 
 void BatchScorer::score(std::span<const float> query, std::span<float> out) {
@@ -38,23 +50,68 @@ void BatchScorer::score(std::span<const float> query, std::span<float> out) {
 
 namespace {
 
-// out[r] = query . rows[r] for n rows; one copy per instruction set, picked at load time,
-// so the dot products run on AVX2/AVX-512 where the CPU has them (the portable build only
-// assumes SSE2).
-SR_PER_ISA void score_rows(const float* query, const float* rows, size_t n, size_t dim,
-                           float* out) {
-  for (size_t r = 0; r < n; ++r) out[r] = dot(query, rows + r * dim, dim);
+using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
+
+// out[r] = query . row r for the rows of `blocks` blocks (dimension-major, kLanes rows each):
+// each step multiplies one query value into kLanes rows at once, with no horizontal sums
+// (a row-major dot product per row ended in one, ~20 cycles a row at dim 32). Four blocks
+// at a time keep four addition chains in flight. One copy per instruction set, picked at
+// load time (the portable build only assumes SSE2).
+SR_PER_ISA void score_blocks(const float* query, const float* items, size_t blocks, size_t dim,
+                             float* out) {
+  const size_t stride = kLanes * dim;
+  size_t b = 0;
+  for (; b + 4 <= blocks; b += 4) {
+    const float* p = items + b * stride;
+    Lanes a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    for (size_t d = 0; d < dim; ++d) {
+      Lanes x0, x1, x2, x3;
+      std::memcpy(&x0, p + d * kLanes, sizeof x0);
+      std::memcpy(&x1, p + stride + d * kLanes, sizeof x1);
+      std::memcpy(&x2, p + 2 * stride + d * kLanes, sizeof x2);
+      std::memcpy(&x3, p + 3 * stride + d * kLanes, sizeof x3);
+      const float q = query[d];
+      a0 += q * x0;
+      a1 += q * x1;
+      a2 += q * x2;
+      a3 += q * x3;
+    }
+    std::memcpy(out + b * kLanes, &a0, sizeof a0);
+    std::memcpy(out + (b + 1) * kLanes, &a1, sizeof a1);
+    std::memcpy(out + (b + 2) * kLanes, &a2, sizeof a2);
+    std::memcpy(out + (b + 3) * kLanes, &a3, sizeof a3);
+  }
+  for (; b < blocks; ++b) {
+    const float* p = items + b * stride;
+    Lanes a = {};
+    for (size_t d = 0; d < dim; ++d) {
+      Lanes x;
+      std::memcpy(&x, p + d * kLanes, sizeof x);
+      a += query[d] * x;
+    }
+    std::memcpy(out + b * kLanes, &a, sizeof a);
+  }
 }
 
 }  // namespace
 
 void BatchScorer::run(const std::vector<Pending*>& batch) const {
-  // Blocks of rows small enough to stay in L2 while every query reads them.
-  const size_t block = std::max<size_t>(1, (64 << 10) / (dim_ * sizeof(float)));
-  for (size_t r0 = 0; r0 < rows_; r0 += block) {
-    const size_t r1 = std::min(rows_, r0 + block);
-    for (const auto* p : batch)
-      score_rows(p->query, items_.data() + r0 * dim_, r1 - r0, dim_, p->out + r0);
+  // Spans of blocks small enough to stay in L2 while every query reads them. Whole blocks
+  // are scored into `tail` where they would write past a query's last row.
+  const size_t blocks = (rows_ + kLanes - 1) / kLanes;
+  const size_t span = std::max<size_t>(4, (64 << 10) / (kLanes * dim_ * sizeof(float)));
+  alignas(64) float tail[kLanes];
+  for (size_t b0 = 0; b0 < blocks; b0 += span) {
+    const size_t b1 = std::min(blocks, b0 + span);
+    const size_t full = std::min(b1, rows_ / kLanes);  // blocks with every row in range
+    for (const auto* p : batch) {
+      const float* block0 = items_.data() + b0 * kLanes * dim_;
+      if (full > b0) score_blocks(p->query, block0, full - b0, dim_, p->out + b0 * kLanes);
+      if (full < b1) {  // the padded last block
+        score_blocks(p->query, items_.data() + full * kLanes * dim_, 1, dim_, tail);
+        std::copy_n(tail, rows_ - full * kLanes, p->out + full * kLanes);
+      }
+    }
   }
 }
 

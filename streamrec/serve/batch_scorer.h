@@ -16,7 +16,8 @@ namespace streamrec::serve {
 
 class BatchScorer {
  public:
-  // `items`: row-major, items.size() / dim rows.
+  // `items`: row-major, items.size() / dim rows (kept in blocks of 16 rows, dimension-major
+  // within a block, so that a query scores 16 rows per step).
   BatchScorer(std::vector<float> items, size_t dim);
   size_t items() const { return rows_; }
   size_t dim() const { return dim_; }

@@ -1,12 +1,15 @@
 #include "streamrec/models/seq_net.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "streamrec/core/error.h"
 #include "streamrec/core/parallel.h"
+#include "streamrec/core/simd.h"
 #include "streamrec/core/softmax_rows.h"
 #include "streamrec/models/gemm.h"
 
@@ -89,25 +92,41 @@ torch::Tensor ImageTowerImpl::forward(torch::Tensor x) {
   return out_(x);
 }
 
+SR_PER_ISA void dropout_mask(float* m, int64_t n, uint64_t state, uint32_t cut, float scale) {
+  static_assert(std::endian::native == std::endian::little, "lane k of a draw is its k-th uint16");
+  // Blocks of 16 draws (64 elements), each stage a loop the compiler vectorises: draw d of
+  // the stream is splitmix64's finaliser of state + (d + 1) * golden (Steele, Lea and
+  // Flood 2014), so draws need no sequential state; its four 16-bit lanes are elements 4d..4d+3.
+  constexpr int64_t kDraws = 16, kBlock = 4 * kDraws;
+  uint64_t z[kDraws];
+  uint16_t lanes[kBlock];
+  for (int64_t i = 0; i < n; i += kBlock) {
+    const uint64_t first = static_cast<uint64_t>(i / 4) + 1;
+    for (int64_t j = 0; j < kDraws; ++j) {
+      uint64_t x = state + (first + static_cast<uint64_t>(j)) * 0x9e3779b97f4a7c15ULL;
+      x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+      z[j] = x ^ (x >> 31);
+    }
+    std::memcpy(lanes, z, sizeof lanes);
+    float* out = m + i;
+    if (n - i >= kBlock) {
+      for (int64_t k = 0; k < kBlock; ++k) out[k] = lanes[k] >= cut ? scale : 0.0f;
+    } else {
+      for (int64_t k = 0; k < n - i; ++k) out[k] = lanes[k] >= cut ? scale : 0.0f;
+    }
+  }
+}
+
 torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training) {
   if (!training || p <= 0) return x;
   SR_ASSERT(p < 1 && x.scalar_type() == torch::kFloat);
   auto mask = torch::empty(x.sizes(), x.options().requires_grad(false));
-  float* m = mask.data_ptr<float>();
-  const int64_t n = mask.numel();
-  const auto cut = static_cast<uint32_t>(std::lround(p * 65536.0));
-  const auto scale = static_cast<float>(1.0 / (1.0 - p));
-  auto state = static_cast<uint64_t>(
+  const auto state = static_cast<uint64_t>(
       torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kLong).item<int64_t>());
-  for (int64_t i = 0; i < n; i += 4) {
-    // splitmix64 (Steele, Lea and Flood 2014): one 64-bit draw, four 16-bit lanes.
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    const int64_t lanes = std::min<int64_t>(4, n - i);
-    for (int64_t k = 0; k < lanes; ++k) m[i + k] = ((z >> (16 * k)) & 0xffff) >= cut ? scale : 0.0f;
-  }
+  dropout_mask(mask.data_ptr<float>(), mask.numel(), state,
+               static_cast<uint32_t>(std::lround(p * 65536.0)),
+               static_cast<float>(1.0 / (1.0 - p)));
   return x * mask;
 }
 

@@ -75,6 +75,9 @@ torch::Tensor full_softmax_cross_entropy(const torch::Tensor& h, const torch::Te
 // from a splitmix64 stream (four 16-bit draws per 64 bits: p in steps of 1/65536) seeded by
 // one draw from torch's generator, so torch::manual_seed still makes runs repeat.
 torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training);
+// fast_dropout's mask: m[i] = scale, or 0 when the i-th 16-bit lane of the splitmix64 stream
+// from `state` (four lanes per 64-bit draw, low lanes first) is below `cut`.
+void dropout_mask(float* m, int64_t n, uint64_t state, uint32_t cut, float scale);
 
 // `mha`'s attention of queries q [B, L, d] over keys and values kv [B, L, d], with an
 // additive mask [L, L], batch first: the same result as mha.forward on [L, B, d] inputs

@@ -97,6 +97,27 @@ TEST(FastDropout, RepeatsUnderASeedAndIsTheIdentityOutsideTraining) {
   EXPECT_TRUE(torch::equal(fast_dropout(x, 0.0, true), x));
 }
 
+TEST(FastDropout, MaskIsTheSequentialSplitmixStreamLaneByLane) {
+  // The blocked mask against splitmix64 drawn one step after another, four 16-bit lanes per
+  // draw, on lengths around its 64-element blocks.
+  const uint64_t seed = 0x1234567890abcdefULL;
+  const uint32_t cut = 26214;  // p = 0.4
+  for (const int64_t n : {1, 3, 4, 63, 64, 65, 1000, 1027}) {
+    std::vector<float> got(n, -1.0f);
+    dropout_mask(got.data(), n, seed, cut, 2.5f);
+    uint64_t state = seed;
+    for (int64_t i = 0; i < n; i += 4) {
+      uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      z ^= z >> 31;
+      for (int64_t k = 0; k < 4 && i + k < n; ++k)
+        ASSERT_EQ(got[i + k], ((z >> (16 * k)) & 0xffff) >= cut ? 2.5f : 0.0f)
+            << "n " << n << ", element " << i + k;
+    }
+  }
+}
+
 TEST(MultiheadAttention, MatchesLibtorchsModuleWithoutDropout) {
   torch::manual_seed(11);
   for (const int64_t heads : {1, 2, 4}) {

@@ -14,10 +14,24 @@
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/text.h"
+#include "streamrec/models/threads.h"
 #include "streamrec/serve/service.h"
 
 namespace streamrec::api {
 namespace {
+
+// httplib's pool whose threads run libtorch's operators on themselves alone (see
+// models::use_only_this_thread), set as each task (a connection) starts.
+class RequestThreadPool : public httplib::ThreadPool {
+ public:
+  using httplib::ThreadPool::ThreadPool;
+  void enqueue(std::function<void()> fn) override {
+    httplib::ThreadPool::enqueue([fn = std::move(fn)] {
+      models::use_only_this_thread();
+      fn();
+    });
+  }
+};
 
 using json = nlohmann::json;
 
@@ -405,7 +419,7 @@ struct HttpServer::Impl {
     server.set_payload_max_length(options.max_body);
     server.set_tcp_nodelay(true);  // no 40 ms Nagle + delayed-ACK stall on small responses
     const size_t threads = std::max<size_t>(1, options.threads);
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.new_task_queue = [threads] { return new RequestThreadPool(threads); };
     server.set_keep_alive_max_count(1000);  // fewer reconnects (each waits for a free thread)
     if (!options.dashboard_dir.empty()) {
       const std::string uplot = options.dashboard_dir + "/node_modules/uplot/dist";

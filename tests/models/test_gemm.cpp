@@ -1,11 +1,17 @@
 // oneDNN's sgemm behind models::sgemm_serial against libtorch's own products: every
 // transpose pair, sub-matrices (row strides wider than the rows), alpha and beta.
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <omp.h>
 #include <torch/torch.h>
 
+#include <mutex>
+#include <set>
+#include <thread>
+
 #include "streamrec/core/error.h"
 #include "streamrec/models/gemm.h"
+#include "streamrec/models/threads.h"
 
 namespace streamrec::models {
 namespace {
@@ -39,6 +45,32 @@ TEST(Sgemm, LeavesTheThreadsOpenMpCountAlone) {
   EXPECT_EQ(c, std::vector<float>(4, 4.0f));
   EXPECT_EQ(omp_get_max_threads(), 2);
   omp_set_num_threads(before);
+}
+
+TEST(Threads, UseOnlyThisThreadRunsThisThreadsOperatorsAloneAndNoOtherThreads) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  // The threads an at::parallel_for over a large range runs its body on, seen from a
+  // fresh thread that did or did not ask for itself alone.
+  auto threads_of_a_parallel_for = [](bool alone) {
+    int count = 0, threads_seen = 0;
+    std::thread t([&] {
+      if (alone) use_only_this_thread();
+      count = at::get_num_threads();
+      std::mutex m;
+      std::set<std::thread::id> ids;
+      at::parallel_for(0, 1 << 20, 1, [&](int64_t, int64_t) {
+        std::lock_guard lock(m);
+        ids.insert(std::this_thread::get_id());
+      });
+      threads_seen = static_cast<int>(ids.size());
+    });
+    t.join();
+    return std::pair{count, threads_seen};
+  };
+  EXPECT_EQ(threads_of_a_parallel_for(true), std::pair(1, 1));
+  EXPECT_EQ(threads_of_a_parallel_for(false).first, 2);  // other threads keep the process count
+  at::set_num_threads(before);
 }
 
 TEST(Sgemm, ReportsARowStrideNarrowerThanTheRow) {

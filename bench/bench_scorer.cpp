@@ -8,23 +8,29 @@
 #include <chrono>
 #include <cstdlib>
 #include <random>
-#include <sstream>
-#include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "streamrec/core/simd.h"
+#include "streamrec/core/text.h"
 #include "streamrec/serve/batch_scorer.h"
 
 using namespace streamrec;
 
 namespace {
 
+// "100000,27621" -> {100000, 27621}; exits with a message naming a bad entry.
 std::vector<size_t> parse_list(const char* s) {
   std::vector<size_t> out;
-  std::stringstream in(s);
-  for (std::string part; std::getline(in, part, ',');) out.push_back(std::stoul(part));
+  for (const auto field : text::split(s, ",")) {
+    const auto v = text::parse_int(field);
+    if (!v || *v <= 0) {
+      fmt::print(stderr, "bench_scorer: '{}' is not a positive count\n", field);
+      std::exit(2);
+    }
+    out.push_back(static_cast<size_t>(*v));
+  }
   return out;
 }
 

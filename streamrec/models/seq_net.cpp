@@ -109,12 +109,8 @@ SR_PER_ISA void dropout_mask(float* m, int64_t n, uint64_t state, uint32_t cut, 
       z[j] = x ^ (x >> 31);
     }
     std::memcpy(lanes, z, sizeof lanes);
-    float* out = m + i;
-    if (n - i >= kBlock) {
-      for (int64_t k = 0; k < kBlock; ++k) out[k] = lanes[k] >= cut ? scale : 0.0f;
-    } else {
-      for (int64_t k = 0; k < n - i; ++k) out[k] = lanes[k] >= cut ? scale : 0.0f;
-    }
+    const int64_t count = std::min(kBlock, n - i);
+    for (int64_t k = 0; k < count; ++k) m[i + k] = lanes[k] >= cut ? scale : 0.0f;
   }
 }
 

@@ -173,6 +173,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--batch-scoring", so->batch_scoring,
                   "score concurrent requests in shared passes over the item matrix (mf, seq)")
       ->capture_default_str();
+  cmd->add_option("--batch-queries", so->batch_queries,
+                  "encode concurrent requests' users in one batch (deep models)")
+      ->capture_default_str();
   cmd->add_option("--background-nice", so->background_nice,
                   "niceness added to the learner, ANN and retrain threads (requests first)")
       ->capture_default_str();

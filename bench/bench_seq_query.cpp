@@ -1,7 +1,8 @@
 // Request-path cost of the seq model: encoding one user's sequence for retrieval
 // (retrieval_query on a stale user, as after every online step) and scoring every item
 // (score_all: the encoding plus a pass over the item matrix, 12.8 MB at 100k items x 32
-// dims), on a generated catalog; and the server's publish (a snapshot by save, the serving
+// dims), on a generated catalog; encoding users in batches of 4 and 16 (retrieval_queries,
+// per user); and the server's publish (a snapshot by save, the serving
 // copy by load). Prints one JSON line per case, the best of 6 rounds:
 // {"bench": "seq_query", "case": ..., "us_per_call": ..., "ratio_vs_encode": ...} and
 // {"bench": "seq_publish", "snapshot_mb": ..., "save_ms": ..., "load_ms": ...}; and the
@@ -49,25 +50,37 @@ int main(int argc, char** argv) {
     model->observe(ds.events.front());
     model->flush();
   };
-  double best[2] = {1e30, 1e30};  // encode, score_all
+  // Cases: encode one user a call, score_all, and encode users in batches of 4 and 16
+  // (retrieval_queries, as the server's concurrent requests share one); per user.
+  constexpr int kCases = 4;
+  const char* names[kCases] = {"encode", "score_all", "encode_batch4", "encode_batch16"};
+  const size_t batch[kCases] = {1, 1, 4, 16};
+  double best[kCases] = {1e30, 1e30, 1e30, 1e30};
+  std::vector<uint32_t> group;
   for (int round = 0; round < 6; ++round)
-    for (int what = 0; what < 2; ++what) {
+    for (int what = 0; what < kCases; ++what) {
       stale();
       const auto t0 = std::chrono::steady_clock::now();
       for (int c = 0; c < calls; ++c) {
         const uint32_t user = static_cast<uint32_t>((c * 7919u) % ds.num_users());
-        if (what == 0)
+        if (what == 0) {
           seq->retrieval_query(user, query);
-        else
+        } else if (what == 1) {
           model->score_all(user, scores);
+        } else {
+          group.push_back(user);
+          if (group.size() == batch[what] || c + 1 == calls) {
+            seq->retrieval_queries(group);
+            group.clear();
+          }
+        }
       }
       const double us =
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
           calls;
       best[what] = std::min(best[what], us);
     }
-  const char* names[2] = {"encode", "score_all"};
-  for (int what = 0; what < 2; ++what)
+  for (int what = 0; what < kCases; ++what)
     fmt::print(
         "{{\"bench\": \"seq_query\", \"case\": \"{}\", \"items\": {}, \"us_per_call\": "
         "{:.1f}, \"ratio_vs_encode\": {:.3f}}}\n",

@@ -3,7 +3,8 @@
 # users) is ingested as a backlog, then the demo stream keeps flowing at RATE events/s
 # (online learning on) while wrk (closed loop, CONNECTIONS connections, one thread) asks
 # for recommendations of random users. Prints wrk's latency distribution, the server's own
-# stats (freshness p50/p99 of the streamed events, recommendation latency) and a JSON line.
+# stats (freshness p50/p99 of the streamed events, recommendation latency, mean batch of
+# encoded queries), the server's CPU time per request and a JSON line.
 #
 #   bench/serve_load.sh [model] ; env: ITEMS=100000 USERS=20000 EVENTS=300000 RATE=1000
 #   SECONDS_=20 CONNECTIONS=4 PORT=18090 QPS= (offered rate; empty: closed loop)
@@ -12,6 +13,7 @@
 #   BG_NICE=5 (niceness of the server's learner/ANN/retrain threads; 0: same as requests)
 #   BG_IDLE=false (true: those threads also run under SCHED_IDLE)
 #   BATCH_SCORING=true (exact scoring of concurrent requests in shared passes; false: alone)
+#   BATCH_QUERIES=true (concurrent requests' users encoded in one batch; false: alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-mf:algo=bpr}
@@ -27,7 +29,7 @@ trap 'kill -INT $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf 
 "$BIN" serve --port "$PORT" --data-dir "$DIR" --model "$MODEL" --dashboard-dir '' --demo \
   --ann-min-items "$ANN_MIN_ITEMS" --background-nice "${BG_NICE:-5}" \
   --background-idle "${BG_IDLE:-false}" \
-  --batch-scoring "${BATCH_SCORING:-true}" \
+  --batch-scoring "${BATCH_SCORING:-true}" --batch-queries "${BATCH_QUERIES:-true}" \
   --demo-rate "$RATE" --demo-backlog "$EVENTS" \
   --gen "users=$USERS,items=$ITEMS,events=$EVENTS,new_item_share=0" >"$DIR/server.log" 2>&1 &
 PID=$!
@@ -45,11 +47,22 @@ if [ "$ANN_MIN_ITEMS" -le "$ITEMS" ]; then
     sleep 1
   done
 fi
+# The server's CPU time (user + system, clock ticks) over the load, of its threads at the
+# requests' niceness (0: request threads, main) and of the others (learner, ANN, retrain):
+# per request, a measure that a noisy machine disturbs less than latency does. (A thread's
+# comm may hold spaces; the fields after its closing parenthesis are fixed.)
+cpu_ticks() {
+  cat /proc/$PID/task/*/stat 2>/dev/null | sed 's/^.*) //' |
+    awk '{ if ($17 == 0) r += $12 + $13; else b += $12 + $13 } END { print r + 0, b + 0 }'
+}
+CPU0=$(cpu_ticks)
 USERS=$USERS DELAY_MS=$DELAY_MS QUERY=${QUERY:-} wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/recommend.lua \
   "http://127.0.0.1:$PORT" | tee "$DIR/wrk.txt"
+CPU1=$(cpu_ticks)
 curl -s "http://127.0.0.1:$PORT/v1/stats" | tee "$DIR/stats.json"
 echo
-python3 - "$DIR/wrk.txt" "$DIR/stats.json" "$MODEL" "$ITEMS" "$RATE" "$ANN_MIN_ITEMS" "${QPS:-closed}" <<'PY'
+python3 - "$DIR/wrk.txt" "$DIR/stats.json" "$MODEL" "$ITEMS" "$RATE" "$ANN_MIN_ITEMS" "${QPS:-closed}" \
+  "$CPU0" "$CPU1" "$(getconf CLK_TCK)" "$DURATION" <<'PY'
 import json, re, sys
 wrk = open(sys.argv[1]).read()
 stats = json.load(open(sys.argv[2]))
@@ -59,6 +72,10 @@ def ms(label):
     v, u = float(m.group(1)), m.group(2)
     return v / 1000 if u == "us" else v * 1000 if u == "s" else v
 qps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
+ticks0, ticks1 = sys.argv[8].split(), sys.argv[9].split()
+seconds = int(sys.argv[11])
+def cpu(k):  # ms over the load
+    return (int(ticks1[k]) - int(ticks0[k])) * 1000 / int(sys.argv[10])
 print(json.dumps({"bench": "serve_load", "model": sys.argv[3], "items": int(sys.argv[4]),
                   "stream_events_per_s": int(sys.argv[5]), "qps": qps,
                   "ann": int(sys.argv[6]) <= int(sys.argv[4]), "offered_qps": sys.argv[7],
@@ -66,5 +83,10 @@ print(json.dumps({"bench": "serve_load", "model": sys.argv[3], "items": int(sys.
                   "wrk_p50_ms": ms("50"), "wrk_p99_ms": ms("99"),
                   "server_latency_p99_ms": stats["latency_p99_ms"],
                   "freshness_p50_ms": stats["freshness_p50_ms"],
-                  "freshness_p99_ms": stats["freshness_p99_ms"]}))
+                  "freshness_p99_ms": stats["freshness_p99_ms"],
+                  "query_batch_mean": stats["query_jobs"] / max(1, stats["query_batches"]),
+                  # CPU of the request threads per request, of the background threads per
+                  # second (ms)
+                  "request_cpu_ms_per_request": cpu(0) / (qps * seconds),
+                  "background_cpu_ms_per_s": cpu(1) / seconds}))
 PY

@@ -602,6 +602,8 @@ struct HttpServer::Impl {
                             {"model_bytes", s.model_bytes},
                             {"ann_items", s.ann_items},
                             {"ann_updates", s.ann_updates},
+                            {"query_jobs", s.query_jobs},
+                            {"query_batches", s.query_batches},
                             {"latency_p50_ms", s.latency_p50_ms},
                             {"latency_p99_ms", s.latency_p99_ms},
                             {"requests", requests.load()},

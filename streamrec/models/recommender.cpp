@@ -61,6 +61,14 @@ float Recommender::predict(uint32_t, uint32_t) const {
   throw_error(ErrorKind::kUnsupported, name() + " does not predict ratings");
 }
 
+std::vector<std::vector<float>> Recommender::retrieval_queries(
+    std::span<const uint32_t> users) const {
+  std::vector<std::vector<float>> out(users.size());
+  for (size_t k = 0; k < users.size(); ++k)
+    if (!retrieval_query(users[k], out[k])) out[k].clear();
+  return out;
+}
+
 void Recommender::save(BinaryWriter&) const {
   throw_error(ErrorKind::kUnsupported, name() + " cannot be saved");
 }

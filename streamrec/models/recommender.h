@@ -113,6 +113,10 @@ class Recommender {
   // so the user's top items are the rows with the largest inner product. Models without
   // such a form return false / dim 0 (the defaults).
   virtual bool retrieval_query(uint32_t user, std::vector<float>& query) const { return false; }
+  // retrieval_query() for several users at once: queries[k] is users[k]'s query, empty
+  // where retrieval_query() returns false. Deep models encode all of them in one batch
+  // (one pass of the network's operators instead of one a user).
+  virtual std::vector<std::vector<float>> retrieval_queries(std::span<const uint32_t> users) const;
   virtual std::vector<float> retrieval_items(size_t& dim) const {
     dim = 0;
     return {};

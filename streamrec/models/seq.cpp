@@ -959,21 +959,40 @@ Recommender::Size SeqModel::size() const {
 }
 
 bool SeqModel::retrieval_query(uint32_t user, std::vector<float>& query) const {
-  if (!state_ || user >= state_->seqs.size() || !state_->item_matrix.defined()) return false;
+  auto one = retrieval_queries(std::span(&user, 1));
+  if (one[0].empty()) return false;
+  query = std::move(one[0]);
+  return true;
+}
+
+std::vector<std::vector<float>> SeqModel::retrieval_queries(std::span<const uint32_t> users) const {
+  std::vector<std::vector<float>> out(users.size());
+  if (!state_ || !state_->item_matrix.defined()) return out;
   const auto& st = *state_;
   const int64_t dim = st.item_matrix.size(1);
-  if (st.stale[user]) {
-    // Encode the current sequence now (read-only: eval mode; InferenceMode skips all of
-    // autograd's bookkeeping, 1.3x faster than NoGradGuard here: bench_seq_query).
-    c10::InferenceMode inference;
-    const uint32_t one[] = {user};
-    auto h = const_cast<State&>(st).encode_last(one, st.item_rows_eval, 0).contiguous();
-    query.assign(h.data_ptr<float>(), h.data_ptr<float>() + dim);
-  } else {
-    const float* u = st.user_vectors.data_ptr<float>() + int64_t{user} * dim;
-    query.assign(u, u + dim);
+  std::vector<uint32_t> stale;  // users to encode now, in one batch
+  std::vector<size_t> where;
+  for (size_t k = 0; k < users.size(); ++k) {
+    const uint32_t user = users[k];
+    if (user >= st.seqs.size()) continue;
+    if (st.stale[user]) {
+      stale.push_back(user);
+      where.push_back(k);
+    } else {
+      const float* u = st.user_vectors.data_ptr<float>() + int64_t{user} * dim;
+      out[k].assign(u, u + dim);
+    }
   }
-  return true;
+  if (!stale.empty()) {
+    // Read-only: eval mode; InferenceMode skips all of autograd's bookkeeping, 1.3x faster
+    // than NoGradGuard here (bench_seq_query).
+    c10::InferenceMode inference;
+    auto h = const_cast<State&>(st).encode_last(stale, st.item_rows_eval, 0).contiguous();
+    const float* p = h.data_ptr<float>();
+    for (size_t x = 0; x < stale.size(); ++x)
+      out[where[x]].assign(p + int64_t(x) * dim, p + int64_t(x + 1) * dim);
+  }
+  return out;
 }
 
 std::vector<float> SeqModel::retrieval_items(size_t& dim) const {

@@ -58,6 +58,7 @@ class SeqModel final : public Recommender {
   std::span<const float> item_vectors(size_t& dim) const override;
   // The encoded sequence against the item rows (score_all is exactly that dot product).
   bool retrieval_query(uint32_t user, std::vector<float>& query) const override;
+  std::vector<std::vector<float>> retrieval_queries(std::span<const uint32_t> users) const override;
   std::vector<float> retrieval_items(size_t& dim) const override;
 
   // Everything: sequences, encoder and optimizer state, item rows with their Adam state.

@@ -12,7 +12,9 @@ constexpr size_t kLanes = 16;  // rows per block of the item matrix
 }  // namespace
 
 BatchScorer::BatchScorer(std::vector<float> items, size_t dim)
-    : dim_(dim), rows_(dim == 0 ? 0 : items.size() / dim) {
+    : dim_(dim),
+      rows_(dim == 0 ? 0 : items.size() / dim),
+      batches_([this](std::span<Query* const> batch) { run(batch); }) {
   SR_ASSERT(dim > 0 && items.size() % dim == 0);
   // Blocks of kLanes rows, dimension-major within a block: element d of row r sits at
   // block(r) * kLanes * dim + d * kLanes + r % kLanes; the last block is padded with zeros.
@@ -25,27 +27,8 @@ BatchScorer::BatchScorer(std::vector<float> items, size_t dim)
 
 void BatchScorer::score(std::span<const float> query, std::span<float> out) {
   SR_ASSERT(query.size() == dim_ && out.size() >= rows_);
-  Pending mine{query.data(), out.data()};
-  std::unique_lock lock(mutex_);
-  queue_.push_back(&mine);
-  while (!mine.done) {
-    if (running_) {
-      cv_.wait(lock);
-      continue;
-    }
-    // Lead a pass for everything queued (this request included).
-    running_ = true;
-    std::vector<Pending*> batch;
-    batch.swap(queue_);
-    lock.unlock();
-    run(batch);
-    lock.lock();
-    for (auto* p : batch) p->done = true;
-    running_ = false;
-    ++passes_;
-    queries_ += batch.size();
-    cv_.notify_all();
-  }
+  Query mine{query.data(), out.data()};
+  batches_.submit(mine);
 }
 
 namespace {
@@ -95,7 +78,7 @@ SR_PER_ISA void score_blocks(const float* query, const float* items, size_t bloc
 
 }  // namespace
 
-void BatchScorer::run(const std::vector<Pending*>& batch) const {
+void BatchScorer::run(std::span<Query* const> batch) const {
   // Spans of blocks small enough to stay in L2 while every query reads them. Whole blocks
   // are scored into `tail` where they would write past a query's last row.
   const size_t blocks = (rows_ + kLanes - 1) / kLanes;
@@ -113,16 +96,6 @@ void BatchScorer::run(const std::vector<Pending*>& batch) const {
       }
     }
   }
-}
-
-size_t BatchScorer::passes() const {
-  std::lock_guard lock(mutex_);
-  return passes_;
-}
-
-size_t BatchScorer::queries() const {
-  std::lock_guard lock(mutex_);
-  return queries_;
 }
 
 }  // namespace streamrec::serve

@@ -1,16 +1,14 @@
 // Exact scoring of many requests in one pass over the item matrix. Scoring every item for a
 // user reads the whole matrix (100,000 items x 65 floats = 26 MB): memory-bound, once per
-// request. Here a request thread that finds no pass running becomes the leader and scores
-// every query queued so far, block of item rows by block, so each row is read once for all
-// of them (group commit: no deliberate wait; batches form when requests overlap); the
-// others wait for its result and lead the next pass.
+// request. Here concurrent requests are scored together (core/group_commit.h), block of
+// item rows by block, so each row is read once for all of them.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
-#include <mutex>
 #include <span>
 #include <vector>
+
+#include "streamrec/core/group_commit.h"
 
 namespace streamrec::serve {
 
@@ -24,24 +22,19 @@ class BatchScorer {
   // out[i] = dot(query, row i) for every row; query.size() == dim, out.size() >= items().
   void score(std::span<const float> query, std::span<float> out);
   // Passes run and queries scored (queries / passes is the mean batch size).
-  size_t passes() const;
-  size_t queries() const;
+  size_t passes() const { return batches_.batches(); }
+  size_t queries() const { return batches_.jobs(); }
 
  private:
-  struct Pending {
+  struct Query {
     const float* query;
     float* out;
-    bool done = false;
   };
-  void run(const std::vector<Pending*>& batch) const;
+  void run(std::span<Query* const> batch) const;
 
   std::vector<float> items_;
   size_t dim_, rows_;
-  mutable std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<Pending*> queue_;
-  bool running_ = false;
-  size_t passes_ = 0, queries_ = 0;
+  GroupCommit<Query> batches_;
 };
 
 }  // namespace streamrec::serve

@@ -97,7 +97,25 @@ Service::Service(ServiceOptions options)
     : options_(std::move(options)),
       log_((std::filesystem::create_directories(options_.data_dir), options_.data_dir + "/events"),
            store::EventLogOptions{options_.sync}),
-      catalog_(options_.data_dir + "/catalog", options_.sync) {
+      catalog_(options_.data_dir + "/catalog", options_.sync),
+      query_batches_([](std::span<QueryJob* const> batch) {
+        // One retrieval_queries call per model copy in the batch (a publish in between
+        // can leave two).
+        std::vector<QueryJob*> todo(batch.begin(), batch.end());
+        while (!todo.empty()) {
+          const auto* model = todo.front()->model;
+          std::vector<uint32_t> users;
+          for (const auto* j : todo)
+            if (j->model == model) users.push_back(j->user);
+          auto queries = model->retrieval_queries(users);
+          size_t k = 0;
+          std::erase_if(todo, [&](QueryJob* j) {
+            if (j->model != model) return false;
+            j->query = std::move(queries[k++]);
+            return true;
+          });
+        }
+      }) {
   SR_INPUT_CHECK(options_.micro_batch > 0, "micro batch must be positive");
   SR_INPUT_CHECK(options_.ranker == "auto" || options_.ranker == "on" || options_.ranker == "off",
                  "ranker must be auto, on or off, got '{}'", options_.ranker);
@@ -937,7 +955,7 @@ std::optional<std::vector<models::ScoredItem>> Service::ann_candidates(
     if (ann_epoch_ == ids_epoch_) index = ann_;
   }
   std::vector<float> query;
-  if (!index || !model.retrieval_query(user, query) || query.size() != index->dim())
+  if (!index || !retrieval_query(model, user, query) || query.size() != index->dim())
     return std::nullopt;
   // Ask for more until enough pass the exclusions and filters (or the index is exhausted).
   const size_t size = index->size();
@@ -953,6 +971,15 @@ std::optional<std::vector<models::ScoredItem>> Service::ann_candidates(
       }
     if (k >= size) return out;
   }
+}
+
+bool Service::retrieval_query(const models::Recommender& model, uint32_t user,
+                              std::vector<float>& query) const {
+  if (!options_.batch_queries) return model.retrieval_query(user, query);
+  QueryJob job{&model, user, {}};
+  query_batches_.submit(job);
+  query = std::move(job.query);
+  return !query.empty();
 }
 
 std::shared_ptr<const models::Recommender> Service::serving() const {
@@ -1534,7 +1561,7 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
       if (serving_.get() == &model) scorer = scorer_;  // vectors of this very copy
     }
     std::vector<float> query;
-    if (scorer && scorer->items() == scores.size() && model.retrieval_query(u, query) &&
+    if (scorer && scorer->items() == scores.size() && retrieval_query(model, u, query) &&
         query.size() == scorer->dim())
       scorer->score(query, scores);  // = score_all up to a constant per user
     else
@@ -1766,6 +1793,8 @@ ServiceStats Service::stats() const {
   std::lock_guard a(ann_mutex_);
   s.ann_items = ann_ && ann_epoch_ == ids_epoch_ ? ann_->size() : 0;
   s.ann_current = s.ann_items > 0 && !ann_pending_ && !ann_busy_;
+  s.query_jobs = query_batches_.jobs();
+  s.query_batches = query_batches_.batches();
   return s;
 }
 

@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "streamrec/core/group_commit.h"
 #include "streamrec/core/id_map.h"
 #include "streamrec/models/ranker.h"
 #include "streamrec/models/recommender.h"
@@ -91,6 +92,9 @@ struct ServiceOptions {
   // Exact scoring of concurrent requests in shared passes over the item matrix (models with
   // retrieval vectors: mf, seq); false: each request scores alone (score_all).
   bool batch_scoring = true;
+  // Encoding of concurrent requests' users in one batch (one pass of a deep model's
+  // operators for all of them: 4 users cost 1.5x one, bench_seq_query); false: each alone.
+  bool batch_queries = true;
 };
 
 struct Recommendation {
@@ -157,6 +161,9 @@ struct ServiceStats {
   uint64_t ann_items = 0;                    // items in the ANN index (0: not in use)
   uint64_t ann_updates = 0;                  // rows (re)inserted into it so far
   bool ann_current = false;                  // the index holds the newest published copy's vectors
+  // Requests' retrieval queries and the batches they were encoded in (batch_queries: a
+  // mean batch above 1 means concurrent requests shared an encoding).
+  uint64_t query_jobs = 0, query_batches = 0;
 };
 
 // A model version: made at start, by a retrain, a guard rollback, a deletion refit or a
@@ -328,6 +335,10 @@ class Service {
   std::optional<std::vector<models::ScoredItem>> ann_candidates(
       const models::Recommender& model, uint32_t user, size_t n,
       const std::vector<uint32_t>& exclude, const std::function<bool(uint32_t)>& ok) const;
+  // The model's retrieval query for `user` (Recommender::retrieval_query), encoded in a
+  // batch with the concurrent requests' users (options_.batch_queries).
+  bool retrieval_query(const models::Recommender& model, uint32_t user,
+                       std::vector<float>& query) const;
   // Does the ranker's live HR@10 match or beat the model's (metrics_mutex_ held)?
   bool ranker_wins() const;
   // Mean (HR@10, NDCG@10) of the live ring (metrics_mutex_ held).
@@ -447,6 +458,12 @@ class Service {
   std::shared_ptr<const models::Recommender> serving_;
   std::shared_ptr<const models::FusionRanker> ranker_serving_;
   std::shared_ptr<BatchScorer> scorer_;  // over serving_'s retrieval vectors (or null)
+  struct QueryJob {
+    const models::Recommender* model;
+    uint32_t user;
+    std::vector<float> query;  // empty: the model has none for this user
+  };
+  mutable GroupCommit<QueryJob> query_batches_;
   // Serving copies by delta (learner lock): serving_ as a writable pointer, the standby
   // copy one publish behind, and the delta that takes the standby to the live state.
   std::shared_ptr<models::Recommender> live_copy_, standby_;

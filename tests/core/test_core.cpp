@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -9,6 +10,7 @@
 
 #include "streamrec/core/config.h"
 #include "streamrec/core/error.h"
+#include "streamrec/core/group_commit.h"
 #include "streamrec/core/id_map.h"
 #include "streamrec/core/parallel.h"
 #include "streamrec/core/serialize.h"
@@ -231,6 +233,46 @@ TEST(Parallel, HelpersRunAtTheCallersNicenessAndPolicy) {
   if (helper.load() == -100) GTEST_SKIP() << "no chunk ran on a helper thread";
   EXPECT_EQ(helper.load(), caller);
   EXPECT_TRUE(helper_idle.load());
+}
+
+TEST(GroupCommit, ConcurrentJobsRunInSharedBatchesEachExactlyOnce) {
+  // Each batch doubles every job's value; a slow run makes jobs queue behind it, so batches
+  // of several form.
+  std::atomic<int> running{0}, overlaps{0};
+  GroupCommit<int> commit([&](std::span<int* const> batch) {
+    if (running.fetch_add(1) != 0) ++overlaps;
+    for (int* j : batch) *j *= 2;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    running.fetch_sub(1);
+  });
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < 50; ++k) {
+        int job = t * 1000 + k;
+        commit.submit(job);
+        if (job != 2 * (t * 1000 + k)) ++wrong;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(overlaps.load(), 0) << "two batches ran at once";
+  EXPECT_EQ(commit.jobs(), 400u);
+  EXPECT_LT(commit.batches(), 400u) << "no batch held more than one job";
+}
+
+TEST(GroupCommit, AFailedRunReachesEveryJobOfItsBatchAndTheNextBatchesRun) {
+  GroupCommit<int> commit([](std::span<int* const> batch) {
+    for (int* j : batch)
+      if (*j < 0) throw std::runtime_error("negative job");
+    for (int* j : batch) *j += 1;
+  });
+  int bad = -1, good = 1;
+  EXPECT_THROW(commit.submit(bad), std::runtime_error);
+  commit.submit(good);
+  EXPECT_EQ(good, 2);
+  EXPECT_EQ(commit.batches(), 2u);
 }
 
 TEST(SoftmaxRows, ExpMatchesStdExpAndRowsSumUp) {

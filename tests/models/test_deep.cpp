@@ -218,6 +218,29 @@ TEST(Deep, SeqObserveUpdatesTheUsersSequenceAtOnce) {
   for (float v : fresh) ASSERT_TRUE(std::isfinite(v));
 }
 
+TEST(Deep, SeqBatchedQueriesEqualOneUserQueries) {
+  // The server encodes concurrent requests' users in one batch: each user's query must be
+  // the one it gets alone, stale (just after an online step) or cached.
+  const auto& p = planted();
+  auto m = make_model("seq:dim=16,maxlen=20,epochs=2,eval_every=2,online_batch=1");
+  m->fit(TrainData(p.ds.num_users(), p.ds.num_items(), p.split.train, &p.ds));
+  m->observe(p.split.test.front());  // a step: every user's vector is stale
+  m->flush();
+  // Users with long, short and no history, one twice, one unknown.
+  std::vector<uint32_t> users{0, 3, 3, 7, p.ds.num_users() - 1, p.ds.num_users() + 10};
+  const auto batch = m->retrieval_queries(users);
+  ASSERT_EQ(batch.size(), users.size());
+  for (size_t k = 0; k < users.size(); ++k) {
+    std::vector<float> alone;
+    const bool has = m->retrieval_query(users[k], alone);
+    ASSERT_EQ(has, !batch[k].empty()) << "user " << users[k];
+    ASSERT_EQ(alone.size(), batch[k].size());
+    for (size_t d = 0; d < alone.size(); ++d)
+      EXPECT_NEAR(alone[d], batch[k][d], 1e-4f) << "user " << users[k] << " dim " << d;
+  }
+  EXPECT_TRUE(batch.back().empty()) << "an unknown user has no query";
+}
+
 TEST(Deep, SeqSaveLoadRoundTripKeepsScoresAndKeepsLearning) {
   const auto& p = planted();
   const std::string spec = "seq:dim=16,maxlen=20,epochs=5,eval_every=5,online_batch=8";

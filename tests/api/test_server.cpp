@@ -797,6 +797,12 @@ TEST(Server, PopularKeepsItsOrderAfterAClockJump) {
   const auto top = service.popular(10);
   ASSERT_EQ(top.size(), 10u);
   EXPECT_EQ(top[0].item, "late-item");
+  std::set<std::string> distinct;
+  for (size_t x = 0; x < top.size(); ++x) {
+    distinct.insert(top[x].item);
+    if (x > 0) EXPECT_GE(top[x - 1].score, top[x].score) << "popular items out of order at " << x;
+  }
+  EXPECT_EQ(distinct.size(), top.size());
   EXPECT_EQ(service
                 .recommend([] {
                   serve::RecommendRequest r;

@@ -1342,7 +1342,7 @@ std::vector<models::ScoredItem> pick_weights(const std::vector<double>& weights,
   std::vector<models::ScoredItem> out;
   for (size_t k = std::max<size_t>(n * 2, 16);; k *= 4) {
     std::vector<Entry> heap;
-    heap.reserve(k + 1);
+    heap.reserve(std::min(k, weights.size()) + 1);
     // An item enters when heavier than `floor`: 0 until the heap is full, then its lightest
     // (an equal weight comes later, at a higher index: worse).
     double floor = 0;

@@ -36,6 +36,7 @@ struct DemoOptions {
   bool enabled = false;
   double rate = 50;         // events per second
   uint64_t backlog = 5000;  // events ingested at once at start
+  bool catalog = false;     // list every generated item at start, not at its first event
   std::vector<std::string> gen;
 };
 
@@ -64,11 +65,7 @@ class Feeder {
       const auto& e = ds_.events[x];
       if (!listed_[e.item]) {
         listed_[e.item] = true;
-        store::ItemRecord r;
-        r.id = ds_.items.id(e.item);
-        if (e.item < ds_.item_attrs.size()) r.attrs = ds_.item_attrs[e.item];
-        if (demo_prices_) r.attrs.numeric["price"] = 5 + (e.item * 7919) % 95;
-        items.push_back(std::move(r));
+        items.push_back(record_of(e.item));
       }
       std::string context;
       for (const auto& [k, v] : ds_.contexts[e.context])
@@ -80,7 +77,31 @@ class Feeder {
     service_.ingest(batch);
   }
 
+  // Lists every item of the data set not listed yet, in batches, with no events: a shop's
+  // whole catalog before its first visitor.
+  void list_all() {
+    std::vector<store::ItemRecord> items;
+    for (uint32_t i = 0; i < ds_.num_items(); ++i) {
+      if (listed_[i]) continue;
+      listed_[i] = true;
+      items.push_back(record_of(i));
+      if (items.size() == 1000) {
+        service_.upsert_items(items);
+        items.clear();
+      }
+    }
+    if (!items.empty()) service_.upsert_items(items);
+  }
+
  private:
+  store::ItemRecord record_of(uint32_t item) const {
+    store::ItemRecord r;
+    r.id = ds_.items.id(item);
+    if (item < ds_.item_attrs.size()) r.attrs = ds_.item_attrs[item];
+    if (demo_prices_) r.attrs.numeric["price"] = 5 + (item * 7919) % 95;
+    return r;
+  }
+
   serve::Service& service_;
   const data::Dataset& ds_;
   bool demo_prices_;
@@ -131,7 +152,12 @@ void run_demo(serve::Service& service, const data::Dataset& ds, const DemoOption
     feeder.feed(order, true);
   };
   // The backlog only on a fresh data directory: a restart resumes from the log instead.
-  const uint64_t backlog = service.stats().events_logged == 0 ? o.backlog : 0;
+  const bool fresh = service.stats().events_logged == 0;
+  if (fresh && o.catalog) {
+    feeder.list_all();
+    log::info("demo: catalog of {} items listed", ds.num_items());
+  }
+  const uint64_t backlog = fresh ? o.backlog : 0;
   for (uint64_t sent = 0; sent < backlog && !stop; sent += 500)
     take(std::min<uint64_t>(500, backlog - sent));
   log::info("demo: {} backlog events ingested; streaming {} events/s", backlog, o.rate);
@@ -241,6 +267,10 @@ void add_serve_command(CLI::App& app) {
                   "seconds of event time per wall second (0: as fast as accepted)")
       ->capture_default_str();
   cmd->add_option("--demo-rate", demo->rate, "demo events per second")->capture_default_str();
+  cmd->add_option("--demo-catalog", demo->catalog,
+                  "list the whole generated catalog at start (else each item enters the "
+                  "catalog just before its first event)")
+      ->capture_default_str();
   cmd->add_option("--demo-backlog", demo->backlog,
                   "demo events ingested at start (on an empty data directory)")
       ->capture_default_str();

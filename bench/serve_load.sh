@@ -14,6 +14,8 @@
 #   BG_IDLE=false (true: those threads also run under SCHED_IDLE)
 #   BATCH_SCORING=true (exact scoring of concurrent requests in shared passes; false: alone)
 #   BATCH_QUERIES=true (concurrent requests' users encoded in one batch; false: alone)
+#   CATALOG=true (every item listed at start; false: each item at its first event, so the
+#   catalog holds only the items the events reached)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-mf:algo=bpr}
@@ -30,7 +32,7 @@ trap 'kill -INT $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf 
   --ann-min-items "$ANN_MIN_ITEMS" --background-nice "${BG_NICE:-5}" \
   --background-idle "${BG_IDLE:-false}" \
   --batch-scoring "${BATCH_SCORING:-true}" --batch-queries "${BATCH_QUERIES:-true}" \
-  --demo-rate "$RATE" --demo-backlog "$EVENTS" \
+  --demo-rate "$RATE" --demo-backlog "$EVENTS" --demo-catalog "${CATALOG:-true}" \
   --gen "users=$USERS,items=$ITEMS,events=$EVENTS,new_item_share=0" >"$DIR/server.log" 2>&1 &
 PID=$!
 # Wait for the backlog to be learned.
@@ -77,6 +79,8 @@ seconds = int(sys.argv[11])
 def cpu(k):  # ms over the load
     return (int(ticks1[k]) - int(ticks0[k])) * 1000 / int(sys.argv[10])
 print(json.dumps({"bench": "serve_load", "model": sys.argv[3], "items": int(sys.argv[4]),
+                  # items in the served catalog, and those the model scores
+                  "catalog_items": stats["items"], "model_rows": stats.get("model_rows"),
                   "stream_events_per_s": int(sys.argv[5]), "qps": qps,
                   "ann": int(sys.argv[6]) <= int(sys.argv[4]), "offered_qps": sys.argv[7],
                   "ann_items": stats.get("ann_items"),

@@ -746,11 +746,12 @@ void EmbeddingTable::write_rows(BinaryWriter& w, const std::vector<uint32_t>& ro
   }
 }
 
-void EmbeddingTable::read_rows(BinaryReader& rd, uint64_t count) {
+void EmbeddingTable::read_rows(BinaryReader& rd, uint64_t count, std::vector<uint64_t>* keys) {
   const size_t floats = size_t{config_.dim} + state_floats_;
   std::vector<uint32_t> buf(floats);
   for (uint64_t i = 0; i < count; ++i) {
     const uint64_t key = rd.u64();
+    if (keys) keys->push_back(key);
     const uint32_t last_seen = rd.u32();
     const uint32_t updates = rd.u32();
     rd.bytes(buf.data(), floats * 4);
@@ -887,16 +888,18 @@ void EmbeddingTable::load_full_bytes(std::string_view bytes, const std::string& 
   read_full(r, what);
 }
 
-void EmbeddingTable::read_delta(BinaryReader& r, const std::string& what) {
+void EmbeddingTable::read_delta(BinaryReader& r, const std::string& what,
+                                std::vector<uint64_t>* keys) {
   check_table_header(r, config_, what, time_base_, has_time_base_);
   read_pending(r);
   const uint64_t removed = r.count(uint64_t{1} << 40);
   for (uint64_t i = 0; i < removed; ++i) {
     const uint64_t key = r.u64();
+    if (keys) keys->push_back(key);
     const uint32_t row = find_row(*windex_, key, hash_key(key));
     if (row != UINT32_MAX) remove_row(row);
   }
-  read_rows(r, r.count(uint64_t{1} << 40));
+  read_rows(r, r.count(uint64_t{1} << 40), keys);
   mark();
 }
 
@@ -906,10 +909,11 @@ void EmbeddingTable::apply_delta(const std::string& path) {
   read_delta(r, path);
 }
 
-void EmbeddingTable::apply_delta_bytes(std::string_view bytes, const std::string& what) {
+void EmbeddingTable::apply_delta_bytes(std::string_view bytes, const std::string& what,
+                                       std::vector<uint64_t>* keys) {
   MemoryIStream in(checked_payload(bytes, "embdelta", kFileVersion, what));
   BinaryReader r(in, what);
-  read_delta(r, what);
+  read_delta(r, what, keys);
 }
 
 }  // namespace streamrec::embedding

@@ -127,7 +127,9 @@ class EmbeddingTable {
   std::string save_full_bytes() const;
   void load_full_bytes(std::string_view bytes, const std::string& what);
   std::string save_delta_bytes() const;
-  void apply_delta_bytes(std::string_view bytes, const std::string& what);
+  // With `keys`, also appends the key of every row the delta removed or wrote.
+  void apply_delta_bytes(std::string_view bytes, const std::string& what,
+                         std::vector<uint64_t>* keys = nullptr);
 
  private:
   struct Index;
@@ -161,11 +163,11 @@ class EmbeddingTable {
   void write_full(BinaryWriter& w) const;  // a full checkpoint's payload
   void read_full(BinaryReader& r, const std::string& what);
   void write_delta(BinaryWriter& w) const;  // a delta checkpoint's payload
-  void read_delta(BinaryReader& r, const std::string& what);
+  void read_delta(BinaryReader& r, const std::string& what, std::vector<uint64_t>* keys = nullptr);
   void write_rows(BinaryWriter& w, const std::vector<uint32_t>& rows) const;
   void write_pending(BinaryWriter& w) const;
   void read_pending(BinaryReader& r);
-  void read_rows(BinaryReader& r, uint64_t count);
+  void read_rows(BinaryReader& r, uint64_t count, std::vector<uint64_t>* keys = nullptr);
   void clear();
   uint32_t stamp(int64_t now);
 

@@ -228,6 +228,10 @@ struct SeqModel::State {
   // sample is drawn from.
   std::vector<uint32_t> pending;
   std::vector<int64_t> local;  // item + 1 -> local row of a sampled step (scratch)
+  // The items whose rows the last train_step changed: all of them (a full-softmax step), or
+  // only the sampled ones in `step_rows`.
+  bool step_all = true;
+  std::vector<uint32_t> step_rows;
   std::vector<uint32_t> replay_pool;
   std::vector<char> in_pool;
   // Delta updates (mark_delta): open while the state since the mark is a delta; the users
@@ -370,6 +374,7 @@ struct SeqModel::State {
       auto E = item_embeddings(all_items, &leaves);
       step(E, in, tg, valid, torch::tensor(blocked, torch::kLong));
       leaves.apply(*items);
+      step_all = true;
       return;
     }
     // Local ids: 0 = padding, 1.. = the sampled rows in first-seen order.
@@ -399,6 +404,8 @@ struct SeqModel::State {
     auto E = item_embeddings(rows, &leaves);
     step(E, in, tg, valid, torch::zeros({1}, torch::kLong));
     leaves.apply(*items);
+    step_all = false;
+    step_rows = std::move(rows);
   }
 
   // Forward, loss over the rows of E (row 0 = padding, and the `blocked` columns out of the
@@ -778,6 +785,8 @@ void SeqModel::apply_deltas(std::span<const std::string> deltas) {
   // the item attributes, when sent) of the newest delta that has them replace the older
   // ones'; the item vectors are recomputed once.
   std::string encoder, optimizer, image;
+  std::vector<uint64_t> keys;  // of the item table's rows the deltas wrote or removed
+  const std::vector<char> had_id = st.has_id;
   for (size_t d = 0; d < deltas.size(); ++d) {
     const std::string what = fmt::format("seq delta {} of {}", d + 1, deltas.size());
     MemoryIStream stream(deltas[d]);
@@ -802,7 +811,7 @@ void SeqModel::apply_deltas(std::span<const std::string> deltas) {
     }
     encoder = in.str();
     optimizer = in.str();
-    st.items->apply_delta_bytes(in.str(), what + "'s item table");
+    st.items->apply_delta_bytes(in.str(), what + "'s item table", &keys);
     n_items_ = n_items;
     st.grow_items(n_items_);
     in.bytes(st.has_id.data(), st.has_id.size());
@@ -816,7 +825,17 @@ void SeqModel::apply_deltas(std::span<const std::string> deltas) {
   if (st.image_tower) torch::load(st.image_tower, img);
   st.rebuild_replay_pool();
   st.stale.assign(st.seqs.size(), 1);
-  refresh_vectors_after_step();
+  // The items whose rows may have moved: those the deltas wrote or removed, and those that
+  // gained (or lost) an id row.
+  std::vector<uint32_t> changed;
+  for (const uint64_t k : keys)
+    if (embedding::key_slot(k) == kItemSlot && embedding::key_index(k) < st.item_keys.size())
+      changed.push_back(static_cast<uint32_t>(embedding::key_index(k)));
+  for (size_t i = 0; i < had_id.size(); ++i)
+    if (had_id[i] != st.has_id[i]) changed.push_back(static_cast<uint32_t>(i));
+  std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+  refresh_vectors_after_step(&changed);
 }
 
 void SeqModel::refresh_vectors() {
@@ -904,11 +923,12 @@ void SeqModel::flush() {
       users.push_back(st.replay_pool[st.rng() % st.replay_pool.size()]);
   if (only_new) last_targets.resize(users.size(), 0);
   st.encoder->train();
+  st.step_all = true;  // until a sampled step says which rows it changed
   st.train_step(users, 0, online_negatives(), last_targets);
   ++online_steps_;
   // Moves by 10% per step (about the last ten micro-batches).
   online_loss_ = std::isnan(online_loss_) ? st.last_loss : 0.9 * online_loss_ + 0.1 * st.last_loss;
-  refresh_vectors_after_step();
+  refresh_vectors_after_step(st.step_all ? nullptr : &st.step_rows);
 }
 
 void SeqModel::set_item_attributes(std::span<const uint32_t> items,
@@ -932,14 +952,29 @@ void SeqModel::set_item_attributes(std::span<const uint32_t> items,
   refresh_vectors_after_step();  // the items' content vectors, now
 }
 
-void SeqModel::refresh_vectors_after_step() {
+void SeqModel::refresh_vectors_after_step(const std::vector<uint32_t>* changed) {
   // Every user's vector depends on the dense weights and item rows that just changed: they
   // are recomputed lazily by score_all (all marked stale), the item rows now.
   auto& st = *state_;
   torch::NoGradGuard no_grad;
   st.encoder->eval();
-  st.item_rows_eval = st.item_rows();
-  st.item_matrix = st.item_rows_eval.slice(0, 1);
+  // Without attributes an item's row is its id row alone, which no dense weight touches:
+  // only the rows of `changed` are recomputed, in place (on 100,000 items the whole matrix
+  // after every online step was a third of the learner's time). With attributes, a changed
+  // attribute row or tower weight moves every item that uses it: all are recomputed.
+  const bool partial = changed && !st.content.enabled() && st.item_rows_eval.defined() &&
+                       st.item_rows_eval.size(0) == static_cast<int64_t>(st.item_keys.size()) + 1;
+  if (partial) {
+    if (!changed->empty()) {
+      std::vector<int64_t> at(changed->begin(), changed->end());
+      for (auto& a : at) ++a;  // row 0 is padding
+      st.item_rows_eval.index_copy_(0, torch::tensor(at, torch::kLong),
+                                    st.item_embeddings(*changed, nullptr).slice(0, 1));
+    }
+  } else {
+    st.item_rows_eval = st.item_rows();
+    st.item_matrix = st.item_rows_eval.slice(0, 1);
+  }
   std::fill(st.stale.begin(), st.stale.end(), 1);
 }
 

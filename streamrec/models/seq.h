@@ -85,7 +85,8 @@ class SeqModel final : public Recommender {
   uint32_t n_items_ = 0;
   void build_state(int64_t n_rows);
   void refresh_vectors();
-  void refresh_vectors_after_step();
+  // `changed`: the only items whose rows may have changed (null: any of them).
+  void refresh_vectors_after_step(const std::vector<uint32_t>* changed = nullptr);
 
   std::unique_ptr<State> state_;
   FitReport report_;

@@ -16,11 +16,19 @@ BatchScorer::BatchScorer(std::vector<float> items, size_t dim)
       rows_(dim == 0 ? 0 : items.size() / dim),
       batches_([this](std::span<Query* const> batch) { run(batch); }) {
   SR_ASSERT(dim > 0 && items.size() % dim == 0);
-  // Blocks of kLanes rows, dimension-major within a block: element d of row r sits at
-  // block(r) * kLanes * dim + d * kLanes + r % kLanes; the last block is padded with zeros.
-  items_.assign((rows_ + kLanes - 1) / kLanes * kLanes * dim_, 0.0f);
   for (size_t r = 0; r < rows_; ++r) {
-    float* dst = items_.data() + r / kLanes * kLanes * dim_ + r % kLanes;
+    const float* row = items.data() + r * dim_;
+    if (std::any_of(row, row + dim_, [](float x) { return x != 0.0f; }))
+      row_of_.push_back(static_cast<uint32_t>(r));
+  }
+  if (row_of_.size() + rows_ / 8 > rows_) row_of_.clear();  // few zero rows: keep them all
+  stored_ = row_of_.empty() ? rows_ : row_of_.size();
+  // Blocks of kLanes rows, dimension-major within a block: element d of stored row s sits
+  // at block(s) * kLanes * dim + d * kLanes + s % kLanes; the last block is padded with zeros.
+  items_.assign((stored_ + kLanes - 1) / kLanes * kLanes * dim_, 0.0f);
+  for (size_t s = 0; s < stored_; ++s) {
+    const size_t r = row_of_.empty() ? s : row_of_[s];
+    float* dst = items_.data() + s / kLanes * kLanes * dim_ + s % kLanes;
     for (size_t d = 0; d < dim_; ++d) dst[d * kLanes] = items[r * dim_ + d];
   }
 }
@@ -79,22 +87,33 @@ SR_PER_ISA void score_blocks(const float* query, const float* items, size_t bloc
 }  // namespace
 
 void BatchScorer::run(std::span<Query* const> batch) const {
+  // Stored rows' scores go to the query's output, or (zero rows left out) to a scratch row
+  // per query, scattered afterwards.
+  std::vector<std::vector<float>> scratch(row_of_.empty() ? 0 : batch.size());
+  for (auto& s : scratch) s.resize(stored_);
+  auto dst = [&](size_t q) { return scratch.empty() ? batch[q]->out : scratch[q].data(); };
   // Spans of blocks small enough to stay in L2 while every query reads them. Whole blocks
   // are scored into `tail` where they would write past a query's last row.
-  const size_t blocks = (rows_ + kLanes - 1) / kLanes;
+  const size_t blocks = (stored_ + kLanes - 1) / kLanes;
   const size_t span = std::max<size_t>(4, (64 << 10) / (kLanes * dim_ * sizeof(float)));
   alignas(64) float tail[kLanes];
   for (size_t b0 = 0; b0 < blocks; b0 += span) {
     const size_t b1 = std::min(blocks, b0 + span);
-    const size_t full = std::min(b1, rows_ / kLanes);  // blocks with every row in range
-    for (const auto* p : batch) {
+    const size_t full = std::min(b1, stored_ / kLanes);  // blocks with every row in range
+    for (size_t q = 0; q < batch.size(); ++q) {
       const float* block0 = items_.data() + b0 * kLanes * dim_;
-      if (full > b0) score_blocks(p->query, block0, full - b0, dim_, p->out + b0 * kLanes);
+      float* out = dst(q);
+      if (full > b0) score_blocks(batch[q]->query, block0, full - b0, dim_, out + b0 * kLanes);
       if (full < b1) {  // the padded last block
-        score_blocks(p->query, items_.data() + full * kLanes * dim_, 1, dim_, tail);
-        std::copy_n(tail, rows_ - full * kLanes, p->out + full * kLanes);
+        score_blocks(batch[q]->query, items_.data() + full * kLanes * dim_, 1, dim_, tail);
+        std::copy_n(tail, stored_ - full * kLanes, out + full * kLanes);
       }
     }
+  }
+  for (size_t q = 0; q < scratch.size(); ++q) {
+    float* out = batch[q]->out;
+    std::fill_n(out, rows_, 0.0f);
+    for (size_t s = 0; s < stored_; ++s) out[row_of_[s]] = scratch[q][s];
   }
 }
 

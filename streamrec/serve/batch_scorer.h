@@ -15,9 +15,13 @@ namespace streamrec::serve {
 class BatchScorer {
  public:
   // `items`: row-major, items.size() / dim rows (kept in blocks of 16 rows, dimension-major
-  // within a block, so that a query scores 16 rows per step).
+  // within a block, so that a query scores 16 rows per step). Rows of zeros (items the model
+  // has no vector for, e.g. catalog items without events) score 0 for every query; when
+  // they are at least an eighth of the rows they are left out of the passes.
   BatchScorer(std::vector<float> items, size_t dim);
   size_t items() const { return rows_; }
+  // Rows each pass reads (items() less the zero rows left out).
+  size_t stored_rows() const { return stored_; }
   size_t dim() const { return dim_; }
   // out[i] = dot(query, row i) for every row; query.size() == dim, out.size() >= items().
   void score(std::span<const float> query, std::span<float> out);
@@ -32,8 +36,9 @@ class BatchScorer {
   };
   void run(std::span<Query* const> batch) const;
 
-  std::vector<float> items_;
-  size_t dim_, rows_;
+  std::vector<float> items_;      // the stored rows, in blocks
+  std::vector<uint32_t> row_of_;  // stored row -> item row (empty: every row is stored)
+  size_t dim_, rows_, stored_ = 0;
   GroupCommit<Query> batches_;
 };
 

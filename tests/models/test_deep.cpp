@@ -346,6 +346,47 @@ TEST(Deep, SeqDeltasKeepCopiesEqualToTheLearner) {
   delta(*m, false);
 }
 
+TEST(Deep, SeqSampledStepsRefreshTheirRowsAsAFullRefreshWould) {
+  // A sampled online step recomputes only the item rows it changed, in place, and so does a
+  // copy applying a delta: both must score as a copy that recomputed every row (a load).
+  const auto& p = planted();
+  const std::string spec =
+      "seq:dim=16,maxlen=20,epochs=2,eval_every=2,online_batch=8,online_replay=0,dropout=0,"
+      "online_negatives=20";
+  auto m = make_model(spec);
+  auto* seq = dynamic_cast<SeqModel*>(m.get());
+  ASSERT_NE(seq, nullptr);
+  m->fit(TrainData(p.ds.num_users(), p.ds.num_items(), p.split.train, &p.ds));
+  auto live = round_trip(*m, spec);
+  m->mark_delta();
+  std::vector<float> before(m->num_items());
+  m->score_all(p.split.test.front().user, before);
+  for (size_t x = 0; x < 40; ++x) m->observe(p.split.test[x]);
+  m->flush();
+  ASSERT_EQ(seq->online_negatives(), 20);
+  ASSERT_GE(seq->online_steps(), 5u);
+  std::ostringstream out;
+  BinaryWriter w(out);
+  ASSERT_TRUE(m->save_delta(w));
+  const std::string d = out.str();
+  live->apply_deltas(std::span(&d, 1));
+  const auto loaded = round_trip(*m, spec);
+  std::vector<float> a(m->num_items()), b(m->num_items()), c(m->num_items());
+  size_t moved = 0;
+  for (uint32_t u : {0u, 7u, p.split.test.front().user}) {
+    m->score_all(u, a);
+    loaded->score_all(u, b);
+    live->score_all(u, c);
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_NEAR(a[i], b[i], 1e-5f) << "learner, user " << u << " item " << i;
+      ASSERT_NEAR(c[i], b[i], 1e-5f) << "delta copy, user " << u << " item " << i;
+    }
+    if (u == p.split.test.front().user)
+      for (size_t i = 0; i < a.size(); ++i) moved += std::abs(a[i] - before[i]) > 1e-4f;
+  }
+  EXPECT_GT(moved, 0u) << "the steps changed the scores";
+}
+
 TEST(Deep, SeqLearnsOnlineBetterThanFrozen) {
   // A drifting stream with new items and users: the online model keeps up, the model
   // frozen after the warm-up does not.

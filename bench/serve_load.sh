@@ -35,13 +35,17 @@ trap 'kill -INT $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf 
   --demo-rate "$RATE" --demo-backlog "$EVENTS" --demo-catalog "${CATALOG:-true}" \
   --gen "users=$USERS,items=$ITEMS,events=$EVENTS,new_item_share=0" >"$DIR/server.log" 2>&1 &
 PID=$!
-# Wait for the backlog to be learned.
+# Wait for the backlog to be learned and the learner to have caught up with the stream
+# (at most a second of it queued): the load then meets a server in its steady state, not
+# one still draining a backlog that was ingested faster than it is learned.
+START=$(date +%s.%N)
 until curl -sf "http://127.0.0.1:$PORT/v1/stats" 2>/dev/null |
-  python3 -c "import json,sys; s=json.load(sys.stdin); sys.exit(0 if s['events_learned']>=$EVENTS else 1)" 2>/dev/null; do
+  python3 -c "import json,sys; s=json.load(sys.stdin); sys.exit(0 if s['events_learned']>=$EVENTS and s['queue']<=max(100,$RATE) else 1)" 2>/dev/null; do
   kill -0 $PID 2>/dev/null || { cat "$DIR/server.log" >&2; exit 1; }
   sleep 1
 done
-echo "backlog of $EVENTS events learned; $ITEMS items; loading for ${DURATION}s at $RATE events/s"
+BACKLOG_S=$(python3 -c "import time; print(round(time.time() - $START, 1))")
+echo "backlog of $EVENTS events learned and the stream caught up in ${BACKLOG_S}s; $ITEMS items; loading for ${DURATION}s at $RATE events/s"
 # Wait for the ANN index (when in use) to hold the published model.
 if [ "$ANN_MIN_ITEMS" -le "$ITEMS" ]; then
   until curl -sf "http://127.0.0.1:$PORT/v1/stats" |
@@ -64,7 +68,7 @@ CPU1=$(cpu_ticks)
 curl -s "http://127.0.0.1:$PORT/v1/stats" | tee "$DIR/stats.json"
 echo
 python3 - "$DIR/wrk.txt" "$DIR/stats.json" "$MODEL" "$ITEMS" "$RATE" "$ANN_MIN_ITEMS" "${QPS:-closed}" \
-  "$CPU0" "$CPU1" "$(getconf CLK_TCK)" "$DURATION" <<'PY'
+  "$CPU0" "$CPU1" "$(getconf CLK_TCK)" "$DURATION" "$BACKLOG_S" <<'PY'
 import json, re, sys
 wrk = open(sys.argv[1]).read()
 stats = json.load(open(sys.argv[2]))
@@ -81,6 +85,7 @@ def cpu(k):  # ms over the load
 print(json.dumps({"bench": "serve_load", "model": sys.argv[3], "items": int(sys.argv[4]),
                   # items in the served catalog, and those the model scores
                   "catalog_items": stats["items"], "model_rows": stats.get("model_rows"),
+                  "backlog_learned_s": float(sys.argv[12]),
                   "stream_events_per_s": int(sys.argv[5]), "qps": qps,
                   "ann": int(sys.argv[6]) <= int(sys.argv[4]), "offered_qps": sys.argv[7],
                   "ann_items": stats.get("ann_items"),

@@ -189,6 +189,7 @@ void Service::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoi
   popular_.clear();
   trending_.clear();
   records_.clear();
+  visible_until_.clear();
   first_seen_.clear();
   item_events_.clear();
   co_.clear();
@@ -317,6 +318,7 @@ void Service::ensure_item(uint32_t i) {
   popular_.resize(i + 1);
   trending_.resize(i + 1);
   records_.resize(i + 1);
+  visible_until_.resize(i + 1, std::numeric_limits<int64_t>::max());
   first_seen_.resize(i + 1, 0);
   item_events_.resize(i + 1, 0);
   co_.resize(i + 1);
@@ -402,12 +404,14 @@ void Service::set_record(uint32_t i, store::ItemRecord r) {
   ensure_item(i);
   if (first_seen_[i] == 0 || r.created_at < first_seen_[i]) first_seen_[i] = r.created_at;
   latest_time_ = std::max(latest_time_, r.created_at);
+  visible_until_[i] = r.hidden            ? std::numeric_limits<int64_t>::min()
+                      : r.expires_at == 0 ? std::numeric_limits<int64_t>::max()
+                                          : r.expires_at;
   records_[i] = std::make_unique<const store::ItemRecord>(std::move(r));
 }
 
 bool Service::recommendable(uint32_t i, int64_t now) const {
-  const auto* r = record(i);
-  return !r || (!r->hidden && (r->expires_at == 0 || r->expires_at > now));
+  return i >= visible_until_.size() || now < visible_until_[i];
 }
 
 void Service::check_event(const store::LoggedEvent& e, size_t x) {
@@ -1592,14 +1596,21 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
       rerank ? std::min<size_t>(std::max(n_main * 5, ranker ? options_.rank_pool : 0), 1000)
              : n_main;
 
-  // Candidates, each with a relevance: 1 - rank / pool size for the model's (so sources
-  // combine by rank), popular fill below every model candidate.
-  std::vector<Recommendation> pool;
+  // Candidates by item index (ids and explanation parts are built for the answer only),
+  // each with a relevance: 1 - rank / pool size for the model's (so sources combine by
+  // rank), popular fill below every model candidate.
+  enum class Source { kModel, kItemCf, kPopular };
+  struct Candidate {
+    uint32_t item;
+    float score;
+    Source source;
+  };
+  std::vector<Candidate> pool;
   std::vector<float> relevance;
   std::vector<float> scores;  // every item's model score (exact path only)
   if (u != IdMap::kMissing && n_pool > 0 && !r.exact) {
     if (auto found = ann_candidates(model, u, n_pool, exclude, ok))
-      for (const auto& s : *found) pool.push_back({items_.id(s.item), s.score, "model", {}, {}});
+      for (const auto& s : *found) pool.push_back({s.item, s.score, Source::kModel});
   }
   if (pool.empty() && u != IdMap::kMissing && model.num_items() > 0 && n_pool > 0) {
     scores.assign(model.num_items(), 0.0f);
@@ -1618,72 +1629,75 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
     // the first score that differs: a min/max over every item was ~7% of a request.)
     if (std::adjacent_find(scores.begin(), scores.end(), std::not_equal_to<>()) != scores.end())
       for (const auto& s : pick(scores, n_pool, exclude, ok))
-        pool.push_back({items_.id(s.item), s.score, "model", {}, {}});
+        pool.push_back({s.item, s.score, Source::kModel});
   }
   for (size_t x = 0; x < pool.size(); ++x) relevance.push_back(1.0f - float(x) / n_pool);
+  // The excluded items and the pool so far, sorted: what a further source must skip.
+  auto skip_pool = [&] {
+    std::vector<uint32_t> skip = exclude;
+    for (const auto& c : pool) skip.push_back(c.item);
+    std::sort(skip.begin(), skip.end());
+    return skip;
+  };
   // Item-CF candidates (next to the user's recent items in other users' streams) join the
   // model's for the ranker to order.
   const auto recent = ranker && u != IdMap::kMissing ? last_items(u, 50) : std::vector<uint32_t>{};
   if (ranker && !pool.empty()) {
-    std::vector<uint32_t> skip = exclude;
-    for (const auto& o : pool) skip.push_back(items_.find(o.item));
-    std::sort(skip.begin(), skip.end());
-    for (const auto& [c, w] : itemcf_candidates(recent, options_.rank_pool / 2, skip, ok)) {
-      pool.push_back({items_.id(c), c < scores.size() ? scores[c] : 0.0f, "itemcf", {}, {}});
+    for (const auto& [c, w] : itemcf_candidates(recent, options_.rank_pool / 2, skip_pool(), ok)) {
+      pool.push_back({c, c < scores.size() ? scores[c] : 0.0f, Source::kItemCf});
       relevance.push_back(0.0f);
     }
   }
   if (pool.size() < n_pool) {
-    std::vector<uint32_t> skip = exclude;
-    for (const auto& o : pool) skip.push_back(items_.find(o.item));
-    std::sort(skip.begin(), skip.end());
     const size_t want = n_pool - pool.size();
-    const auto top = pick_weights(popular_.weights(), want, skip, ok);
+    const auto top = pick_weights(popular_.weights(), want, skip_pool(), ok);
     const float base = pool.empty() ? 1.0f : 0.0f;
     for (size_t x = 0; x < top.size(); ++x) {
       const auto weight = static_cast<float>(popular_.weights()[top[x].item]);
-      pool.push_back({items_.id(top[x].item), weight, "popular", {}, {}});
+      pool.push_back({top[x].item, weight, Source::kPopular});
       relevance.push_back(base - float(x) / want);
     }
   }
-  for (size_t x = 0; x < pool.size(); ++x)
-    pool[x].parts = {{pool[x].source == "popular" ? "popularity" : "model", pool[x].score},
-                     {"rank", relevance[x]}};
+  const std::vector<float> rank_relevance = relevance;  // the "rank" part of explanations
   // The fusion ranker orders the model's candidates (popular fill stays below them); without
   // it, the context's log-lift of the item's categories is added to the rank relevance.
   size_t ranked = 0;  // the model's and item-CF's candidates: a prefix of the pool
-  while (ranked < pool.size() &&
-         (pool[ranked].source == "model" || pool[ranked].source == "itemcf"))
-    ++ranked;
+  while (ranked < pool.size() && pool[ranked].source != Source::kPopular) ++ranked;
+  // "fusion" or "context": its value per candidate, NaN where it has none.
+  const char* adjustment = nullptr;
+  std::vector<float> adjusted(pool.size(), std::numeric_limits<float>::quiet_NaN());
   if (ranker && ranked > 0) {
     std::vector<uint32_t> items;
     std::vector<float> base;
     std::vector<char> from_model;
     for (size_t x = 0; x < ranked; ++x) {
-      items.push_back(items_.find(pool[x].item));
+      items.push_back(pool[x].item);
       base.push_back(pool[x].score);
-      from_model.push_back(pool[x].source == "model");
+      from_model.push_back(pool[x].source == Source::kModel);
     }
     const auto logits =
         ranker->score(ranker_features(model, items, base, from_model, recent, r.context));
     const float low = *std::min_element(logits.begin(), logits.end());
+    adjustment = "fusion";
     for (size_t x = 0; x < pool.size(); ++x) {
       if (x < ranked) {
         relevance[x] = logits[x];
-        pool[x].parts.emplace_back("fusion", logits[x]);
+        adjusted[x] = logits[x];
       } else {
         relevance[x] += low - 2.0f;
       }
     }
-  } else if (!r.context.empty())
+  } else if (!r.context.empty()) {
+    adjustment = "context";
     for (size_t x = 0; x < pool.size(); ++x)
-      if (const auto* rec = record(items_.find(pool[x].item))) {
+      if (const auto* rec = record(pool[x].item)) {
         const auto lift = static_cast<float>(
             options_.context_weight *
             std::clamp(context_stats_.boost(r.context, rec->attrs.categories), -2.0, 2.0));
         relevance[x] += lift;
-        pool[x].parts.emplace_back("context", lift);
+        adjusted[x] = lift;
       }
+  }
 
   size_t dim = 0;
   const auto vectors = model.item_vectors(dim);
@@ -1691,10 +1705,8 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
   std::vector<size_t> order;
   if (r.diversity > 0) {
     // Similarity: cosine of the model's item vectors, else shared categories (Jaccard).
-    std::vector<uint32_t> index(pool.size());
-    for (size_t x = 0; x < pool.size(); ++x) index[x] = items_.find(pool[x].item);
     order = mmr_order(relevance, n_main, r.diversity, [&](size_t a, size_t b) {
-      const uint32_t i = index[a], j = index[b];
+      const uint32_t i = pool[a].item, j = pool[b].item;
       if (i < rows && j < rows) return cosine(&vectors[i * dim], &vectors[j * dim], dim);
       const auto *ra = record(i), *rb = record(j);
       if (!ra || !rb) return 0.0f;
@@ -1712,12 +1724,22 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
     if (order.size() > n_main) order.resize(n_main);
   }
   std::vector<Recommendation> out;
-  for (size_t x : order) out.push_back(std::move(pool[x]));
+  std::vector<uint32_t> out_items;  // their indices
+  static constexpr const char* kSourceName[] = {"model", "itemcf", "popular"};
+  for (size_t x : order) {
+    const auto& c = pool[x];
+    Recommendation rec{items_.id(c.item), c.score, kSourceName[static_cast<int>(c.source)], {}, {}};
+    rec.parts = {{c.source == Source::kPopular ? "popularity" : "model", c.score},
+                 {"rank", rank_relevance[x]}};
+    if (!std::isnan(adjusted[x])) rec.parts.emplace_back(adjustment, adjusted[x]);
+    out.push_back(std::move(rec));
+    out_items.push_back(c.item);
+  }
 
   if (n_explore > 0 || out.size() < r.n) {
     // Fresh items in evenly spread slots; they also fill what the other sources could not.
     std::vector<uint32_t> skip = exclude;
-    for (const auto& o : out) skip.push_back(items_.find(o.item));
+    skip.insert(skip.end(), out_items.begin(), out_items.end());
     std::sort(skip.begin(), skip.end());
     const auto fresh = fresh_items(r.n - out.size(), skip, r.filter, r.user, now);
     const size_t slots = std::min(fresh.size(), n_explore);
@@ -1729,21 +1751,19 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
 
   if (r.explain && rows > 0 && u != IdMap::kMissing) {
     // Each recommended item's three most similar items among the user's last 50.
-    const auto& h = history_[u];
+    const auto last = recent.empty() ? last_items(u, 50) : recent;
     for (auto& rec : out) {
       const uint32_t i = items_.find(rec.item);
       if (i >= rows) continue;
-      std::vector<std::pair<float, std::string>> near;
-      for (size_t x = h.size() > 50 ? h.size() - 50 : 0; x < h.size(); ++x) {
-        const uint32_t j = items_.find(h[x].item);
-        if (j < rows && j != i && std::none_of(near.begin(), near.end(), [&](const auto& p) {
-              return p.second == h[x].item;
-            }))
-          near.emplace_back(cosine(&vectors[i * dim], &vectors[j * dim], dim), h[x].item);
-      }
-      std::sort(near.begin(), near.end(),
-                [](const auto& a, const auto& b) { return a.first > b.first; });
-      for (size_t k = 0; k < near.size() && k < 3; ++k) rec.because.push_back(near[k].second);
+      std::vector<std::pair<float, uint32_t>> near;
+      for (const uint32_t j : last)
+        if (j < rows && j != i &&
+            std::none_of(near.begin(), near.end(), [&](const auto& p) { return p.second == j; }))
+          near.emplace_back(cosine(&vectors[i * dim], &vectors[j * dim], dim), j);
+      std::stable_sort(near.begin(), near.end(),
+                       [](const auto& a, const auto& b) { return a.first > b.first; });
+      for (size_t k = 0; k < near.size() && k < 3; ++k)
+        rec.because.push_back(items_.id(near[k].second));
     }
   }
   return out;

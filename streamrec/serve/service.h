@@ -444,8 +444,12 @@ class Service {
   DecayedCounts popular_{7 * 86400.0}, trending_{6 * 3600.0};
   std::vector<std::unique_ptr<const store::ItemRecord>> records_;  // catalog, by item index
   std::vector<int64_t> first_seen_;                                // by item index
-  std::vector<uint64_t> item_events_;                              // by item index
-  int64_t latest_time_ = 0;  // newest event time or catalog creation seen
+  // Until when (Unix seconds, exclusive) each item may be recommended: INT64_MAX with no
+  // expiry, INT64_MIN when hidden. A dense copy of the records' fields, so that filtering
+  // candidates does not chase a pointer to each record.
+  std::vector<int64_t> visible_until_;
+  std::vector<uint64_t> item_events_;  // by item index
+  int64_t latest_time_ = 0;            // newest event time or catalog creation seen
   ContextStats context_stats_;
   // Item-to-item transitions (the item-CF signal): for each item, the items that followed or
   // preceded it within three events of the same user, with counts (at most 200 kept), sorted

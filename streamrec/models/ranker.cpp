@@ -77,7 +77,7 @@ std::vector<float> FusionRanker::score(std::span<const float> features) const {
   SR_CHECK(features.size() % F == 0, ErrorKind::kInternal,
            "ranker: {} floats is not rows of {} features", features.size(), F);
   if (features.empty()) return {};
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // read-only: none of autograd's bookkeeping
   auto logits = impl_->net->forward(impl_->standardised(features)).contiguous();
   return {logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel()};
 }

@@ -357,6 +357,7 @@ struct SeqModel::State {
   // positions are targets (an online step on new events); 0: all of them.
   void train_step(std::span<const uint32_t> users, int drop_last, int64_t negatives = 0,
                   std::span<const uint32_t> last_targets = {}) {
+    step_all = true;  // until a sampled step names its rows
     auto [in, tg] = make_batch(users, true, drop_last);
     auto* ptg = tg.data_ptr<int64_t>();
     for (size_t r = 0; r < last_targets.size(); ++r)
@@ -374,7 +375,6 @@ struct SeqModel::State {
       auto E = item_embeddings(all_items, &leaves);
       step(E, in, tg, valid, torch::tensor(blocked, torch::kLong));
       leaves.apply(*items);
-      step_all = true;
       return;
     }
     // Local ids: 0 = padding, 1.. = the sampled rows in first-seen order.
@@ -923,7 +923,6 @@ void SeqModel::flush() {
       users.push_back(st.replay_pool[st.rng() % st.replay_pool.size()]);
   if (only_new) last_targets.resize(users.size(), 0);
   st.encoder->train();
-  st.step_all = true;  // until a sampled step says which rows it changed
   st.train_step(users, 0, online_negatives(), last_targets);
   ++online_steps_;
   // Moves by 10% per step (about the last ten micro-batches).

@@ -641,18 +641,6 @@ void Service::score_before_learning(uint32_t u, uint32_t i, const Check& check) 
   ++live_scored_;
 }
 
-void Service::prefetch_categories(std::span<const uint32_t> items) const {
-  // Records and their category lists lie scattered over the heap: reading them candidate by
-  // candidate waited for two cache misses each (~80% of ranker_features in a load profile).
-  // Asked for all at once, the misses overlap: the records' category vectors first, then
-  // (those having arrived) the strings they point to.
-  for (const uint32_t i : items)
-    if (const auto* r = record(i)) __builtin_prefetch(&r->attrs.categories);
-  for (const uint32_t i : items)
-    if (const auto* r = record(i); r && !r->attrs.categories.empty())
-      __builtin_prefetch(r->attrs.categories.data());
-}
-
 std::vector<float> Service::ranker_features(
     const models::Recommender& model, std::span<const uint32_t> items,
     std::span<const float> scores, std::span<const char> from_model,
@@ -669,8 +657,6 @@ std::vector<float> Service::ranker_features(
   size_t dim = 0;
   const auto vectors = model.item_vectors(dim);
   const size_t rows = dim > 0 ? vectors.size() / dim : 0;
-  prefetch_categories(recent);
-  prefetch_categories(items);
   // The user's category shares over their recent items.
   std::unordered_map<std::string, double> share;
   for (uint32_t j : recent)

@@ -399,8 +399,6 @@ class Service {
   void set_record(uint32_t i, store::ItemRecord record);
   // State lock held: not hidden, not expired at `now` (Unix seconds).
   bool recommendable(uint32_t i, int64_t now) const;
-  // Asks the cache for the category lists of `items`' records (they are read next).
-  void prefetch_categories(std::span<const uint32_t> items) const;
   const store::ItemRecord* record(uint32_t i) const {
     return i < records_.size() ? records_[i].get() : nullptr;
   }

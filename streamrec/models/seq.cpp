@@ -1043,14 +1043,11 @@ void SeqModel::score_all(uint32_t user, std::span<float> scores) const {
   const float* u = query.data();
   const float* m = st.item_matrix.data_ptr<float>();
   const size_t n = std::min<size_t>(scores.size(), st.item_matrix.size(0));
-  if (st.content.enabled()) {
-    for (size_t i = 0; i < n; ++i) scores[i] = dot(u, m + i * dim, static_cast<size_t>(dim));
-    return;
-  }
   // Without attributes an item with no id row has a row of zeros: it scores 0 (a catalog
   // listed before its events has many of them).
+  const bool all = st.content.enabled();
   for (size_t i = 0; i < n; ++i)
-    if (st.has_id[i]) scores[i] = dot(u, m + i * dim, static_cast<size_t>(dim));
+    if (all || st.has_id[i]) scores[i] = dot(u, m + i * dim, static_cast<size_t>(dim));
 }
 
 }  // namespace streamrec::models

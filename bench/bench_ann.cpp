@@ -1,9 +1,10 @@
 // ANN retrieval against exact scoring on the same vectors: one thread, N items of `dim`
 // floats (clustered, norms varying like a model's item vectors), queries for the top k.
 // Prints per-query microseconds of exact (dot with every item + top_k) and HNSW search,
-// the ratio, recall@k, and the index build rate; one JSON line per (N, k).
+// the ratio, recall@k, and the index build rate; one JSON line per (N, k); then the time
+// sync() takes per changed row, for rows that moved far (re-inserted) and a little.
 //
-//   build/bench/bench_ann [items=100000] [dim=33]
+//   build/bench/bench_ann [items=100000] [dim=33] [repair_neighbors=1]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -31,7 +32,9 @@ int main(int argc, char** argv) {
   }
   for (auto& x : queries) x = g(rng);
 
-  serve::AnnIndex index(dim);
+  serve::AnnOptions options;
+  if (argc > 3) options.repair_neighbors = std::strtof(argv[3], nullptr);
+  serve::AnnIndex index(dim, options);
   const auto b0 = Clock::now();
   index.sync(rows);
   const double build_s = std::chrono::duration<double>(Clock::now() - b0).count();
@@ -66,5 +69,42 @@ int main(int argc, char** argv) {
         "{\"bench\": \"ann\", \"items\": %zu, \"dim\": %zu, \"k\": %zu, \"exact_us\": %.1f, "
         "\"ann_us\": %.1f, \"speedup\": %.2f, \"recall\": %.4f}\n",
         n, dim, k, exact_us / nq, ann_us / nq, exact_us / ann_us, recall / nq);
+  }
+
+  // Keeping the index current: five rounds of 2,000 random items moving far (each
+  // re-inserted: its links searched again and its neighbours' repaired), then 2,000 moving
+  // a little (each vector overwritten); recall@100 after each round.
+  // Per changed row, the time sync() takes, which is also how long searches may wait on it.
+  const size_t moves = std::min<size_t>(2000, n);
+  for (const bool far : {true, true, true, true, true, false}) {
+    for (size_t x = 0; x < moves; ++x) {
+      float* r = &rows[((x + rng() % n) * 7919 % n) * dim];
+      for (size_t d = 0; d < dim; ++d) r[d] = far ? -r[d] + 0.5f * g(rng) : r[d] * 1.01f;
+    }
+    const auto t0 = Clock::now();
+    const size_t changed = index.sync(rows);
+    const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+    // Recall@100 afterwards, over 50 queries.
+    double recall = 0;
+    std::vector<float> scores(n);
+    for (size_t q = 0; q < 50; ++q) {
+      const float* qv = &queries[q * dim];
+      for (size_t i = 0; i < n; ++i) {
+        float s = 0;
+        for (size_t d = 0; d < dim; ++d) s += qv[d] * rows[i * dim + d];
+        scores[i] = s;
+      }
+      std::set<uint32_t> found;
+      for (const auto& s : index.search({qv, dim}, 100)) found.insert(s.item);
+      size_t hit = 0;
+      for (const auto& s : models::top_k(scores, 100)) hit += found.count(s.item);
+      recall += hit / 100.0 / 50;
+    }
+    std::printf(
+        "{\"bench\": \"ann_sync\", \"items\": %zu, \"dim\": %zu, \"move\": \"%s\", "
+        "\"repair_neighbors\": %.2f, \"changed\": %zu, \"relinked\": %llu, "
+        "\"us_per_changed_row\": %.1f, \"recall_after\": %.4f}\n",
+        n, dim, far ? "far" : "near", options.repair_neighbors, changed,
+        static_cast<unsigned long long>(index.relinked()), us / changed, recall);
   }
 }

@@ -37,12 +37,16 @@ size_t AnnIndex::sync(std::span<const float> rows) {
            rows.size(), dim_);
   const size_t n = rows.size() / dim_, known = stored_.size() / dim_;
   std::vector<size_t> relink, overwrite;
+  in_graph_.resize(n, 0);
   for (size_t i = 0; i < n; ++i) {
-    if (i >= known) {
-      relink.push_back(i);
+    const float* a = &rows[i * dim_];
+    if (i >= known || !in_graph_[i]) {
+      // A row of zeros (an item the model has no vector for yet) stays out of the graph: it
+      // scores 0 against every query, and tens of thousands of identical points would make
+      // every insertion and search wade through them.
+      if (std::any_of(a, a + dim_, [](float x) { return x != 0.0f; })) relink.push_back(i);
       continue;
     }
-    const float* a = &rows[i * dim_];
     const float* b = &stored_[i * dim_];
     bool changed = false;
     for (size_t k = 0; k < dim_ && !changed; ++k)
@@ -71,10 +75,16 @@ size_t AnnIndex::sync(std::span<const float> rows) {
   }
   for (size_t start = 0; start < relink.size(); start += options_.chunk) {
     std::unique_lock lock(mutex_);
-    for (size_t x = start; x < std::min(relink.size(), start + options_.chunk); ++x)
-      g.addPoint(&rows[relink[x] * dim_], relink[x]);  // an existing label: updated
+    for (size_t x = start; x < std::min(relink.size(), start + options_.chunk); ++x) {
+      const size_t i = relink[x];
+      if (const auto it = g.label_lookup_.find(i); it != g.label_lookup_.end())
+        g.updatePoint(&rows[i * dim_], it->second, options_.repair_neighbors);
+      else
+        g.addPoint(&rows[i * dim_], i);
+    }
   }
   relinked_ += relink.size();
+  for (size_t i : relink) in_graph_[i] = 1;
   stored_.resize(n * dim_);
   linked_.resize(n * dim_);
   for (size_t i : overwrite) std::copy_n(&rows[i * dim_], dim_, &stored_[i * dim_]);

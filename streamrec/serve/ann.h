@@ -19,10 +19,18 @@
 namespace streamrec::serve {
 
 struct AnnOptions {
-  size_t m = 32;                   // graph degree
-  size_t ef_construction = 200;    // candidate list size while inserting
-  size_t ef_search = 200;          // candidate list size while searching (at least k)
-  size_t chunk = 16;               // rows re-inserted per writer-lock hold
+  size_t m = 32;                 // graph degree
+  size_t ef_construction = 200;  // candidate list size while inserting
+  size_t ef_search = 200;        // candidate list size while searching (at least k)
+  // Rows (re)inserted per writer-lock hold: a search waits for at most this many. One: a
+  // re-insertion took 855 us (27,620 items, 33 dims), 16 of them a 14 ms hold that showed in
+  // the load benchmark's p99; taking the lock per row costs nothing next to that.
+  size_t chunk = 1;
+  // A re-inserted row's neighbours have their links repaired with this probability each
+  // (hnswlib's updatePoint). 1 repairs them all, most of a re-insertion's cost: with 0.2 it
+  // took 260-310 us instead of 720-850, but recall@100 fell from 0.979 to 0.956 over five
+  // rounds of 2,000 of 27,620 items moving far, where 1 held 0.977-0.981 (bench_ann).
+  float repair_neighbors = 1.0f;
   float change_threshold = 1e-6f;  // a row counts as changed when an element moves more
   // A changed row is re-inserted (its graph links searched again) when it moved by more
   // than this share of its norm since it was last inserted (0.1: stale links cost recall,
@@ -42,8 +50,9 @@ class AnnIndex {
   size_t size() const;
   // Brings the index up to `rows` (row i = item i, dim() floats each): inserts rows beyond
   // the indexed ones, re-inserts rows that moved far, overwrites the stored vector of rows
-  // that moved a little. Returns how many rows changed. One caller at a time (the
-  // maintenance thread).
+  // that moved a little. A row of zeros (an item without a vector) is left out until it
+  // gets one; size() counts the items in the graph. Returns how many rows changed. One
+  // caller at a time (the maintenance thread).
   size_t sync(std::span<const float> rows);
   uint64_t relinked() const { return relinked_; }  // rows (re)inserted over all syncs
   // The k items with the largest inner product with `query` (dim() floats), best first,
@@ -55,8 +64,9 @@ class AnnIndex {
   size_t dim_;
   AnnOptions options_;
   std::unique_ptr<Impl> impl_;
-  std::vector<float> stored_;  // the rows as last stored (sync's thread only)
-  std::vector<float> linked_;  // the rows as last inserted with links (sync's thread only)
+  std::vector<float> stored_;      // the rows as last stored (sync's thread only)
+  std::vector<float> linked_;      // the rows as last inserted with links (sync's thread only)
+  std::vector<uint8_t> in_graph_;  // 1: row i is in the graph (sync's thread only)
   uint64_t relinked_ = 0;
   mutable std::shared_mutex mutex_;
 };

@@ -164,7 +164,9 @@ TEST(Server, IngestRecommendFilterHistoryDelete) {
     EXPECT_LE(it["because"].size(), 3u);
     for (const auto& b : it["because"]) EXPECT_TRUE(seen.count(b.get<std::string>())) << b;
     EXPECT_FLOAT_EQ(it["parts"]["model"].get<float>(), it["score"].get<float>()) << it.dump();
-    if (it["source"] == "model") EXPECT_GT(it["parts"]["rank"].get<float>(), 0.0f);
+    if (it["source"] == "model") {
+      EXPECT_GT(it["parts"]["rank"].get<float>(), 0.0f);
+    }
     with_reasons += !it["because"].empty();
   }
   EXPECT_EQ(with_reasons, 10u);
@@ -800,7 +802,9 @@ TEST(Server, PopularKeepsItsOrderAfterAClockJump) {
   std::set<std::string> distinct;
   for (size_t x = 0; x < top.size(); ++x) {
     distinct.insert(top[x].item);
-    if (x > 0) EXPECT_GE(top[x - 1].score, top[x].score) << "popular items out of order at " << x;
+    if (x > 0) {
+      EXPECT_GE(top[x - 1].score, top[x].score) << "popular items out of order at " << x;
+    }
   }
   EXPECT_EQ(distinct.size(), top.size());
   EXPECT_EQ(service

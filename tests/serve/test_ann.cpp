@@ -46,7 +46,9 @@ double recall_at_100(const AnnIndex& index, const std::vector<float>& rows, size
     const auto approx = index.search({&queries[q * dim], dim}, 100);
     for (size_t x = 0; x < approx.size(); ++x) {
       found.insert(approx[x].item);
-      if (x > 0) EXPECT_LE(approx[x].score, approx[x - 1].score + 1e-5f);
+      if (x > 0) {
+        EXPECT_LE(approx[x].score, approx[x - 1].score + 1e-5f);
+      }
     }
     for (uint32_t i : exact) hit += found.count(i);
     total += exact.size();
@@ -120,6 +122,29 @@ TEST(Ann, SyncAddsAndMovesItemsWithoutARebuild) {
       std::find_if(again.begin(), again.end(), [](const auto& s) { return s.item == 100; });
   ASSERT_NE(it, again.end());
   EXPECT_NEAR(it->score, 51.0f, 1e-3f);
+}
+
+TEST(Ann, RowsOfZerosStayOutUntilTheyGetAVector) {
+  // Items the model has no vector for (rows of zeros) are not inserted; one that gets a
+  // vector is inserted at the next sync and found.
+  const size_t n = 2000, dim = 16;
+  auto rows = gaussian(n, dim, 11);
+  for (size_t i = 0; i < n; i += 2) std::fill_n(&rows[i * dim], dim, 0.0f);
+  AnnIndex index(dim);
+  EXPECT_EQ(index.sync(rows), n / 2);
+  EXPECT_EQ(index.size(), n / 2);
+  std::vector<float> q(dim, 0.0f);
+  q[3] = 1;
+  for (const auto& s : index.search(q, n)) EXPECT_EQ(s.item % 2, 1u) << s.item;
+  EXPECT_EQ(index.search(q, n).size(), n / 2);
+  rows[40 * dim + 3] = 100;  // item 40 gets a vector pointing at q
+  EXPECT_EQ(index.sync(rows), 1u);
+  EXPECT_EQ(index.size(), n / 2 + 1);
+  const auto top = index.search(q, 1);
+  ASSERT_EQ(top.size(), 1u);
+  EXPECT_EQ(top[0].item, 40u);
+  EXPECT_NEAR(top[0].score, 100.0f, 1e-3f);
+  EXPECT_EQ(index.sync(rows), 0u);
 }
 
 }  // namespace

@@ -487,7 +487,9 @@ class Service {
   // Learner queue.
   mutable std::mutex queue_mutex_;
   mutable std::condition_variable queue_cv_, learned_cv_;
-  std::vector<Queued> queue_;
+  // A deque: the learner takes micro-batches off the front, which from a vector moved the
+  // whole backlog each time (under the lock ingest needs) once a burst queued millions.
+  std::deque<Queued> queue_;
   uint64_t ingested_ = 0, learned_ = 0, steps_ = 0;
   uint64_t published_ = 0;               // learned events visible to queries
   mutable std::atomic<int> waiters_{0};  // threads in wait_learned

@@ -194,6 +194,9 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--micro-batch", so->micro_batch, "events per online learning step at most")
       ->capture_default_str();
+  cmd->add_option("--max-queue", so->max_queue,
+                  "events the learner's queue holds in memory; more wait in the log")
+      ->capture_default_str();
   cmd->add_option("--flush-ms", so->flush_ms, "a partial micro-batch is learned after this")
       ->capture_default_str();
   cmd->add_option("--batch-scoring", so->batch_scoring,

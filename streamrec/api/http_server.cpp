@@ -586,6 +586,8 @@ struct HttpServer::Impl {
                             {"last_publish_ms", s.last_publish_ms},
                             {"learn_steps", s.learn_steps},
                             {"queue", s.queue},
+                            {"queue_in_log", s.queue_in_log},
+                            {"events_via_log", s.events_via_log},
                             {"users", s.users},
                             {"items", s.items},
                             {"freshness_p50_ms", s.freshness_p50_ms},

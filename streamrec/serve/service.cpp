@@ -12,6 +12,7 @@
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 
@@ -430,11 +431,62 @@ size_t Service::ingest(std::span<const store::LoggedEvent> events) {
   const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard q(queue_mutex_);
-    for (size_t x = 0; x < events.size(); ++x) queue_.push_back({0, events[x], now, first + x});
     ingested_ += events.size();
+    // Past max_queue, or behind batches already waiting in the log (the learner keeps log
+    // order), the batch waits in the log: memory stays bounded under any burst.
+    if (!spilled_.empty() || refilling_ || queue_.size() + events.size() > options_.max_queue) {
+      spilled_[first] = {first + events.size(), now};
+      spilled_events_ += events.size();
+      spilled_total_ += events.size();
+    } else {
+      for (size_t x = 0; x < events.size(); ++x) queue_.push_back({0, events[x], now, first + x});
+    }
   }
   queue_cv_.notify_one();
   return events.size();
+}
+
+void Service::refill_from_log() {
+  std::vector<std::pair<uint64_t, Spilled>> ranges;
+  uint64_t taken = 0;
+  {
+    std::lock_guard q(queue_mutex_);
+    while (!spilled_.empty() && (ranges.empty() || taken < options_.max_queue / 2)) {
+      const auto it = spilled_.begin();
+      ranges.emplace_back(it->first, it->second);
+      taken += it->second.end - it->first;
+      spilled_.erase(it);
+    }
+    spilled_events_ -= taken;
+    refilling_ = !ranges.empty();
+  }
+  if (ranges.empty()) return;
+  std::vector<Queued> got;
+  got.reserve(taken);
+  size_t r = 0;
+  try {
+    log_.scan(ranges.front().first, [&](uint64_t seq, const store::LoggedEvent& e) {
+      while (r < ranges.size() && seq >= ranges[r].second.end) ++r;
+      if (r == ranges.size()) return false;
+      if (seq >= ranges[r].first) got.push_back({0, e, ranges[r].second.at, seq});
+      return true;
+    });
+  } catch (...) {
+    // Put the ranges back: they stay durable in the log and are tried again.
+    std::lock_guard q(queue_mutex_);
+    for (const auto& [first, range] : ranges) spilled_[first] = range;
+    spilled_events_ += taken;
+    refilling_ = false;
+    throw;
+  }
+  {
+    std::lock_guard q(queue_mutex_);
+    for (auto& g : got) queue_.push_back(std::move(g));
+    // Events a user deletion erased from the log meanwhile are not learned: done with.
+    learned_ += taken - got.size();
+    refilling_ = false;
+  }
+  learned_cv_.notify_all();
 }
 
 void Service::learner_loop() {
@@ -443,11 +495,25 @@ void Service::learner_loop() {
   for (;;) {
     {
       std::unique_lock q(queue_mutex_);
-      queue_cv_.wait_for(q, std::chrono::milliseconds(options_.flush_ms),
-                         [&] { return stop_ || queue_.size() >= options_.micro_batch; });
+      // The queue refills from the log once it is half empty.
+      const size_t refill_below = std::max(options_.micro_batch, options_.max_queue / 2);
+      auto refill = [&] { return !spilled_.empty() && queue_.size() < refill_below; };
+      queue_cv_.wait_for(q, std::chrono::milliseconds(options_.flush_ms), [&] {
+        return stop_ || queue_.size() >= options_.micro_batch || refill();
+      });
       // On stop, what is still queued stays for the next start: it is in the event log,
       // which a start learns from. Draining it could take minutes behind a slow model.
       if (stop_) return;
+      if (refill()) {
+        q.unlock();
+        try {
+          refill_from_log();
+        } catch (const std::exception& e) {
+          log::error("serve: reading queued events back from the log failed: {}", e.what());
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+        }
+        continue;
+      }
       if (queue_.empty()) {
         q.unlock();
         maybe_publish();  // idle: make what was learned visible once it is due or awaited
@@ -1820,7 +1886,9 @@ ServiceStats Service::stats() const {
     s.events_ingested = ingested_;
     s.events_learned = learned_;
     s.learn_steps = steps_;
-    s.queue = queue_.size();
+    s.queue = queue_.size() + spilled_events_;
+    s.queue_in_log = spilled_events_;
+    s.events_via_log = spilled_total_;
     s.events_logged = static_cast<uint64_t>(logged_at_start_ + static_cast<int64_t>(ingested_));
     s.freshness_p50_ms = percentile(freshness_ms_, 50);
     s.freshness_p99_ms = percentile(freshness_ms_, 99);

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -45,10 +46,14 @@ struct ServiceOptions {
   std::string data_dir;               // event log directory (created if missing)
   bool sync = true;                   // fsync each ingest before acknowledging it
   size_t micro_batch = 256;           // events per learning step at most
-  int flush_ms = 100;                 // a partial micro-batch is learned after this long
-  size_t max_history = 200;           // recent events kept per user for queries
-  size_t live_checks = 32;            // live prequential checks per micro-batch at most
-  int publish_ms = 1000;  // guard check + serving-copy publish interval (0: every micro-batch)
+  // Events the learner's queue holds in memory at most (about 300 bytes each). Ingest
+  // beyond it is still logged and acknowledged; the learner reads it back from the log,
+  // in order, as the queue drains.
+  size_t max_queue = 1000000;
+  int flush_ms = 100;        // a partial micro-batch is learned after this long
+  size_t max_history = 200;  // recent events kept per user for queries
+  size_t live_checks = 32;   // live prequential checks per micro-batch at most
+  int publish_ms = 1000;     // guard check + serving-copy publish interval (0: every micro-batch)
   // Model checkpoints in data_dir (`model.ckpt`): the learning model's state at a publish,
   // its ids and the last logged event it covers, written at most every checkpoint_s seconds
   // and after each refit. A start resumes from it and learns the events logged after it
@@ -138,6 +143,8 @@ struct ServiceStats {
   uint64_t events_ingested = 0, events_learned = 0, learn_steps = 0;
   uint64_t events_logged = 0;  // in the durable log (all runs)
   uint64_t users = 0, items = 0, queue = 0;
+  uint64_t queue_in_log = 0;    // of `queue`, those waiting in the log (past max_queue)
+  uint64_t events_via_log = 0;  // events that waited in the log, since the start
   double freshness_p50_ms = 0, freshness_p99_ms = 0;  // ingest -> learned, last 1,000 events
   // Prequential quality on the live stream: before an event is learned, was its item in
   // the user's top 10? Over the last 1,000 scored events (new user-item pairs of known users).
@@ -490,6 +497,16 @@ class Service {
   // A deque: the learner takes micro-batches off the front, which from a vector moved the
   // whole backlog each time (under the lock ingest needs) once a burst queued millions.
   std::deque<Queued> queue_;
+  // Batches logged while the queue was full (or behind others that were): first seq ->
+  // (end seq, ingest time). The learner reads them back from the log (refill_from_log).
+  struct Spilled {
+    uint64_t end;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<uint64_t, Spilled> spilled_;
+  uint64_t spilled_events_ = 0, spilled_total_ = 0;
+  bool refilling_ = false;  // ranges taken out of spilled_, not yet queued
+  void refill_from_log();
   uint64_t ingested_ = 0, learned_ = 0, steps_ = 0;
   uint64_t published_ = 0;               // learned events visible to queries
   mutable std::atomic<int> waiters_{0};  // threads in wait_learned

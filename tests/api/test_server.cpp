@@ -497,6 +497,48 @@ TEST(Server, ModelsWithoutOnlineLearningStillCountEveryEvent) {
   EXPECT_EQ(stats["events_learned"].get<size_t>(), ds.events.size());
 }
 
+TEST(Server, BurstsPastMaxQueueWaitInTheLogAndAreLearnedOnce) {
+  // Batches of 500 against a queue of at most 100 events: every batch waits in the log and
+  // the learner reads it back. Two writers post at once. Every event is learned exactly
+  // once: each item's event count and each user's history match the stream.
+  testing::TempDir dir;
+  const auto ds = small_stream();
+  Running r(dir.path().string(), "popular", [](serve::ServiceOptions& o) {
+    o.max_queue = 100;
+    o.micro_batch = 16;
+  });
+  const auto batches = event_batches(ds, 500);
+  std::thread other([&] {
+    auto w = r.client(kWrite);
+    post_batches(w, batches, 0, batches.size() / 2);
+  });
+  auto writer = r.client(kWrite);
+  post_batches(writer, batches, batches.size() / 2);
+  other.join();
+  r.service.wait_learned();
+  auto reader = r.client(kRead);
+  const auto stats = body_of(reader.Get("/v1/stats"));
+  EXPECT_EQ(stats["events_learned"].get<size_t>(), ds.events.size());
+  EXPECT_EQ(stats["events_via_log"].get<size_t>(), ds.events.size());
+  EXPECT_EQ(stats["queue"].get<size_t>(), 0u);
+  EXPECT_EQ(stats["queue_in_log"].get<size_t>(), 0u);
+  std::map<std::string, int> item_counts, user_counts;
+  for (const auto& e : ds.events) {
+    ++item_counts[std::string(ds.items.id(e.item))];
+    ++user_counts[std::string(ds.users.id(e.user))];
+  }
+  for (const auto& [id, n] : item_counts) {
+    const auto info = body_of(reader.Get(("/v1/items/" + id).c_str()));
+    EXPECT_EQ(info["events"].get<int>(), n) << id;
+  }
+  size_t checked = 0;
+  for (const auto& [id, n] : user_counts) {
+    if (n > 200 || ++checked > 20) continue;  // histories keep 200 events
+    const auto history = body_of(reader.Get(("/v1/users/" + id + "/history").c_str()));
+    EXPECT_EQ(history["events"].size(), static_cast<size_t>(n)) << id;
+  }
+}
+
 TEST(Server, AnnRetrievalMatchesExactScoringAndFollowsOnlineUpdates) {
   testing::TempDir dir;
   const auto ds = stream(300, 3000, 15000);

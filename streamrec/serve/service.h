@@ -46,7 +46,7 @@ struct ServiceOptions {
   std::string data_dir;               // event log directory (created if missing)
   bool sync = true;                   // fsync each ingest before acknowledging it
   size_t micro_batch = 256;           // events per learning step at most
-  // Events the learner's queue holds in memory at most (about 300 bytes each). Ingest
+  // Events the learner's queue holds in memory at most (about 150 bytes each). Ingest
   // beyond it is still logged and acknowledged; the learner reads it back from the log,
   // in order, as the queue drains.
   size_t max_queue = 1000000;

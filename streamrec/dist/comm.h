@@ -1,0 +1,47 @@
+// The MPI world for scale-out (module dist, see ../shared/DESIGN.md): rank, size and the
+// collectives the sharded embedding tables and data-parallel dense training need. The MPI
+// headers stay in comm.cpp.
+//
+// Every call but rank()/size() is collective: all ranks make the same calls in the same
+// order (a rank that skips one leaves the others waiting). MPI's own errors abort the job
+// (its default handler), with MPI's message on stderr.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace streamrec::dist {
+
+class Comm {
+ public:
+  // Initialises MPI for this process (once; a second Comm is an error) and finalises it at
+  // destruction. Outside mpirun, the process is a world of one rank.
+  Comm(int* argc, char*** argv);
+  ~Comm();
+  Comm(const Comm&) = delete;
+  Comm& operator=(const Comm&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+  // Personalised all-to-all: `send` holds counts[r] elements for rank r, in rank order.
+  // Returns what each rank sent here, in rank order; `recv_counts` (size()) receives how
+  // many came from each.
+  std::vector<uint64_t> all_to_all(std::span<const uint64_t> send, std::span<const int> counts,
+                                   std::vector<int>& recv_counts) const;
+  // The same for floats whose receive counts are already known (the reply to a request).
+  std::vector<float> all_to_all(std::span<const float> send, std::span<const int> counts,
+                                std::span<const int> recv_counts) const;
+  // In place: every rank ends with the element-wise sum over ranks.
+  void all_reduce_sum(std::span<float> data) const;
+  void all_reduce_sum(std::span<uint64_t> data) const;
+  // In place: every rank ends with `root`'s values.
+  void broadcast(std::span<float> data, int root = 0) const;
+  void barrier() const;
+
+ private:
+  int rank_ = 0, size_ = 1;
+};
+
+}  // namespace streamrec::dist

@@ -1,0 +1,111 @@
+#include "streamrec/dist/sharded_table.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "streamrec/core/error.h"
+#include "streamrec/embedding/keys.h"
+
+namespace streamrec::dist {
+
+ShardedTable::ShardedTable(const Comm& comm, embedding::TableConfig config)
+    : comm_(comm), local_(std::move(config)) {}
+
+int ShardedTable::owner(uint64_t key) const {
+  // Another mix than the local index's (which hashes key ^ the golden ratio), so a shard's
+  // keys still spread over its index.
+  return static_cast<int>(embedding::mix64(key ^ 0xD1B54A32D192ED03ull) %
+                          static_cast<uint64_t>(comm_.size()));
+}
+
+ShardedTable::Route ShardedTable::route(std::span<const uint64_t> keys) const {
+  SR_INPUT_CHECK(keys.size() < (uint64_t{1} << 31) / std::max<uint32_t>(1, dim()),
+                 "sharded table: a batch of {} keys is too large for MPI's 32-bit counts",
+                 keys.size());
+  Route r;
+  const int n = comm_.size();
+  std::vector<int> owners(keys.size());
+  r.send_counts.assign(n, 0);
+  for (size_t i = 0; i < keys.size(); ++i) ++r.send_counts[owners[i] = owner(keys[i])];
+  std::vector<size_t> at(n, 0);
+  for (int q = 1; q < n; ++q) at[q] = at[q - 1] + r.send_counts[q - 1];
+  r.order.resize(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) r.order[at[owners[i]]++] = static_cast<uint32_t>(i);
+  std::vector<uint64_t> send(keys.size());
+  for (size_t j = 0; j < keys.size(); ++j) send[j] = keys[r.order[j]];
+  r.received = comm_.all_to_all(send, r.send_counts, r.recv_counts);
+  return r;
+}
+
+void ShardedTable::reply(const Route& r, std::span<const float> rows, std::span<float> out) const {
+  const uint32_t d = dim();
+  std::vector<int> back(r.recv_counts.size()), expect(r.send_counts.size());
+  for (size_t q = 0; q < back.size(); ++q) {
+    back[q] = r.recv_counts[q] * static_cast<int>(d);
+    expect[q] = r.send_counts[q] * static_cast<int>(d);
+  }
+  const auto got = comm_.all_to_all(rows, back, expect);
+  for (size_t j = 0; j < r.order.size(); ++j)
+    std::memcpy(out.data() + size_t{r.order[j]} * d, got.data() + j * d, d * sizeof(float));
+}
+
+void ShardedTable::gather_train(std::span<const uint64_t> keys, int64_t now, std::span<float> out) {
+  SR_INPUT_CHECK(out.size() == keys.size() * dim(), "gather_train: output has {} floats, want {}",
+                 out.size(), keys.size() * dim());
+  const auto r = route(keys);
+  rows_.resize(r.received.size() * dim());
+  local_.gather_train(r.received, now, rows_);
+  reply(r, rows_, out);
+}
+
+void ShardedTable::gather(std::span<const uint64_t> keys, std::span<float> out) {
+  SR_INPUT_CHECK(out.size() == keys.size() * dim(), "gather: output has {} floats, want {}",
+                 out.size(), keys.size() * dim());
+  const auto r = route(keys);
+  rows_.resize(r.received.size() * dim());
+  local_.gather(r.received, rows_);
+  reply(r, rows_, out);
+}
+
+void ShardedTable::apply_gradients(std::span<const uint64_t> keys, std::span<const float> grads,
+                                   int64_t now) {
+  const uint32_t d = dim();
+  SR_INPUT_CHECK(grads.size() == keys.size() * d, "apply_gradients: {} floats for {} keys",
+                 grads.size(), keys.size());
+  const auto r = route(keys);
+  std::vector<float> send(grads.size());
+  for (size_t j = 0; j < r.order.size(); ++j)
+    std::memcpy(send.data() + j * d, grads.data() + size_t{r.order[j]} * d, d * sizeof(float));
+  std::vector<int> counts(r.send_counts.size()), recv(r.recv_counts.size());
+  for (size_t q = 0; q < counts.size(); ++q) {
+    counts[q] = r.send_counts[q] * static_cast<int>(d);
+    recv[q] = r.recv_counts[q] * static_cast<int>(d);
+  }
+  const auto received = comm_.all_to_all(send, counts, recv);
+  local_.apply_gradients(r.received, received, now);
+}
+
+uint64_t ShardedTable::evict_expired(int64_t now) {
+  uint64_t n = local_.evict_expired(now);
+  comm_.all_reduce_sum(std::span<uint64_t>(&n, 1));
+  return n;
+}
+
+embedding::TableStats ShardedTable::stats() const {
+  const auto s = local_.stats();
+  uint64_t v[] = {s.rows,  s.allocated_rows, s.pending_keys, s.index_slots,
+                  s.bytes, s.raw_bytes,      s.admitted,     s.evicted};
+  comm_.all_reduce_sum(v);
+  embedding::TableStats out;
+  out.rows = v[0];
+  out.allocated_rows = v[1];
+  out.pending_keys = v[2];
+  out.index_slots = v[3];
+  out.bytes = v[4];
+  out.raw_bytes = v[5];
+  out.admitted = v[6];
+  out.evicted = v[7];
+  return out;
+}
+
+}  // namespace streamrec::dist

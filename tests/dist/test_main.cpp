@@ -1,0 +1,24 @@
+// gtest under MPI: one Comm for the process; only rank 0 prints gtest's report, every rank
+// returns its own result (mpirun fails when any rank does).
+#include <gtest/gtest.h>
+
+#include "streamrec/dist/comm.h"
+#include "tests/dist/world.h"
+
+namespace streamrec::dist::testing {
+const Comm* g_world = nullptr;
+}
+
+int main(int argc, char** argv) {
+  streamrec::dist::Comm comm(&argc, &argv);
+  streamrec::dist::testing::g_world = &comm;
+  ::testing::InitGoogleTest(&argc, argv);
+  if (comm.rank() != 0) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int failed = RUN_ALL_TESTS();
+  // A rank that failed says so, whichever it is.
+  if (failed != 0) std::fprintf(stderr, "dist_tests: rank %d failed\n", comm.rank());
+  return failed;
+}

@@ -19,6 +19,8 @@
 #include "streamrec/data/generator.h"
 #include "streamrec/data/preprocess.h"
 #include "streamrec/data/reader.h"
+#include "streamrec/dist/bpr.h"
+#include "streamrec/dist/comm.h"
 #include "streamrec/eval/cold_start.h"
 #include "streamrec/eval/evaluator.h"
 #include "streamrec/eval/plot.h"
@@ -336,6 +338,75 @@ void add_import_command(CLI::App& app) {
     data::write_csv_dataset(ds, *out);
     fmt::print("wrote {} events, {} users, {} items to {}\n", ds.events.size(), ds.num_users(),
                ds.num_items(), *out);
+  });
+}
+
+void add_dist_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "dist-train",
+      "fit dist-bpr data-parallel across MPI ranks (mpirun -np N streamrec dist-train ...: "
+      "factors sharded by key, each rank sampling its share of every batch) and evaluate it "
+      "on rank 0 with eval's protocol and metrics");
+  auto data = std::make_shared<DataOptions>();
+  data->add_to(cmd);
+  auto spec = std::make_shared<std::string>("dist-bpr");
+  auto protocol = std::make_shared<std::string>("loo");
+  auto ks = std::make_shared<std::string>("10,20");
+  auto json_path = std::make_shared<std::string>();
+  auto split = std::make_shared<eval::SplitOptions>();
+  cmd->add_option("--model", *spec,
+                  "dist-bpr[:key=value,...]:\n" + dist::DistributedBpr::declare_params().help())
+      ->capture_default_str();
+  cmd->add_option("--protocol", *protocol, "loo | temporal | random")->capture_default_str();
+  cmd->add_option("--k", *ks, "cut-offs, comma-separated")->capture_default_str();
+  cmd->add_option("--json", *json_path, "rank 0 writes results as JSON to this file");
+  cmd->add_option("--seed", split->seed, "random split seed")->capture_default_str();
+  cmd->callback([=] {
+    const auto colon = spec->find(':');
+    SR_INPUT_CHECK(spec->substr(0, colon) == "dist-bpr",
+                   "--model: dist-train fits dist-bpr, got {}", text::quote(*spec));
+    auto params = dist::DistributedBpr::declare_params();
+    if (colon != std::string::npos) params.set_from({spec->substr(colon + 1)});
+    SR_INPUT_CHECK(*protocol == "loo" || *protocol == "temporal" || *protocol == "random",
+                   "--protocol: dist-train takes loo, temporal or random, got {}",
+                   text::quote(*protocol));
+    const auto cut_offs = parse_ks(*ks);
+    dist::Comm comm;
+    // Every rank loads and splits the same data (deterministically), then trains its share.
+    const data::Dataset ds = data->load();
+    split->protocol = *protocol;
+    const eval::Split sp = eval::split_events(ds, *split);
+    dist::DistributedBpr model(comm, params);
+    if (comm.rank() == 0)
+      log::info("dist-train: {} ranks; split {}: {} train, {} test events", comm.size(), *protocol,
+                sp.train.size() + sp.validation.size(), sp.test.size());
+    Progress bar(fmt::format("fit dist-bpr on {} ranks", comm.size()));
+    if (comm.rank() == 0) model.set_progress(bar.callback());
+    const auto t0 = std::chrono::steady_clock::now();
+    model.fit(models::TrainData(ds.num_users(), ds.num_items(), sp.fit_for_test(), &ds));
+    const double fit_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    model.set_progress({});
+    if (comm.rank() != 0) return;
+    eval::EvalOptions eo;
+    eo.ks = cut_offs;
+    auto result = eval::evaluate(model, ds, sp, eo, /*fit=*/false);
+    result.model = fmt::format("dist-bpr x{} ranks", comm.size());
+    result.fit_seconds = fit_seconds;
+    std::vector<std::string> columns;
+    for (size_t k : eo.ks) {
+      columns.push_back(fmt::format("hr@{}", k));
+      columns.push_back(fmt::format("ndcg@{}", k));
+      columns.push_back(fmt::format("recall@{}", k));
+    }
+    columns.push_back(fmt::format("mrr@{}", eo.ks.front()));
+    columns.push_back(fmt::format("coverage@{}", eo.ks.front()));
+    fmt::print("{}", eval::format_table({result}, columns));
+    if (!json_path->empty()) {
+      auto meta = run_meta(*data, ds, *protocol);
+      meta.emplace_back("ranks", std::to_string(comm.size()));
+      write_text(*json_path, eval::results_json({result}, meta));
+    }
   });
 }
 

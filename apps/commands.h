@@ -11,6 +11,7 @@ void add_serve_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_dist_train_command(CLI::App& app);
 void add_models_command(CLI::App& app);
 
 }  // namespace streamrec::cli

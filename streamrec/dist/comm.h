@@ -17,7 +17,7 @@ class Comm {
  public:
   // Initialises MPI for this process (once; a second Comm is an error) and finalises it at
   // destruction. Outside mpirun, the process is a world of one rank.
-  Comm(int* argc, char*** argv);
+  explicit Comm(int* argc = nullptr, char*** argv = nullptr);
   ~Comm();
   Comm(const Comm&) = delete;
   Comm& operator=(const Comm&) = delete;

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
 
 #include "streamrec/core/error.h"
+#include "streamrec/core/serialize.h"
 #include "streamrec/embedding/keys.h"
 
 namespace streamrec::dist {
@@ -89,6 +93,48 @@ uint64_t ShardedTable::evict_expired(int64_t now) {
   uint64_t n = local_.evict_expired(now);
   comm_.all_reduce_sum(std::span<uint64_t>(&n, 1));
   return n;
+}
+
+namespace {
+constexpr uint32_t kManifestVersion = 1;
+}
+
+std::string ShardedTable::shard_path(const std::string& dir, uint32_t shard, uint32_t shards) {
+  return (std::filesystem::path(dir) / fmt::format("shard-{}-of-{}.embtable", shard, shards))
+      .string();
+}
+
+void ShardedTable::write_manifest(const std::string& dir, uint32_t shards, uint32_t dim) {
+  CheckedFileWriter file((std::filesystem::path(dir) / "shards").string(),
+                         {"embshard", kManifestVersion});
+  file.writer().u32(shards);
+  file.writer().u32(dim);
+  file.commit();
+}
+
+void ShardedTable::save(const std::string& dir) const {
+  if (comm_.rank() == 0) std::filesystem::create_directories(dir);
+  comm_.barrier();
+  const auto n = static_cast<uint32_t>(comm_.size());
+  local_.save_full(shard_path(dir, static_cast<uint32_t>(comm_.rank()), n));
+  comm_.barrier();  // every shard renamed into place before the manifest says so
+  if (comm_.rank() == 0) write_manifest(dir, n, dim());
+  comm_.barrier();
+}
+
+void ShardedTable::load(const std::string& dir) {
+  const std::string manifest = (std::filesystem::path(dir) / "shards").string();
+  auto in = open_checked_file(manifest, "embshard", kManifestVersion);
+  BinaryReader r(*in, manifest);
+  const uint32_t shards = r.u32(), file_dim = r.u32();
+  SR_CHECK(shards >= 1 && shards <= 1u << 20, ErrorKind::kCorrupt, "'{}': {} shards", manifest,
+           shards);
+  SR_CHECK(file_dim == dim(), ErrorKind::kCorrupt, "'{}' holds tables of dim {}; this one has {}",
+           manifest, file_dim, dim());
+  local_.clear();
+  const auto mine = [&](uint64_t key) { return owner(key) == comm_.rank(); };
+  for (uint32_t s = 0; s < shards; ++s) local_.merge_full(shard_path(dir, s, shards), mine);
+  comm_.barrier();
 }
 
 embedding::TableStats ShardedTable::stats() const {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "streamrec/dist/comm.h"
@@ -35,6 +36,17 @@ class ShardedTable {
   void apply_gradients(std::span<const uint64_t> keys, std::span<const float> grads, int64_t now);
   // Collective: TTL eviction on every shard; returns the rows evicted over all ranks.
   uint64_t evict_expired(int64_t now);
+
+  // Collective checkpoint in directory `dir` (one file system all ranks see): each rank
+  // writes its shard (`shard-R-of-N.embtable`, a full table checkpoint), then rank 0 the
+  // manifest (`shards`, last: a directory with a manifest is complete). load() replaces the
+  // table's contents with the checkpoint's, on any number of ranks: each rank reads every
+  // shard file and keeps the keys it owns now, bit for bit (last-seen times included).
+  void save(const std::string& dir) const;
+  void load(const std::string& dir);
+  // Writes the manifest of `shards` shard files of tables of `dim` (what save() writes last).
+  static void write_manifest(const std::string& dir, uint32_t shards, uint32_t dim);
+  static std::string shard_path(const std::string& dir, uint32_t shard, uint32_t shards);
 
   // This rank's shard (its own calls are local: checkpoints, export, stats of the shard).
   embedding::EmbeddingTable& local() { return local_; }

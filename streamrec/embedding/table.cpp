@@ -746,15 +746,18 @@ void EmbeddingTable::write_rows(BinaryWriter& w, const std::vector<uint32_t>& ro
   }
 }
 
-void EmbeddingTable::read_rows(BinaryReader& rd, uint64_t count, std::vector<uint64_t>* keys) {
+void EmbeddingTable::read_rows(BinaryReader& rd, uint64_t count, std::vector<uint64_t>* keys,
+                               const std::function<bool(uint64_t)>* keep, int64_t shift) {
   const size_t floats = size_t{config_.dim} + state_floats_;
   std::vector<uint32_t> buf(floats);
   for (uint64_t i = 0; i < count; ++i) {
     const uint64_t key = rd.u64();
-    if (keys) keys->push_back(key);
-    const uint32_t last_seen = rd.u32();
+    const uint32_t last_seen = static_cast<uint32_t>(
+        std::clamp<int64_t>(int64_t{rd.u32()} + shift, 0, int64_t{UINT32_MAX}));
     const uint32_t updates = rd.u32();
     rd.bytes(buf.data(), floats * 4);
+    if (keep && !(*keep)(key)) continue;
+    if (keys) keys->push_back(key);
     const auto* weights = reinterpret_cast<const float*>(buf.data());
     uint32_t row = find_row(*windex_, key, hash_key(key));
     const bool fresh = row == UINT32_MAX;
@@ -880,6 +883,29 @@ void EmbeddingTable::load_full(const std::string& path) {
   auto in = open_checked_file(path, "embtable", kFileVersion);
   BinaryReader r(*in, path);
   read_full(r, path);
+}
+
+void EmbeddingTable::merge_full(const std::string& path,
+                                const std::function<bool(uint64_t key)>& keep) {
+  auto in = open_checked_file(path, "embtable", kFileVersion);
+  BinaryReader r(*in, path);
+  int64_t file_base = 0;
+  bool file_has_base = false;
+  check_table_header(r, config_, path, file_base, file_has_base);
+  if (!has_time_base_ && file_has_base) {
+    time_base_ = file_base;
+    has_time_base_ = true;
+  }
+  const uint64_t pending = r.count(uint64_t{1} << 40);
+  for (uint64_t i = 0; i < pending; ++i) {
+    const uint64_t k = r.u64();
+    const uint32_t seen = r.u32();
+    if (keep(k)) pending_[k] = seen;
+  }
+  pending_count_ = pending_.size();
+  const uint64_t rows = r.count(uint64_t{1} << 40);
+  read_rows(r, rows, nullptr, &keep, file_base - time_base_);
+  mark();
 }
 
 void EmbeddingTable::load_full_bytes(std::string_view bytes, const std::string& what) {

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -130,6 +131,14 @@ class EmbeddingTable {
   // With `keys`, also appends the key of every row the delta removed or wrote.
   void apply_delta_bytes(std::string_view bytes, const std::string& what,
                          std::vector<uint64_t>* keys = nullptr);
+  // Writer: adds the rows (weights, optimizer state, update count, last-seen time) and the
+  // admission counts of a full checkpoint whose keys `keep` accepts to what the table holds;
+  // a key already here is overwritten. For re-sharding: a shard restores its keys from the
+  // files of another sharding. Last-seen times keep their event time whatever the file's
+  // time base. Marks afterwards, as load_full does.
+  void merge_full(const std::string& path, const std::function<bool(uint64_t key)>& keep);
+  // Writer: removes every row and admission count.
+  void clear();
 
  private:
   struct Index;
@@ -167,8 +176,10 @@ class EmbeddingTable {
   void write_rows(BinaryWriter& w, const std::vector<uint32_t>& rows) const;
   void write_pending(BinaryWriter& w) const;
   void read_pending(BinaryReader& r);
-  void read_rows(BinaryReader& r, uint64_t count, std::vector<uint64_t>* keys = nullptr);
-  void clear();
+  // Rows whose key `keep` (if any) accepts; last-seen times move by `shift` seconds (from
+  // the file's time base to this table's).
+  void read_rows(BinaryReader& r, uint64_t count, std::vector<uint64_t>* keys = nullptr,
+                 const std::function<bool(uint64_t)>* keep = nullptr, int64_t shift = 0);
   uint32_t stamp(int64_t now);
 
   TableConfig config_;

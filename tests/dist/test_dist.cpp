@@ -2,10 +2,13 @@
 // batches, and data-parallel gradients against the whole batch's. Run under mpirun (CTest
 // runs 1 and 3 ranks). Only non-fatal checks: a rank that returned early would leave the
 // others waiting in a collective.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <random>
 #include <vector>
 
@@ -32,17 +35,21 @@ void batch(int step, int q, std::vector<uint64_t>& keys, std::vector<float>& gra
   for (auto& g : grads) g = u(rng);
 }
 
-TEST(Dist, ShardedTableMatchesOneTableFedEveryRanksBatches) {
-  const Comm& comm = *testing::g_world;
+TableConfig table_config() {
   TableConfig cfg;
   cfg.dim = 8;
   cfg.optimizer.kind = embedding::OptimizerKind::kAdagrad;
   cfg.seed = 5;
   cfg.ttl_seconds = 6;  // rows unseen for 6 steps expire: eviction must agree too
-  ShardedTable sharded(comm, cfg);
-  EmbeddingTable one(cfg);
-  const uint32_t d = cfg.dim;
-  for (int step = 0; step < 25; ++step) {
+  return cfg;
+}
+
+// Steps [from, to) of training on `sharded` (this rank's batches) and on `one` (every
+// rank's, concatenated in rank order), checking that this rank's gathers agree bit for bit
+// and that both evict as many rows.
+void train_both(const Comm& comm, ShardedTable& sharded, EmbeddingTable& one, int from, int to) {
+  const uint32_t d = one.dim();
+  for (int step = from; step < to; ++step) {
     std::vector<uint64_t> all, mine, k;
     std::vector<float> all_grads, mine_grads, g;
     size_t begin = 0;
@@ -62,6 +69,27 @@ TEST(Dist, ShardedTableMatchesOneTableFedEveryRanksBatches) {
     one.apply_gradients(all, all_grads, step);
     EXPECT_EQ(sharded.evict_expired(step), one.evict_expired(step)) << "step " << step;
   }
+}
+
+// The same keys with the same weights, slot by slot.
+void expect_same_rows(const EmbeddingTable& a, const EmbeddingTable& b, const char* what) {
+  for (uint32_t slot : {1u, 2u}) {
+    std::vector<uint64_t> ka, kb;
+    std::vector<float> ra, rb;
+    a.export_slot(slot, ka, ra);
+    b.export_slot(slot, kb, rb);
+    EXPECT_EQ(ka, kb) << what << ", slot " << slot;
+    EXPECT_TRUE(ra == rb) << what << ", slot " << slot;
+  }
+}
+
+TEST(Dist, ShardedTableMatchesOneTableFedEveryRanksBatches) {
+  const Comm& comm = *testing::g_world;
+  const TableConfig cfg = table_config();
+  ShardedTable sharded(comm, cfg);
+  EmbeddingTable one(cfg);
+  const uint32_t d = cfg.dim;
+  train_both(comm, sharded, one, 0, 25);
   // Every row of the one table lives, bit for bit, on its owner and nowhere else.
   size_t owned = 0;
   for (uint32_t slot : {1u, 2u}) {
@@ -122,6 +150,61 @@ TEST(Dist, DataParallelGradientsAreTheWholeBatchsGradient) {
     EXPECT_TRUE(
         torch::allclose(replica->parameters()[i].grad(), whole->parameters()[i].grad(), 1e-5, 1e-6))
         << "parameter " << i << " on rank " << comm.rank();
+}
+
+TEST(Dist, CheckpointsRestoreBitForBitOnAnyNumberOfRanks) {
+  const Comm& comm = *testing::g_world;
+  const char* env = std::getenv("STREAMREC_DIST_TMP");
+  const std::string dir =
+      env ? env
+          : (std::filesystem::temp_directory_path() / fmt::format("streamrec-dist-{}", comm.size()))
+                .string();
+  if (comm.rank() == 0) std::filesystem::remove_all(dir);
+  comm.barrier();
+  const TableConfig cfg = table_config();
+  ShardedTable sharded(comm, cfg);
+  EmbeddingTable one(cfg);
+  train_both(comm, sharded, one, 0, 15);
+  sharded.save(dir + "/ranks");
+  if (comm.rank() == 0) {  // the one table as a checkpoint of a single shard
+    std::filesystem::create_directories(dir + "/one");
+    one.save_full(ShardedTable::shard_path(dir + "/one", 0, 1));
+    ShardedTable::write_manifest(dir + "/one", 1, cfg.dim);
+  }
+  comm.barrier();
+  // N ranks -> N ranks, and 1 -> N: each rank holds what the trained shard holds.
+  ShardedTable back(comm, cfg), resharded(comm, cfg);
+  back.load(dir + "/ranks");
+  resharded.load(dir + "/one");
+  expect_same_rows(back.local(), sharded.local(), "N -> N");
+  expect_same_rows(resharded.local(), sharded.local(), "1 -> N");
+  // N -> 1: one table merging every shard file is the one table.
+  EmbeddingTable merged(cfg);
+  for (int s = 0; s < comm.size(); ++s)
+    merged.merge_full(ShardedTable::shard_path(dir + "/ranks", s, comm.size()),
+                      [](uint64_t) { return true; });
+  expect_same_rows(merged, one, "N -> 1");
+  // Into a table whose time base differs (its first row seen 500 s before the checkpoint's
+  // first event): last-seen times keep their event time, so the TTL evicts the same rows
+  // (and that first row).
+  EmbeddingTable early(cfg);
+  std::vector<float> row(cfg.dim);
+  early.gather_train(std::vector<uint64_t>{make_key(9, 1)}, -500, row);
+  for (int s = 0; s < comm.size(); ++s)
+    early.merge_full(ShardedTable::shard_path(dir + "/ranks", s, comm.size()),
+                     [](uint64_t) { return true; });
+  EXPECT_EQ(early.evict_expired(17), merged.evict_expired(17) + 1);
+  expect_same_rows(early, merged, "N -> 1, another time base");
+  // Optimizer state, update counts and last-seen times came back too: training on from
+  // the restored tables goes exactly as from the originals (gathers, updates, evictions).
+  EmbeddingTable one_again(cfg);
+  one_again.merge_full(ShardedTable::shard_path(dir + "/one", 0, 1), [](uint64_t) { return true; });
+  train_both(comm, back, one_again, 15, 25);
+  train_both(comm, sharded, one, 15, 25);
+  expect_same_rows(back.local(), sharded.local(), "after training on");
+  expect_same_rows(one_again, one, "one table after training on");
+  comm.barrier();
+  if (comm.rank() == 0) std::filesystem::remove_all(dir);
 }
 
 }  // namespace

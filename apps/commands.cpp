@@ -99,6 +99,21 @@ std::vector<size_t> parse_ks(const std::string& s) {
   return ks;
 }
 
+// The columns of a ranking evaluation's table: HR, NDCG and recall at each cut-off, MRR and
+// coverage at the first, MAE and RMSE for rating data.
+std::vector<std::string> ranking_columns(const std::vector<size_t>& ks, bool ratings) {
+  std::vector<std::string> columns;
+  for (size_t k : ks) {
+    columns.push_back(fmt::format("hr@{}", k));
+    columns.push_back(fmt::format("ndcg@{}", k));
+    columns.push_back(fmt::format("recall@{}", k));
+  }
+  columns.push_back(fmt::format("mrr@{}", ks.front()));
+  columns.push_back(fmt::format("coverage@{}", ks.front()));
+  if (ratings) columns.insert(columns.end(), {"mae", "rmse"});
+  return columns;
+}
+
 void write_text(const std::string& path, const std::string& content) {
   std::ofstream out(path);
   SR_CHECK(out.good(), ErrorKind::kIo, "cannot write '{}'", path);
@@ -247,16 +262,7 @@ void add_eval_command(CLI::App& app) {
       results.back().model = (*models)[x];
       m->set_progress({});
     }
-    std::vector<std::string> columns;
-    for (size_t k : eo.ks) {
-      columns.push_back(fmt::format("hr@{}", k));
-      columns.push_back(fmt::format("ndcg@{}", k));
-      columns.push_back(fmt::format("recall@{}", k));
-    }
-    columns.push_back(fmt::format("mrr@{}", eo.ks.front()));
-    columns.push_back(fmt::format("coverage@{}", eo.ks.front()));
-    if (ds.explicit_ratings) columns.insert(columns.end(), {"mae", "rmse"});
-    fmt::print("{}", eval::format_table(results, columns));
+    fmt::print("{}", eval::format_table(results, ranking_columns(eo.ks, ds.explicit_ratings)));
     if (!json_path->empty()) write_text(*json_path, eval::results_json(results, meta));
   });
 }
@@ -393,15 +399,7 @@ void add_dist_train_command(CLI::App& app) {
     auto result = eval::evaluate(model, ds, sp, eo, /*fit=*/false);
     result.model = fmt::format("dist-bpr x{} ranks", comm.size());
     result.fit_seconds = fit_seconds;
-    std::vector<std::string> columns;
-    for (size_t k : eo.ks) {
-      columns.push_back(fmt::format("hr@{}", k));
-      columns.push_back(fmt::format("ndcg@{}", k));
-      columns.push_back(fmt::format("recall@{}", k));
-    }
-    columns.push_back(fmt::format("mrr@{}", eo.ks.front()));
-    columns.push_back(fmt::format("coverage@{}", eo.ks.front()));
-    fmt::print("{}", eval::format_table({result}, columns));
+    fmt::print("{}", eval::format_table({result}, ranking_columns(eo.ks, false)));
     if (!json_path->empty()) {
       auto meta = run_meta(*data, ds, *protocol);
       meta.emplace_back("ranks", std::to_string(comm.size()));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -41,14 +42,24 @@ ShardedTable::Route ShardedTable::route(std::span<const uint64_t> keys) const {
   return r;
 }
 
+namespace {
+// Key counts as float counts (rows of `dim`), checked against MPI's 32-bit counts.
+std::vector<int> times_dim(const std::vector<int>& counts, uint32_t dim) {
+  std::vector<int> out(counts.size());
+  for (size_t q = 0; q < counts.size(); ++q) {
+    const int64_t n = int64_t{counts[q]} * dim;
+    SR_CHECK(n <= std::numeric_limits<int>::max(), ErrorKind::kInvalidInput,
+             "sharded table: {} keys of dim {} from one rank exceed MPI's 32-bit counts", counts[q],
+             dim);
+    out[q] = static_cast<int>(n);
+  }
+  return out;
+}
+}  // namespace
+
 void ShardedTable::reply(const Route& r, std::span<const float> rows, std::span<float> out) const {
   const uint32_t d = dim();
-  std::vector<int> back(r.recv_counts.size()), expect(r.send_counts.size());
-  for (size_t q = 0; q < back.size(); ++q) {
-    back[q] = r.recv_counts[q] * static_cast<int>(d);
-    expect[q] = r.send_counts[q] * static_cast<int>(d);
-  }
-  const auto got = comm_.all_to_all(rows, back, expect);
+  const auto got = comm_.all_to_all(rows, times_dim(r.recv_counts, d), times_dim(r.send_counts, d));
   for (size_t j = 0; j < r.order.size(); ++j)
     std::memcpy(out.data() + size_t{r.order[j]} * d, got.data() + j * d, d * sizeof(float));
 }
@@ -80,12 +91,8 @@ void ShardedTable::apply_gradients(std::span<const uint64_t> keys, std::span<con
   std::vector<float> send(grads.size());
   for (size_t j = 0; j < r.order.size(); ++j)
     std::memcpy(send.data() + j * d, grads.data() + size_t{r.order[j]} * d, d * sizeof(float));
-  std::vector<int> counts(r.send_counts.size()), recv(r.recv_counts.size());
-  for (size_t q = 0; q < counts.size(); ++q) {
-    counts[q] = r.send_counts[q] * static_cast<int>(d);
-    recv[q] = r.recv_counts[q] * static_cast<int>(d);
-  }
-  const auto received = comm_.all_to_all(send, counts, recv);
+  const auto received =
+      comm_.all_to_all(send, times_dim(r.send_counts, d), times_dim(r.recv_counts, d));
   local_.apply_gradients(r.received, received, now);
 }
 

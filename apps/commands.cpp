@@ -367,6 +367,14 @@ void add_dist_train_command(CLI::App& app) {
   cmd->add_option("--k", *ks, "cut-offs, comma-separated")->capture_default_str();
   cmd->add_option("--json", *json_path, "rank 0 writes results as JSON to this file");
   cmd->add_option("--seed", split->seed, "random split seed")->capture_default_str();
+  auto out = std::make_shared<std::string>();
+  auto init = std::make_shared<std::string>();
+  cmd->add_option("--out", *out,
+                  "write the trained factors here: a sharded table checkpoint (a file per "
+                  "rank + manifest) and the user and item ids");
+  cmd->add_option("--init", *init,
+                  "start from factors an earlier --out wrote (on any number of ranks; the "
+                  "data must have the same users and items)");
   cmd->callback([=] {
     const auto colon = spec->find(':');
     SR_INPUT_CHECK(spec->substr(0, colon) == "dist-bpr",
@@ -383,6 +391,26 @@ void add_dist_train_command(CLI::App& app) {
     split->protocol = *protocol;
     const eval::Split sp = eval::split_events(ds, *split);
     dist::DistributedBpr model(comm, params);
+    // Keys are dense indices: a checkpoint fits only data with the same ids in the same order.
+    auto id_lines = [](const IdMap& ids) {
+      std::string text;
+      for (uint32_t i = 0; i < ids.size(); ++i) text += std::string(ids.id(i)) + "\n";
+      return text;
+    };
+    if (!init->empty()) {
+      for (const auto& [name, ids] :
+           {std::pair{"users.txt", &ds.users}, {"items.txt", &ds.items}}) {
+        const auto path = (std::filesystem::path(*init) / name).string();
+        std::ifstream in(path, std::ios::binary);
+        SR_INPUT_CHECK(in.good(), "--init: cannot read '{}'", path);
+        const std::string saved((std::istreambuf_iterator<char>(in)), {});
+        SR_INPUT_CHECK(saved == id_lines(*ids),
+                       "--init: '{}' lists other ids than this data set's (the factors' rows "
+                       "would belong to other users or items)",
+                       path);
+      }
+      model.init_from(*init);
+    }
     if (comm.rank() == 0)
       log::info("dist-train: {} ranks; split {}: {} train, {} test events", comm.size(), *protocol,
                 sp.train.size() + sp.validation.size(), sp.test.size());
@@ -393,6 +421,14 @@ void add_dist_train_command(CLI::App& app) {
     const double fit_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     model.set_progress({});
+    if (!out->empty()) {
+      if (comm.rank() == 0) {  // the ids first: the table's manifest, written last, completes it
+        std::filesystem::create_directories(*out);
+        write_text((std::filesystem::path(*out) / "users.txt").string(), id_lines(ds.users));
+        write_text((std::filesystem::path(*out) / "items.txt").string(), id_lines(ds.items));
+      }
+      model.save_factors(*out);
+    }
     if (comm.rank() != 0) return;
     eval::EvalOptions eo;
     eo.ks = cut_offs;

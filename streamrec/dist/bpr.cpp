@@ -44,7 +44,9 @@ void DistributedBpr::fit(const models::TrainData& data) {
   cfg.init = embedding::TableConfig::Init::kNormal;
   cfg.init_scale = 0.1f;
   cfg.seed = static_cast<uint64_t>(params_.integer("seed"));
-  ShardedTable table(comm_, cfg);
+  table_ = std::make_unique<ShardedTable>(comm_, cfg);
+  auto& table = *table_;
+  if (!init_dir_.empty()) table.load(init_dir_);
 
   // This rank's share of the interactions (every rank has the same data).
   std::vector<std::pair<uint32_t, uint32_t>> mine;
@@ -103,6 +105,11 @@ void DistributedBpr::fit(const models::TrainData& data) {
   table.gather(keys, rows);
   P_.assign(rows.begin(), rows.begin() + size_t{n_users_} * k_);
   Q_.assign(rows.begin() + size_t{n_users_} * k_, rows.end());
+}
+
+void DistributedBpr::save_factors(const std::string& dir) const {
+  SR_CHECK(table_ != nullptr, ErrorKind::kInternal, "dist-bpr: save_factors before fit");
+  table_->save(dir);
 }
 
 void DistributedBpr::score_all(uint32_t user, std::span<float> scores) const {

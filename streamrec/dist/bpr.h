@@ -11,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "streamrec/dist/comm.h"
@@ -29,8 +30,12 @@ class DistributedBpr final : public models::Recommender {
   std::string name() const override { return "dist-bpr"; }
   const Params& params() const override { return params_; }
   uint32_t num_items() const override { return n_items_; }
-  // Collective.
+  // Collective. With init_from(dir), training starts from that saved factor table (on any
+  // number of ranks) instead of random rows.
   void fit(const models::TrainData& data) override;
+  void init_from(std::string dir) { init_dir_ = std::move(dir); }
+  // Collective, after fit: the factor table as a sharded checkpoint (ShardedTable::save).
+  void save_factors(const std::string& dir) const;
   void score_all(uint32_t user, std::span<float> scores) const override;
   std::span<const float> item_vectors(size_t& dim) const override {
     dim = k_;
@@ -45,6 +50,8 @@ class DistributedBpr final : public models::Recommender {
   Params params_;
   uint32_t k_ = 0, n_users_ = 0, n_items_ = 0;
   std::vector<float> P_, Q_;  // users x k, items x k (after fit, on every rank)
+  std::unique_ptr<ShardedTable> table_;
+  std::string init_dir_;
 };
 
 }  // namespace streamrec::dist

@@ -275,8 +275,17 @@ void Service::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoi
         options_.model, n_events, to_learn.size(), users_.size(), items_.size());
     std::lock_guard q(queue_mutex_);
     ingested_ += to_learn.size();  // learned as if just ingested (wait_learned waits for them)
+    // Past max_queue they wait in the log, as a burst of ingest does: they are its tail
+    // after the checkpoint (every logged event from the first left out on).
+    const size_t keep = std::min(to_learn.size(), options_.max_queue);
+    if (keep < to_learn.size()) {
+      const uint64_t first = to_learn[keep].seq, end = to_learn.back().seq + 1;
+      spilled_[first] = {end, now, /*replayed=*/true};
+      spilled_events_ += to_learn.size() - keep;
+      spilled_total_ += to_learn.size() - keep;
+    }
     queue_.insert(queue_.begin(), std::make_move_iterator(to_learn.begin()),
-                  std::make_move_iterator(to_learn.end()));
+                  std::make_move_iterator(to_learn.begin() + keep));
   } else {
     log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
               n_events, users_.size(), items_.size());
@@ -468,7 +477,8 @@ void Service::refill_from_log() {
     log_.scan(ranges.front().first, [&](uint64_t seq, const store::LoggedEvent& e) {
       while (r < ranges.size() && seq >= ranges[r].second.end) ++r;
       if (r == ranges.size()) return false;
-      if (seq >= ranges[r].first) got.push_back({0, e, ranges[r].second.at, seq});
+      if (seq >= ranges[r].first)
+        got.push_back({0, e, ranges[r].second.at, seq, ranges[r].second.replayed});
       return true;
     });
   } catch (...) {

@@ -502,6 +502,7 @@ class Service {
   struct Spilled {
     uint64_t end;
     std::chrono::steady_clock::time_point at;
+    bool replayed = false;  // logged before a restart (Queued::replayed)
   };
   std::map<uint64_t, Spilled> spilled_;
   uint64_t spilled_events_ = 0, spilled_total_ = 0;

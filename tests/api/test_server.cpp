@@ -1002,10 +1002,15 @@ TEST(Server, RestartResumesFromTheCheckpointPlusTheLog) {
     store::EventLog log(dir.path().string() + "/events", {.sync = false});
     log.append(rest);
   }
-  Running third(dir.path().string(), model, tweak);
+  // They are more than the learner's queue holds: the most of them wait in the log.
+  Running third(dir.path().string(), model, [&](serve::ServiceOptions& o) {
+    tweak(o);
+    o.max_queue = 100;
+  });
   third.service.wait_learned();
   const auto stats = third.service.stats();
   EXPECT_EQ(stats.events_learned, rest.size()) << "the checkpoint's events are not relearned";
+  EXPECT_GE(stats.events_via_log, rest.size() - 100);
   EXPECT_EQ(stats.events_logged, ds.events.size());
   EXPECT_EQ(stats.users, active_users(ds));
   const auto versions = third.service.versions();

@@ -13,6 +13,9 @@ int main(int argc, char** argv) {
   streamrec::dist::Comm comm(&argc, &argv);
   streamrec::dist::testing::g_world = &comm;
   ::testing::InitGoogleTest(&argc, argv);
+  // An exception ends the process (and mpirun then the job) instead of failing one test:
+  // the other ranks would wait in that test's next collective for a rank that moved on.
+  GTEST_FLAG_SET(catch_exceptions, false);
   if (comm.rank() != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());

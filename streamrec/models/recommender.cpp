@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <queue>
@@ -90,23 +91,51 @@ std::vector<ScoredItem> top_k(std::span<const float> scores, size_t k,
   std::priority_queue<ScoredItem, std::vector<ScoredItem>, decltype(better)> heap(better);
   size_t ex = 0;
   const auto n = static_cast<uint32_t>(scores.size());
+  using V16 = float __attribute__((vector_size(64)));
+  using M16 = int32_t __attribute__((vector_size(64)));
+  auto any_of16 = [](M16 m) {
+    bool any = false;
+    for (int l = 0; l < 16; ++l) any |= m[l] != 0;
+    return any;
+  };
+  // A floor under the k-th best score, from the maxima of blocks of 16: at least k + e
+  // blocks reach the (k + e)-th largest maximum, at most e of those maxima are excluded
+  // items, so at least k eligible scores reach it. Scores below it can never enter, and
+  // blocks wholly below it are skipped from the start, before the heap has filled (filling
+  // it from the first items, then replacing its worst over and over, was most of the
+  // work on a 100,000-item catalog). Only when the blocks are many against k + e.
+  const size_t need = k + exclude.size(), blocks = n / 16;
+  float floor = -std::numeric_limits<float>::infinity();
+  if (k > 0 && blocks >= 8 * need) {
+    std::vector<float> maxima(blocks);
+    for (size_t b = 0; b < blocks; ++b) {
+      V16 v;
+      std::memcpy(&v, scores.data() + b * 16, sizeof v);
+      float m = -std::numeric_limits<float>::infinity();
+      for (int l = 0; l < 16; ++l) m = v[l] > m ? v[l] : m;  // NaN never wins
+      maxima[b] = m;
+    }
+    std::nth_element(maxima.begin(), maxima.begin() + static_cast<ptrdiff_t>(need - 1),
+                     maxima.end(), std::greater<>());
+    floor = maxima[need - 1];
+  }
+  const bool floored = floor > -std::numeric_limits<float>::infinity();
   for (uint32_t i = 0; i < n; ++i) {
     // Once the heap is full, only a score above its worst can enter (equal scores come
-    // later, so at a higher index: worse). Skip blocks of 16 with no such score at once:
-    // most of a large catalog is below the threshold.
-    if (heap.size() == k && k > 0 && (i & 15) == 0 && i + 16 <= n) {
-      using V16 = float __attribute__((vector_size(64)));
-      using M16 = int32_t __attribute__((vector_size(64)));
+    // later, so at a higher index: worse); none below the floor ever can. Skip blocks of
+    // 16 with no such score at once: most of a large catalog is below both.
+    if ((i & 15) == 0 && i + 16 <= n) {
       V16 v;
       std::memcpy(&v, scores.data() + i, sizeof v);
-      const M16 above = v > heap.top().score;  // NaN compares false: it never enters
-      bool any = false;
-      for (int l = 0; l < 16; ++l) any |= above[l] != 0;
-      if (!any) {
+      // NaN compares false: it never enters.
+      const bool skip = (floored && !any_of16(v >= floor)) ||
+                        (heap.size() == k && k > 0 && !any_of16(v > heap.top().score));
+      if (skip) {
         i += 15;
         continue;
       }
     }
+    if (floored && !(scores[i] >= floor)) continue;
     while (ex < exclude.size() && exclude[ex] < i) ++ex;
     if (ex < exclude.size() && exclude[ex] == i) continue;
     const float s = std::isnan(scores[i]) ? -std::numeric_limits<float>::infinity() : scores[i];

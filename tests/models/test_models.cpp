@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <random>
 #include <set>
 
@@ -75,6 +76,43 @@ TEST(TopK, LargeListsMatchAFullSort) {
       const auto got = top_k(s, k, ex);
       ASSERT_EQ(got.size(), want.size()) << n << " " << k;
       for (size_t x = 0; x < got.size(); ++x) ASSERT_EQ(got[x].item, want[x].item) << n << " " << k;
+    }
+  }
+}
+
+TEST(TopK, CatalogSizedListsWithAFloorMatchAFullSort) {
+  // 100,000 scores (blocks enough for the floor from block maxima), with ties, NaNs, and
+  // exclusions that are the very best items (their blocks' maxima: the floor must still
+  // let k eligible items through), against a full sort.
+  std::mt19937 rng(9);
+  const size_t n = 100000;
+  for (const int round : {0, 1, 2}) {
+    std::vector<float> s(n);
+    for (auto& v : s)
+      v = round == 0 ? static_cast<float>(rng() % 1000) / 10.0f  // ties
+                     : std::normal_distribution<float>()(rng);
+    if (round == 2)  // mostly zero rows, as a catalog of items without vectors
+      for (size_t i = 0; i < n; ++i)
+        if (i % 4 != 0) s[i] = 0.0f;
+    for (size_t i = 0; i < n; i += 101) s[i] = NAN;
+    std::vector<uint32_t> by_score(n);
+    std::iota(by_score.begin(), by_score.end(), 0u);
+    std::sort(by_score.begin(), by_score.end(), [&](uint32_t a, uint32_t b) {
+      const float x = std::isnan(s[a]) ? -INFINITY : s[a], y = std::isnan(s[b]) ? -INFINITY : s[b];
+      return x > y || (x == y && a < b);
+    });
+    std::vector<uint32_t> ex(by_score.begin(), by_score.begin() + 50);  // the 50 best
+    for (uint32_t i = 7; i < n; i += 4999) ex.push_back(i);
+    std::sort(ex.begin(), ex.end());
+    ex.erase(std::unique(ex.begin(), ex.end()), ex.end());
+    for (const size_t k : {1u, 10u, 400u}) {
+      std::vector<uint32_t> want;
+      for (uint32_t i : by_score)
+        if (want.size() < k && !std::binary_search(ex.begin(), ex.end(), i)) want.push_back(i);
+      const auto got = top_k(s, k, ex);
+      ASSERT_EQ(got.size(), want.size()) << round << " " << k;
+      for (size_t x = 0; x < got.size(); ++x)
+        ASSERT_EQ(got[x].item, want[x]) << "round " << round << " k " << k << " at " << x;
     }
   }
 }

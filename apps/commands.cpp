@@ -114,6 +114,14 @@ std::vector<std::string> ranking_columns(const std::vector<size_t>& ks, bool rat
   return columns;
 }
 
+// The dense ids a model's rows stand for, one per line in index order (`train --out`,
+// `dist-train --out`/`--init`).
+std::string id_lines(const IdMap& ids) {
+  std::string text;
+  for (uint32_t i = 0; i < ids.size(); ++i) text += std::string(ids.id(i)) + "\n";
+  return text;
+}
+
 void write_text(const std::string& path, const std::string& content) {
   std::ofstream out(path);
   SR_CHECK(out.good(), ErrorKind::kIo, "cannot write '{}'", path);
@@ -392,11 +400,6 @@ void add_dist_train_command(CLI::App& app) {
     const eval::Split sp = eval::split_events(ds, *split);
     dist::DistributedBpr model(comm, params);
     // Keys are dense indices: a checkpoint fits only data with the same ids in the same order.
-    auto id_lines = [](const IdMap& ids) {
-      std::string text;
-      for (uint32_t i = 0; i < ids.size(); ++i) text += std::string(ids.id(i)) + "\n";
-      return text;
-    };
     if (!init->empty()) {
       for (const auto& [name, ids] :
            {std::pair{"users.txt", &ds.users}, {"items.txt", &ds.items}}) {
@@ -467,14 +470,8 @@ void add_train_command(CLI::App& app) {
     const std::filesystem::path dir(*out);
     std::filesystem::create_directories(dir);
     models::save_model(*model, (dir / "model.bin").string());
-    // The dense ids the model's rows stand for, one per line in index order.
-    auto write_ids = [&](const char* name, const IdMap& ids) {
-      std::string text;
-      for (uint32_t i = 0; i < ids.size(); ++i) text += std::string(ids.id(i)) + "\n";
-      write_text((dir / name).string(), text);
-    };
-    write_ids("users.txt", ds.users);
-    write_ids("items.txt", ds.items);
+    write_text((dir / "users.txt").string(), id_lines(ds.users));
+    write_text((dir / "items.txt").string(), id_lines(ds.items));
     nlohmann::json files = nlohmann::json::object();
     for (const char* name : {"model.bin", "users.txt", "items.txt"}) {
       std::ifstream in(dir / name, std::ios::binary);

@@ -3,8 +3,8 @@
 // items and re-inserts the rows that changed, without a rebuild.
 //
 // Concurrency: hnswlib does not allow a search during an insertion, so searches share a
-// reader lock and sync() takes the writer lock for at most `chunk` rows at a time; a request
-// waits for one chunk at most, never for a whole sync.
+// reader lock and sync() takes the writer lock for one re-inserted row at a time (and once
+// for all overwritten vectors); a request waits for one row at most, never for a whole sync.
 #pragma once
 
 #include <cstddef>
@@ -22,10 +22,6 @@ struct AnnOptions {
   size_t m = 32;                 // graph degree
   size_t ef_construction = 200;  // candidate list size while inserting
   size_t ef_search = 200;        // candidate list size while searching (at least k)
-  // Rows (re)inserted per writer-lock hold: a search waits for at most this many. One: a
-  // re-insertion took 855 us (27,620 items, 33 dims), 16 of them a 14 ms hold that showed in
-  // the load benchmark's p99; taking the lock per row costs nothing next to that.
-  size_t chunk = 1;
   // A re-inserted row's neighbours have their links repaired with this probability each
   // (hnswlib's updatePoint). 1 repairs them all, most of a re-insertion's cost: with 0.2 it
   // took 260-310 us instead of 720-850, but recall@100 fell from 0.979 to 0.956 over five

@@ -279,10 +279,8 @@ void Service::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoi
     // after the checkpoint (every logged event from the first left out on).
     const size_t keep = std::min(to_learn.size(), options_.max_queue);
     if (keep < to_learn.size()) {
-      const uint64_t first = to_learn[keep].seq, end = to_learn.back().seq + 1;
-      spilled_[first] = {end, now, /*replayed=*/true};
-      spilled_events_ += to_learn.size() - keep;
-      spilled_total_ += to_learn.size() - keep;
+      spill(to_learn[keep].seq,
+            {to_learn.back().seq + 1, to_learn.size() - keep, now, /*replayed=*/true});
     }
     queue_.insert(queue_.begin(), std::make_move_iterator(to_learn.begin()),
                   std::make_move_iterator(to_learn.begin() + keep));
@@ -444,15 +442,19 @@ size_t Service::ingest(std::span<const store::LoggedEvent> events) {
     // Past max_queue, or behind batches already waiting in the log (the learner keeps log
     // order), the batch waits in the log: memory stays bounded under any burst.
     if (!spilled_.empty() || refilling_ || queue_.size() + events.size() > options_.max_queue) {
-      spilled_[first] = {first + events.size(), now};
-      spilled_events_ += events.size();
-      spilled_total_ += events.size();
+      spill(first, {first + events.size(), events.size(), now});
     } else {
       for (size_t x = 0; x < events.size(); ++x) queue_.push_back({0, events[x], now, first + x});
     }
   }
   queue_cv_.notify_one();
   return events.size();
+}
+
+void Service::spill(uint64_t first, Spilled range) {
+  spilled_events_ += range.events;
+  spilled_total_ += range.events;
+  spilled_[first] = range;
 }
 
 void Service::refill_from_log() {
@@ -463,7 +465,7 @@ void Service::refill_from_log() {
     while (!spilled_.empty() && (ranges.empty() || taken < options_.max_queue / 2)) {
       const auto it = spilled_.begin();
       ranges.emplace_back(it->first, it->second);
-      taken += it->second.end - it->first;
+      taken += it->second.events;
       spilled_.erase(it);
     }
     spilled_events_ -= taken;

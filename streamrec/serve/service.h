@@ -498,15 +498,20 @@ class Service {
   // whole backlog each time (under the lock ingest needs) once a burst queued millions.
   std::deque<Queued> queue_;
   // Batches logged while the queue was full (or behind others that were): first seq ->
-  // (end seq, ingest time). The learner reads them back from the log (refill_from_log).
+  // (end seq, events, ingest time). The learner reads them back from the log
+  // (refill_from_log). `events` can be fewer than end - first: a restart's range spans the
+  // gaps a user deletion left in the log.
   struct Spilled {
     uint64_t end;
+    uint64_t events;
     std::chrono::steady_clock::time_point at;
     bool replayed = false;  // logged before a restart (Queued::replayed)
   };
   std::map<uint64_t, Spilled> spilled_;
   uint64_t spilled_events_ = 0, spilled_total_ = 0;
   bool refilling_ = false;  // ranges taken out of spilled_, not yet queued
+  // Queue lock held: events [first, range.end) of the log wait there.
+  void spill(uint64_t first, Spilled range);
   void refill_from_log();
   uint64_t ingested_ = 0, learned_ = 0, steps_ = 0;
   uint64_t published_ = 0;               // learned events visible to queries

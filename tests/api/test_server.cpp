@@ -1025,6 +1025,50 @@ TEST(Server, RestartResumesFromTheCheckpointPlusTheLog) {
   EXPECT_EQ(history["events"].size(), std::min<size_t>(count, 200));
 }
 
+TEST(Server, RestartLearnsTheLogsTailPastMaxQueueAcrossItsGaps) {
+  // Events logged after the checkpoint, more than the queue holds, with gaps where a user's
+  // events were erased from the log: the tail past max_queue waits in the log as one range
+  // spanning the gaps, and counts only the events there are.
+  testing::TempDir dir;
+  const auto ds = small_stream();
+  auto tweak = [](serve::ServiceOptions& o) {
+    o.checkpoint_s = 1e-6;
+    o.quality_margin = 0;
+  };
+  const std::string model = "mf:algo=bpr,factors=8";
+  const size_t first = 1000;
+  {
+    Running r(dir.path().string(), model, tweak);
+    auto writer = r.client(kWrite);
+    post_batches(writer, event_batches(ds, 500), 0, first / 500);
+    r.service.wait_learned();
+  }
+  const auto gone = ds.events[first + 10].user;  // a user with events after the checkpoint
+  size_t after = 0;
+  {
+    std::vector<store::LoggedEvent> rest;
+    for (size_t x = first; x < ds.events.size(); ++x) {
+      const auto& e = ds.events[x];
+      rest.push_back({ds.users.id(e.user), ds.items.id(e.item), 1.0f, data::EventType::kClick,
+                      e.timestamp, ""});
+      after += e.user != gone;
+    }
+    store::EventLog log(dir.path().string() + "/events", {.sync = false});
+    log.append(rest);
+    log.erase_user(std::string(ds.users.id(gone)));
+  }
+  Running again(dir.path().string(), model, [&](serve::ServiceOptions& o) {
+    tweak(o);
+    o.max_queue = 100;
+  });
+  again.service.wait_learned();
+  const auto stats = again.service.stats();
+  EXPECT_EQ(stats.events_learned, after);
+  EXPECT_EQ(stats.events_via_log, after - 100);
+  EXPECT_EQ(stats.queue, 0u);
+  EXPECT_EQ(stats.queue_in_log, 0u);
+}
+
 TEST(Server, RestartRebuildsStateFromTheEventLog) {
   testing::TempDir dir;
   const auto ds = small_stream();

@@ -16,14 +16,14 @@
 
 #include "commands.h"
 #include "streamrec/api/http_server.h"
+#include "streamrec/api/redis_source.h"
 #include "streamrec/core/clock.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/text.h"
 #include "streamrec/data/generator.h"
 #include "streamrec/data/reader.h"
-#include "streamrec/serve/redis_source.h"
-#include "streamrec/serve/service.h"
+#include "streamrec/engine/engine.h"
 
 namespace streamrec::cli {
 namespace {
@@ -53,7 +53,7 @@ data::Dataset demo_dataset(const DemoOptions& o) {
 class Feeder {
  public:
   // `demo_prices`: also give each item a generated price (the demo's filterable attribute).
-  Feeder(serve::Service& service, const data::Dataset& ds, bool demo_prices)
+  Feeder(engine::Engine& service, const data::Dataset& ds, bool demo_prices)
       : service_(service), ds_(ds), demo_prices_(demo_prices), listed_(ds.num_items(), false) {}
 
   // Events ds.events[order[x]] for x in [from, to), stamped now or with their own time.
@@ -102,7 +102,7 @@ class Feeder {
     return r;
   }
 
-  serve::Service& service_;
+  engine::Engine& service_;
   const data::Dataset& ds_;
   bool demo_prices_;
   std::vector<bool> listed_;
@@ -110,7 +110,7 @@ class Feeder {
 
 // Replays a data set in event-time order with the events' own timestamps: `speed` seconds
 // of event time per wall second (0: as fast as the service accepts them), then stops.
-void run_replay(serve::Service& service, const data::Dataset& ds, double speed,
+void run_replay(engine::Engine& service, const data::Dataset& ds, double speed,
                 const std::atomic<bool>& stop) {
   std::vector<size_t> order(ds.events.size());
   std::iota(order.begin(), order.end(), size_t{0});
@@ -142,7 +142,7 @@ void run_replay(serve::Service& service, const data::Dataset& ds, double speed,
   log::info("replay: {} of {} events fed", next, order.size());
 }
 
-void run_demo(serve::Service& service, const data::Dataset& ds, const DemoOptions& o,
+void run_demo(engine::Engine& service, const data::Dataset& ds, const DemoOptions& o,
               const std::atomic<bool>& stop) {
   size_t next = 0;
   Feeder feeder(service, ds, true);
@@ -179,7 +179,7 @@ void run_demo(serve::Service& service, const data::Dataset& ds, const DemoOption
 
 void add_serve_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "HTTP API with online learning (see docs/openapi.yaml)");
-  auto so = std::make_shared<serve::ServiceOptions>();
+  auto so = std::make_shared<engine::EngineOptions>();
   auto ao = std::make_shared<api::ServerOptions>();
   auto demo = std::make_shared<DemoOptions>();
   auto keys = std::make_shared<std::string>();
@@ -277,7 +277,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--demo-backlog", demo->backlog,
                   "demo events ingested at start (on an empty data directory)")
       ->capture_default_str();
-  auto redis = std::make_shared<serve::RedisSourceOptions>();
+  auto redis = std::make_shared<api::RedisSourceOptions>();
   auto redis_stream = std::make_shared<std::string>();
   auto redis_addr = std::make_shared<std::string>("127.0.0.1:6379");
   cmd->add_option("--redis-stream", *redis_stream,
@@ -326,7 +326,7 @@ void add_serve_command(CLI::App& app) {
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
 
-    serve::Service service(*so);
+    engine::Engine service(*so);
     api::HttpServer server(service, *ao);
     const int port = server.bind();
     std::atomic<bool> stop{false};
@@ -344,9 +344,9 @@ void add_serve_command(CLI::App& app) {
     // The Redis source: a failure to connect at start stops the server with the error.
     std::thread redis_thread;
     std::string redis_error;
-    std::unique_ptr<serve::RedisSource> source;
+    std::unique_ptr<api::RedisSource> source;
     if (!redis_stream->empty()) {
-      source = std::make_unique<serve::RedisSource>(service, *redis);
+      source = std::make_unique<api::RedisSource>(service, *redis);
       redis_thread = std::thread([&] {
         try {
           source->run(stop);

@@ -1,4 +1,4 @@
-// The HTTP JSON API (module api) over serve::Service, with cpp-httplib. Routes, bodies and
+// The HTTP JSON API (module api) over engine::Engine, with cpp-httplib. Routes, bodies and
 // errors are documented in docs/openapi.yaml. Every error is a JSON body
 // {"error": "..."} with a 4xx status naming the problem; the server keeps serving.
 #pragma once
@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-namespace streamrec::serve {
-class Service;
+namespace streamrec::engine {
+class Engine;
 }
 
 namespace streamrec::api {
@@ -41,7 +41,7 @@ std::vector<ApiKey> parse_api_keys(const std::string& spec);
 
 class HttpServer {
  public:
-  HttpServer(serve::Service& service, ServerOptions options);
+  HttpServer(engine::Engine& service, ServerOptions options);
   ~HttpServer();
   // Binds the socket; returns the port (useful with port 0). Error(kIo) if it cannot.
   int bind();

@@ -18,7 +18,7 @@
 #include "streamrec/api/http_server.h"
 #include "streamrec/core/error.h"
 #include "streamrec/data/generator.h"
-#include "streamrec/serve/service.h"
+#include "streamrec/engine/engine.h"
 #include "streamrec/store/event_log.h"
 #include "test_util.h"
 
@@ -33,14 +33,14 @@ const char* kAdmin = "admin-key-1234";
 
 // A service + server on a free port, served from a background thread.
 struct Running {
-  serve::Service service;
+  engine::Engine service;
   HttpServer server;
   int port = 0;
   std::thread thread;
 
   // `tweak` adjusts the service options (defaults: no fsync; retrains always accepted).
   Running(const std::string& dir, const std::string& model,
-          const std::function<void(serve::ServiceOptions&)>& tweak = {})
+          const std::function<void(engine::EngineOptions&)>& tweak = {})
       : service(options(dir, model, tweak)),
         server(service, ServerOptions{.host = "127.0.0.1",
                                       .port = 0,
@@ -56,9 +56,9 @@ struct Running {
     server.stop();
     thread.join();
   }
-  static serve::ServiceOptions options(const std::string& dir, const std::string& model,
-                                       const std::function<void(serve::ServiceOptions&)>& tweak) {
-    serve::ServiceOptions o;
+  static engine::EngineOptions options(const std::string& dir, const std::string& model,
+                                       const std::function<void(engine::EngineOptions&)>& tweak) {
+    engine::EngineOptions o;
     o.model = model;
     o.data_dir = dir;
     o.sync = false;
@@ -126,7 +126,7 @@ TEST(Server, IngestRecommendFilterHistoryDelete) {
   const auto ds = small_stream();
   // A model checkpoint at every publish: the deleted user must leave it too.
   Running r(dir.path().string(), "mf:algo=bpr,factors=16",
-            [](serve::ServiceOptions& o) { o.checkpoint_s = 1e-6; });
+            [](engine::EngineOptions& o) { o.checkpoint_s = 1e-6; });
   auto writer = r.client(kWrite);
   for (const auto& batch : event_batches(ds, 500)) {
     auto res = writer.Post("/v1/events", batch, "application/json");
@@ -503,7 +503,7 @@ TEST(Server, BurstsPastMaxQueueWaitInTheLogAndAreLearnedOnce) {
   // once: each item's event count and each user's history match the stream.
   testing::TempDir dir;
   const auto ds = small_stream();
-  Running r(dir.path().string(), "popular", [](serve::ServiceOptions& o) {
+  Running r(dir.path().string(), "popular", [](engine::EngineOptions& o) {
     o.max_queue = 100;
     o.micro_batch = 16;
   });
@@ -542,7 +542,7 @@ TEST(Server, BurstsPastMaxQueueWaitInTheLogAndAreLearnedOnce) {
 TEST(Server, AnnRetrievalMatchesExactScoringAndFollowsOnlineUpdates) {
   testing::TempDir dir;
   const auto ds = stream(300, 3000, 15000);
-  Running r(dir.path().string(), "mf:algo=bpr,factors=16", [](serve::ServiceOptions& o) {
+  Running r(dir.path().string(), "mf:algo=bpr,factors=16", [](engine::EngineOptions& o) {
     o.ann_min_items = 1;
     o.quality_margin = 0;  // no guard rollback (a new copy) between the two reads
   });
@@ -653,7 +653,7 @@ TEST(Server, ScheduledRetrainSwapsOnlyWhenTheHeldOutCheckPasses) {
   testing::TempDir dir;
   const auto ds = small_stream();
   // Every second; a retrain must be at least as good as the live model (margin 0).
-  Running r(dir.path().string(), "mf:algo=bpr,factors=16", [](serve::ServiceOptions& o) {
+  Running r(dir.path().string(), "mf:algo=bpr,factors=16", [](engine::EngineOptions& o) {
     o.retrain_every_s = 1;
     o.retrain_margin = 0;
   });
@@ -691,7 +691,7 @@ TEST(Server, QualityGuardRollsBackAPoisoningBurst) {
   // guard sees the live HR@10 collapse and rolls back to the state before the burst.
   testing::TempDir dir;
   const auto ds = stream(300, 150, 20000);
-  Running r(dir.path().string(), "popular", [](serve::ServiceOptions& o) {
+  Running r(dir.path().string(), "popular", [](engine::EngineOptions& o) {
     o.quality_checks = 100;
     o.quality_margin = 0.5;
   });
@@ -761,7 +761,7 @@ TEST(Server, GuardRollsBackAPoisonedModel) {
   testing::TempDir dir;
   auto options = Running::options(dir.path().string(), "mf:algo=sgd,factors=8", {});
   options.publish_ms = 0;
-  serve::Service service(options);
+  engine::Engine service(options);
   const auto ds = small_stream();
   std::vector<store::LoggedEvent> events;
   for (const auto& e : ds.events)
@@ -818,7 +818,7 @@ TEST(Server, MetricsExportCountersAndALatencyHistogram) {
     last = v;
     ++buckets;
   }
-  EXPECT_EQ(buckets, serve::Service::kLatencyBuckets.size() + 1);
+  EXPECT_EQ(buckets, engine::Engine::kLatencyBuckets.size() + 1);
   EXPECT_EQ(last, 25u);
   EXPECT_NE(text.find("streamrec_recommend_latency_seconds_bucket{le=\"+Inf\"} 25"),
             std::string::npos);
@@ -830,7 +830,7 @@ TEST(Server, PopularKeepsItsOrderAfterAClockJump) {
   // decayed weights are ~2^-500 of it, below float's range, and must still be ranked.
   testing::TempDir dir;
   const auto ds = small_stream();
-  serve::Service service(Running::options(dir.path().string(), "popular", {}));
+  engine::Engine service(Running::options(dir.path().string(), "popular", {}));
   std::vector<store::LoggedEvent> events;
   for (const auto& e : ds.events)
     events.push_back(
@@ -912,7 +912,7 @@ TEST(Server, AuthAndMalformedRequestsGetClear4xx) {
 
 TEST(Server, RateLimitAnswers429PerKeyAndRefills) {
   testing::TempDir dir;
-  serve::Service service(Running::options(dir.path().string(), "popular", {}));
+  engine::Engine service(Running::options(dir.path().string(), "popular", {}));
   HttpServer server(
       service, ServerOptions{.host = "127.0.0.1",
                              .port = 0,
@@ -957,7 +957,7 @@ TEST(Server, RestartResumesFromTheCheckpointPlusTheLog) {
   const auto ds = small_stream();
   const auto batches = event_batches(ds, 500);
   const size_t half = batches.size() / 2, learned_first = half * 500;
-  auto tweak = [](serve::ServiceOptions& o) {
+  auto tweak = [](engine::EngineOptions& o) {
     o.checkpoint_s = 1e-6;  // a checkpoint at every publish
     o.quality_margin = 0;   // no guard rollback between the reads
   };
@@ -1003,7 +1003,7 @@ TEST(Server, RestartResumesFromTheCheckpointPlusTheLog) {
     log.append(rest);
   }
   // They are more than the learner's queue holds: the most of them wait in the log.
-  Running third(dir.path().string(), model, [&](serve::ServiceOptions& o) {
+  Running third(dir.path().string(), model, [&](engine::EngineOptions& o) {
     tweak(o);
     o.max_queue = 100;
   });
@@ -1031,7 +1031,7 @@ TEST(Server, RestartLearnsTheLogsTailPastMaxQueueAcrossItsGaps) {
   // spanning the gaps, and counts only the events there are.
   testing::TempDir dir;
   const auto ds = small_stream();
-  auto tweak = [](serve::ServiceOptions& o) {
+  auto tweak = [](engine::EngineOptions& o) {
     o.checkpoint_s = 1e-6;
     o.quality_margin = 0;
   };
@@ -1057,7 +1057,7 @@ TEST(Server, RestartLearnsTheLogsTailPastMaxQueueAcrossItsGaps) {
     log.append(rest);
     log.erase_user(std::string(ds.users.id(gone)));
   }
-  Running again(dir.path().string(), model, [&](serve::ServiceOptions& o) {
+  Running again(dir.path().string(), model, [&](engine::EngineOptions& o) {
     tweak(o);
     o.max_queue = 100;
   });
@@ -1118,7 +1118,7 @@ TEST(Server, BackgroundIdleRunsTheBackgroundThreadsUnderSchedIdle) {
     EXPECT_EQ(sched_idle_threads(), 0);
   }
   Running idle(idle_dir.path().string(), "popular",
-               [](serve::ServiceOptions& o) { o.background_idle = true; });
+               [](engine::EngineOptions& o) { o.background_idle = true; });
   // The learner and the ANN thread switch as they start.
   for (int wait = 0; wait < 100 && sched_idle_threads() < 2; ++wait)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -1,4 +1,4 @@
-#include "streamrec/serve/redis_source.h"
+#include "streamrec/api/redis_source.h"
 
 #include <hiredis/hiredis.h>
 
@@ -11,10 +11,10 @@
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/text.h"
+#include "streamrec/engine/engine.h"
 #include "streamrec/serve/rerank.h"
-#include "streamrec/serve/service.h"
 
-namespace streamrec::serve {
+namespace streamrec::api {
 namespace {
 
 struct ContextFree {
@@ -84,7 +84,7 @@ store::LoggedEvent parse_entry(const std::string& id, const redisReply* fields) 
       e.timestamp = *t;
       has_time = true;
     } else if (key == "context") {
-      parse_context(value, ";");  // validates
+      serve::parse_context(value, ";");  // validates
       e.context = value;
     }
   }
@@ -92,7 +92,7 @@ store::LoggedEvent parse_entry(const std::string& id, const redisReply* fields) 
   SR_INPUT_CHECK(!e.item.empty(), "entry {}: field 'item' is missing", id);
   if (!has_time) e.timestamp = unix_seconds();
   try {
-    Service::check_event(e, 0);
+    engine::Engine::check_event(e, 0);
   } catch (const Error& err) {
     SR_INPUT_CHECK(false, "entry {}: {}", id, err.what());
   }
@@ -101,7 +101,7 @@ store::LoggedEvent parse_entry(const std::string& id, const redisReply* fields) 
 
 }  // namespace
 
-RedisSource::RedisSource(Service& service, RedisSourceOptions options)
+RedisSource::RedisSource(engine::Engine& service, RedisSourceOptions options)
     : service_(service), options_(std::move(options)) {}
 
 RedisSourceStats RedisSource::stats() const { return {ingested_, dead_, reconnects_}; }
@@ -177,4 +177,4 @@ void RedisSource::run(const std::atomic<bool>& stop) {
   }
 }
 
-}  // namespace streamrec::serve
+}  // namespace streamrec::api

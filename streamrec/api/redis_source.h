@@ -1,5 +1,5 @@
-// A Redis Stream as an event source (module serve): reads a stream through a consumer
-// group (XREADGROUP), hands each batch to Service::ingest (durable in the event log), and
+// A Redis Stream as an event source (module api): reads a stream through a consumer
+// group (XREADGROUP), hands each batch to Engine::ingest (durable in the event log), and
 // only then acknowledges it (XACK), so an event is either in the log or still pending in
 // Redis for the next start, never lost. On start the consumer's pending entries (read but
 // not acknowledged before a crash) are processed first.
@@ -13,9 +13,11 @@
 #include <cstdint>
 #include <string>
 
-namespace streamrec::serve {
+namespace streamrec::engine {
+class Engine;
+}
 
-class Service;
+namespace streamrec::api {
 
 struct RedisSourceOptions {
   std::string host = "127.0.0.1";
@@ -35,16 +37,16 @@ struct RedisSourceStats {
 
 class RedisSource {
  public:
-  RedisSource(Service& service, RedisSourceOptions options);
+  RedisSource(engine::Engine& service, RedisSourceOptions options);
   // Reads until `stop` is set; reconnects (with backoff) when the connection drops.
   // Error(kIo) if the first connection fails.
   void run(const std::atomic<bool>& stop);
   RedisSourceStats stats() const;
 
  private:
-  Service& service_;
+  engine::Engine& service_;
   RedisSourceOptions options_;
   std::atomic<uint64_t> ingested_{0}, dead_{0}, reconnects_{0};
 };
 
-}  // namespace streamrec::serve
+}  // namespace streamrec::api

@@ -15,14 +15,14 @@
 #include <filesystem>
 #include <thread>
 
+#include "streamrec/api/redis_source.h"
 #include "streamrec/core/error.h"
-#include "streamrec/serve/redis_source.h"
-#include "streamrec/serve/service.h"
+#include "streamrec/engine/engine.h"
 #include "test_util.h"
 
 extern char** environ;
 
-namespace streamrec::serve {
+namespace streamrec::api {
 namespace {
 
 int free_port() {
@@ -94,8 +94,8 @@ struct RedisServer {
   }
 };
 
-ServiceOptions popular_options(const std::string& dir) {
-  ServiceOptions o;
+engine::EngineOptions popular_options(const std::string& dir) {
+  engine::EngineOptions o;
   o.model = "popular";
   o.data_dir = dir;
   o.sync = false;
@@ -133,7 +133,7 @@ TEST(RedisSource, IngestsAcknowledgesRecoversAndDeadLetters) {
   }
   EXPECT_EQ(redis.pending(stream, o.group), 10);
 
-  Service service(popular_options((dir.path() / "data").string()));
+  engine::Engine service(popular_options((dir.path() / "data").string()));
   RedisSource source(service, o);
   std::atomic<bool> stop{false};
   std::thread t([&] { source.run(stop); });
@@ -161,7 +161,7 @@ TEST(RedisSource, IngestsAcknowledgesRecoversAndDeadLetters) {
 
 TEST(RedisSource, AWrongAddressIsAClearError) {
   testing::TempDir dir;
-  Service service(popular_options(dir.path().string()));
+  engine::Engine service(popular_options(dir.path().string()));
   RedisSourceOptions o;
   o.port = free_port();  // nothing listens there
   RedisSource source(service, o);
@@ -175,4 +175,4 @@ TEST(RedisSource, AWrongAddressIsAClearError) {
 }
 
 }  // namespace
-}  // namespace streamrec::serve
+}  // namespace streamrec::api

@@ -30,18 +30,33 @@
 
 #include "streamrec/core/group_commit.h"
 #include "streamrec/core/id_map.h"
+#include "streamrec/core/ring.h"
+#include "streamrec/engine/metrics.h"
 #include "streamrec/models/ranker.h"
 #include "streamrec/models/recommender.h"
 #include "streamrec/serve/ann.h"
+#include "streamrec/serve/request.h"
 #include "streamrec/serve/rerank.h"
 #include "streamrec/store/catalog.h"
 #include "streamrec/store/event_log.h"
+#include "streamrec/train/ingest_queue.h"
 
 namespace streamrec::serve {
-
 class BatchScorer;
+}
 
-struct ServiceOptions {
+namespace streamrec::engine {
+
+using serve::AnnIndex;
+using serve::AnnOptions;
+using serve::ContextStats;
+using serve::DecayedCounts;
+using serve::ItemFilter;
+using serve::QualityWindow;
+using serve::Recommendation;
+using serve::RecommendRequest;
+
+struct EngineOptions {
   std::string model = "mf:algo=bpr";  // model spec (see `streamrec models`)
   std::string data_dir;               // event log directory (created if missing)
   bool sync = true;                   // fsync each ingest before acknowledging it
@@ -102,34 +117,6 @@ struct ServiceOptions {
   bool batch_queries = true;
 };
 
-struct Recommendation {
-  std::string item;
-  float score = 0;
-  // "model", "itemcf" (next to the recent items), "popular" (cold-start fallback), "fresh"
-  // (exploration), "similar", "trending"
-  std::string source;
-  // With explain: the user's recent items most like this one (by the model's item vectors).
-  std::vector<std::string> because;
-  // With explain: the parts of the ranking: the source's score ("model" or "popularity"),
-  // "rank" (rank-scaled relevance among the candidates), "context" (weighted log-lift of
-  // the item's categories under the request's context). Fresh items have none.
-  std::vector<std::pair<std::string, float>> parts;
-};
-
-struct RecommendRequest {
-  std::string user;
-  size_t n = 10;
-  bool exclude_seen = true;
-  std::vector<std::string> exclude;  // item ids never to return
-  bool explain = false;
-  ItemFilter filter;     // categories, attribute predicates
-  double diversity = 0;  // MMR weight, 0 (pure relevance) to 1
-  double explore = 0;    // share of the n slots given to fresh items, 0 to 1
-  std::vector<std::pair<std::string, std::string>> context;  // device=tv, hour=20, ...
-  bool exact = false;          // score every item even when the ANN index is in use
-  std::optional<bool> ranker;  // order with the fusion ranker (default: the service option)
-};
-
 // An item as the service knows it: its catalog record (if upserted) and live counters.
 struct ItemInfo {
   std::optional<store::ItemRecord> record;
@@ -137,40 +124,6 @@ struct ItemInfo {
   double popularity = 0, trending = 0;  // time-decayed counts (7-day, 6-hour half-lives)
   int64_t first_seen = 0;               // event time of its first event or catalog creation
   bool recommendable = true;            // not hidden, not expired
-};
-
-struct ServiceStats {
-  uint64_t events_ingested = 0, events_learned = 0, learn_steps = 0;
-  uint64_t events_logged = 0;  // in the durable log (all runs)
-  uint64_t users = 0, items = 0, queue = 0;
-  uint64_t queue_in_log = 0;    // of `queue`, those waiting in the log (past max_queue)
-  uint64_t events_via_log = 0;  // events that waited in the log, since the start
-  double freshness_p50_ms = 0, freshness_p99_ms = 0;  // ingest -> learned, last 1,000 events
-  // Prequential quality on the live stream: before an event is learned, was its item in
-  // the user's top 10? Over the last 1,000 scored events (new user-item pairs of known users).
-  double live_hr10 = 0, live_ndcg10 = 0;
-  uint64_t live_scored = 0;
-  // The same checks after the fusion ranker re-orders the model's top rank_pool.
-  double ranked_hr10 = 0, ranked_ndcg10 = 0;
-  uint64_t ranker_steps = 0;
-  bool ranker_in_use = false;  // recommendations are ordered by the ranker (by default)
-  uint64_t requests = 0;
-  double latency_p50_ms = 0, latency_p99_ms = 0;  // recommendation requests, last 1,000
-  std::string model;
-  uint64_t model_version = 0;  // +1 at every fit (start, retrain, deletion refit, rollback)
-  uint64_t rollbacks = 0;      // guard rollbacks (non-finite scores or a quality drop)
-  // Serving-copy publishes: by delta (the standby copy updated) and full (save + load), and
-  // the milliseconds the last one took.
-  uint64_t publishes_delta = 0, publishes_full = 0;
-  double last_publish_ms = 0;
-  double online_loss = 0;                    // the learning model's moving-average loss (NaN: none)
-  uint64_t model_rows = 0, model_bytes = 0;  // the learning model's size (see Recommender)
-  uint64_t ann_items = 0;                    // items in the ANN index (0: not in use)
-  uint64_t ann_updates = 0;                  // rows (re)inserted into it so far
-  bool ann_current = false;                  // the index holds the newest published copy's vectors
-  // Requests' retrieval queries and the batches they were encoded in (batch_queries: a
-  // mean batch above 1 means concurrent requests shared an encoding).
-  uint64_t query_jobs = 0, query_batches = 0;
 };
 
 // A model version: made at start, by a retrain, a guard rollback, a deletion refit or a
@@ -200,25 +153,13 @@ struct RetrainStatus {
   std::string error;       // empty when it succeeded (a refusal is not an error)
 };
 
-// One point of the metrics history (sampled every second) for the dashboard.
-struct MetricsPoint {
-  int64_t time_ms = 0;  // wall clock, Unix milliseconds
-  double ingested_per_s = 0, learned_per_s = 0, requests_per_s = 0;
-  double freshness_p50_ms = 0, freshness_p99_ms = 0, latency_p50_ms = 0, latency_p99_ms = 0;
-  double live_hr10 = 0, live_ndcg10 = 0;
-  double online_loss = 0;
-  double ranked_hr10 = 0;
-  uint64_t users = 0, items = 0, queue = 0;
-  uint64_t model_rows = 0, model_bytes = 0;
-};
-
-class Service {
+class Engine {
  public:
   // Opens the event log and, if it holds events, fits the model on them before serving.
-  explicit Service(ServiceOptions options);
-  ~Service();
-  Service(const Service&) = delete;
-  Service& operator=(const Service&) = delete;
+  explicit Engine(EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
 
   // Validates every event (Error(kInvalidInput) naming the index and field, nothing
   // accepted), appends the batch to the log durably, queues it for learning. Returns the
@@ -274,11 +215,17 @@ class Service {
 
   // Blocks until every event ingested so far has been learned and is visible to queries.
   void wait_learned() const;
-  ServiceStats stats() const;
+  EngineStats stats() const;
   // The last hour of per-second metrics, oldest first.
   std::vector<MetricsPoint> history_points() const;
   // Records the latency of one recommendation request (the API layer calls this).
   void record_request(double milliseconds);
+  // Call first on each thread that will serve requests: the models' tensor operators run
+  // on that thread alone (no OpenMP team per request thread).
+  static void prepare_request_thread();
+  // Counts one API request, and one answered with an error (4xx/5xx).
+  void count_http_request() { ++http_requests_; }
+  void count_http_error() { ++http_errors_; }
   // Upper bounds (ms) of the request latency histogram's buckets (Prometheus style).
   static constexpr std::array<double, 12> kLatencyBuckets = {0.25, 0.5, 1,   2.5, 5,    10,
                                                              25,   50,  100, 250, 1000, 5000};
@@ -289,15 +236,6 @@ class Service {
   LatencyHistogram latency_histogram() const;
 
  private:
-  struct Queued {
-    uint32_t user_index = 0;  // set by the learner
-    store::LoggedEvent event;
-    std::chrono::steady_clock::time_point at;
-    uint64_t seq = 0;  // in the event log
-    // Logged before a restart after the model's checkpoint: the state (history, counters)
-    // already has it, the model learns it (no live check either).
-    bool replayed = false;
-  };
   void learner_loop();
   void retrain();
   bool scores_finite(uint32_t user) const;
@@ -416,9 +354,10 @@ class Service {
                                           int64_t now) const;
   data::Interaction to_interaction(uint32_t user, uint32_t item, const store::LoggedEvent& e) const;
 
-  ServiceOptions options_;
+  EngineOptions options_;
   store::EventLog log_;
   store::Catalog catalog_;
+  train::IngestQueue queue_;  // acknowledged events on their way to the learner
 
   // The learning model, its versions and the guard's state: learner_mutex_.
   mutable std::mutex learner_mutex_;
@@ -468,7 +407,7 @@ class Service {
   mutable std::mutex serving_mutex_;
   std::shared_ptr<const models::Recommender> serving_;
   std::shared_ptr<const models::FusionRanker> ranker_serving_;
-  std::shared_ptr<BatchScorer> scorer_;  // over serving_'s retrieval vectors (or null)
+  std::shared_ptr<serve::BatchScorer> scorer_;  // over serving_'s retrieval vectors (or null)
   struct QueryJob {
     const models::Recommender* model;
     uint32_t user;
@@ -491,47 +430,17 @@ class Service {
   // without new events, so new items' content vectors reach the serving copy).
   std::atomic<bool> content_changed_{false};
 
-  // Learner queue.
-  mutable std::mutex queue_mutex_;
-  mutable std::condition_variable queue_cv_, learned_cv_;
-  // A deque: the learner takes micro-batches off the front, which from a vector moved the
-  // whole backlog each time (under the lock ingest needs) once a burst queued millions.
-  std::deque<Queued> queue_;
-  // Batches logged while the queue was full (or behind others that were): first seq ->
-  // (end seq, events, ingest time). The learner reads them back from the log
-  // (refill_from_log). `events` can be fewer than end - first: a restart's range spans the
-  // gaps a user deletion left in the log.
-  struct Spilled {
-    uint64_t end;
-    uint64_t events;
-    std::chrono::steady_clock::time_point at;
-    bool replayed = false;  // logged before a restart (Queued::replayed)
-  };
-  std::map<uint64_t, Spilled> spilled_;
-  uint64_t spilled_events_ = 0, spilled_total_ = 0;
-  bool refilling_ = false;  // ranges taken out of spilled_, not yet queued
-  // Queue lock held: events [first, range.end) of the log wait there.
-  void spill(uint64_t first, Spilled range);
-  void refill_from_log();
-  uint64_t ingested_ = 0, learned_ = 0, steps_ = 0;
-  uint64_t published_ = 0;               // learned events visible to queries
-  mutable std::atomic<int> waiters_{0};  // threads in wait_learned
-  int64_t logged_at_start_ = 0;       // events_logged = this + ingested_ (negative after deletions)
-  std::vector<double> freshness_ms_;  // ring of the last 1,000
-  size_t freshness_next_ = 0;
-  bool stop_ = false;
+  std::atomic<bool> stopping_{false};  // the destructor runs: background loops end
   std::thread learner_;
 
   // Live quality and request latency rings, and the sampled history (metrics_mutex_).
   mutable std::mutex metrics_mutex_;
-  std::vector<std::pair<float, float>> live_;    // (hit, ndcg) of the last 1,000
-  std::vector<std::pair<float, float>> ranked_;  // the same after the ranker
-  size_t ranked_next_ = 0;
-  size_t live_next_ = 0;
+  Ring<std::pair<float, float>> live_;    // (hit, ndcg) of the last 1,000
+  Ring<std::pair<float, float>> ranked_;  // the same after the ranker
   uint64_t live_scored_ = 0;
-  std::vector<double> latency_ms_;
-  size_t latency_next_ = 0;
+  Ring<double> latency_ms_;
   uint64_t requests_ = 0, rollbacks_ = 0;
+  std::atomic<uint64_t> http_requests_{0}, http_errors_{0};
   std::vector<uint64_t> latency_buckets_ = std::vector<uint64_t>(kLatencyBuckets.size() + 1, 0);
   double latency_sum_ms_ = 0;
   std::deque<MetricsPoint> points_;
@@ -558,4 +467,4 @@ class Service {
   std::thread retrainer_;
 };
 
-}  // namespace streamrec::serve
+}  // namespace streamrec::engine

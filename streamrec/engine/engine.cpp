@@ -1,4 +1,4 @@
-#include "streamrec/serve/service.h"
+#include "streamrec/engine/engine.h"
 
 #include <unistd.h>
 
@@ -24,9 +24,17 @@
 #include "streamrec/core/serialize.h"
 #include "streamrec/core/simd.h"
 #include "streamrec/models/registry.h"
+#include "streamrec/models/threads.h"
 #include "streamrec/serve/batch_scorer.h"
 
-namespace streamrec::serve {
+namespace streamrec::engine {
+
+using serve::BatchScorer;
+using serve::ItemFilter;
+using serve::mmr_order;
+using serve::parse_context;
+using serve::Predicate;
+
 namespace {
 
 // Lowers the calling thread's priority by `nice` and, with `idle`, puts it under SCHED_IDLE
@@ -57,17 +65,7 @@ std::unique_ptr<models::Recommender> loaded_model(const std::string& spec, std::
 }
 
 constexpr size_t kMaxIdLength = 256;
-constexpr size_t kRing = 1000;           // events/requests in the live percentiles
 constexpr size_t kHistoryPoints = 3600;  // one hour of per-second points
-
-// Adds `v` to a ring of at most kRing values.
-template <typename T>
-void push_ring(std::vector<T>& ring, size_t& next, T v) {
-  if (ring.size() < kRing)
-    ring.push_back(v);
-  else
-    ring[next++ % kRing] = v;
-}
 
 // The entry for `item` in a transition list (sorted by item), or where it would go.
 template <typename List>
@@ -84,21 +82,14 @@ float cosine(const float* a, const float* b, size_t dim) {
   return aa > 0 && bb > 0 ? dot(a, b, dim) / std::sqrt(aa * bb) : 0.0f;
 }
 
-// p-th percentile (0..100) of `values` (copied), 0 when empty.
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return 0;
-  const size_t k = std::min(values.size() - 1, static_cast<size_t>(values.size() * p / 100));
-  std::nth_element(values.begin(), values.begin() + k, values.end());
-  return values[k];
-}
-
 }  // namespace
 
-Service::Service(ServiceOptions options)
+Engine::Engine(EngineOptions options)
     : options_(std::move(options)),
       log_((std::filesystem::create_directories(options_.data_dir), options_.data_dir + "/events"),
            store::EventLogOptions{options_.sync}),
       catalog_(options_.data_dir + "/catalog", options_.sync),
+      queue_(log_, options_.max_queue, options_.micro_batch),
       query_batches_([](std::span<QueryJob* const> batch) {
         // One retrieval_queries call per model copy in the batch (a publish in between
         // can leave two).
@@ -131,20 +122,15 @@ Service::Service(ServiceOptions options)
   ranker_ = std::make_unique<models::FusionRanker>();
   auto checkpoint = read_checkpoint();
   refit_from_log("start", std::move(checkpoint));
-  freshness_ms_.reserve(1000);
   learner_ = std::thread([this] { learner_loop(); });
   sampler_ = std::thread([this] { sampler_loop(); });
   ann_thread_ = std::thread([this] { ann_loop(); });
 }
 
-Service::~Service() {
-  {
-    std::lock_guard q(queue_mutex_);
-    stop_ = true;
-  }
+Engine::~Engine() {
+  stopping_ = true;
+  queue_.stop();
   if (retrainer_.joinable()) retrainer_.join();
-  queue_cv_.notify_all();
-  learned_cv_.notify_all();
   sampler_cv_.notify_all();
   {
     std::lock_guard a(ann_mutex_);
@@ -155,8 +141,8 @@ Service::~Service() {
   ann_thread_.join();
 }
 
-data::Interaction Service::to_interaction(uint32_t user, uint32_t item,
-                                          const store::LoggedEvent& e) const {
+data::Interaction Engine::to_interaction(uint32_t user, uint32_t item,
+                                         const store::LoggedEvent& e) const {
   data::Interaction x;
   x.user = user;
   x.item = item;
@@ -166,7 +152,7 @@ data::Interaction Service::to_interaction(uint32_t user, uint32_t item,
   return x;
 }
 
-void Service::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoint> resume) {
+void Engine::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoint> resume) {
   // Rebuilds ids, histories and popularity from the log and fits a fresh model on it; or,
   // resuming, takes the checkpoint's model and ids, rebuilds the state of the events it
   // covers and queues the later ones for the learner.
@@ -212,7 +198,7 @@ void Service::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoi
   // learns the later ones (`replayed`: their state is counted here).
   std::vector<data::Interaction> events;
   std::vector<data::Interaction> all(logged.size());
-  std::vector<Queued> to_learn;
+  std::vector<train::Queued> to_learn;
   const auto now = std::chrono::steady_clock::now();
   for (size_t x : order) {
     const uint32_t u = users_.insert(logged[x].user), i = items_.insert(logged[x].item);
@@ -243,14 +229,10 @@ void Service::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoi
   }
   // The learner takes them in log order.
   std::sort(to_learn.begin(), to_learn.end(),
-            [](const Queued& a, const Queued& b) { return a.seq < b.seq; });
+            [](const train::Queued& a, const train::Queued& b) { return a.seq < b.seq; });
   auto fresh = resume ? std::move(resume->model) : models::make_model(options_.model);
   give_attributes(*fresh);
   const auto n_events = events.size();
-  {
-    std::lock_guard q(queue_mutex_);
-    logged_at_start_ = static_cast<int64_t>(n_events) - static_cast<int64_t>(ingested_);
-  }
   learned_events_ = events;
   good_snapshot_.clear();  // the guards' fallback: a refit on these events
   good_learned_ = learned_events_.size();
@@ -273,18 +255,9 @@ void Service::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoi
         "serve: model {} resumed from its checkpoint of {} logged events; {} logged after it "
         "are learned now ({} users, {} items)",
         options_.model, n_events, to_learn.size(), users_.size(), items_.size());
-    std::lock_guard q(queue_mutex_);
-    ingested_ += to_learn.size();  // learned as if just ingested (wait_learned waits for them)
-    // Past max_queue they wait in the log, as a burst of ingest does: they are its tail
-    // after the checkpoint (every logged event from the first left out on).
-    const size_t keep = std::min(to_learn.size(), options_.max_queue);
-    if (keep < to_learn.size()) {
-      spill(to_learn[keep].seq,
-            {to_learn.back().seq + 1, to_learn.size() - keep, now, /*replayed=*/true});
-    }
-    queue_.insert(queue_.begin(), std::make_move_iterator(to_learn.begin()),
-                  std::make_move_iterator(to_learn.begin() + keep));
+    queue_.restart(n_events, std::move(to_learn));
   } else {
+    queue_.restart(n_events, {});
     log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
               n_events, users_.size(), items_.size());
     lock.unlock();  // (write_checkpoint reads the ids under the state lock)
@@ -310,7 +283,7 @@ data::ItemAttributes tower_attributes(const store::ItemRecord& r) {
 
 }  // namespace
 
-void Service::give_attributes(models::Recommender& model) const {
+void Engine::give_attributes(models::Recommender& model) const {
   std::vector<uint32_t> items;
   std::vector<data::ItemAttributes> attrs;
   for (uint32_t i = 0; i < records_.size(); ++i)
@@ -321,7 +294,7 @@ void Service::give_attributes(models::Recommender& model) const {
   model.set_item_attributes(items, attrs);
 }
 
-void Service::ensure_item(uint32_t i) {
+void Engine::ensure_item(uint32_t i) {
   if (i < first_seen_.size()) return;
   popular_.resize(i + 1);
   trending_.resize(i + 1);
@@ -332,7 +305,7 @@ void Service::ensure_item(uint32_t i) {
   co_.resize(i + 1);
 }
 
-std::vector<uint32_t> Service::last_items(uint32_t user, size_t n) const {
+std::vector<uint32_t> Engine::last_items(uint32_t user, size_t n) const {
   std::vector<uint32_t> out;
   const auto& h = history_[user];
   for (size_t k = h.size() > n ? h.size() - n : 0; k < h.size(); ++k)
@@ -340,7 +313,7 @@ std::vector<uint32_t> Service::last_items(uint32_t user, size_t n) const {
   return out;
 }
 
-void Service::count_transitions(uint32_t i, std::span<const uint32_t> previous) {
+void Engine::count_transitions(uint32_t i, std::span<const uint32_t> previous) {
   for (const uint32_t j : previous) {
     if (j == i || j >= co_.size() || i >= co_.size()) continue;
     for (auto [a, b] : {std::pair{j, i}, std::pair{i, j}}) {
@@ -361,7 +334,7 @@ void Service::count_transitions(uint32_t i, std::span<const uint32_t> previous) 
   }
 }
 
-std::vector<std::pair<uint32_t, float>> Service::itemcf_candidates(
+std::vector<std::pair<uint32_t, float>> Engine::itemcf_candidates(
     std::span<const uint32_t> recent, size_t n, std::span<const uint32_t> skip,
     const std::function<bool(uint32_t)>& ok) const {
   // The neighbours of the last five items (at most 200 each), summed per item: sorted and
@@ -387,7 +360,7 @@ std::vector<std::pair<uint32_t, float>> Service::itemcf_candidates(
   return out;
 }
 
-float Service::itemcf_weight(uint32_t item, std::span<const uint32_t> recent) const {
+float Engine::itemcf_weight(uint32_t item, std::span<const uint32_t> recent) const {
   float w = 0;
   for (size_t r = recent.size() > 5 ? recent.size() - 5 : 0; r < recent.size(); ++r)
     if (recent[r] < co_.size()) {
@@ -398,7 +371,7 @@ float Service::itemcf_weight(uint32_t item, std::span<const uint32_t> recent) co
   return w;
 }
 
-void Service::count_event(uint32_t i, int64_t timestamp, std::string_view context) {
+void Engine::count_event(uint32_t i, int64_t timestamp, std::string_view context) {
   ensure_item(i);
   popular_.add(i, timestamp);
   trending_.add(i, timestamp);
@@ -408,7 +381,7 @@ void Service::count_event(uint32_t i, int64_t timestamp, std::string_view contex
   if (const auto* r = record(i)) context_stats_.add(context, timestamp, r->attrs.categories);
 }
 
-void Service::set_record(uint32_t i, store::ItemRecord r) {
+void Engine::set_record(uint32_t i, store::ItemRecord r) {
   ensure_item(i);
   if (first_seen_[i] == 0 || r.created_at < first_seen_[i]) first_seen_[i] = r.created_at;
   latest_time_ = std::max(latest_time_, r.created_at);
@@ -418,11 +391,11 @@ void Service::set_record(uint32_t i, store::ItemRecord r) {
   records_[i] = std::make_unique<const store::ItemRecord>(std::move(r));
 }
 
-bool Service::recommendable(uint32_t i, int64_t now) const {
+bool Engine::recommendable(uint32_t i, int64_t now) const {
   return i >= visible_until_.size() || now < visible_until_[i];
 }
 
-void Service::check_event(const store::LoggedEvent& e, size_t x) {
+void Engine::check_event(const store::LoggedEvent& e, size_t x) {
   SR_INPUT_CHECK(!e.user.empty() && e.user.size() <= kMaxIdLength,
                  "event {}: field 'user' must be 1 to {} characters", x, kMaxIdLength);
   SR_INPUT_CHECK(!e.item.empty() && e.item.size() <= kMaxIdLength,
@@ -431,110 +404,22 @@ void Service::check_event(const store::LoggedEvent& e, size_t x) {
   SR_INPUT_CHECK(e.timestamp >= 0, "event {}: field 'timestamp' {} is negative", x, e.timestamp);
 }
 
-size_t Service::ingest(std::span<const store::LoggedEvent> events) {
+size_t Engine::ingest(std::span<const store::LoggedEvent> events) {
   for (size_t x = 0; x < events.size(); ++x) check_event(events[x], x);
   if (events.empty()) return 0;
   const uint64_t first = log_.append(events);  // durable before acknowledged or learned
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard q(queue_mutex_);
-    ingested_ += events.size();
-    // Past max_queue, or behind batches already waiting in the log (the learner keeps log
-    // order), the batch waits in the log: memory stays bounded under any burst.
-    if (!spilled_.empty() || refilling_ || queue_.size() + events.size() > options_.max_queue) {
-      spill(first, {first + events.size(), events.size(), now});
-    } else {
-      for (size_t x = 0; x < events.size(); ++x) queue_.push_back({0, events[x], now, first + x});
-    }
-  }
-  queue_cv_.notify_one();
+  queue_.push(first, events);
   return events.size();
 }
 
-void Service::spill(uint64_t first, Spilled range) {
-  spilled_events_ += range.events;
-  spilled_total_ += range.events;
-  spilled_[first] = range;
-}
-
-void Service::refill_from_log() {
-  std::vector<std::pair<uint64_t, Spilled>> ranges;
-  uint64_t taken = 0;
-  {
-    std::lock_guard q(queue_mutex_);
-    while (!spilled_.empty() && (ranges.empty() || taken < options_.max_queue / 2)) {
-      const auto it = spilled_.begin();
-      ranges.emplace_back(it->first, it->second);
-      taken += it->second.events;
-      spilled_.erase(it);
-    }
-    spilled_events_ -= taken;
-    refilling_ = !ranges.empty();
-  }
-  if (ranges.empty()) return;
-  std::vector<Queued> got;
-  got.reserve(taken);
-  size_t r = 0;
-  try {
-    log_.scan(ranges.front().first, [&](uint64_t seq, const store::LoggedEvent& e) {
-      while (r < ranges.size() && seq >= ranges[r].second.end) ++r;
-      if (r == ranges.size()) return false;
-      if (seq >= ranges[r].first)
-        got.push_back({0, e, ranges[r].second.at, seq, ranges[r].second.replayed});
-      return true;
-    });
-  } catch (...) {
-    // Put the ranges back: they stay durable in the log and are tried again.
-    std::lock_guard q(queue_mutex_);
-    for (const auto& [first, range] : ranges) spilled_[first] = range;
-    spilled_events_ += taken;
-    refilling_ = false;
-    throw;
-  }
-  {
-    std::lock_guard q(queue_mutex_);
-    for (auto& g : got) queue_.push_back(std::move(g));
-    // Events a user deletion erased from the log meanwhile are not learned: done with.
-    learned_ += taken - got.size();
-    refilling_ = false;
-  }
-  learned_cv_.notify_all();
-}
-
-void Service::learner_loop() {
+void Engine::learner_loop() {
   lower_priority(options_.background_nice, options_.background_idle);
-  std::vector<Queued> batch;
+  std::vector<train::Queued> batch;
   for (;;) {
-    {
-      std::unique_lock q(queue_mutex_);
-      // The queue refills from the log once it is half empty.
-      const size_t refill_below = std::max(options_.micro_batch, options_.max_queue / 2);
-      auto refill = [&] { return !spilled_.empty() && queue_.size() < refill_below; };
-      queue_cv_.wait_for(q, std::chrono::milliseconds(options_.flush_ms), [&] {
-        return stop_ || queue_.size() >= options_.micro_batch || refill();
-      });
-      // On stop, what is still queued stays for the next start: it is in the event log,
-      // which a start learns from. Draining it could take minutes behind a slow model.
-      if (stop_) return;
-      if (refill()) {
-        q.unlock();
-        try {
-          refill_from_log();
-        } catch (const std::exception& e) {
-          log::error("serve: reading queued events back from the log failed: {}", e.what());
-          std::this_thread::sleep_for(std::chrono::seconds(1));
-        }
-        continue;
-      }
-      if (queue_.empty()) {
-        q.unlock();
-        maybe_publish();  // idle: make what was learned visible once it is due or awaited
-        continue;
-      }
-      const size_t n = std::min(queue_.size(), options_.micro_batch);
-      batch.assign(std::make_move_iterator(queue_.begin()),
-                   std::make_move_iterator(queue_.begin() + n));
-      queue_.erase(queue_.begin(), queue_.begin() + n);
+    if (!queue_.take(batch, std::chrono::milliseconds(options_.flush_ms))) return;
+    if (batch.empty()) {
+      maybe_publish();  // idle: make what was learned visible once it is due or awaited
+      continue;
     }
     try {
       std::lock_guard learner(learner_mutex_);
@@ -620,48 +505,30 @@ void Service::learner_loop() {
     } catch (const std::exception& e) {
       log::error("serve: learning a micro-batch of {} events failed: {}", batch.size(), e.what());
     }
-    const auto done = std::chrono::steady_clock::now();
-    {
-      std::lock_guard q(queue_mutex_);
-      for (const auto& b : batch)
-        push_ring(freshness_ms_, freshness_next_,
-                  std::chrono::duration<double, std::milli>(done - b.at).count());
-      learned_ += batch.size();
-      ++steps_;
-    }
+    queue_.learned(batch, std::chrono::steady_clock::now());
     maybe_publish();
-    learned_cv_.notify_all();
-    batch.clear();
   }
 }
 
-void Service::maybe_publish() {
+void Engine::maybe_publish() {
   // Publishing costs a save + load of the whole model: at most every publish_ms, sooner
   // only when someone waits for what was learned to become visible (wait_learned).
-  uint64_t learned = 0;
-  {
-    std::lock_guard q(queue_mutex_);
-    if (published_ == learned_ && !content_changed_) return;
-    learned = learned_;
-  }
+  const auto learned = queue_.unpublished(content_changed_);
+  if (!learned) return;
   std::lock_guard learner(learner_mutex_);
   const bool due = std::chrono::steady_clock::now() - last_publish_ >=
                    std::chrono::milliseconds(options_.publish_ms);
-  if (!due && waiters_ == 0) return;
+  if (!due && !queue_.awaited()) return;
   content_changed_ = false;
   try {
     guard_and_publish(last_user_);
   } catch (const std::exception& e) {
     log::error("serve: publishing failed: {}", e.what());
   }
-  {
-    std::lock_guard q(queue_mutex_);
-    published_ = learned;
-  }
-  learned_cv_.notify_all();
+  queue_.published(*learned);
 }
 
-void Service::score_before_learning(uint32_t u, uint32_t i, const Check& check) {
+void Engine::score_before_learning(uint32_t u, uint32_t i, const Check& check) {
   if (i >= model_->num_items()) return;
   std::vector<float> scores(model_->num_items());
   model_->score_all(u, scores);
@@ -714,12 +581,12 @@ void Service::score_before_learning(uint32_t u, uint32_t i, const Check& check) 
   }
   quality_.record(live.first > 0);
   std::lock_guard m(metrics_mutex_);
-  push_ring(live_, live_next_, live);
-  push_ring(ranked_, ranked_next_, ranked);
+  live_.push(live);
+  ranked_.push(ranked);
   ++live_scored_;
 }
 
-std::vector<float> Service::ranker_features(
+std::vector<float> Engine::ranker_features(
     const models::Recommender& model, std::span<const uint32_t> items,
     std::span<const float> scores, std::span<const char> from_model,
     std::span<const uint32_t> recent,
@@ -769,7 +636,7 @@ std::vector<float> Service::ranker_features(
   return out;
 }
 
-bool Service::ranker_wins() const {
+bool Engine::ranker_wins() const {
   if (live_.size() < 200 || ranked_.size() != live_.size()) return false;
   double model = 0, fused = 0;
   for (size_t k = 0; k < live_.size(); ++k) {
@@ -779,7 +646,7 @@ bool Service::ranker_wins() const {
   return fused >= model;
 }
 
-std::pair<double, double> Service::live_means() const {
+std::pair<double, double> Engine::live_means() const {
   double hr = 0, ndcg = 0;
   for (const auto& [hit, gain] : live_) {
     hr += hit;
@@ -789,35 +656,29 @@ std::pair<double, double> Service::live_means() const {
   return {hr / live_.size(), ndcg / live_.size()};
 }
 
-void Service::record_request(double ms) {
+void Engine::record_request(double ms) {
   std::lock_guard m(metrics_mutex_);
-  push_ring(latency_ms_, latency_next_, ms);
+  latency_ms_.push(ms);
   ++requests_;
   const auto b = std::lower_bound(kLatencyBuckets.begin(), kLatencyBuckets.end(), ms);
   ++latency_buckets_[b - kLatencyBuckets.begin()];
   latency_sum_ms_ += ms;
 }
 
-Service::LatencyHistogram Service::latency_histogram() const {
+Engine::LatencyHistogram Engine::latency_histogram() const {
   std::lock_guard m(metrics_mutex_);
   return {latency_buckets_, latency_sum_ms_};
 }
 
-void Service::sampler_loop() {
-  ServiceStats last = stats();
+void Engine::sampler_loop() {
+  EngineStats last = stats();
   auto last_at = std::chrono::steady_clock::now();
   std::mutex sleep_mutex;
   std::unique_lock sleep_lock(sleep_mutex);
   for (;;) {
-    sampler_cv_.wait_for(sleep_lock, std::chrono::seconds(1), [&] {
-      std::lock_guard q(queue_mutex_);
-      return stop_;
-    });
-    {
-      std::lock_guard q(queue_mutex_);
-      if (stop_) return;
-    }
-    const ServiceStats now = stats();
+    sampler_cv_.wait_for(sleep_lock, std::chrono::seconds(1), [&] { return stopping_.load(); });
+    if (stopping_) return;
+    const EngineStats now = stats();
     const auto at = std::chrono::steady_clock::now();
     if (options_.retrain_every_s > 0) {
       const auto status = retrain_status();
@@ -827,27 +688,10 @@ void Service::sampler_loop() {
         start_retrain(/*scheduled=*/true);
     }
     const double dt = std::chrono::duration<double>(at - last_at).count();
-    MetricsPoint p;
-    p.time_ms = unix_ms();
-    p.ingested_per_s = (now.events_ingested - last.events_ingested) / dt;
-    p.learned_per_s = (now.events_learned - last.events_learned) / dt;
-    p.requests_per_s = (now.requests - last.requests) / dt;
-    p.freshness_p50_ms = now.freshness_p50_ms;
-    p.freshness_p99_ms = now.freshness_p99_ms;
-    p.latency_p50_ms = now.latency_p50_ms;
-    p.latency_p99_ms = now.latency_p99_ms;
-    p.live_hr10 = now.live_hr10;
-    p.live_ndcg10 = now.live_ndcg10;
-    p.online_loss = now.online_loss;
-    p.ranked_hr10 = now.ranked_hr10;
-    p.model_rows = now.model_rows;
-    p.model_bytes = now.model_bytes;
-    p.users = now.users;
-    p.items = now.items;
-    p.queue = now.queue;
+    auto p = history_point(unix_ms(), now, last, dt);
     {
       std::lock_guard m(metrics_mutex_);
-      points_.push_back(p);
+      points_.push_back(std::move(p));
       if (points_.size() > kHistoryPoints) points_.pop_front();
     }
     last = now;
@@ -855,12 +699,12 @@ void Service::sampler_loop() {
   }
 }
 
-std::vector<MetricsPoint> Service::history_points() const {
+std::vector<MetricsPoint> Engine::history_points() const {
   std::lock_guard m(metrics_mutex_);
   return {points_.begin(), points_.end()};
 }
 
-bool Service::scores_finite(uint32_t user) const {
+bool Engine::scores_finite(uint32_t user) const {
   // A few users: the batch's first, and a spread over all known users.
   uint32_t n = 0;
   {
@@ -877,12 +721,12 @@ bool Service::scores_finite(uint32_t user) const {
   return true;
 }
 
-size_t Service::learned_count() const {
+size_t Engine::learned_count() const {
   std::shared_lock state(state_mutex_);
   return learned_events_.size();
 }
 
-std::optional<std::string> Service::snapshot() {
+std::optional<std::string> Engine::snapshot() {
   if (!can_snapshot_) return std::nullopt;
   try {
     return saved_bytes(*model_);
@@ -893,7 +737,7 @@ std::optional<std::string> Service::snapshot() {
   }
 }
 
-void Service::publish_serving(const std::optional<std::string>& bytes) {
+void Engine::publish_serving(const std::optional<std::string>& bytes) {
   // A copy made from the bytes: queries never touch the learning model. Without bytes
   // (the model cannot save), queries use the learning model under the learner lock.
   const auto t0 = std::chrono::steady_clock::now();
@@ -911,7 +755,7 @@ void Service::publish_serving(const std::optional<std::string>& bytes) {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-bool Service::publish_delta() {
+bool Engine::publish_delta() {
   if (!live_copy_) return false;
   const auto t0 = std::chrono::steady_clock::now();
   std::string delta;
@@ -953,7 +797,7 @@ bool Service::publish_delta() {
   return true;
 }
 
-void Service::install_serving(std::shared_ptr<const models::Recommender> copy) {
+void Engine::install_serving(std::shared_ptr<const models::Recommender> copy) {
   {
     std::lock_guard a(ann_mutex_);
     ann_pending_ = copy;
@@ -973,7 +817,7 @@ void Service::install_serving(std::shared_ptr<const models::Recommender> copy) {
   scorer_ = std::move(scorer);
 }
 
-void Service::ann_loop() {
+void Engine::ann_loop() {
   lower_priority(options_.background_nice, options_.background_idle);
   for (;;) {
     std::shared_ptr<const models::Recommender> model;
@@ -981,14 +825,8 @@ void Service::ann_loop() {
     uint64_t epoch = 0;
     {
       std::unique_lock a(ann_mutex_);
-      ann_cv_.wait(a, [&] {
-        std::lock_guard q(queue_mutex_);
-        return stop_ || ann_pending_ != nullptr;
-      });
-      {
-        std::lock_guard q(queue_mutex_);
-        if (stop_) return;
-      }
+      ann_cv_.wait(a, [&] { return stopping_ || ann_pending_ != nullptr; });
+      if (stopping_) return;
       model = std::move(ann_pending_);
       ann_pending_ = nullptr;
       ann_busy_ = true;
@@ -997,7 +835,7 @@ void Service::ann_loop() {
       if (epoch != ann_epoch_) index = nullptr;  // ids were rebuilt: start over
     }
     struct Idle {  // ann_busy_ = false on every way out of this iteration
-      Service& s;
+      Engine& s;
       ~Idle() {
         std::lock_guard a(s.ann_mutex_);
         s.ann_busy_ = false;
@@ -1027,7 +865,7 @@ void Service::ann_loop() {
   }
 }
 
-std::optional<std::vector<models::ScoredItem>> Service::ann_candidates(
+std::optional<std::vector<models::ScoredItem>> Engine::ann_candidates(
     const models::Recommender& model, uint32_t user, size_t n, const std::vector<uint32_t>& exclude,
     const std::function<bool(uint32_t)>& ok) const {
   if (model.num_items() < options_.ann_min_items) return std::nullopt;
@@ -1055,8 +893,8 @@ std::optional<std::vector<models::ScoredItem>> Service::ann_candidates(
   }
 }
 
-bool Service::retrieval_query(const models::Recommender& model, uint32_t user,
-                              std::vector<float>& query) const {
+bool Engine::retrieval_query(const models::Recommender& model, uint32_t user,
+                             std::vector<float>& query) const {
   if (!options_.batch_queries) return model.retrieval_query(user, query);
   QueryJob job{&model, user, {}};
   query_batches_.submit(job);
@@ -1064,12 +902,12 @@ bool Service::retrieval_query(const models::Recommender& model, uint32_t user,
   return !query.empty();
 }
 
-std::shared_ptr<const models::Recommender> Service::serving() const {
+std::shared_ptr<const models::Recommender> Engine::serving() const {
   std::lock_guard s(serving_mutex_);
   return serving_;
 }
 
-void Service::guard_and_publish(uint32_t user) {
+void Engine::guard_and_publish(uint32_t user) {
   // Learner lock held. A model whose scores are not all finite is rolled back to the last
   // published healthy state, the live serving copy (or refitted on the learned events before
   // it if there is none); a healthy one is published, by delta when the model makes them.
@@ -1095,7 +933,7 @@ void Service::guard_and_publish(uint32_t user) {
   }
 }
 
-void Service::note_learned(uint64_t seq) {
+void Engine::note_learned(uint64_t seq) {
   if (seq <= covered_seq_) return;
   if (seq == covered_seq_ + 1 && learned_ahead_.empty()) {  // in order: the usual case
     ++covered_seq_;
@@ -1112,7 +950,7 @@ namespace {
 constexpr uint32_t kCheckpointVersion = 1;
 }  // namespace
 
-void Service::write_checkpoint() {
+void Engine::write_checkpoint() {
   last_checkpoint_ = std::chrono::steady_clock::now();
   if (options_.checkpoint_s <= 0 || erasing_) return;
   try {
@@ -1136,7 +974,7 @@ void Service::write_checkpoint() {
   }
 }
 
-std::unique_ptr<Service::Checkpoint> Service::read_checkpoint() const {
+std::unique_ptr<Engine::Checkpoint> Engine::read_checkpoint() const {
   const std::string path = checkpoint_path();
   if (options_.checkpoint_s <= 0 || !std::filesystem::exists(path)) return nullptr;
   try {
@@ -1171,7 +1009,7 @@ std::unique_ptr<Service::Checkpoint> Service::read_checkpoint() const {
   }
 }
 
-void Service::judge_quality() {
+void Engine::judge_quality() {
   if (quality_.judge() == QualityWindow::Verdict::kFail) {
     roll_back_to(fmt::format("live HR@10 {:.4f} over the last {} checks fell below {:.0f}% of "
                              "the window before",
@@ -1185,13 +1023,13 @@ void Service::judge_quality() {
   start_quality_window(/*rebaseline=*/false, learned_count());
 }
 
-void Service::start_quality_window(bool rebaseline, size_t learned) {
+void Engine::start_quality_window(bool rebaseline, size_t learned) {
   quality_.reset(rebaseline);
   window_snapshot_ = options_.quality_margin > 0 ? snapshot().value_or("") : "";
   window_learned_ = learned;
 }
 
-void Service::roll_back_to(const std::string& why, const std::string& target, size_t learned) {
+void Engine::roll_back_to(const std::string& why, const std::string& target, size_t learned) {
   auto fresh = target.empty() ? models::make_model(options_.model)
                               : loaded_model(options_.model, target, "guard snapshot");
   std::string how;
@@ -1219,8 +1057,8 @@ void Service::roll_back_to(const std::string& why, const std::string& target, si
              model_version_.load());
 }
 
-void Service::publish_version(const std::string& reason, size_t events_learned,
-                              const std::optional<std::string>& bytes) {
+void Engine::publish_version(const std::string& reason, size_t events_learned,
+                             const std::optional<std::string>& bytes) {
   // Learner lock held. Records the new version with its snapshot, if the model can save.
   VersionInfo v;
   v.version = ++model_version_;
@@ -1236,14 +1074,14 @@ void Service::publish_version(const std::string& reason, size_t events_learned,
   while (versions_.size() > options_.keep_versions) versions_.pop_front();
 }
 
-std::vector<VersionInfo> Service::versions() const {
+std::vector<VersionInfo> Engine::versions() const {
   std::lock_guard learner(learner_mutex_);
   std::vector<VersionInfo> out;
   for (const auto& [info, bytes] : versions_) out.push_back(info);
   return out;
 }
 
-uint64_t Service::rollback_to(uint64_t version) {
+uint64_t Engine::rollback_to(uint64_t version) {
   std::lock_guard learner(learner_mutex_);
   auto it = std::find_if(versions_.begin(), versions_.end(),
                          [&](const auto& v) { return v.first.version == version; });
@@ -1264,7 +1102,7 @@ uint64_t Service::rollback_to(uint64_t version) {
   return model_version_;
 }
 
-bool Service::start_retrain(bool scheduled) {
+bool Engine::start_retrain(bool scheduled) {
   std::lock_guard r(retrain_mutex_);
   if (retrain_.running) return false;
   if (retrainer_.joinable()) retrainer_.join();
@@ -1276,7 +1114,7 @@ bool Service::start_retrain(bool scheduled) {
   return true;
 }
 
-void Service::retrain() {
+void Engine::retrain() {
   lower_priority(options_.background_nice, options_.background_idle);
   // 1. Snapshot (exclusive lock, brief): the events learned so far and the id counts.
   const auto t0 = std::chrono::steady_clock::now();
@@ -1391,20 +1229,16 @@ void Service::retrain() {
               model_version());
 }
 
-uint64_t Service::model_version() const { return model_version_; }
+void Engine::prepare_request_thread() { models::use_only_this_thread(); }
 
-RetrainStatus Service::retrain_status() const {
+uint64_t Engine::model_version() const { return model_version_; }
+
+RetrainStatus Engine::retrain_status() const {
   std::lock_guard r(retrain_mutex_);
   return retrain_;
 }
 
-void Service::wait_learned() const {
-  ++waiters_;
-  queue_cv_.notify_one();  // an idle learner publishes at once for a waiter
-  std::unique_lock q(queue_mutex_);
-  learned_cv_.wait(q, [&] { return (learned_ >= ingested_ && published_ == learned_) || stop_; });
-  --waiters_;
-}
+void Engine::wait_learned() const { queue_.wait_learned(); }
 
 namespace {
 
@@ -1488,8 +1322,8 @@ std::vector<models::ScoredItem> pick_weights(const std::vector<double>& weights,
 
 }  // namespace
 
-std::vector<Recommendation> Service::ranked(const DecayedCounts& counts, size_t n,
-                                            const ItemFilter& filter, const char* source) const {
+std::vector<Recommendation> Engine::ranked(const DecayedCounts& counts, size_t n,
+                                           const ItemFilter& filter, const char* source) const {
   // State lock held (shared).
   SR_INPUT_CHECK(n > 0 && n <= 1000, "parameter 'n' must be 1 to 1000, got {}", n);
   const int64_t now = unix_seconds();
@@ -1502,17 +1336,17 @@ std::vector<Recommendation> Service::ranked(const DecayedCounts& counts, size_t 
   return out;
 }
 
-std::vector<Recommendation> Service::popular(size_t n, const ItemFilter& filter) const {
+std::vector<Recommendation> Engine::popular(size_t n, const ItemFilter& filter) const {
   std::shared_lock lock(state_mutex_);
   return ranked(popular_, n, filter, "popular");
 }
 
-std::vector<Recommendation> Service::trending(size_t n, const ItemFilter& filter) const {
+std::vector<Recommendation> Engine::trending(size_t n, const ItemFilter& filter) const {
   std::shared_lock lock(state_mutex_);
   return ranked(trending_, n, filter, "trending");
 }
 
-void Service::upsert_items(std::span<const store::ItemRecord> items) {
+void Engine::upsert_items(std::span<const store::ItemRecord> items) {
   const int64_t now = unix_seconds();
   std::vector<store::ItemRecord> records(items.begin(), items.end());
   for (size_t x = 0; x < records.size(); ++x) {
@@ -1551,7 +1385,7 @@ void Service::upsert_items(std::span<const store::ItemRecord> items) {
   content_changed_ = true;
 }
 
-void Service::upsert_users(std::span<const store::UserRecord> users) {
+void Engine::upsert_users(std::span<const store::UserRecord> users) {
   for (size_t x = 0; x < users.size(); ++x) {
     SR_INPUT_CHECK(!users[x].id.empty() && users[x].id.size() <= kMaxIdLength,
                    "user {}: field 'id' must be 1 to {} characters", x, kMaxIdLength);
@@ -1561,7 +1395,7 @@ void Service::upsert_users(std::span<const store::UserRecord> users) {
   catalog_.put_users(users);
 }
 
-std::optional<ItemInfo> Service::item(const std::string& id) const {
+std::optional<ItemInfo> Engine::item(const std::string& id) const {
   std::shared_lock state(state_mutex_);
   const uint32_t i = items_.find(id);
   if (i == IdMap::kMissing) return std::nullopt;
@@ -1575,7 +1409,7 @@ std::optional<ItemInfo> Service::item(const std::string& id) const {
   return info;
 }
 
-Service::Activity Service::item_activity(const std::string& id, size_t buckets) const {
+Engine::Activity Engine::item_activity(const std::string& id, size_t buckets) const {
   SR_INPUT_CHECK(buckets > 0 && buckets <= 1000, "parameter 'buckets' must be 1 to 1000, got {}",
                  buckets);
   std::shared_lock state(state_mutex_);
@@ -1597,13 +1431,13 @@ Service::Activity Service::item_activity(const std::string& id, size_t buckets) 
   return a;
 }
 
-std::optional<store::UserRecord> Service::user(const std::string& id) const {
+std::optional<store::UserRecord> Engine::user(const std::string& id) const {
   return catalog_.user(id);
 }
 
-std::vector<Recommendation> Service::fresh_items(size_t n, const std::vector<uint32_t>& skip,
-                                                 const ItemFilter& filter, const std::string& user,
-                                                 int64_t now) const {
+std::vector<Recommendation> Engine::fresh_items(size_t n, const std::vector<uint32_t>& skip,
+                                                const ItemFilter& filter, const std::string& user,
+                                                int64_t now) const {
   // State lock held. Up to 100 of the newest recommendable items first seen within
   // fresh_seconds, then n of them at random (a different draw per user and minute), so
   // fresh items reach different users and gather their first events.
@@ -1626,7 +1460,7 @@ std::vector<Recommendation> Service::fresh_items(size_t n, const std::vector<uin
   return out;
 }
 
-std::vector<Recommendation> Service::recommend(const RecommendRequest& r) const {
+std::vector<Recommendation> Engine::recommend(const RecommendRequest& r) const {
   SR_INPUT_CHECK(r.n > 0 && r.n <= 1000, "field 'n' must be 1 to 1000, got {}", r.n);
   SR_INPUT_CHECK(r.diversity >= 0 && r.diversity <= 1, "field 'diversity' must be 0 to 1, got {}",
                  r.diversity);
@@ -1641,8 +1475,8 @@ std::vector<Recommendation> Service::recommend(const RecommendRequest& r) const 
   return recommend_with(*model_, r);
 }
 
-std::vector<Recommendation> Service::recommend_with(const models::Recommender& model,
-                                                    const RecommendRequest& r) const {
+std::vector<Recommendation> Engine::recommend_with(const models::Recommender& model,
+                                                   const RecommendRequest& r) const {
   // State lock held (shared). Stages: candidates (the model's top items, popular items for
   // what the model cannot fill), filters (catalog state, categories, predicates), context
   // re-ordering, diversity (MMR), exploration slots for fresh items, explanations.
@@ -1847,7 +1681,7 @@ std::vector<Recommendation> Service::recommend_with(const models::Recommender& m
   return out;
 }
 
-std::vector<Recommendation> Service::similar(const std::string& item, size_t n) const {
+std::vector<Recommendation> Engine::similar(const std::string& item, size_t n) const {
   SR_INPUT_CHECK(n > 0 && n <= 1000, "parameter 'n' must be 1 to 1000, got {}", n);
   const auto copy = serving();
   std::unique_lock<std::mutex> learner(learner_mutex_, std::defer_lock);
@@ -1872,14 +1706,14 @@ std::vector<Recommendation> Service::similar(const std::string& item, size_t n) 
   return out;
 }
 
-std::vector<store::LoggedEvent> Service::history(const std::string& user) const {
+std::vector<store::LoggedEvent> Engine::history(const std::string& user) const {
   std::shared_lock lock(state_mutex_);
   const uint32_t u = users_.find(user);
   if (u == IdMap::kMissing) return {};
   return {history_[u].begin(), history_[u].end()};
 }
 
-uint64_t Service::erase_user(const std::string& user) {
+uint64_t Engine::erase_user(const std::string& user) {
   wait_learned();
   // The checkpoint holds the user's data: gone before the log forgets them (the refit
   // writes a new one).
@@ -1891,19 +1725,19 @@ uint64_t Service::erase_user(const std::string& user) {
   return n;
 }
 
-ServiceStats Service::stats() const {
-  ServiceStats s;
+EngineStats Engine::stats() const {
+  EngineStats s;
   {
-    std::lock_guard q(queue_mutex_);
-    s.events_ingested = ingested_;
-    s.events_learned = learned_;
-    s.learn_steps = steps_;
-    s.queue = queue_.size() + spilled_events_;
-    s.queue_in_log = spilled_events_;
-    s.events_via_log = spilled_total_;
-    s.events_logged = static_cast<uint64_t>(logged_at_start_ + static_cast<int64_t>(ingested_));
-    s.freshness_p50_ms = percentile(freshness_ms_, 50);
-    s.freshness_p99_ms = percentile(freshness_ms_, 99);
+    const auto c = queue_.counts();
+    s.events_ingested = c.ingested;
+    s.events_learned = c.learned;
+    s.learn_steps = c.steps;
+    s.queue = c.queue;
+    s.queue_in_log = c.queue_in_log;
+    s.events_via_log = c.via_log;
+    s.events_logged = c.logged;
+    s.freshness_p50_ms = c.freshness_p50_ms;
+    s.freshness_p99_ms = c.freshness_p99_ms;
   }
   {
     std::lock_guard m(metrics_mutex_);
@@ -1919,12 +1753,14 @@ ServiceStats Service::stats() const {
     }
     s.live_scored = live_scored_;
     s.requests = requests_;
+    s.http_requests = http_requests_;
+    s.http_errors = http_errors_;
     s.rollbacks = rollbacks_;
     s.publishes_delta = publishes_delta_;
     s.publishes_full = publishes_full_;
     s.last_publish_ms = last_publish_ms_;
-    s.latency_p50_ms = percentile(latency_ms_, 50);
-    s.latency_p99_ms = percentile(latency_ms_, 99);
+    s.latency_p50_ms = percentile(latency_ms_.values(), 50);
+    s.latency_p99_ms = percentile(latency_ms_.values(), 99);
   }
   std::shared_lock lock(state_mutex_);
   s.users = users_.size();
@@ -1944,4 +1780,4 @@ ServiceStats Service::stats() const {
   return s;
 }
 
-}  // namespace streamrec::serve
+}  // namespace streamrec::engine

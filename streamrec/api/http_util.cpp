@@ -1,0 +1,107 @@
+#include "streamrec/api/http_util.h"
+
+#include <charconv>
+
+#include "streamrec/core/error.h"
+#include "streamrec/core/text.h"
+#include "streamrec/serve/rerank.h"
+
+namespace streamrec::api {
+namespace {
+
+std::vector<std::string> comma_list(const httplib::Request& req, std::string_view name) {
+  std::vector<std::string> out;
+  for (const auto& value : raw_params(req, name))
+    for (const std::string_view v : text::split(value, ","))
+      if (!text::trim(v).empty()) out.emplace_back(text::trim(v));
+  return out;
+}
+
+}  // namespace
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message) {
+  send_json(res, status, {{"error", message}});
+}
+
+json attributes_json(const std::map<std::string, double>& numeric,
+                     const std::map<std::string, std::string>& fields) {
+  json a = json::object();
+  for (const auto& [k, v] : numeric) a[k] = v;
+  for (const auto& [k, v] : fields) a[k] = v;
+  return a;
+}
+
+json recommendations_json(const std::vector<serve::Recommendation>& recs, bool explain) {
+  json items = json::array();
+  for (const auto& r : recs) {
+    json j = {{"item", r.item}, {"score", r.score}, {"source", r.source}};
+    if (explain) {
+      j["because"] = r.because;
+      json parts = json::object();
+      for (const auto& [name, value] : r.parts) parts[name] = value;
+      j["parts"] = std::move(parts);
+    }
+    items.push_back(std::move(j));
+  }
+  return items;
+}
+
+size_t parse_count(const httplib::Request& req, const char* name, size_t fallback) {
+  if (!req.has_param(name)) return fallback;
+  const auto v = req.get_param_value(name);
+  size_t n = 0;
+  const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  SR_INPUT_CHECK(ec == std::errc() && ptr == v.data() + v.size(),
+                 "parameter '{}' must be a non-negative integer, got '{}'", name, v);
+  return n;
+}
+
+bool parse_bool(const httplib::Request& req, const char* name, bool fallback) {
+  if (!req.has_param(name)) return fallback;
+  const auto v = req.get_param_value(name);
+  SR_INPUT_CHECK(v == "true" || v == "false" || v == "1" || v == "0",
+                 "parameter '{}' must be true or false, got '{}'", name, v);
+  return v == "true" || v == "1";
+}
+
+double parse_number(const httplib::Request& req, const char* name, double fallback) {
+  if (!req.has_param(name)) return fallback;
+  const auto v = req.get_param_value(name);
+  const auto d = text::parse_double(v);
+  SR_INPUT_CHECK(d.has_value(), "parameter '{}' must be a number, got {}", name, text::quote(v));
+  return *d;
+}
+
+// Every value of query parameter `name`, taken from the raw target: everything after the
+// parameter's first '=' (httplib's own parser keeps only the text after the last '=', which
+// loses "filter=brand=acme" and "context=device=tv").
+std::vector<std::string> raw_params(const httplib::Request& req, std::string_view name) {
+  std::vector<std::string> out;
+  const auto q = req.target.find('?');
+  if (q == std::string::npos) return out;
+  for (const std::string_view pair : text::split(std::string_view(req.target).substr(q + 1), "&")) {
+    const auto eq = pair.find('=');
+    if (eq == std::string_view::npos) continue;
+    if (httplib::detail::decode_url(std::string(pair.substr(0, eq)), true) == name)
+      out.push_back(httplib::detail::decode_url(std::string(pair.substr(eq + 1)), true));
+  }
+  return out;
+}
+
+// category=a,b  exclude_category=c  filter=price<20 (repeatable, or several joined by ';').
+serve::ItemFilter parse_filter(const httplib::Request& req) {
+  serve::ItemFilter f;
+  f.categories = comma_list(req, "category");
+  f.exclude_categories = comma_list(req, "exclude_category");
+  for (const auto& value : raw_params(req, "filter"))
+    for (const std::string_view p : text::split(value, ";"))
+      if (!text::trim(p).empty()) f.predicates.push_back(serve::parse_predicate(p));
+  return f;
+}
+
+}  // namespace streamrec::api

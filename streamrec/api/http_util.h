@@ -1,0 +1,75 @@
+// Internal to module api: the JSON and query-parameter helpers the route families share,
+// and the table they add their routes to. Every parser throws Error(kInvalidInput) naming
+// the field or parameter and the value; the route wrapper turns that into a 400.
+#pragma once
+
+#include <httplib.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "streamrec/api/http_server.h"
+#include "streamrec/serve/request.h"
+
+namespace streamrec::engine {
+class Engine;
+}
+
+namespace streamrec::api {
+
+using json = nlohmann::json;
+using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+// Where a route family adds its routes: `route` wraps a handler with authentication, the
+// role check, the rate limit and the one mapping of errors to JSON responses.
+struct RouteTable {
+  httplib::Server& server;
+  engine::Engine& engine;
+  std::function<httplib::Server::Handler(Role, Handler)> route;
+};
+
+// The route families (routes_*.cpp).
+void add_event_routes(RouteTable& t);      // POST /v1/events, users and their history
+void add_recommend_routes(RouteTable& t);  // recommend, similar, popular, trending
+void add_catalog_routes(RouteTable& t);    // items
+void add_model_routes(RouteTable& t);      // model, versions, rollback, retrain
+void add_stats_routes(RouteTable& t);      // health, stats, history, Prometheus metrics
+
+void send_json(httplib::Response& res, int status, const json& body);
+void send_error(httplib::Response& res, int status, const std::string& message);
+
+// Query parameters: absent -> `fallback`; present and malformed -> Error(kInvalidInput).
+size_t parse_count(const httplib::Request& req, const char* name, size_t fallback);
+bool parse_bool(const httplib::Request& req, const char* name, bool fallback);
+double parse_number(const httplib::Request& req, const char* name, double fallback);
+// Every value of query parameter `name`, taken from the raw target: everything after the
+// parameter's first '=' ("filter=brand=acme", "context=device=tv").
+std::vector<std::string> raw_params(const httplib::Request& req, std::string_view name);
+// category=a,b  exclude_category=c  filter=price<20 (repeatable, or several joined by ';').
+serve::ItemFilter parse_filter(const httplib::Request& req);
+
+json attributes_json(const std::map<std::string, double>& numeric,
+                     const std::map<std::string, std::string>& fields);
+json recommendations_json(const std::vector<serve::Recommendation>& recs, bool explain = false);
+
+// A body that is one object, an array, or {"<field>": [...]}, parsed element by element.
+template <typename T, typename Parse>
+std::vector<T> parse_list(const std::string& body, const char* field, Parse parse) {
+  const json j = json::parse(body);
+  const json* list = &j;
+  if (j.is_object() && j.contains(field)) list = &j[field];
+  std::vector<T> out;
+  if (list->is_array()) {
+    for (size_t x = 0; x < list->size(); ++x) out.push_back(parse((*list)[x], x));
+  } else {
+    out.push_back(parse(*list, 0));
+  }
+  return out;
+}
+
+}  // namespace streamrec::api

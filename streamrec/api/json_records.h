@@ -1,0 +1,18 @@
+// Events, items and users from their JSON objects (module api): each parser checks types
+// and throws Error(kInvalidInput) naming the record's index and the field.
+#pragma once
+
+#include <cstddef>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "streamrec/store/catalog.h"
+#include "streamrec/store/event_log.h"
+
+namespace streamrec::api {
+
+store::LoggedEvent parse_event(const nlohmann::json& j, size_t index);
+store::ItemRecord parse_item(const nlohmann::json& j, size_t index);
+store::UserRecord parse_user(const nlohmann::json& j, size_t index);
+
+}  // namespace streamrec::api

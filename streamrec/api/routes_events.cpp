@@ -1,0 +1,62 @@
+// Routes: POST /v1/events; users (upsert, record, history, deletion).
+#include <fmt/format.h>
+
+#include "streamrec/api/http_util.h"
+#include "streamrec/api/json_records.h"
+#include "streamrec/engine/engine.h"
+
+namespace streamrec::api {
+namespace {
+
+json user_json(engine::Engine& engine, const std::string& id) {
+  const auto record = engine.user(id);
+  const auto events = engine.history(id);
+  if (!record && events.empty()) return nullptr;
+  json j = {{"id", id}, {"events", events.size()}};
+  j["attributes"] =
+      record ? attributes_json(record->attrs.numeric, record->attrs.fields) : json::object();
+  return j;
+}
+
+json history_json(const std::vector<store::LoggedEvent>& history) {
+  json events = json::array();
+  for (const auto& e : history)
+    events.push_back({{"item", e.item},
+                      {"value", e.value},
+                      {"type", data::to_string(e.type)},
+                      {"timestamp", e.timestamp}});
+  return events;
+}
+
+}  // namespace
+
+void add_event_routes(RouteTable& t) {
+  auto& engine = t.engine;
+  t.server.Post("/v1/events", t.route(Role::kWrite, [&engine](const auto& req, auto& res) {
+    const auto events = parse_list<store::LoggedEvent>(req.body, "events", parse_event);
+    send_json(res, 200, {{"accepted", engine.ingest(events)}});
+  }));
+  t.server.Post("/v1/users", t.route(Role::kWrite, [&engine](const auto& req, auto& res) {
+    const auto users = parse_list<store::UserRecord>(req.body, "users", parse_user);
+    engine.upsert_users(users);
+    send_json(res, 200, {{"accepted", users.size()}});
+  }));
+  t.server.Get(R"(/v1/users/([^/]+))", t.route(Role::kRead, [&engine](const auto& req, auto& res) {
+    const std::string id = req.matches[1];
+    const json j = user_json(engine, id);
+    if (j.is_null()) return send_error(res, 404, fmt::format("unknown user '{}'", id));
+    send_json(res, 200, j);
+  }));
+  t.server.Get(R"(/v1/users/([^/]+)/history)", t.route(Role::kRead, [&engine](const auto& req,
+                                                                              auto& res) {
+    send_json(res, 200,
+              {{"user", req.matches[1]}, {"events", history_json(engine.history(req.matches[1]))}});
+  }));
+  t.server.Delete(R"(/v1/users/([^/]+))",
+                  t.route(Role::kAdmin, [&engine](const auto& req, auto& res) {
+                    const uint64_t n = engine.erase_user(req.matches[1]);
+                    send_json(res, 200, {{"user", req.matches[1]}, {"events_deleted", n}});
+                  }));
+}
+
+}  // namespace streamrec::api

@@ -79,12 +79,13 @@ store::LoggedEvent parse_event(const json& j, size_t index) {
   }
   if (j.contains("context")) {
     SR_INPUT_CHECK(j["context"].is_object(), "event {}: field 'context' must be an object", index);
+    data::Context context;
     for (const auto& [k, v] : j["context"].items()) {
       SR_INPUT_CHECK(v.is_string() || v.is_number(),
                      "event {}: context '{}' must be a string or a number", index, k);
-      if (!e.context.empty()) e.context += ';';
-      e.context += k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+      context.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
     }
+    e.context = data::format_context(context);
   }
   return e;
 }

@@ -84,7 +84,7 @@ store::LoggedEvent parse_entry(const std::string& id, const redisReply* fields) 
       e.timestamp = *t;
       has_time = true;
     } else if (key == "context") {
-      serve::parse_context(value, ";");  // validates
+      data::parse_context(value, ";");  // validates
       e.context = value;
     }
   }

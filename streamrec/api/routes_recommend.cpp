@@ -25,7 +25,7 @@ serve::RecommendRequest recommend_request(const httplib::Request& req) {
   r.diversity = parse_number(req, "diversity", 0);
   r.explore = parse_number(req, "explore", 0);
   for (const auto& c : raw_params(req, "context")) {
-    auto pairs = serve::parse_context(c, ",;");
+    auto pairs = data::parse_context(c, ",;");
     r.context.insert(r.context.end(), pairs.begin(), pairs.end());
   }
   return r;

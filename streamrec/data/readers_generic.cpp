@@ -50,19 +50,13 @@ int64_t timestamp_field(std::string_view value, size_t column) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-// "k=v;k=v" -> Context.
-Context parse_context(std::string_view s, size_t column) {
-  Context ctx;
-  for (auto part : text::split(s, ";")) {
-    part = text::trim(part);
-    if (part.empty()) continue;
-    const auto eq = part.find('=');
-    if (eq == std::string_view::npos || eq == 0)
-      bad_field(column, "context", part, "expected key=value pairs separated by ';'");
-    ctx.emplace_back(std::string(text::trim(part.substr(0, eq))),
-                     std::string(text::trim(part.substr(eq + 1))));
+// "k=v;k=v" -> Context; a bad entry names the column.
+Context context_field(std::string_view s, size_t column) {
+  try {
+    return parse_context(s, ";");
+  } catch (const Error&) {
+    bad_field(column, "context", s, "expected key=value pairs separated by ';'");
   }
-  return ctx;
 }
 
 struct Mapping {
@@ -130,7 +124,7 @@ void add_event(Dataset& ds, const std::vector<std::string>& f, const Mapping& m)
   if (m.col[kTimestamp] >= 0)
     e.timestamp = timestamp_field(f[m.col[kTimestamp]], m.col[kTimestamp]);
   Context ctx;
-  if (m.col[kContext] >= 0) ctx = parse_context(f[m.col[kContext]], m.col[kContext]);
+  if (m.col[kContext] >= 0) ctx = context_field(f[m.col[kContext]], m.col[kContext]);
   for (const auto& [col, key] : m.ctx_cols)
     if (!text::trim(f[col]).empty()) ctx.emplace_back(key, std::string(text::trim(f[col])));
   e.context = ds.add_context(std::move(ctx));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "streamrec/core/id_map.h"
+#include "streamrec/data/context.h"
 
 namespace streamrec::data {
 
@@ -18,9 +19,6 @@ enum class EventType : uint8_t { kView, kClick, kCart, kPurchase, kRating, kLike
 
 const char* to_string(EventType type);
 std::optional<EventType> parse_event_type(std::string_view name);
-
-// Free key=value context of an event or request (hour, device, location, ...), sorted by key.
-using Context = std::vector<std::pair<std::string, std::string>>;
 
 // One user-item event with dense ids. `timestamp` is Unix seconds (UTC). `value` is the
 // rating for explicit feedback, else a weight (1 by default). `context` indexes

@@ -29,10 +29,10 @@
 
 namespace streamrec::engine {
 
+using data::parse_context;
 using serve::BatchScorer;
 using serve::ItemFilter;
 using serve::mmr_order;
-using serve::parse_context;
 using serve::Predicate;
 
 namespace {
@@ -66,13 +66,6 @@ std::unique_ptr<models::Recommender> loaded_model(const std::string& spec, std::
 
 constexpr size_t kMaxIdLength = 256;
 constexpr size_t kHistoryPoints = 3600;  // one hour of per-second points
-
-// The entry for `item` in a transition list (sorted by item), or where it would go.
-template <typename List>
-auto find_transition(List& list, uint32_t item) {
-  return std::lower_bound(list.begin(), list.end(), item,
-                          [](const auto& e, uint32_t x) { return e.first < x; });
-}
 
 // Three vectorised dot products: the scalar loop's float sums could not be reordered, so
 // each was a chain of dim dependent additions (the ranker computes ~1,500 of these per
@@ -173,15 +166,7 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoin
   }
   history_.clear();
   seen_.clear();
-  popular_.clear();
-  trending_.clear();
-  records_.clear();
-  visible_until_.clear();
-  first_seen_.clear();
-  item_events_.clear();
-  co_.clear();
-  latest_time_ = 0;
-  context_stats_.clear();
+  item_stats_.clear();
   std::vector<store::LoggedEvent> logged;
   std::vector<uint64_t> seqs;
   log_.scan(1, [&](uint64_t seq, const store::LoggedEvent& e) {
@@ -211,15 +196,15 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoin
   // Catalog items without events get ids after those with events.
   catalog_.scan_items([&](const store::ItemRecord& r) {
     const uint32_t i = items_.insert(r.id);
-    ensure_item(i);
-    set_record(i, r);
+    item_stats_.ensure(i);
+    item_stats_.set_record(i, r);
   });
   history_.resize(users_.size());
   seen_.resize(users_.size());
   for (size_t x : order) {
     const auto& e = all[x];
-    count_event(e.item, logged[x].timestamp, logged[x].context);
-    count_transitions(e.item, last_items(e.user, 3));
+    item_stats_.count_event(e.item, logged[x].timestamp, logged[x].context);
+    item_stats_.count_transitions(e.item, last_items(e.user, 3));
     auto& h = history_[e.user];
     h.push_back(std::move(logged[x]));
     if (h.size() > options_.max_history) h.pop_front();
@@ -286,23 +271,12 @@ data::ItemAttributes tower_attributes(const store::ItemRecord& r) {
 void Engine::give_attributes(models::Recommender& model) const {
   std::vector<uint32_t> items;
   std::vector<data::ItemAttributes> attrs;
-  for (uint32_t i = 0; i < records_.size(); ++i)
-    if (records_[i]) {
+  for (uint32_t i = 0; i < item_stats_.size(); ++i)
+    if (const auto* r = item_stats_.record(i)) {
       items.push_back(i);
-      attrs.push_back(tower_attributes(*records_[i]));
+      attrs.push_back(tower_attributes(*r));
     }
   model.set_item_attributes(items, attrs);
-}
-
-void Engine::ensure_item(uint32_t i) {
-  if (i < first_seen_.size()) return;
-  popular_.resize(i + 1);
-  trending_.resize(i + 1);
-  records_.resize(i + 1);
-  visible_until_.resize(i + 1, std::numeric_limits<int64_t>::max());
-  first_seen_.resize(i + 1, 0);
-  item_events_.resize(i + 1, 0);
-  co_.resize(i + 1);
 }
 
 std::vector<uint32_t> Engine::last_items(uint32_t user, size_t n) const {
@@ -311,88 +285,6 @@ std::vector<uint32_t> Engine::last_items(uint32_t user, size_t n) const {
   for (size_t k = h.size() > n ? h.size() - n : 0; k < h.size(); ++k)
     out.push_back(items_.find(h[k].item));
   return out;
-}
-
-void Engine::count_transitions(uint32_t i, std::span<const uint32_t> previous) {
-  for (const uint32_t j : previous) {
-    if (j == i || j >= co_.size() || i >= co_.size()) continue;
-    for (auto [a, b] : {std::pair{j, i}, std::pair{i, j}}) {
-      auto& m = co_[a];
-      const auto it = find_transition(m, b);
-      if (it != m.end() && it->first == b)
-        it->second += 1;
-      else
-        m.insert(it, {b, 1.0f});
-      if (m.size() > 200) {  // keep the 100 strongest (ties: the lower item), by item again
-        std::nth_element(m.begin(), m.begin() + 100, m.end(), [](const auto& x, const auto& y) {
-          return x.second > y.second || (x.second == y.second && x.first < y.first);
-        });
-        m.resize(100);
-        std::sort(m.begin(), m.end());
-      }
-    }
-  }
-}
-
-std::vector<std::pair<uint32_t, float>> Engine::itemcf_candidates(
-    std::span<const uint32_t> recent, size_t n, std::span<const uint32_t> skip,
-    const std::function<bool(uint32_t)>& ok) const {
-  // The neighbours of the last five items (at most 200 each), summed per item: sorted and
-  // merged in one vector (a hash map here cost a node allocation per neighbour, ~9% of a
-  // request's CPU in a load profile).
-  std::vector<std::pair<uint32_t, float>> all;
-  for (size_t r = recent.size() > 5 ? recent.size() - 5 : 0; r < recent.size(); ++r)
-    if (recent[r] < co_.size()) all.insert(all.end(), co_[recent[r]].begin(), co_[recent[r]].end());
-  std::stable_sort(all.begin(), all.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<std::pair<uint32_t, float>> out;
-  for (size_t x = 0; x < all.size();) {
-    const uint32_t item = all[x].first;
-    float w = 0;
-    for (; x < all.size() && all[x].first == item; ++x) w += all[x].second;
-    if (!std::binary_search(skip.begin(), skip.end(), item) && ok(item)) out.emplace_back(item, w);
-  }
-  const size_t keep = std::min(n, out.size());
-  std::partial_sort(out.begin(), out.begin() + keep, out.end(), [](const auto& a, const auto& b) {
-    return a.second > b.second || (a.second == b.second && a.first < b.first);
-  });
-  out.resize(keep);
-  return out;
-}
-
-float Engine::itemcf_weight(uint32_t item, std::span<const uint32_t> recent) const {
-  float w = 0;
-  for (size_t r = recent.size() > 5 ? recent.size() - 5 : 0; r < recent.size(); ++r)
-    if (recent[r] < co_.size()) {
-      const auto& m = co_[recent[r]];
-      const auto it = find_transition(m, item);
-      if (it != m.end() && it->first == item) w += it->second;
-    }
-  return w;
-}
-
-void Engine::count_event(uint32_t i, int64_t timestamp, std::string_view context) {
-  ensure_item(i);
-  popular_.add(i, timestamp);
-  trending_.add(i, timestamp);
-  if (item_events_[i]++ == 0 && (first_seen_[i] == 0 || timestamp < first_seen_[i]))
-    first_seen_[i] = timestamp;
-  latest_time_ = std::max(latest_time_, timestamp);
-  if (const auto* r = record(i)) context_stats_.add(context, timestamp, r->attrs.categories);
-}
-
-void Engine::set_record(uint32_t i, store::ItemRecord r) {
-  ensure_item(i);
-  if (first_seen_[i] == 0 || r.created_at < first_seen_[i]) first_seen_[i] = r.created_at;
-  latest_time_ = std::max(latest_time_, r.created_at);
-  visible_until_[i] = r.hidden            ? std::numeric_limits<int64_t>::min()
-                      : r.expires_at == 0 ? std::numeric_limits<int64_t>::max()
-                                          : r.expires_at;
-  records_[i] = std::make_unique<const store::ItemRecord>(std::move(r));
-}
-
-bool Engine::recommendable(uint32_t i, int64_t now) const {
-  return i >= visible_until_.size() || now < visible_until_[i];
 }
 
 void Engine::check_event(const store::LoggedEvent& e, size_t x) {
@@ -454,7 +346,7 @@ void Engine::learner_loop() {
             history_.resize(u + 1);
             seen_.resize(u + 1);
           }
-          ensure_item(i);
+          item_stats_.ensure(i);
           auto& s = seen_[u];
           auto pos = std::lower_bound(s.begin(), s.end(), i);
           const bool repeat = pos != s.end() && *pos == i;
@@ -479,8 +371,8 @@ void Engine::learner_loop() {
           score_before_learning(xs[x].user, xs[x].item, checks[c++]);
         if (!counted[x].replayed) {
           std::unique_lock state(state_mutex_);
-          count_event(xs[x].item, counted[x].timestamp, counted[x].context);
-          count_transitions(xs[x].item, counted[x].previous);
+          item_stats_.count_event(xs[x].item, counted[x].timestamp, counted[x].context);
+          item_stats_.count_transitions(xs[x].item, counted[x].previous);
         }
         // Models without online learning change only with retrains (the counters,
         // histories and the ranker above still move with every event).
@@ -557,8 +449,9 @@ void Engine::score_before_learning(uint32_t u, uint32_t i, const Check& check) {
       std::vector<uint32_t> skip = check.seen;
       skip.insert(skip.end(), items.begin(), items.end());
       std::sort(skip.begin(), skip.end());
-      for (const auto& [c, w] : itemcf_candidates(check.recent, options_.rank_pool / 2, skip,
-                                                  [&](uint32_t c) { return c < scores.size(); })) {
+      for (const auto& [c, w] :
+           item_stats_.itemcf_candidates(check.recent, options_.rank_pool / 2, skip,
+                                         [&](uint32_t c) { return c < scores.size(); })) {
         items.push_back(c);
         base.push_back(scores[c]);
         from_model.push_back(0);
@@ -605,23 +498,29 @@ std::vector<float> Engine::ranker_features(
   // The user's category shares over their recent items.
   std::unordered_map<std::string, double> share;
   for (uint32_t j : recent)
-    if (const auto* r = record(j))
+    if (const auto* r = item_stats_.record(j))
       for (const auto& c : r->attrs.categories) share[c] += 1.0 / recent.size();
   for (size_t k = 0; k < n; ++k) {
     const uint32_t i = items[k];
     float* f = &out[k * F];
     f[0] = 1.0f - float(k) / n;                          // retrieval rank
     f[1] = static_cast<float>((scores[k] - mean) / sd);  // retrieval score, standardised
-    f[2] = i < popular_.weights().size() ? std::log1p(popular_.weights()[i]) : 0.0f;
-    f[3] = i < trending_.weights().size() ? std::log1p(trending_.weights()[i]) : 0.0f;
-    f[4] = i < first_seen_.size() && first_seen_[i] > 0
-               ? std::log1p(std::max<int64_t>(0, latest_time_ - first_seen_[i]) / 3600.0)
+    f[2] = i < item_stats_.popular().weights().size()
+               ? std::log1p(item_stats_.popular().weights()[i])
+               : 0.0f;
+    f[3] = i < item_stats_.trending().weights().size()
+               ? std::log1p(item_stats_.trending().weights()[i])
+               : 0.0f;
+    f[4] = i < item_stats_.size() && item_stats_.first_seen(i) > 0
+               ? std::log1p(
+                     std::max<int64_t>(0, item_stats_.latest_time() - item_stats_.first_seen(i)) /
+                     3600.0)
                : 0.0f;  // item age, log hours
-    f[5] = i < item_events_.size() ? std::log1p(item_events_[i]) : 0.0f;
-    const auto* rec = record(i);
+    f[5] = i < item_stats_.size() ? std::log1p(item_stats_.events(i)) : 0.0f;
+    const auto* rec = item_stats_.record(i);
     if (rec && !context.empty())
       f[6] = static_cast<float>(
-          std::clamp(context_stats_.boost(context, rec->attrs.categories), -2.0, 2.0));
+          std::clamp(item_stats_.context().boost(context, rec->attrs.categories), -2.0, 2.0));
     if (rec)
       for (const auto& c : rec->attrs.categories)
         if (const auto it = share.find(c); it != share.end())
@@ -631,7 +530,7 @@ std::vector<float> Engine::ranker_features(
         if (recent[r] < rows && recent[r] != i)
           f[8] = std::max(f[8], cosine(&vectors[i * dim], &vectors[recent[r] * dim], dim));
     f[9] = from_model[k] ? 1.0f : 0.0f;
-    f[10] = std::log1p(itemcf_weight(i, recent));
+    f[10] = std::log1p(item_stats_.itemcf_weight(i, recent));
   }
   return out;
 }
@@ -1322,14 +1221,14 @@ std::vector<models::ScoredItem> pick_weights(const std::vector<double>& weights,
 
 }  // namespace
 
-std::vector<Recommendation> Engine::ranked(const DecayedCounts& counts, size_t n,
+std::vector<Recommendation> Engine::ranked(const store::DecayedCounts& counts, size_t n,
                                            const ItemFilter& filter, const char* source) const {
   // State lock held (shared).
   SR_INPUT_CHECK(n > 0 && n <= 1000, "parameter 'n' must be 1 to 1000, got {}", n);
   const int64_t now = unix_seconds();
   std::vector<Recommendation> out;
   for (const auto& s : pick_weights(counts.weights(), n, {}, [&](uint32_t i) {
-         return recommendable(i, now) && filter.accepts(record(i));
+         return item_stats_.recommendable(i, now) && filter.accepts(item_stats_.record(i));
        }))
     out.push_back(
         {items_.id(s.item), static_cast<float>(counts.weights()[s.item]), source, {}, {}});
@@ -1338,12 +1237,12 @@ std::vector<Recommendation> Engine::ranked(const DecayedCounts& counts, size_t n
 
 std::vector<Recommendation> Engine::popular(size_t n, const ItemFilter& filter) const {
   std::shared_lock lock(state_mutex_);
-  return ranked(popular_, n, filter, "popular");
+  return ranked(item_stats_.popular(), n, filter, "popular");
 }
 
 std::vector<Recommendation> Engine::trending(size_t n, const ItemFilter& filter) const {
   std::shared_lock lock(state_mutex_);
-  return ranked(trending_, n, filter, "trending");
+  return ranked(item_stats_.trending(), n, filter, "trending");
 }
 
 void Engine::upsert_items(std::span<const store::ItemRecord> items) {
@@ -1362,7 +1261,7 @@ void Engine::upsert_items(std::span<const store::ItemRecord> items) {
     std::shared_lock state(state_mutex_);
     for (auto& r : records) {
       const uint32_t i = items_.find(r.id);
-      const auto* old = i == IdMap::kMissing ? nullptr : record(i);
+      const auto* old = i == IdMap::kMissing ? nullptr : item_stats_.record(i);
       r.created_at = old ? old->created_at : now;
     }
   }
@@ -1375,7 +1274,7 @@ void Engine::upsert_items(std::span<const store::ItemRecord> items) {
       const uint32_t i = items_.insert(r.id);
       indices.push_back(i);
       attrs.push_back(tower_attributes(r));
-      set_record(i, std::move(r));
+      item_stats_.set_record(i, std::move(r));
     }
   }
   // The learning model's item tower takes the new attributes at once (a new item gets a
@@ -1400,12 +1299,12 @@ std::optional<ItemInfo> Engine::item(const std::string& id) const {
   const uint32_t i = items_.find(id);
   if (i == IdMap::kMissing) return std::nullopt;
   ItemInfo info;
-  if (const auto* r = record(i)) info.record = *r;
-  info.events = item_events_[i];
-  info.popularity = popular_.weights()[i];
-  info.trending = trending_.weights()[i];
-  info.first_seen = first_seen_[i];
-  info.recommendable = recommendable(i, unix_seconds());
+  if (const auto* r = item_stats_.record(i)) info.record = *r;
+  info.events = item_stats_.events(i);
+  info.popularity = item_stats_.popular().weights()[i];
+  info.trending = item_stats_.trending().weights()[i];
+  info.first_seen = item_stats_.first_seen(i);
+  info.recommendable = item_stats_.recommendable(i, unix_seconds());
   return info;
 }
 
@@ -1442,12 +1341,12 @@ std::vector<Recommendation> Engine::fresh_items(size_t n, const std::vector<uint
   // fresh_seconds, then n of them at random (a different draw per user and minute), so
   // fresh items reach different users and gather their first events.
   std::vector<std::pair<int64_t, uint32_t>> fresh;
-  const int64_t since = latest_time_ - options_.fresh_seconds;
-  for (uint32_t i = 0; i < first_seen_.size(); ++i)
-    if (first_seen_[i] > 0 && first_seen_[i] >= since &&
-        !std::binary_search(skip.begin(), skip.end(), i) && recommendable(i, now) &&
-        filter.accepts(record(i)))
-      fresh.emplace_back(first_seen_[i], i);
+  const int64_t since = item_stats_.latest_time() - options_.fresh_seconds;
+  for (uint32_t i = 0; i < item_stats_.size(); ++i)
+    if (item_stats_.first_seen(i) > 0 && item_stats_.first_seen(i) >= since &&
+        !std::binary_search(skip.begin(), skip.end(), i) && item_stats_.recommendable(i, now) &&
+        filter.accepts(item_stats_.record(i)))
+      fresh.emplace_back(item_stats_.first_seen(i), i);
   const size_t keep = std::min<size_t>(fresh.size(), 100);
   std::partial_sort(fresh.begin(), fresh.begin() + keep, fresh.end(),
                     [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -1490,7 +1389,8 @@ std::vector<Recommendation> Engine::recommend_with(const models::Recommender& mo
   std::sort(exclude.begin(), exclude.end());
   exclude.erase(std::unique(exclude.begin(), exclude.end()), exclude.end());
   const auto ok = [&](uint32_t i) {
-    return i < items_.size() && recommendable(i, now) && r.filter.accepts(record(i));
+    return i < items_.size() && item_stats_.recommendable(i, now) &&
+           r.filter.accepts(item_stats_.record(i));
   };
 
   const size_t n_explore =
@@ -1555,17 +1455,18 @@ std::vector<Recommendation> Engine::recommend_with(const models::Recommender& mo
   // model's for the ranker to order.
   const auto recent = ranker && u != IdMap::kMissing ? last_items(u, 50) : std::vector<uint32_t>{};
   if (ranker && !pool.empty()) {
-    for (const auto& [c, w] : itemcf_candidates(recent, options_.rank_pool / 2, skip_pool(), ok)) {
+    for (const auto& [c, w] :
+         item_stats_.itemcf_candidates(recent, options_.rank_pool / 2, skip_pool(), ok)) {
       pool.push_back({c, c < scores.size() ? scores[c] : 0.0f, Source::kItemCf});
       relevance.push_back(0.0f);
     }
   }
   if (pool.size() < n_pool) {
     const size_t want = n_pool - pool.size();
-    const auto top = pick_weights(popular_.weights(), want, skip_pool(), ok);
+    const auto top = pick_weights(item_stats_.popular().weights(), want, skip_pool(), ok);
     const float base = pool.empty() ? 1.0f : 0.0f;
     for (size_t x = 0; x < top.size(); ++x) {
-      const auto weight = static_cast<float>(popular_.weights()[top[x].item]);
+      const auto weight = static_cast<float>(item_stats_.popular().weights()[top[x].item]);
       pool.push_back({top[x].item, weight, Source::kPopular});
       relevance.push_back(base - float(x) / want);
     }
@@ -1602,10 +1503,10 @@ std::vector<Recommendation> Engine::recommend_with(const models::Recommender& mo
   } else if (!r.context.empty()) {
     adjustment = "context";
     for (size_t x = 0; x < pool.size(); ++x)
-      if (const auto* rec = record(pool[x].item)) {
+      if (const auto* rec = item_stats_.record(pool[x].item)) {
         const auto lift = static_cast<float>(
             options_.context_weight *
-            std::clamp(context_stats_.boost(r.context, rec->attrs.categories), -2.0, 2.0));
+            std::clamp(item_stats_.context().boost(r.context, rec->attrs.categories), -2.0, 2.0));
         relevance[x] += lift;
         adjusted[x] = lift;
       }
@@ -1620,7 +1521,7 @@ std::vector<Recommendation> Engine::recommend_with(const models::Recommender& mo
     order = mmr_order(relevance, n_main, r.diversity, [&](size_t a, size_t b) {
       const uint32_t i = pool[a].item, j = pool[b].item;
       if (i < rows && j < rows) return cosine(&vectors[i * dim], &vectors[j * dim], dim);
-      const auto *ra = record(i), *rb = record(j);
+      const auto *ra = item_stats_.record(i), *rb = item_stats_.record(j);
       if (!ra || !rb) return 0.0f;
       size_t common = 0;
       for (const auto& c : ra->attrs.categories)
@@ -1700,8 +1601,9 @@ std::vector<Recommendation> Engine::similar(const std::string& item, size_t n) c
   const uint32_t self[] = {i};
   const int64_t now = unix_seconds();
   std::vector<Recommendation> out;
-  for (const auto& s : pick(scores, n, self,
-                            [&](uint32_t j) { return j < items_.size() && recommendable(j, now); }))
+  for (const auto& s : pick(scores, n, self, [&](uint32_t j) {
+         return j < items_.size() && item_stats_.recommendable(j, now);
+       }))
     out.push_back({items_.id(s.item), s.score, "similar", {}, {}});
   return out;
 }

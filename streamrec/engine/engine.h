@@ -39,6 +39,7 @@
 #include "streamrec/serve/rerank.h"
 #include "streamrec/store/catalog.h"
 #include "streamrec/store/event_log.h"
+#include "streamrec/store/item_stats.h"
 #include "streamrec/train/ingest_queue.h"
 
 namespace streamrec::serve {
@@ -49,8 +50,6 @@ namespace streamrec::engine {
 
 using serve::AnnIndex;
 using serve::AnnOptions;
-using serve::ContextStats;
-using serve::DecayedCounts;
 using serve::ItemFilter;
 using serve::QualityWindow;
 using serve::Recommendation;
@@ -322,32 +321,12 @@ class Engine {
   void note_learned(uint64_t seq);
   void publish_version(const std::string& reason, size_t events_learned,
                        const std::optional<std::string>& bytes);
-  // State lock held (exclusive): per-item vectors sized for item index `i`.
-  void ensure_item(uint32_t i);
   // State lock held (any): hands the catalog's item attributes to `model` (its item tower
   // scores new items from them; models without one ignore them).
   void give_attributes(models::Recommender& model) const;
-  // State lock held (exclusive): counters of one event of item `i`.
-  void count_event(uint32_t i, int64_t timestamp, std::string_view context);
-  // State lock held (exclusive): transitions between `i` and `previous` (the user's last
-  // three items before it).
-  void count_transitions(uint32_t i, std::span<const uint32_t> previous);
   // State lock held: the user's last `n` item indices.
   std::vector<uint32_t> last_items(uint32_t user, size_t n) const;
-  // State lock held: the items most often next to `recent`'s last five, best first, skipping
-  // `skip` (sorted) and what `ok` refuses; (item, summed count).
-  std::vector<std::pair<uint32_t, float>> itemcf_candidates(
-      std::span<const uint32_t> recent, size_t n, std::span<const uint32_t> skip,
-      const std::function<bool(uint32_t)>& ok) const;
-  // State lock held: summed transition counts between `item` and `recent`'s last five.
-  float itemcf_weight(uint32_t item, std::span<const uint32_t> recent) const;
-  void set_record(uint32_t i, store::ItemRecord record);
-  // State lock held: not hidden, not expired at `now` (Unix seconds).
-  bool recommendable(uint32_t i, int64_t now) const;
-  const store::ItemRecord* record(uint32_t i) const {
-    return i < records_.size() ? records_[i].get() : nullptr;
-  }
-  std::vector<Recommendation> ranked(const DecayedCounts& counts, size_t n,
+  std::vector<Recommendation> ranked(const store::DecayedCounts& counts, size_t n,
                                      const ItemFilter& filter, const char* source) const;
   std::vector<Recommendation> fresh_items(size_t n, const std::vector<uint32_t>& skip,
                                           const ItemFilter& filter, const std::string& user,
@@ -387,20 +366,7 @@ class Engine {
   IdMap users_, items_;
   std::vector<std::deque<store::LoggedEvent>> history_;
   std::vector<std::vector<uint32_t>> seen_;  // sorted item indices per user
-  DecayedCounts popular_{7 * 86400.0}, trending_{6 * 3600.0};
-  std::vector<std::unique_ptr<const store::ItemRecord>> records_;  // catalog, by item index
-  std::vector<int64_t> first_seen_;                                // by item index
-  // Until when (Unix seconds, exclusive) each item may be recommended: INT64_MAX with no
-  // expiry, INT64_MIN when hidden. A dense copy of the records' fields, so that filtering
-  // candidates does not chase a pointer to each record.
-  std::vector<int64_t> visible_until_;
-  std::vector<uint64_t> item_events_;  // by item index
-  int64_t latest_time_ = 0;            // newest event time or catalog creation seen
-  ContextStats context_stats_;
-  // Item-to-item transitions (the item-CF signal): for each item, the items that followed or
-  // preceded it within three events of the same user, with counts (at most 200 kept), sorted
-  // by item: requests walk and search these, contiguous, instead of hash-map nodes.
-  std::vector<std::vector<std::pair<uint32_t, float>>> co_;
+  store::ItemStats item_stats_;
   std::vector<data::Interaction> learned_events_;  // in learning order (retrain input)
 
   // The published serving copy (null: serve from the learning model) and ranker.

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "streamrec/data/context.h"
 #include "streamrec/serve/rerank.h"
 
 namespace streamrec::serve {
@@ -31,10 +32,10 @@ struct RecommendRequest {
   bool exclude_seen = true;
   std::vector<std::string> exclude;  // item ids never to return
   bool explain = false;
-  ItemFilter filter;     // categories, attribute predicates
-  double diversity = 0;  // MMR weight, 0 (pure relevance) to 1
-  double explore = 0;    // share of the n slots given to fresh items, 0 to 1
-  std::vector<std::pair<std::string, std::string>> context;  // device=tv, hour=20, ...
+  ItemFilter filter;           // categories, attribute predicates
+  double diversity = 0;        // MMR weight, 0 (pure relevance) to 1
+  double explore = 0;          // share of the n slots given to fresh items, 0 to 1
+  data::Context context;       // device=tv, hour=20, ...
   bool exact = false;          // score every item even when the ANN index is in use
   std::optional<bool> ranker;  // order with the fusion ranker (default: the service option)
 };

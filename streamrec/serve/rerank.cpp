@@ -137,75 +137,6 @@ std::vector<size_t> mmr_order(std::span<const float> relevance, size_t n, double
   return picked;
 }
 
-std::vector<std::pair<std::string, std::string>> parse_context(std::string_view spec,
-                                                               std::string_view separators) {
-  std::vector<std::pair<std::string, std::string>> out;
-  size_t start = 0;
-  while (start <= spec.size()) {
-    const size_t end = std::min(spec.find_first_of(separators, start), spec.size());
-    const auto entry = text::trim(spec.substr(start, end - start));
-    if (!entry.empty()) {
-      const auto eq = entry.find('=');
-      SR_INPUT_CHECK(eq != std::string_view::npos && eq > 0, "context entry {} is not key=value",
-                     text::quote(entry));
-      out.emplace_back(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
-    }
-    start = end + 1;
-  }
-  return out;
-}
-
-void ContextStats::add(std::string_view context, int64_t timestamp,
-                       const std::vector<std::string>& categories) {
-  if (categories.empty()) return;
-  auto pairs = parse_context(context, ";");
-  if (std::none_of(pairs.begin(), pairs.end(), [](const auto& p) { return p.first == "hour"; }))
-    pairs.emplace_back("hour", std::to_string(((timestamp % 86400) + 86400) % 86400 / 3600));
-  ++total_;
-  for (const auto& c : categories) category_total_[c] += 1;
-  for (const auto& [k, v] : pairs) {
-    const std::string key = k + "=" + v;
-    pair_total_[key] += 1;
-    auto& per = pair_category_[key];
-    for (const auto& c : categories) per[c] += 1;
-  }
-}
-
-double ContextStats::boost(std::span<const std::pair<std::string, std::string>> context,
-                           const std::vector<std::string>& categories) const {
-  if (total_ == 0 || context.empty() || categories.empty()) return 0;
-  constexpr double kPrior = 5;  // pseudo-events pulling a rare pair's estimate to the base rate
-  double best = -std::numeric_limits<double>::infinity();
-  for (const auto& c : categories) {
-    const auto ct = category_total_.find(c);
-    const double base = ((ct == category_total_.end() ? 0.0 : ct->second) + 1) / (total_ + 1.0);
-    double lift = 0;
-    for (const auto& [k, v] : context) {
-      const std::string key = k + "=" + v;
-      const auto pt = pair_total_.find(key);
-      if (pt == pair_total_.end()) continue;
-      double n = 0;
-      if (const auto pc = pair_category_.find(key); pc != pair_category_.end())
-        if (const auto x = pc->second.find(c); x != pc->second.end()) n = x->second;
-      lift += std::log((n + kPrior * base) / (pt->second + kPrior) / base);
-    }
-    best = std::max(best, lift);
-  }
-  return best;
-}
-
-void DecayedCounts::add(uint32_t item, int64_t timestamp) {
-  if (ref_ == 0) ref_ = timestamp;
-  double w = std::exp2(static_cast<double>(timestamp - ref_) / half_life_);
-  if (w > 1e100) {
-    for (auto& x : w_) x /= w;
-    ref_ = timestamp;
-    w = 1;
-  }
-  resize(item + 1);
-  w_[item] += w;
-}
-
 QualityWindow::Verdict QualityWindow::judge() {
   if (checks_ < min_checks_) return Verdict::kWait;
   last_hr_ = double(hits_) / checks_;
@@ -230,13 +161,6 @@ QualityWindow::Verdict QualityWindow::judge() {
 void QualityWindow::reset(bool rebaseline) {
   hits_ = checks_ = 0;
   if (rebaseline) baseline_ = -1;
-}
-
-void ContextStats::clear() {
-  pair_category_.clear();
-  pair_total_.clear();
-  category_total_.clear();
-  total_ = 0;
 }
 
 }  // namespace streamrec::serve

@@ -1,6 +1,6 @@
 // Re-ranking parts of the serving path (module serve): attribute filters over catalog
-// records, maximal marginal relevance for diversity, and context x category statistics for
-// context-aware ordering. No locks here: the Service calls these under its state lock.
+// records, maximal marginal relevance for diversity, and the quality guard's window. No
+// locks here: callers hold their own.
 #pragma once
 
 #include <cstdint>
@@ -49,46 +49,6 @@ struct ItemFilter {
 std::vector<size_t> mmr_order(std::span<const float> relevance, size_t n, double lambda,
                               const std::function<float(size_t, size_t)>& similarity);
 
-// Counts of events per (context key=value, item category): how much a context shifts
-// interest between categories. boost() is the log-lift max over the item's categories of
-// sum over the request's context pairs of log(P(category | pair) / P(category)), smoothed.
-class ContextStats {
- public:
-  // `context` is "k=v;k=v" (as logged); the hour of day from `timestamp` counts as "hour=H"
-  // when the context has no hour.
-  void add(std::string_view context, int64_t timestamp, const std::vector<std::string>& categories);
-  double boost(std::span<const std::pair<std::string, std::string>> context,
-               const std::vector<std::string>& categories) const;
-  void clear();
-  uint64_t events() const { return total_; }
-
- private:
-  std::unordered_map<std::string, std::unordered_map<std::string, double>> pair_category_;
-  std::unordered_map<std::string, double> pair_total_, category_total_;
-  uint64_t total_ = 0;
-};
-
-// Time-decayed counts per item: an event at time t adds 2^((t - ref) / half_life); the
-// weights are rescaled to a later reference time when they grow large (order unchanged).
-class DecayedCounts {
- public:
-  explicit DecayedCounts(double half_life_seconds) : half_life_(half_life_seconds) {}
-  void add(uint32_t item, int64_t timestamp);
-  void resize(size_t items) {
-    if (items > w_.size()) w_.resize(items, 0.0);
-  }
-  void clear() {
-    w_.clear();
-    ref_ = 0;
-  }
-  const std::vector<double>& weights() const { return w_; }
-
- private:
-  double half_life_;
-  int64_t ref_ = 0;
-  std::vector<double> w_;
-};
-
 // The quality guard's bookkeeping: prequential hits of the model since the last state that
 // passed, judged once there are `min_checks` of them against the HR@10 of the window before.
 // A window whose HR@10 is below (1 - margin) x the baseline, by at least three standard errors
@@ -118,9 +78,5 @@ class QualityWindow {
   double baseline_ = -1, baseline_checks_ = 0, last_hr_ = 0;
   uint64_t last_checks_ = 0;
 };
-
-// "k=v;k=v" or "k=v,k=v" -> pairs; Error(kInvalidInput) for an entry without '='.
-std::vector<std::pair<std::string, std::string>> parse_context(std::string_view spec,
-                                                               std::string_view separators);
 
 }  // namespace streamrec::serve

@@ -6,7 +6,6 @@
 
 #include "streamrec/core/error.h"
 #include "streamrec/serve/rerank.h"
-#include "streamrec/store/catalog.h"
 #include "test_util.h"
 
 namespace streamrec::serve {
@@ -23,56 +22,6 @@ store::ItemRecord book(const std::string& id, double price, const std::string& b
   r.expires_at = 1'900'000'000;
   r.created_at = 1'800'000'000;
   return r;
-}
-
-TEST(Catalog, RoundTripsRecordsDurablyAndErasesUsers) {
-  testing::TempDir dir;
-  const auto path = (dir.path() / "catalog").string();
-  {
-    store::Catalog c(path);
-    std::vector<store::ItemRecord> items = {book("b1", 12.5, "acme"), book("b2", 30, "zed")};
-    items[0].attrs.image = "/srv/covers/b1.png";
-    c.put_items(items);
-    store::UserRecord u;
-    u.id = "alice";
-    u.attrs.fields["country"] = "pt";
-    u.attrs.numeric["age"] = 31;
-    c.put_users(std::span(&u, 1));
-  }
-  store::Catalog c(path);  // reopened: what was written is there
-  const auto b1 = c.item("b1");
-  ASSERT_TRUE(b1);
-  EXPECT_EQ(b1->attrs.title, "Book b1");
-  EXPECT_EQ(b1->attrs.categories, (std::vector<std::string>{"books", "fiction"}));
-  EXPECT_EQ(b1->attrs.tags, (std::vector<std::string>{"paperback"}));
-  EXPECT_EQ(b1->attrs.numeric.at("price"), 12.5);
-  EXPECT_EQ(b1->fields.at("brand"), "acme");
-  EXPECT_EQ(b1->expires_at, 1'900'000'000);
-  EXPECT_EQ(b1->created_at, 1'800'000'000);
-  EXPECT_EQ(b1->attrs.image, "/srv/covers/b1.png");
-  EXPECT_EQ(c.item("b2")->attrs.image, "");
-  EXPECT_FALSE(c.item("nope"));
-  std::vector<std::string> ids;
-  c.scan_items([&](const store::ItemRecord& r) { ids.push_back(r.id); });
-  EXPECT_EQ(ids, (std::vector<std::string>{"b1", "b2"}));
-  ASSERT_TRUE(c.user("alice"));
-  EXPECT_EQ(c.user("alice")->attrs.numeric.at("age"), 31);
-  EXPECT_TRUE(c.erase_user("alice"));
-  EXPECT_FALSE(c.user("alice"));
-  EXPECT_FALSE(c.erase_user("alice"));
-}
-
-TEST(Catalog, CorruptRecordIsAClearError) {
-  const auto bytes = store::Catalog::encode(book("b1", 1, "x"));
-  try {
-    store::Catalog::decode_item(bytes.substr(0, bytes.size() - 3), "b1");
-    FAIL() << "a truncated record decoded";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kCorrupt);
-    EXPECT_NE(std::string(e.what()).find("catalog item 'b1'"), std::string::npos) << e.what();
-  }
-  EXPECT_THROW(store::Catalog::decode_item(bytes + "x", "b1"), Error);
-  EXPECT_THROW(store::Catalog::decode_item("\x07" + bytes.substr(1), "b1"), Error);
 }
 
 TEST(Filter, PredicatesParseAndMatch) {
@@ -123,42 +72,6 @@ TEST(Rerank, MmrTradesRelevanceForDiversity) {
   EXPECT_EQ(mmr_order(rel, 3, 0.5, sim), (std::vector<size_t>{0, 3, 4}));
   EXPECT_EQ(mmr_order(rel, 10, 0.5, sim).size(), 5u);
   EXPECT_TRUE(mmr_order({}, 3, 0.5, sim).empty());
-}
-
-TEST(Rerank, ContextLiftFollowsWhatTheContextPrefers) {
-  ContextStats s;
-  // On tv, "sport" is 4 times as common as overall; on mobile it is rare.
-  for (int k = 0; k < 80; ++k) s.add("device=tv", 0, {"sport"});
-  for (int k = 0; k < 20; ++k) s.add("device=tv", 0, {"drama"});
-  for (int k = 0; k < 20; ++k) s.add("device=mobile", 0, {"sport"});
-  for (int k = 0; k < 280; ++k) s.add("device=mobile", 0, {"drama"});
-  const std::vector<std::pair<std::string, std::string>> tv = {{"device", "tv"}};
-  const std::vector<std::pair<std::string, std::string>> mobile = {{"device", "mobile"}};
-  EXPECT_GT(s.boost(tv, {"sport"}), 0.5);
-  EXPECT_LT(s.boost(tv, {"drama"}), 0);
-  EXPECT_LT(s.boost(mobile, {"sport"}), 0);
-  EXPECT_EQ(s.boost({}, {"sport"}), 0);
-  const std::vector<std::pair<std::string, std::string>> unknown = {{"device", "car"}};
-  EXPECT_EQ(s.boost(unknown, {"sport"}), 0);
-  // The hour of day comes from the event time when the context has none.
-  s.add("", 20 * 3600 + 5, {"news"});
-  const std::vector<std::pair<std::string, std::string>> evening = {{"hour", "20"}};
-  EXPECT_GT(s.boost(evening, {"news"}), 0);
-  EXPECT_THROW(parse_context("device", ","), Error);
-  EXPECT_EQ(parse_context("device=tv, hour=20", ",").size(), 2u);
-}
-
-TEST(Rerank, DecayedCountsPreferRecentEvents) {
-  DecayedCounts c(3600);
-  c.add(0, 1000);
-  c.add(0, 1000);
-  c.add(1, 1000 + 3 * 3600);  // one event three half-lives later outweighs two old ones
-  EXPECT_GT(c.weights()[1], c.weights()[0]);
-  EXPECT_NEAR(c.weights()[1] / c.weights()[0], 4.0, 1e-9);
-  // Far in the future: rescaled, still finite and in the same order.
-  c.add(2, 1000 + 4000 * 3600LL);
-  EXPECT_TRUE(std::isfinite(c.weights()[2]));
-  EXPECT_GT(c.weights()[2], c.weights()[1]);
 }
 
 TEST(Guard, QualityWindowFailsOnADropAndRebaselinesAfterIt) {

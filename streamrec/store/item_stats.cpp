@@ -1,0 +1,180 @@
+#include "streamrec/store/item_stats.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "streamrec/data/context.h"
+
+namespace streamrec::store {
+namespace {
+
+// The entry for `item` in a transition list (sorted by item), or where it would go.
+template <typename List>
+auto find_transition(List& list, uint32_t item) {
+  return std::lower_bound(list.begin(), list.end(), item,
+                          [](const auto& e, uint32_t x) { return e.first < x; });
+}
+
+}  // namespace
+
+void ContextStats::add(std::string_view context, int64_t timestamp,
+                       const std::vector<std::string>& categories) {
+  if (categories.empty()) return;
+  auto pairs = data::parse_context(context, ";");
+  if (std::none_of(pairs.begin(), pairs.end(), [](const auto& p) { return p.first == "hour"; }))
+    pairs.emplace_back("hour", std::to_string(((timestamp % 86400) + 86400) % 86400 / 3600));
+  ++total_;
+  for (const auto& c : categories) category_total_[c] += 1;
+  for (const auto& [k, v] : pairs) {
+    const std::string key = k + "=" + v;
+    pair_total_[key] += 1;
+    auto& per = pair_category_[key];
+    for (const auto& c : categories) per[c] += 1;
+  }
+}
+
+double ContextStats::boost(std::span<const std::pair<std::string, std::string>> context,
+                           const std::vector<std::string>& categories) const {
+  if (total_ == 0 || context.empty() || categories.empty()) return 0;
+  constexpr double kPrior = 5;  // pseudo-events pulling a rare pair's estimate to the base rate
+  double best = -std::numeric_limits<double>::infinity();
+  for (const auto& c : categories) {
+    const auto ct = category_total_.find(c);
+    const double base = ((ct == category_total_.end() ? 0.0 : ct->second) + 1) / (total_ + 1.0);
+    double lift = 0;
+    for (const auto& [k, v] : context) {
+      const std::string key = k + "=" + v;
+      const auto pt = pair_total_.find(key);
+      if (pt == pair_total_.end()) continue;
+      double n = 0;
+      if (const auto pc = pair_category_.find(key); pc != pair_category_.end())
+        if (const auto x = pc->second.find(c); x != pc->second.end()) n = x->second;
+      lift += std::log((n + kPrior * base) / (pt->second + kPrior) / base);
+    }
+    best = std::max(best, lift);
+  }
+  return best;
+}
+
+void ContextStats::clear() {
+  pair_category_.clear();
+  pair_total_.clear();
+  category_total_.clear();
+  total_ = 0;
+}
+
+void DecayedCounts::add(uint32_t item, int64_t timestamp) {
+  if (ref_ == 0) ref_ = timestamp;
+  double w = std::exp2(static_cast<double>(timestamp - ref_) / half_life_);
+  if (w > 1e100) {
+    for (auto& x : w_) x /= w;
+    ref_ = timestamp;
+    w = 1;
+  }
+  resize(item + 1);
+  w_[item] += w;
+}
+
+void ItemStats::ensure(uint32_t i) {
+  if (i < first_seen_.size()) return;
+  popular_.resize(i + 1);
+  trending_.resize(i + 1);
+  records_.resize(i + 1);
+  visible_until_.resize(i + 1, std::numeric_limits<int64_t>::max());
+  first_seen_.resize(i + 1, 0);
+  item_events_.resize(i + 1, 0);
+  co_.resize(i + 1);
+}
+
+void ItemStats::clear() {
+  popular_.clear();
+  trending_.clear();
+  records_.clear();
+  visible_until_.clear();
+  first_seen_.clear();
+  item_events_.clear();
+  co_.clear();
+  latest_time_ = 0;
+  context_.clear();
+}
+
+void ItemStats::count_transitions(uint32_t i, std::span<const uint32_t> previous) {
+  for (const uint32_t j : previous) {
+    if (j == i || j >= co_.size() || i >= co_.size()) continue;
+    for (auto [a, b] : {std::pair{j, i}, std::pair{i, j}}) {
+      auto& m = co_[a];
+      const auto it = find_transition(m, b);
+      if (it != m.end() && it->first == b)
+        it->second += 1;
+      else
+        m.insert(it, {b, 1.0f});
+      if (m.size() >
+          kMaxTransitions) {  // keep the 100 strongest (ties: the lower item), by item again
+        std::nth_element(m.begin(), m.begin() + 100, m.end(), [](const auto& x, const auto& y) {
+          return x.second > y.second || (x.second == y.second && x.first < y.first);
+        });
+        m.resize(100);
+        std::sort(m.begin(), m.end());
+      }
+    }
+  }
+}
+
+std::vector<std::pair<uint32_t, float>> ItemStats::itemcf_candidates(
+    std::span<const uint32_t> recent, size_t n, std::span<const uint32_t> skip,
+    const std::function<bool(uint32_t)>& ok) const {
+  // The neighbours of the last five items (at most 200 each), summed per item: sorted and
+  // merged in one vector (a hash map here cost a node allocation per neighbour, ~9% of a
+  // request's CPU in a load profile).
+  std::vector<std::pair<uint32_t, float>> all;
+  for (size_t r = recent.size() > 5 ? recent.size() - 5 : 0; r < recent.size(); ++r)
+    if (recent[r] < co_.size()) all.insert(all.end(), co_[recent[r]].begin(), co_[recent[r]].end());
+  std::stable_sort(all.begin(), all.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::pair<uint32_t, float>> out;
+  for (size_t x = 0; x < all.size();) {
+    const uint32_t item = all[x].first;
+    float w = 0;
+    for (; x < all.size() && all[x].first == item; ++x) w += all[x].second;
+    if (!std::binary_search(skip.begin(), skip.end(), item) && ok(item)) out.emplace_back(item, w);
+  }
+  const size_t keep = std::min(n, out.size());
+  std::partial_sort(out.begin(), out.begin() + keep, out.end(), [](const auto& a, const auto& b) {
+    return a.second > b.second || (a.second == b.second && a.first < b.first);
+  });
+  out.resize(keep);
+  return out;
+}
+
+float ItemStats::itemcf_weight(uint32_t item, std::span<const uint32_t> recent) const {
+  float w = 0;
+  for (size_t r = recent.size() > 5 ? recent.size() - 5 : 0; r < recent.size(); ++r)
+    if (recent[r] < co_.size()) {
+      const auto& m = co_[recent[r]];
+      const auto it = find_transition(m, item);
+      if (it != m.end() && it->first == item) w += it->second;
+    }
+  return w;
+}
+
+void ItemStats::count_event(uint32_t i, int64_t timestamp, std::string_view context) {
+  ensure(i);
+  popular_.add(i, timestamp);
+  trending_.add(i, timestamp);
+  if (item_events_[i]++ == 0 && (first_seen_[i] == 0 || timestamp < first_seen_[i]))
+    first_seen_[i] = timestamp;
+  latest_time_ = std::max(latest_time_, timestamp);
+  if (const auto* r = record(i)) context_.add(context, timestamp, r->attrs.categories);
+}
+
+void ItemStats::set_record(uint32_t i, ItemRecord r) {
+  ensure(i);
+  if (first_seen_[i] == 0 || r.created_at < first_seen_[i]) first_seen_[i] = r.created_at;
+  latest_time_ = std::max(latest_time_, r.created_at);
+  visible_until_[i] = r.hidden            ? std::numeric_limits<int64_t>::min()
+                      : r.expires_at == 0 ? std::numeric_limits<int64_t>::max()
+                                          : r.expires_at;
+  records_[i] = std::make_unique<const ItemRecord>(std::move(r));
+}
+
+}  // namespace streamrec::store

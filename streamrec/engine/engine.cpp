@@ -83,6 +83,7 @@ Engine::Engine(EngineOptions options)
            store::EventLogOptions{options_.sync}),
       catalog_(options_.data_dir + "/catalog", options_.sync),
       queue_(log_, options_.max_queue, options_.micro_batch),
+      users_(options_.max_history),
       query_batches_([](std::span<QueryJob* const> batch) {
         // One retrieval_queries call per model copy in the batch (a publish in between
         // can leave two).
@@ -158,14 +159,10 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoin
     std::lock_guard a(ann_mutex_);
     ++ids_epoch_;
   }
-  users_ = IdMap();
-  items_ = IdMap();
-  if (resume) {
-    for (const auto& id : resume->users) users_.insert(id);
-    for (const auto& id : resume->items) items_.insert(id);
-  }
-  history_.clear();
-  seen_.clear();
+  if (resume)
+    users_.reset(resume->users, resume->items);
+  else
+    users_.reset({}, {});
   item_stats_.clear();
   std::vector<store::LoggedEvent> logged;
   std::vector<uint64_t> seqs;
@@ -186,7 +183,8 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoin
   std::vector<train::Queued> to_learn;
   const auto now = std::chrono::steady_clock::now();
   for (size_t x : order) {
-    const uint32_t u = users_.insert(logged[x].user), i = items_.insert(logged[x].item);
+    const uint32_t u = users_.users().insert(logged[x].user),
+                   i = users_.items().insert(logged[x].item);
     all[x] = to_interaction(u, i, logged[x]);
     if (resume && seqs[x] > resume->covered_seq)
       to_learn.push_back({u, logged[x], now, seqs[x], /*replayed=*/true});
@@ -195,22 +193,16 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoin
   }
   // Catalog items without events get ids after those with events.
   catalog_.scan_items([&](const store::ItemRecord& r) {
-    const uint32_t i = items_.insert(r.id);
+    const uint32_t i = users_.items().insert(r.id);
     item_stats_.ensure(i);
     item_stats_.set_record(i, r);
   });
-  history_.resize(users_.size());
-  seen_.resize(users_.size());
   for (size_t x : order) {
     const auto& e = all[x];
+    users_.ensure_user(e.user);
     item_stats_.count_event(e.item, logged[x].timestamp, logged[x].context);
-    item_stats_.count_transitions(e.item, last_items(e.user, 3));
-    auto& h = history_[e.user];
-    h.push_back(std::move(logged[x]));
-    if (h.size() > options_.max_history) h.pop_front();
-    auto& s = seen_[e.user];
-    auto pos = std::lower_bound(s.begin(), s.end(), e.item);
-    if (pos == s.end() || *pos != e.item) s.insert(pos, e.item);
+    item_stats_.count_transitions(e.item, users_.last_items(e.user, 3));
+    users_.add(e.user, e.item, std::move(logged[x]));
   }
   // The learner takes them in log order.
   std::sort(to_learn.begin(), to_learn.end(),
@@ -223,7 +215,8 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoin
   good_learned_ = learned_events_.size();
   healthy_is_live_ = false;
   healthy_learned_ = good_learned_;
-  if (!resume) fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
+  if (!resume)
+    fresh->fit(models::TrainData(users_.users().size(), users_.items().size(), std::move(events)));
   model_ = std::move(fresh);
   covered_seq_ = resume ? resume->covered_seq : log_.last_seq();
   learned_ahead_.clear();
@@ -239,12 +232,12 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoin
     log::info(
         "serve: model {} resumed from its checkpoint of {} logged events; {} logged after it "
         "are learned now ({} users, {} items)",
-        options_.model, n_events, to_learn.size(), users_.size(), items_.size());
+        options_.model, n_events, to_learn.size(), users_.users().size(), users_.items().size());
     queue_.restart(n_events, std::move(to_learn));
   } else {
     queue_.restart(n_events, {});
     log::info("serve: model {} fitted on {} logged events ({} users, {} items)", options_.model,
-              n_events, users_.size(), items_.size());
+              n_events, users_.users().size(), users_.items().size());
     lock.unlock();  // (write_checkpoint reads the ids under the state lock)
     erasing_ = false;
     write_checkpoint();
@@ -277,14 +270,6 @@ void Engine::give_attributes(models::Recommender& model) const {
       attrs.push_back(tower_attributes(*r));
     }
   model.set_item_attributes(items, attrs);
-}
-
-std::vector<uint32_t> Engine::last_items(uint32_t user, size_t n) const {
-  std::vector<uint32_t> out;
-  const auto& h = history_[user];
-  for (size_t k = h.size() > n ? h.size() - n : 0; k < h.size(); ++k)
-    out.push_back(items_.find(h[k].item));
-  return out;
 }
 
 void Engine::check_event(const store::LoggedEvent& e, size_t x) {
@@ -334,7 +319,8 @@ void Engine::learner_loop() {
         const size_t check_every =
             std::max<size_t>(1, batch.size() / std::max<size_t>(1, options_.live_checks));
         for (auto& b : batch) {
-          const uint32_t u = users_.insert(b.event.user), i = items_.insert(b.event.item);
+          const uint32_t u = users_.users().insert(b.event.user),
+                         i = users_.items().insert(b.event.item);
           if (b.replayed) {
             b.user_index = u;
             counted.push_back({b.event.timestamp, {}, {}, true});
@@ -342,26 +328,19 @@ void Engine::learner_loop() {
             learned_events_.push_back(xs.back());
             continue;
           }
-          if (u >= history_.size()) {
-            history_.resize(u + 1);
-            seen_.resize(u + 1);
-          }
+          users_.ensure_user(u);
           item_stats_.ensure(i);
-          auto& s = seen_[u];
-          auto pos = std::lower_bound(s.begin(), s.end(), i);
-          const bool repeat = pos != s.end() && *pos == i;
+          const auto& seen = users_.seen(u);
           // Only new pairs of users with history count (a repeat cannot be recommended).
-          if (options_.live_checks > 0 && xs.size() % check_every == 0 && !repeat && !s.empty()) {
-            checks.push_back({xs.size(), s, last_items(u, 50), b.event.context});
+          if (options_.live_checks > 0 && xs.size() % check_every == 0 && !users_.has_seen(u, i) &&
+              !seen.empty()) {
+            checks.push_back({xs.size(), seen, users_.last_items(u, 50), b.event.context});
           }
-          if (!repeat) s.insert(pos, i);
-          counted.push_back({b.event.timestamp, b.event.context, last_items(u, 3), false});
+          counted.push_back({b.event.timestamp, b.event.context, users_.last_items(u, 3), false});
           b.user_index = u;
           xs.push_back(to_interaction(u, i, b.event));
           learned_events_.push_back(xs.back());
-          auto& h = history_[u];
-          h.push_back(std::move(b.event));
-          if (h.size() > options_.max_history) h.pop_front();
+          users_.add(u, i, std::move(b.event));
         }
       }
       const bool online = model_->supports_online();
@@ -608,7 +587,7 @@ bool Engine::scores_finite(uint32_t user) const {
   uint32_t n = 0;
   {
     std::shared_lock state(state_mutex_);
-    n = users_.size();
+    n = users_.users().size();
   }
   std::vector<float> scores(model_->num_items());
   for (uint32_t k = 0; k < 8 && n > 0; ++k) {
@@ -861,7 +840,7 @@ void Engine::write_checkpoint() {
     w.u64(covered_seq_);
     {
       std::shared_lock state(state_mutex_);
-      for (const IdMap* ids : {&users_, &items_}) {
+      for (const IdMap* ids : {&users_.users(), &users_.items()}) {
         w.u64(ids->size());
         for (uint32_t i = 0; i < ids->size(); ++i) w.str(ids->id(i));
       }
@@ -941,7 +920,7 @@ void Engine::roll_back_to(const std::string& why, const std::string& target, siz
     give_attributes(*fresh);
     std::vector<data::Interaction> events(learned_events_.begin(),
                                           learned_events_.begin() + learned);
-    fresh->fit(models::TrainData(users_.size(), items_.size(), std::move(events)));
+    fresh->fit(models::TrainData(users_.users().size(), users_.items().size(), std::move(events)));
     how = fmt::format("a refit on the first {} events", learned);
   }
   model_ = std::move(fresh);
@@ -1024,8 +1003,8 @@ void Engine::retrain() {
     std::lock_guard learner(learner_mutex_);
     std::shared_lock state(state_mutex_);
     events = learned_events_;
-    n_users = users_.size();
-    n_items = items_.size();
+    n_users = users_.users().size();
+    n_items = users_.items().size();
     version = model_version_;
   }
   const size_t fitted = events.size();
@@ -1231,7 +1210,7 @@ std::vector<Recommendation> Engine::ranked(const store::DecayedCounts& counts, s
          return item_stats_.recommendable(i, now) && filter.accepts(item_stats_.record(i));
        }))
     out.push_back(
-        {items_.id(s.item), static_cast<float>(counts.weights()[s.item]), source, {}, {}});
+        {users_.items().id(s.item), static_cast<float>(counts.weights()[s.item]), source, {}, {}});
   return out;
 }
 
@@ -1260,7 +1239,7 @@ void Engine::upsert_items(std::span<const store::ItemRecord> items) {
   {
     std::shared_lock state(state_mutex_);
     for (auto& r : records) {
-      const uint32_t i = items_.find(r.id);
+      const uint32_t i = users_.items().find(r.id);
       const auto* old = i == IdMap::kMissing ? nullptr : item_stats_.record(i);
       r.created_at = old ? old->created_at : now;
     }
@@ -1271,7 +1250,7 @@ void Engine::upsert_items(std::span<const store::ItemRecord> items) {
   {
     std::unique_lock state(state_mutex_);
     for (auto& r : records) {
-      const uint32_t i = items_.insert(r.id);
+      const uint32_t i = users_.items().insert(r.id);
       indices.push_back(i);
       attrs.push_back(tower_attributes(r));
       item_stats_.set_record(i, std::move(r));
@@ -1296,7 +1275,7 @@ void Engine::upsert_users(std::span<const store::UserRecord> users) {
 
 std::optional<ItemInfo> Engine::item(const std::string& id) const {
   std::shared_lock state(state_mutex_);
-  const uint32_t i = items_.find(id);
+  const uint32_t i = users_.items().find(id);
   if (i == IdMap::kMissing) return std::nullopt;
   ItemInfo info;
   if (const auto* r = item_stats_.record(i)) info.record = *r;
@@ -1312,7 +1291,7 @@ Engine::Activity Engine::item_activity(const std::string& id, size_t buckets) co
   SR_INPUT_CHECK(buckets > 0 && buckets <= 1000, "parameter 'buckets' must be 1 to 1000, got {}",
                  buckets);
   std::shared_lock state(state_mutex_);
-  const uint32_t i = items_.find(id);
+  const uint32_t i = users_.items().find(id);
   SR_INPUT_CHECK(i != IdMap::kMissing, "unknown item '{}'", id);
   Activity a;
   a.counts.assign(buckets, 0);
@@ -1355,7 +1334,7 @@ std::vector<Recommendation> Engine::fresh_items(size_t n, const std::vector<uint
   std::shuffle(fresh.begin(), fresh.end(), rng);
   std::vector<Recommendation> out;
   for (size_t x = 0; x < fresh.size() && x < n; ++x)
-    out.push_back({items_.id(fresh[x].second), 0.0f, "fresh", {}, {}});
+    out.push_back({users_.items().id(fresh[x].second), 0.0f, "fresh", {}, {}});
   return out;
 }
 
@@ -1382,14 +1361,14 @@ std::vector<Recommendation> Engine::recommend_with(const models::Recommender& mo
   const int64_t now = unix_seconds();
   std::vector<uint32_t> exclude;
   for (const auto& id : r.exclude)
-    if (uint32_t i = items_.find(id); i != IdMap::kMissing) exclude.push_back(i);
-  const uint32_t u = users_.find(r.user);
+    if (uint32_t i = users_.items().find(id); i != IdMap::kMissing) exclude.push_back(i);
+  const uint32_t u = users_.users().find(r.user);
   if (u != IdMap::kMissing && r.exclude_seen)
-    exclude.insert(exclude.end(), seen_[u].begin(), seen_[u].end());
+    exclude.insert(exclude.end(), users_.seen(u).begin(), users_.seen(u).end());
   std::sort(exclude.begin(), exclude.end());
   exclude.erase(std::unique(exclude.begin(), exclude.end()), exclude.end());
   const auto ok = [&](uint32_t i) {
-    return i < items_.size() && item_stats_.recommendable(i, now) &&
+    return i < users_.items().size() && item_stats_.recommendable(i, now) &&
            r.filter.accepts(item_stats_.record(i));
   };
 
@@ -1453,7 +1432,8 @@ std::vector<Recommendation> Engine::recommend_with(const models::Recommender& mo
   };
   // Item-CF candidates (next to the user's recent items in other users' streams) join the
   // model's for the ranker to order.
-  const auto recent = ranker && u != IdMap::kMissing ? last_items(u, 50) : std::vector<uint32_t>{};
+  const auto recent =
+      ranker && u != IdMap::kMissing ? users_.last_items(u, 50) : std::vector<uint32_t>{};
   if (ranker && !pool.empty()) {
     for (const auto& [c, w] :
          item_stats_.itemcf_candidates(recent, options_.rank_pool / 2, skip_pool(), ok)) {
@@ -1541,7 +1521,8 @@ std::vector<Recommendation> Engine::recommend_with(const models::Recommender& mo
   static constexpr const char* kSourceName[] = {"model", "itemcf", "popular"};
   for (size_t x : order) {
     const auto& c = pool[x];
-    Recommendation rec{items_.id(c.item), c.score, kSourceName[static_cast<int>(c.source)], {}, {}};
+    Recommendation rec{
+        users_.items().id(c.item), c.score, kSourceName[static_cast<int>(c.source)], {}, {}};
     rec.parts = {{c.source == Source::kPopular ? "popularity" : "model", c.score},
                  {"rank", rank_relevance[x]}};
     if (!std::isnan(adjusted[x])) rec.parts.emplace_back(adjustment, adjusted[x]);
@@ -1564,9 +1545,9 @@ std::vector<Recommendation> Engine::recommend_with(const models::Recommender& mo
 
   if (r.explain && rows > 0 && u != IdMap::kMissing) {
     // Each recommended item's three most similar items among the user's last 50.
-    const auto last = recent.empty() ? last_items(u, 50) : recent;
+    const auto last = recent.empty() ? users_.last_items(u, 50) : recent;
     for (auto& rec : out) {
-      const uint32_t i = items_.find(rec.item);
+      const uint32_t i = users_.items().find(rec.item);
       if (i >= rows) continue;
       std::vector<std::pair<float, uint32_t>> near;
       for (const uint32_t j : last)
@@ -1576,7 +1557,7 @@ std::vector<Recommendation> Engine::recommend_with(const models::Recommender& mo
       std::stable_sort(near.begin(), near.end(),
                        [](const auto& a, const auto& b) { return a.first > b.first; });
       for (size_t k = 0; k < near.size() && k < 3; ++k)
-        rec.because.push_back(items_.id(near[k].second));
+        rec.because.push_back(users_.items().id(near[k].second));
     }
   }
   return out;
@@ -1589,7 +1570,7 @@ std::vector<Recommendation> Engine::similar(const std::string& item, size_t n) c
   if (!copy) learner.lock();
   const models::Recommender& model = copy ? *copy : *model_;
   std::shared_lock state(state_mutex_);
-  const uint32_t i = items_.find(item);
+  const uint32_t i = users_.items().find(item);
   SR_INPUT_CHECK(i != IdMap::kMissing, "unknown item '{}'", item);
   size_t dim = 0;
   const auto vectors = model.item_vectors(dim);
@@ -1602,17 +1583,17 @@ std::vector<Recommendation> Engine::similar(const std::string& item, size_t n) c
   const int64_t now = unix_seconds();
   std::vector<Recommendation> out;
   for (const auto& s : pick(scores, n, self, [&](uint32_t j) {
-         return j < items_.size() && item_stats_.recommendable(j, now);
+         return j < users_.items().size() && item_stats_.recommendable(j, now);
        }))
-    out.push_back({items_.id(s.item), s.score, "similar", {}, {}});
+    out.push_back({users_.items().id(s.item), s.score, "similar", {}, {}});
   return out;
 }
 
 std::vector<store::LoggedEvent> Engine::history(const std::string& user) const {
   std::shared_lock lock(state_mutex_);
-  const uint32_t u = users_.find(user);
+  const uint32_t u = users_.users().find(user);
   if (u == IdMap::kMissing) return {};
-  return {history_[u].begin(), history_[u].end()};
+  return {users_.history(u).begin(), users_.history(u).end()};
 }
 
 uint64_t Engine::erase_user(const std::string& user) {
@@ -1665,8 +1646,8 @@ EngineStats Engine::stats() const {
     s.latency_p99_ms = percentile(latency_ms_.values(), 99);
   }
   std::shared_lock lock(state_mutex_);
-  s.users = users_.size();
-  s.items = items_.size();
+  s.users = users_.users().size();
+  s.items = users_.items().size();
   s.model = options_.model;
   s.model_version = model_version_;
   s.ann_updates = ann_updates_;

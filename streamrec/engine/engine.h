@@ -40,6 +40,7 @@
 #include "streamrec/store/catalog.h"
 #include "streamrec/store/event_log.h"
 #include "streamrec/store/item_stats.h"
+#include "streamrec/store/user_state.h"
 #include "streamrec/train/ingest_queue.h"
 
 namespace streamrec::serve {
@@ -324,8 +325,6 @@ class Engine {
   // State lock held (any): hands the catalog's item attributes to `model` (its item tower
   // scores new items from them; models without one ignore them).
   void give_attributes(models::Recommender& model) const;
-  // State lock held: the user's last `n` item indices.
-  std::vector<uint32_t> last_items(uint32_t user, size_t n) const;
   std::vector<Recommendation> ranked(const store::DecayedCounts& counts, size_t n,
                                      const ItemFilter& filter, const char* source) const;
   std::vector<Recommendation> fresh_items(size_t n, const std::vector<uint32_t>& skip,
@@ -363,9 +362,7 @@ class Engine {
 
   // Ids, histories, popularity and the learned events: state_mutex_.
   mutable std::shared_mutex state_mutex_;
-  IdMap users_, items_;
-  std::vector<std::deque<store::LoggedEvent>> history_;
-  std::vector<std::vector<uint32_t>> seen_;  // sorted item indices per user
+  store::UserState users_;  // ids, histories, seen items
   store::ItemStats item_stats_;
   std::vector<data::Interaction> learned_events_;  // in learning order (retrain input)
 

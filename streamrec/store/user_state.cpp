@@ -1,0 +1,44 @@
+#include "streamrec/store/user_state.h"
+
+#include <algorithm>
+
+namespace streamrec::store {
+
+void UserState::reset(std::span<const std::string> users, std::span<const std::string> items) {
+  users_ = IdMap();
+  items_ = IdMap();
+  for (const auto& id : users) users_.insert(id);
+  for (const auto& id : items) items_.insert(id);
+  history_.clear();
+  seen_.clear();
+}
+
+void UserState::ensure_user(uint32_t u) {
+  if (u < history_.size()) return;
+  history_.resize(u + 1);
+  seen_.resize(u + 1);
+}
+
+void UserState::add(uint32_t u, uint32_t i, LoggedEvent e) {
+  ensure_user(u);
+  auto& h = history_[u];
+  h.push_back(std::move(e));
+  if (h.size() > max_history_) h.pop_front();
+  auto& s = seen_[u];
+  const auto pos = std::lower_bound(s.begin(), s.end(), i);
+  if (pos == s.end() || *pos != i) s.insert(pos, i);
+}
+
+bool UserState::has_seen(uint32_t u, uint32_t i) const {
+  return u < seen_.size() && std::binary_search(seen_[u].begin(), seen_[u].end(), i);
+}
+
+std::vector<uint32_t> UserState::last_items(uint32_t u, size_t n) const {
+  std::vector<uint32_t> out;
+  const auto& h = history_[u];
+  for (size_t k = h.size() > n ? h.size() - n : 0; k < h.size(); ++k)
+    out.push_back(items_.find(h[k].item));
+  return out;
+}
+
+}  // namespace streamrec::store

@@ -1,0 +1,52 @@
+// What the engine knows of each user between fits (module store): the string ids of users
+// and items with their dense indices, each user's recent events (newest last, at most
+// `max_history`) and the sorted set of items each user has had an event with.
+//
+// Thread-safety: none inside. The engine's state lock guards a UserState (shared for the
+// const members, exclusive for the others). Invariant: history and seen cover every user
+// index that add() or ensure_user() reached.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "streamrec/core/id_map.h"
+#include "streamrec/store/event_log.h"
+
+namespace streamrec::store {
+
+class UserState {
+ public:
+  explicit UserState(size_t max_history = 200) : max_history_(max_history) {}
+
+  IdMap& users() { return users_; }
+  const IdMap& users() const { return users_; }
+  IdMap& items() { return items_; }
+  const IdMap& items() const { return items_; }
+
+  // Forgets every user's events; the ids become `users` and `items`, in that order.
+  void reset(std::span<const std::string> users, std::span<const std::string> items);
+  // history and seen sized for user index `u`.
+  void ensure_user(uint32_t u);
+  // Event `e` of user `u` with item `i`: its history grows (the oldest beyond max_history
+  // dropped) and `i` joins its seen set.
+  void add(uint32_t u, uint32_t i, LoggedEvent e);
+  bool has_seen(uint32_t u, uint32_t i) const;
+
+  // For a user index below users().size() that add() or ensure_user() reached.
+  const std::deque<LoggedEvent>& history(uint32_t u) const { return history_[u]; }
+  const std::vector<uint32_t>& seen(uint32_t u) const { return seen_[u]; }
+  // The item indices of the user's last `n` events, oldest first.
+  std::vector<uint32_t> last_items(uint32_t u, size_t n) const;
+
+ private:
+  size_t max_history_;
+  IdMap users_, items_;
+  std::vector<std::deque<LoggedEvent>> history_;
+  std::vector<std::vector<uint32_t>> seen_;  // sorted item indices per user
+};
+
+}  // namespace streamrec::store

@@ -1,6 +1,7 @@
 // Small vector kernels shared by the hot loops (scoring, row optimizers).
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 
@@ -33,6 +34,13 @@ inline float dot(const float* a, const float* b, size_t n) {
   for (int l = 0; l < 8; ++l) s += acc[l];
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
+}
+
+// Cosine of two vectors of n floats (0 when either is zero): three vectorised dot products
+// (the ranker computes ~1,500 of these per request).
+inline float cosine(const float* a, const float* b, size_t n) {
+  const float aa = dot(a, a, n), bb = dot(b, b, n);
+  return aa > 0 && bb > 0 ? dot(a, b, n) / std::sqrt(aa * bb) : 0.0f;
 }
 
 }  // namespace streamrec

@@ -26,6 +26,8 @@
 #include "streamrec/models/registry.h"
 #include "streamrec/models/threads.h"
 #include "streamrec/serve/batch_scorer.h"
+#include "streamrec/serve/pipeline.h"
+#include "streamrec/serve/ranker_features.h"
 
 namespace streamrec::engine {
 
@@ -67,18 +69,11 @@ std::unique_ptr<models::Recommender> loaded_model(const std::string& spec, std::
 constexpr size_t kMaxIdLength = 256;
 constexpr size_t kHistoryPoints = 3600;  // one hour of per-second points
 
-// Three vectorised dot products: the scalar loop's float sums could not be reordered, so
-// each was a chain of dim dependent additions (the ranker computes ~1,500 of these per
-// request: 300 candidates x the user's last 5 items).
-float cosine(const float* a, const float* b, size_t dim) {
-  const float aa = dot(a, a, dim), bb = dot(b, b, dim);
-  return aa > 0 && bb > 0 ? dot(a, b, dim) / std::sqrt(aa * bb) : 0.0f;
-}
-
 }  // namespace
 
 Engine::Engine(EngineOptions options)
     : options_(std::move(options)),
+      pipeline_options_{options_.rank_pool, options_.context_weight, options_.fresh_seconds},
       log_((std::filesystem::create_directories(options_.data_dir), options_.data_dir + "/events"),
            store::EventLogOptions{options_.sync}),
       catalog_(options_.data_dir + "/catalog", options_.sync),
@@ -436,7 +431,8 @@ void Engine::score_before_learning(uint32_t u, uint32_t i, const Check& check) {
         from_model.push_back(0);
       }
       const auto context = parse_context(check.context, ";");
-      features = ranker_features(*model_, items, base, from_model, check.recent, context);
+      features = serve::ranker_features(*model_, item_stats_, items, base, from_model, check.recent,
+                                        context);
     }
     const auto logits = ranker_->score(features);
     std::vector<uint32_t> order(items.size());
@@ -456,62 +452,6 @@ void Engine::score_before_learning(uint32_t u, uint32_t i, const Check& check) {
   live_.push(live);
   ranked_.push(ranked);
   ++live_scored_;
-}
-
-std::vector<float> Engine::ranker_features(
-    const models::Recommender& model, std::span<const uint32_t> items,
-    std::span<const float> scores, std::span<const char> from_model,
-    std::span<const uint32_t> recent,
-    std::span<const std::pair<std::string, std::string>> context) const {
-  constexpr int64_t F = models::FusionRanker::kFeatures;
-  const size_t n = items.size();
-  std::vector<float> out(n * F, 0.0f);
-  double mean = 0, var = 0;
-  for (float s : scores) mean += s;
-  mean /= std::max<size_t>(1, n);
-  for (float s : scores) var += (s - mean) * (s - mean);
-  const double sd = std::sqrt(var / std::max<size_t>(1, n)) + 1e-6;
-  size_t dim = 0;
-  const auto vectors = model.item_vectors(dim);
-  const size_t rows = dim > 0 ? vectors.size() / dim : 0;
-  // The user's category shares over their recent items.
-  std::unordered_map<std::string, double> share;
-  for (uint32_t j : recent)
-    if (const auto* r = item_stats_.record(j))
-      for (const auto& c : r->attrs.categories) share[c] += 1.0 / recent.size();
-  for (size_t k = 0; k < n; ++k) {
-    const uint32_t i = items[k];
-    float* f = &out[k * F];
-    f[0] = 1.0f - float(k) / n;                          // retrieval rank
-    f[1] = static_cast<float>((scores[k] - mean) / sd);  // retrieval score, standardised
-    f[2] = i < item_stats_.popular().weights().size()
-               ? std::log1p(item_stats_.popular().weights()[i])
-               : 0.0f;
-    f[3] = i < item_stats_.trending().weights().size()
-               ? std::log1p(item_stats_.trending().weights()[i])
-               : 0.0f;
-    f[4] = i < item_stats_.size() && item_stats_.first_seen(i) > 0
-               ? std::log1p(
-                     std::max<int64_t>(0, item_stats_.latest_time() - item_stats_.first_seen(i)) /
-                     3600.0)
-               : 0.0f;  // item age, log hours
-    f[5] = i < item_stats_.size() ? std::log1p(item_stats_.events(i)) : 0.0f;
-    const auto* rec = item_stats_.record(i);
-    if (rec && !context.empty())
-      f[6] = static_cast<float>(
-          std::clamp(item_stats_.context().boost(context, rec->attrs.categories), -2.0, 2.0));
-    if (rec)
-      for (const auto& c : rec->attrs.categories)
-        if (const auto it = share.find(c); it != share.end())
-          f[7] = std::max(f[7], static_cast<float>(it->second));
-    if (i < rows)  // similarity to the last five items (item-to-item, the CF signal)
-      for (size_t r = recent.size() > 5 ? recent.size() - 5 : 0; r < recent.size(); ++r)
-        if (recent[r] < rows && recent[r] != i)
-          f[8] = std::max(f[8], cosine(&vectors[i * dim], &vectors[recent[r] * dim], dim));
-    f[9] = from_model[k] ? 1.0f : 0.0f;
-    f[10] = std::log1p(item_stats_.itemcf_weight(i, recent));
-  }
-  return out;
 }
 
 bool Engine::ranker_wins() const {
@@ -745,7 +685,7 @@ void Engine::ann_loop() {
 
 std::optional<std::vector<models::ScoredItem>> Engine::ann_candidates(
     const models::Recommender& model, uint32_t user, size_t n, const std::vector<uint32_t>& exclude,
-    const std::function<bool(uint32_t)>& ok) const {
+    const serve::ItemOk& ok) const {
   if (model.num_items() < options_.ann_min_items) return std::nullopt;
   std::shared_ptr<AnnIndex> index;
   {
@@ -1118,110 +1058,16 @@ RetrainStatus Engine::retrain_status() const {
 
 void Engine::wait_learned() const { queue_.wait_learned(); }
 
-namespace {
-
-// The best `k` items by decayed count (weights above 0, skipping the sorted `exclude`),
-// best first, each scored by its weight's log (a float score that keeps the order where
-// weights far below the newest would underflow in float). The doubles are compared
-// themselves: a log over the whole catalog (100,000 of them) cost ~0.5 ms on each request
-// that fell back to popular items.
-std::vector<models::ScoredItem> top_weights(const std::vector<double>& weights, size_t k,
-                                            std::span<const uint32_t> exclude) {
-  using Entry = std::pair<double, uint32_t>;  // weight, item
-  // "Better": heavier, then the lower index; the heap keeps the worst of the best k on top.
-  const auto better = [](const Entry& a, const Entry& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  };
-  std::vector<Entry> heap;
-  heap.reserve(std::min(k, weights.size()) + 1);
-  // An item enters when heavier than `floor`: 0 until the heap is full, then its lightest
-  // (an equal weight comes later, at a higher index: worse).
-  double floor = 0;
-  size_t ex = 0;
-  const auto n_items = static_cast<uint32_t>(weights.size());
-  for (uint32_t i = 0; i < n_items; ++i) {
-    if ((i & 7) == 0 && i + 8 <= n_items) {  // most blocks of 8 hold no candidate
-      bool any = false;
-      for (uint32_t l = 0; l < 8; ++l) any |= weights[i + l] > floor;
-      if (!any) {
-        i += 7;
-        continue;
-      }
-    }
-    if (!(weights[i] > floor)) continue;
-    while (ex < exclude.size() && exclude[ex] < i) ++ex;
-    if (ex < exclude.size() && exclude[ex] == i) continue;
-    heap.emplace_back(weights[i], i);
-    std::push_heap(heap.begin(), heap.end(), better);
-    if (heap.size() > k) {
-      std::pop_heap(heap.begin(), heap.end(), better);
-      heap.pop_back();
-    }
-    if (heap.size() == k) floor = heap.front().first;
-  }
-  std::sort_heap(heap.begin(), heap.end(), better);
-  std::vector<models::ScoredItem> out;
-  out.reserve(heap.size());
-  for (const auto& [w, i] : heap) out.push_back({i, static_cast<float>(std::log(w))});
-  return out;
-}
-
-// The best `n` candidates that `ok` accepts, from top(k) (the best k, best first): asks for
-// more until enough pass or none are left.
-std::vector<models::ScoredItem> pick_from(
-    const std::function<std::vector<models::ScoredItem>(size_t)>& top, size_t n,
-    const std::function<bool(uint32_t)>& ok) {
-  std::vector<models::ScoredItem> out;
-  for (size_t k = std::max<size_t>(n * 2, 16);; k *= 4) {
-    const auto best = top(k);
-    out.clear();
-    for (const auto& s : best)
-      if (ok(s.item)) {
-        out.push_back(s);
-        if (out.size() == n) return out;
-      }
-    if (best.size() < k) return out;
-  }
-}
-
-// By `scores` (skipping the sorted `exclude`).
-std::vector<models::ScoredItem> pick(std::span<const float> scores, size_t n,
-                                     std::span<const uint32_t> exclude,
-                                     const std::function<bool(uint32_t)>& ok) {
-  return pick_from([&](size_t k) { return models::top_k(scores, k, exclude); }, n, ok);
-}
-
-// By decayed counts (top_weights).
-std::vector<models::ScoredItem> pick_weights(const std::vector<double>& weights, size_t n,
-                                             std::span<const uint32_t> exclude,
-                                             const std::function<bool(uint32_t)>& ok) {
-  return pick_from([&](size_t k) { return top_weights(weights, k, exclude); }, n, ok);
-}
-
-}  // namespace
-
-std::vector<Recommendation> Engine::ranked(const store::DecayedCounts& counts, size_t n,
-                                           const ItemFilter& filter, const char* source) const {
-  // State lock held (shared).
-  SR_INPUT_CHECK(n > 0 && n <= 1000, "parameter 'n' must be 1 to 1000, got {}", n);
-  const int64_t now = unix_seconds();
-  std::vector<Recommendation> out;
-  for (const auto& s : pick_weights(counts.weights(), n, {}, [&](uint32_t i) {
-         return item_stats_.recommendable(i, now) && filter.accepts(item_stats_.record(i));
-       }))
-    out.push_back(
-        {users_.items().id(s.item), static_cast<float>(counts.weights()[s.item]), source, {}, {}});
-  return out;
-}
-
 std::vector<Recommendation> Engine::popular(size_t n, const ItemFilter& filter) const {
   std::shared_lock lock(state_mutex_);
-  return ranked(item_stats_.popular(), n, filter, "popular");
+  return serve::by_counts(users_, item_stats_, item_stats_.popular(), n, filter, "popular",
+                          unix_seconds());
 }
 
 std::vector<Recommendation> Engine::trending(size_t n, const ItemFilter& filter) const {
   std::shared_lock lock(state_mutex_);
-  return ranked(item_stats_.trending(), n, filter, "trending");
+  return serve::by_counts(users_, item_stats_, item_stats_.trending(), n, filter, "trending",
+                          unix_seconds());
 }
 
 void Engine::upsert_items(std::span<const store::ItemRecord> items) {
@@ -1313,31 +1159,6 @@ std::optional<store::UserRecord> Engine::user(const std::string& id) const {
   return catalog_.user(id);
 }
 
-std::vector<Recommendation> Engine::fresh_items(size_t n, const std::vector<uint32_t>& skip,
-                                                const ItemFilter& filter, const std::string& user,
-                                                int64_t now) const {
-  // State lock held. Up to 100 of the newest recommendable items first seen within
-  // fresh_seconds, then n of them at random (a different draw per user and minute), so
-  // fresh items reach different users and gather their first events.
-  std::vector<std::pair<int64_t, uint32_t>> fresh;
-  const int64_t since = item_stats_.latest_time() - options_.fresh_seconds;
-  for (uint32_t i = 0; i < item_stats_.size(); ++i)
-    if (item_stats_.first_seen(i) > 0 && item_stats_.first_seen(i) >= since &&
-        !std::binary_search(skip.begin(), skip.end(), i) && item_stats_.recommendable(i, now) &&
-        filter.accepts(item_stats_.record(i)))
-      fresh.emplace_back(item_stats_.first_seen(i), i);
-  const size_t keep = std::min<size_t>(fresh.size(), 100);
-  std::partial_sort(fresh.begin(), fresh.begin() + keep, fresh.end(),
-                    [](const auto& a, const auto& b) { return a.first > b.first; });
-  fresh.resize(keep);
-  std::mt19937_64 rng(std::hash<std::string>{}(user) ^ static_cast<uint64_t>(now / 60));
-  std::shuffle(fresh.begin(), fresh.end(), rng);
-  std::vector<Recommendation> out;
-  for (size_t x = 0; x < fresh.size() && x < n; ++x)
-    out.push_back({users_.items().id(fresh[x].second), 0.0f, "fresh", {}, {}});
-  return out;
-}
-
 std::vector<Recommendation> Engine::recommend(const RecommendRequest& r) const {
   SR_INPUT_CHECK(r.n > 0 && r.n <= 1000, "field 'n' must be 1 to 1000, got {}", r.n);
   SR_INPUT_CHECK(r.diversity >= 0 && r.diversity <= 1, "field 'diversity' must be 0 to 1, got {}",
@@ -1355,26 +1176,7 @@ std::vector<Recommendation> Engine::recommend(const RecommendRequest& r) const {
 
 std::vector<Recommendation> Engine::recommend_with(const models::Recommender& model,
                                                    const RecommendRequest& r) const {
-  // State lock held (shared). Stages: candidates (the model's top items, popular items for
-  // what the model cannot fill), filters (catalog state, categories, predicates), context
-  // re-ordering, diversity (MMR), exploration slots for fresh items, explanations.
-  const int64_t now = unix_seconds();
-  std::vector<uint32_t> exclude;
-  for (const auto& id : r.exclude)
-    if (uint32_t i = users_.items().find(id); i != IdMap::kMissing) exclude.push_back(i);
-  const uint32_t u = users_.users().find(r.user);
-  if (u != IdMap::kMissing && r.exclude_seen)
-    exclude.insert(exclude.end(), users_.seen(u).begin(), users_.seen(u).end());
-  std::sort(exclude.begin(), exclude.end());
-  exclude.erase(std::unique(exclude.begin(), exclude.end()), exclude.end());
-  const auto ok = [&](uint32_t i) {
-    return i < users_.items().size() && item_stats_.recommendable(i, now) &&
-           r.filter.accepts(item_stats_.record(i));
-  };
-
-  const size_t n_explore =
-      r.explore > 0 ? std::clamp<size_t>(std::lround(r.n * r.explore), 1, r.n) : 0;
-  const size_t n_main = r.n - n_explore;
+  // State lock held (shared).
   std::shared_ptr<const models::FusionRanker> ranker;
   const bool use = options_.ranker == "on" || (options_.ranker == "auto" && ranker_ahead_);
   if (r.ranker.value_or(use)) {
@@ -1382,211 +1184,31 @@ std::vector<Recommendation> Engine::recommend_with(const models::Recommender& mo
     ranker = ranker_serving_;
   }
   if (ranker && ranker->steps() == 0) ranker = nullptr;  // nothing learned yet
-  const bool rerank = r.diversity > 0 || !r.context.empty() || ranker;
-  const size_t n_pool =
-      rerank ? std::min<size_t>(std::max(n_main * 5, ranker ? options_.rank_pool : 0), 1000)
-             : n_main;
-
-  // Candidates by item index (ids and explanation parts are built for the answer only),
-  // each with a relevance: 1 - rank / pool size for the model's (so sources combine by
-  // rank), popular fill below every model candidate.
-  enum class Source { kModel, kItemCf, kPopular };
-  struct Candidate {
-    uint32_t item;
-    float score;
-    Source source;
-  };
-  std::vector<Candidate> pool;
-  std::vector<float> relevance;
-  std::vector<float> scores;  // every item's model score (exact path only)
-  if (u != IdMap::kMissing && n_pool > 0 && !r.exact) {
-    if (auto found = ann_candidates(model, u, n_pool, exclude, ok))
-      for (const auto& s : *found) pool.push_back({s.item, s.score, Source::kModel});
-  }
-  if (pool.empty() && u != IdMap::kMissing && model.num_items() > 0 && n_pool > 0) {
-    scores.assign(model.num_items(), 0.0f);
+  serve::ServingView view{model, users_, item_stats_, ranker.get(), {}, {}, pipeline_options_};
+  view.ann = [&](uint32_t user, size_t n, const std::vector<uint32_t>& exclude,
+                 const serve::ItemOk& ok) { return ann_candidates(model, user, n, exclude, ok); };
+  view.score_all = [&](uint32_t user, std::span<float> scores) {
     std::shared_ptr<BatchScorer> scorer;
     {
       std::lock_guard s(serving_mutex_);
       if (serving_.get() == &model) scorer = scorer_;  // vectors of this very copy
     }
     std::vector<float> query;
-    if (scorer && scorer->items() == scores.size() && retrieval_query(model, u, query) &&
+    if (scorer && scorer->items() == scores.size() && retrieval_query(model, user, query) &&
         query.size() == scorer->dim())
       scorer->score(query, scores);  // = score_all up to a constant per user
     else
-      model.score_all(u, scores);
-    // A user the (published) model does not know yet scores every item the same. (Stops at
-    // the first score that differs: a min/max over every item was ~7% of a request.)
-    if (std::adjacent_find(scores.begin(), scores.end(), std::not_equal_to<>()) != scores.end())
-      for (const auto& s : pick(scores, n_pool, exclude, ok))
-        pool.push_back({s.item, s.score, Source::kModel});
-  }
-  for (size_t x = 0; x < pool.size(); ++x) relevance.push_back(1.0f - float(x) / n_pool);
-  // The excluded items and the pool so far, sorted: what a further source must skip.
-  auto skip_pool = [&] {
-    std::vector<uint32_t> skip = exclude;
-    for (const auto& c : pool) skip.push_back(c.item);
-    std::sort(skip.begin(), skip.end());
-    return skip;
+      model.score_all(user, scores);
   };
-  // Item-CF candidates (next to the user's recent items in other users' streams) join the
-  // model's for the ranker to order.
-  const auto recent =
-      ranker && u != IdMap::kMissing ? users_.last_items(u, 50) : std::vector<uint32_t>{};
-  if (ranker && !pool.empty()) {
-    for (const auto& [c, w] :
-         item_stats_.itemcf_candidates(recent, options_.rank_pool / 2, skip_pool(), ok)) {
-      pool.push_back({c, c < scores.size() ? scores[c] : 0.0f, Source::kItemCf});
-      relevance.push_back(0.0f);
-    }
-  }
-  if (pool.size() < n_pool) {
-    const size_t want = n_pool - pool.size();
-    const auto top = pick_weights(item_stats_.popular().weights(), want, skip_pool(), ok);
-    const float base = pool.empty() ? 1.0f : 0.0f;
-    for (size_t x = 0; x < top.size(); ++x) {
-      const auto weight = static_cast<float>(item_stats_.popular().weights()[top[x].item]);
-      pool.push_back({top[x].item, weight, Source::kPopular});
-      relevance.push_back(base - float(x) / want);
-    }
-  }
-  const std::vector<float> rank_relevance = relevance;  // the "rank" part of explanations
-  // The fusion ranker orders the model's candidates (popular fill stays below them); without
-  // it, the context's log-lift of the item's categories is added to the rank relevance.
-  size_t ranked = 0;  // the model's and item-CF's candidates: a prefix of the pool
-  while (ranked < pool.size() && pool[ranked].source != Source::kPopular) ++ranked;
-  // "fusion" or "context": its value per candidate, NaN where it has none.
-  const char* adjustment = nullptr;
-  std::vector<float> adjusted(pool.size(), std::numeric_limits<float>::quiet_NaN());
-  if (ranker && ranked > 0) {
-    std::vector<uint32_t> items;
-    std::vector<float> base;
-    std::vector<char> from_model;
-    for (size_t x = 0; x < ranked; ++x) {
-      items.push_back(pool[x].item);
-      base.push_back(pool[x].score);
-      from_model.push_back(pool[x].source == Source::kModel);
-    }
-    const auto logits =
-        ranker->score(ranker_features(model, items, base, from_model, recent, r.context));
-    const float low = *std::min_element(logits.begin(), logits.end());
-    adjustment = "fusion";
-    for (size_t x = 0; x < pool.size(); ++x) {
-      if (x < ranked) {
-        relevance[x] = logits[x];
-        adjusted[x] = logits[x];
-      } else {
-        relevance[x] += low - 2.0f;
-      }
-    }
-  } else if (!r.context.empty()) {
-    adjustment = "context";
-    for (size_t x = 0; x < pool.size(); ++x)
-      if (const auto* rec = item_stats_.record(pool[x].item)) {
-        const auto lift = static_cast<float>(
-            options_.context_weight *
-            std::clamp(item_stats_.context().boost(r.context, rec->attrs.categories), -2.0, 2.0));
-        relevance[x] += lift;
-        adjusted[x] = lift;
-      }
-  }
-
-  size_t dim = 0;
-  const auto vectors = model.item_vectors(dim);
-  const size_t rows = dim > 0 ? vectors.size() / dim : 0;
-  std::vector<size_t> order;
-  if (r.diversity > 0) {
-    // Similarity: cosine of the model's item vectors, else shared categories (Jaccard).
-    order = mmr_order(relevance, n_main, r.diversity, [&](size_t a, size_t b) {
-      const uint32_t i = pool[a].item, j = pool[b].item;
-      if (i < rows && j < rows) return cosine(&vectors[i * dim], &vectors[j * dim], dim);
-      const auto *ra = item_stats_.record(i), *rb = item_stats_.record(j);
-      if (!ra || !rb) return 0.0f;
-      size_t common = 0;
-      for (const auto& c : ra->attrs.categories)
-        common += std::count(rb->attrs.categories.begin(), rb->attrs.categories.end(), c);
-      const size_t all = ra->attrs.categories.size() + rb->attrs.categories.size() - common;
-      return all > 0 ? float(common) / all : 0.0f;
-    });
-  } else {
-    order.resize(pool.size());
-    std::iota(order.begin(), order.end(), size_t{0});
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return relevance[a] > relevance[b]; });
-    if (order.size() > n_main) order.resize(n_main);
-  }
-  std::vector<Recommendation> out;
-  std::vector<uint32_t> out_items;  // their indices
-  static constexpr const char* kSourceName[] = {"model", "itemcf", "popular"};
-  for (size_t x : order) {
-    const auto& c = pool[x];
-    Recommendation rec{
-        users_.items().id(c.item), c.score, kSourceName[static_cast<int>(c.source)], {}, {}};
-    rec.parts = {{c.source == Source::kPopular ? "popularity" : "model", c.score},
-                 {"rank", rank_relevance[x]}};
-    if (!std::isnan(adjusted[x])) rec.parts.emplace_back(adjustment, adjusted[x]);
-    out.push_back(std::move(rec));
-    out_items.push_back(c.item);
-  }
-
-  if (n_explore > 0 || out.size() < r.n) {
-    // Fresh items in evenly spread slots; they also fill what the other sources could not.
-    std::vector<uint32_t> skip = exclude;
-    skip.insert(skip.end(), out_items.begin(), out_items.end());
-    std::sort(skip.begin(), skip.end());
-    const auto fresh = fresh_items(r.n - out.size(), skip, r.filter, r.user, now);
-    const size_t slots = std::min(fresh.size(), n_explore);
-    for (size_t k = 0; k < fresh.size(); ++k) {
-      const size_t at = k < slots ? std::min(out.size(), (k + 1) * r.n / (slots + 1)) : out.size();
-      out.insert(out.begin() + at, fresh[k]);
-    }
-  }
-
-  if (r.explain && rows > 0 && u != IdMap::kMissing) {
-    // Each recommended item's three most similar items among the user's last 50.
-    const auto last = recent.empty() ? users_.last_items(u, 50) : recent;
-    for (auto& rec : out) {
-      const uint32_t i = users_.items().find(rec.item);
-      if (i >= rows) continue;
-      std::vector<std::pair<float, uint32_t>> near;
-      for (const uint32_t j : last)
-        if (j < rows && j != i &&
-            std::none_of(near.begin(), near.end(), [&](const auto& p) { return p.second == j; }))
-          near.emplace_back(cosine(&vectors[i * dim], &vectors[j * dim], dim), j);
-      std::stable_sort(near.begin(), near.end(),
-                       [](const auto& a, const auto& b) { return a.first > b.first; });
-      for (size_t k = 0; k < near.size() && k < 3; ++k)
-        rec.because.push_back(users_.items().id(near[k].second));
-    }
-  }
-  return out;
+  return serve::recommend(view, r, unix_seconds());
 }
 
 std::vector<Recommendation> Engine::similar(const std::string& item, size_t n) const {
-  SR_INPUT_CHECK(n > 0 && n <= 1000, "parameter 'n' must be 1 to 1000, got {}", n);
   const auto copy = serving();
   std::unique_lock<std::mutex> learner(learner_mutex_, std::defer_lock);
   if (!copy) learner.lock();
-  const models::Recommender& model = copy ? *copy : *model_;
   std::shared_lock state(state_mutex_);
-  const uint32_t i = users_.items().find(item);
-  SR_INPUT_CHECK(i != IdMap::kMissing, "unknown item '{}'", item);
-  size_t dim = 0;
-  const auto vectors = model.item_vectors(dim);
-  SR_CHECK(dim > 0, ErrorKind::kUnsupported, "model {} has no item vectors", options_.model);
-  const size_t rows = vectors.size() / dim;
-  SR_INPUT_CHECK(i < rows, "item '{}' is not in the published model yet", item);
-  std::vector<float> scores(rows);
-  for (size_t j = 0; j < rows; ++j) scores[j] = cosine(&vectors[i * dim], &vectors[j * dim], dim);
-  const uint32_t self[] = {i};
-  const int64_t now = unix_seconds();
-  std::vector<Recommendation> out;
-  for (const auto& s : pick(scores, n, self, [&](uint32_t j) {
-         return j < users_.items().size() && item_stats_.recommendable(j, now);
-       }))
-    out.push_back({users_.items().id(s.item), s.score, "similar", {}, {}});
-  return out;
+  return serve::similar_items(copy ? *copy : *model_, users_, item_stats_, item, n, unix_seconds());
 }
 
 std::vector<store::LoggedEvent> Engine::history(const std::string& user) const {

@@ -35,6 +35,7 @@
 #include "streamrec/models/ranker.h"
 #include "streamrec/models/recommender.h"
 #include "streamrec/serve/ann.h"
+#include "streamrec/serve/pipeline.h"
 #include "streamrec/serve/request.h"
 #include "streamrec/serve/rerank.h"
 #include "streamrec/store/catalog.h"
@@ -279,7 +280,7 @@ class Engine {
   // `exclude`, or nullopt when ANN is not in use for this model or user.
   std::optional<std::vector<models::ScoredItem>> ann_candidates(
       const models::Recommender& model, uint32_t user, size_t n,
-      const std::vector<uint32_t>& exclude, const std::function<bool(uint32_t)>& ok) const;
+      const std::vector<uint32_t>& exclude, const serve::ItemOk& ok) const;
   // The model's retrieval query for `user` (Recommender::retrieval_query), encoded in a
   // batch with the concurrent requests' users (options_.batch_queries).
   bool retrieval_query(const models::Recommender& model, uint32_t user,
@@ -296,14 +297,6 @@ class Engine {
     std::string context;           // the event's context
   };
   void score_before_learning(uint32_t user, uint32_t item, const Check& check);
-  // State lock held (shared): one row of FusionRanker::kFeatures per candidate `items[k]`
-  // (best first by the retrieval model, `scores` its scores, `from_model` 0 for popular
-  // fill) for a user whose recent items are `recent`, under `context`.
-  std::vector<float> ranker_features(
-      const models::Recommender& model, std::span<const uint32_t> items,
-      std::span<const float> scores, std::span<const char> from_model,
-      std::span<const uint32_t> recent,
-      std::span<const std::pair<std::string, std::string>> context) const;
   // A model checkpoint read back: the model, its ids, the last logged event it covers.
   struct Checkpoint {
     std::unique_ptr<models::Recommender> model;
@@ -325,14 +318,10 @@ class Engine {
   // State lock held (any): hands the catalog's item attributes to `model` (its item tower
   // scores new items from them; models without one ignore them).
   void give_attributes(models::Recommender& model) const;
-  std::vector<Recommendation> ranked(const store::DecayedCounts& counts, size_t n,
-                                     const ItemFilter& filter, const char* source) const;
-  std::vector<Recommendation> fresh_items(size_t n, const std::vector<uint32_t>& skip,
-                                          const ItemFilter& filter, const std::string& user,
-                                          int64_t now) const;
   data::Interaction to_interaction(uint32_t user, uint32_t item, const store::LoggedEvent& e) const;
 
   EngineOptions options_;
+  serve::PipelineOptions pipeline_options_;
   store::EventLog log_;
   store::Catalog catalog_;
   train::IngestQueue queue_;  // acknowledged events on their way to the learner

@@ -11,6 +11,7 @@
 // needs exclusive access. Serving uses a clone() made at publish time.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -18,8 +19,32 @@
 
 namespace streamrec::models {
 
+// One candidate's features for the server's ranker, by name. write() lays them out in the
+// order of the ranker's input row (RankerFeatures::kCount floats); a new feature is one
+// field here and one line in write().
+struct RankerFeatures {
+  static constexpr int64_t kCount = 11;
+  float rank = 0;            // retrieval rank: 1 - position / candidates
+  float score = 0;           // retrieval score, standardised over the candidates
+  float popularity = 0;      // log1p(7-day decayed count)
+  float trend = 0;           // log1p(6-hour decayed count)
+  float age = 0;             // log1p(hours since first seen)
+  float events = 0;          // log1p(events)
+  float context_lift = 0;    // context x category log-lift, clamped to [-2, 2]
+  float category_share = 0;  // the user's recent share of the item's best category
+  float similarity = 0;      // max cosine to the user's last five items
+  float from_model = 0;      // 1: the retrieval model's candidate, 0: item-CF's
+  float itemcf = 0;          // log1p(transition count with the user's last five items)
+  void write(float* row) const {
+    const float values[kCount] = {rank,       score,      popularity,   trend,
+                                  age,        events,     context_lift, category_share,
+                                  similarity, from_model, itemcf};
+    std::copy(values, values + kCount, row);
+  }
+};
+
 struct FusionRankerOptions {
-  int64_t features = 11;  // per candidate (the server's list: FusionRanker::kFeatures)
+  int64_t features = RankerFeatures::kCount;  // per candidate
   int64_t hidden = 32;
   int64_t cross_layers = 2;
   double lr = 0.003;
@@ -28,7 +53,7 @@ struct FusionRankerOptions {
 
 class FusionRanker {
  public:
-  static constexpr int64_t kFeatures = 11;  // the server's feature list
+  static constexpr int64_t kFeatures = RankerFeatures::kCount;  // the server's feature list
   explicit FusionRanker(FusionRankerOptions options = {});
   ~FusionRanker();
   FusionRanker(const FusionRanker&) = delete;

@@ -27,6 +27,7 @@
 #include "streamrec/eval/prequential.h"
 #include "streamrec/eval/report.h"
 #include "streamrec/eval/split.h"
+#include "streamrec/models/artifact.h"
 #include "streamrec/models/registry.h"
 #include "streamrec/models/seq.h"
 
@@ -181,6 +182,26 @@ struct PrequentialCli {
   }
 };
 
+// The artifact in `dir` for evaluation on `ds`: its ids must be the data set's (the same
+// users and items in the same order, as `train` on the same data wrote them). A model not
+// fitted without this protocol's test events is evaluated with a warning.
+models::Artifact loaded_for_eval(const std::string& dir, const data::Dataset& ds,
+                                 const std::string& protocol, uint64_t seed) {
+  auto a = models::read_artifact_dir(dir);
+  SR_INPUT_CHECK(a.users == ds.users.ids() && a.items == ds.items.ids(),
+                 "'{}' was trained on other data: {} users and {} items, this data set has {} "
+                 "and {} (or in another order)",
+                 dir, a.users.size(), a.items.size(), ds.users.size(), ds.items.size());
+  const auto meta = a.meta.empty() ? nlohmann::json::object() : nlohmann::json::parse(a.meta);
+  const std::string holdout = meta.value("holdout", "none");
+  if (holdout != protocol || (protocol == "random" && meta.value("seed", uint64_t{0}) != seed))
+    log::warn(
+        "'{}' was fitted with holdout {}, not without this {} split's test events: it has seen "
+        "them, so these numbers flatter it (train --holdout {})",
+        dir, holdout, protocol, protocol);
+  return a;
+}
+
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "fit models and evaluate them with one protocol");
   auto data = std::make_shared<DataOptions>();
@@ -213,11 +234,23 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", split->seed, "random split seed")->capture_default_str();
   preq->add_to(cmd, "prequential: ");
+  auto load = std::make_shared<std::string>();
+  cmd->add_option("--load", *load,
+                  "evaluate the model `streamrec train --out DIR` wrote (no fit; train it with "
+                  "--holdout of the same protocol for a fair test) instead of --model");
   cmd->callback([=] {
     const data::Dataset ds = data->load();
     // Build every model first so that a bad spec fails before any work.
     std::vector<std::unique_ptr<models::Recommender>> built;
-    for (const auto& spec : *models) built.push_back(models::make_model(spec));
+    if (!load->empty()) {
+      SR_INPUT_CHECK(*protocol == "loo" || *protocol == "temporal" || *protocol == "random",
+                     "--load works with --protocol loo, temporal or random, not {}", *protocol);
+      auto a = loaded_for_eval(*load, ds, *protocol, split->seed);
+      *models = {a.spec};
+      built.push_back(std::move(a.model));
+    }
+    for (const auto& spec : *models)
+      if (load->empty()) built.push_back(models::make_model(spec));
     const auto meta = run_meta(*data, ds, *protocol);
     if (*protocol == "prequential") {
       preq->options.k = parse_ks(*ks).front();
@@ -266,7 +299,7 @@ void add_eval_command(CLI::App& app) {
       Progress fit_bar(fmt::format("fit {}", (*models)[x]));
       m->set_progress(fit_bar.callback());
       Progress eval_bar(fmt::format("rank {}", (*models)[x]));
-      results.push_back(eval::evaluate(*m, ds, sp, eo, true, eval_bar.callback()));
+      results.push_back(eval::evaluate(*m, ds, sp, eo, load->empty(), eval_bar.callback()));
       results.back().model = (*models)[x];
       m->set_progress({});
     }
@@ -447,54 +480,73 @@ void add_dist_train_command(CLI::App& app) {
   });
 }
 
+// DIR/model.ckpt (the artifact, ids included) and DIR/manifest.json (`meta`, the file's
+// size and CRC-32), the manifest last and atomically: when it exists, the artifact is whole.
+void write_train_output(const std::string& out, const models::Recommender& model,
+                        const data::Dataset& ds, nlohmann::json meta) {
+  const std::filesystem::path dir(out);
+  std::filesystem::create_directories(dir);
+  const auto path = dir / models::kArtifactFile;
+  models::write_artifact(path.string(), model.name() + ":" + model.params().summary(), model,
+                         ds.users.ids(), ds.items.ids(), 0, meta.dump());
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  meta["format"] = "streamrec-train";
+  meta["version"] = 2;
+  meta["files"] = {{models::kArtifactFile, {{"bytes", bytes.size()}, {"crc32", crc32(bytes)}}}};
+  const auto tmp = dir / "manifest.json.tmp";
+  write_text(tmp.string(), meta.dump(2) + "\n");
+  std::filesystem::rename(tmp, dir / "manifest.json");
+}
+
 void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "train", "fit one model on a whole data set and write it with a versioned manifest");
+      "train", "fit one model on a data set and write it as a model artifact with a manifest");
   auto data = std::make_shared<DataOptions>();
   data->add_to(cmd);
   auto spec = std::make_shared<std::string>("mf");
   auto out = std::make_shared<std::string>();
+  auto holdout = std::make_shared<eval::SplitOptions>();
+  holdout->protocol = "none";
   cmd->add_option("--model", *spec, "model spec name[:key=value,...]")->capture_default_str();
-  cmd->add_option("--out", *out, "output directory (model.bin, users.txt, items.txt, manifest)")
+  cmd->add_option("--out", *out,
+                  "output directory: model.ckpt (what serve --model-dir and eval --load read) "
+                  "and manifest.json")
       ->required();
+  cmd->add_option("--holdout", holdout->protocol,
+                  "none (fit on every event) | loo | temporal | random: fit without the test "
+                  "events of that split, so that eval --load measures it fairly")
+      ->check(CLI::IsMember({"none", "loo", "temporal", "random"}))
+      ->capture_default_str();
+  cmd->add_option("--seed", holdout->seed, "random split seed")->capture_default_str();
   cmd->callback([=] {
     auto model = models::make_model(*spec);  // a bad spec fails before any work
     const auto ds = data->load();
+    std::vector<data::Interaction> events = ds.events;
+    if (holdout->protocol != "none") events = eval::split_events(ds, *holdout).fit_for_test();
     Progress bar(fmt::format("fit {}", *spec));
     model->set_progress(bar.callback());
     const auto t0 = std::chrono::steady_clock::now();
-    model->fit(models::TrainData(ds.num_users(), ds.num_items(), ds.events, &ds));
+    model->fit(models::TrainData(ds.num_users(), ds.num_items(), std::move(events), &ds));
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     model->set_progress({});
-    const std::filesystem::path dir(*out);
-    std::filesystem::create_directories(dir);
-    models::save_model(*model, (dir / "model.bin").string());
-    write_text((dir / "users.txt").string(), id_lines(ds.users));
-    write_text((dir / "items.txt").string(), id_lines(ds.items));
-    nlohmann::json files = nlohmann::json::object();
-    for (const char* name : {"model.bin", "users.txt", "items.txt"}) {
-      std::ifstream in(dir / name, std::ios::binary);
-      const std::string bytes((std::istreambuf_iterator<char>(in)), {});
-      files[name] = {{"bytes", bytes.size()}, {"crc32", crc32(bytes)}};
-    }
-    nlohmann::json manifest = {{"format", "streamrec-train"}, {"version", 1},
-                               {"model", model->name()},      {"params", model->params().summary()},
-                               {"fit_seconds", seconds},      {"files", files}};
-    for (const auto& [k, v] : run_meta(*data, ds, "train")) manifest[k] = v;
+    nlohmann::json meta = {{"model", model->name()},
+                           {"params", model->params().summary()},
+                           {"holdout", holdout->protocol},
+                           {"seed", holdout->seed},
+                           {"fit_seconds", seconds}};
+    for (const auto& [k, v] : run_meta(*data, ds, "train")) meta[k] = v;
     if (const auto* seq = dynamic_cast<const models::SeqModel*>(model.get())) {
       const auto& r = seq->report();
-      manifest["fit"] = {{"epochs", r.epochs},
-                         {"best_epoch", r.best_epoch},
-                         {"validation_ndcg10", r.best_ndcg},
-                         {"sequences_per_second", r.sequences_per_second}};
+      meta["fit"] = {{"epochs", r.epochs},
+                     {"best_epoch", r.best_epoch},
+                     {"validation_ndcg10", r.best_ndcg},
+                     {"sequences_per_second", r.sequences_per_second}};
     }
-    // The manifest comes last and atomically: when it exists, the files it lists are whole.
-    const auto tmp = dir / "manifest.json.tmp";
-    write_text(tmp.string(), manifest.dump(2) + "\n");
-    std::filesystem::rename(tmp, dir / "manifest.json");
+    write_train_output(*out, *model, ds, meta);
     fmt::print("{} fitted in {:.1f} s on {} events; wrote {}\n", *spec, seconds, ds.events.size(),
-               (dir / "manifest.json").string());
+               *out);
   });
 }
 

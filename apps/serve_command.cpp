@@ -190,8 +190,12 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--port", ao->port, "port (0 = any free port)")->capture_default_str();
   cmd->add_option("--data-dir", so->data_dir, "durable state (event log)")->capture_default_str();
-  cmd->add_option("--model", so->model, "model spec (see `streamrec models`)")
-      ->capture_default_str();
+  auto* model_opt = cmd->add_option("--model", so->model, "model spec (see `streamrec models`)")
+                        ->capture_default_str();
+  cmd->add_option("--model-dir", so->model_dir,
+                  "start from the model `streamrec train --out DIR` wrote (no fit) and learn "
+                  "online from there")
+      ->excludes(model_opt);
   cmd->add_option("--micro-batch", so->micro_batch, "events per online learning step at most")
       ->capture_default_str();
   cmd->add_option("--max-queue", so->max_queue,

@@ -24,6 +24,8 @@ class IdMap {
   uint32_t find(std::string_view id) const;
   const std::string& id(uint32_t index) const { return ids_.at(index); }
   uint32_t size() const { return static_cast<uint32_t>(ids_.size()); }
+  // Every id, in index order.
+  const std::vector<std::string>& ids() const { return ids_; }
   void reserve(size_t n);
 
   void save(std::ostream& out) const;

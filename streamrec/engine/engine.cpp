@@ -23,6 +23,7 @@
 #include "streamrec/core/runtime_env.h"
 #include "streamrec/core/serialize.h"
 #include "streamrec/core/simd.h"
+#include "streamrec/models/artifact.h"
 #include "streamrec/models/registry.h"
 #include "streamrec/models/threads.h"
 #include "streamrec/serve/batch_scorer.h"
@@ -107,10 +108,20 @@ Engine::Engine(EngineOptions options)
   SR_INPUT_CHECK(options_.quality_margin >= 0 && options_.quality_margin < 1,
                  "quality margin must be 0 (off) to below 1, got {}", options_.quality_margin);
   quality_ = QualityWindow(options_.quality_margin, std::max<uint64_t>(1, options_.quality_checks));
+  std::unique_ptr<models::Artifact> artifact;
+  if (!options_.model_dir.empty()) {
+    artifact = std::make_unique<models::Artifact>(models::read_artifact_dir(options_.model_dir));
+    options_.model = artifact->spec;
+  }
   model_ = models::make_model(options_.model);  // a bad spec fails here
   ranker_ = std::make_unique<models::FusionRanker>();
-  auto checkpoint = read_checkpoint();
-  refit_from_log("start", std::move(checkpoint));
+  auto start = read_checkpoint();
+  if (!start && artifact) {
+    log::info("serve: starting from the model in '{}' ({}, {} users, {} items)", options_.model_dir,
+              artifact->spec, artifact->users.size(), artifact->items.size());
+    start = std::move(artifact);
+  }
+  refit_from_log("start", std::move(start));
   learner_ = std::thread([this] { learner_loop(); });
   sampler_ = std::thread([this] { sampler_loop(); });
   ann_thread_ = std::thread([this] { ann_loop(); });
@@ -141,7 +152,7 @@ data::Interaction Engine::to_interaction(uint32_t user, uint32_t item,
   return x;
 }
 
-void Engine::refit_from_log(const std::string& reason, std::unique_ptr<Checkpoint> resume) {
+void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::Artifact> resume) {
   // Rebuilds ids, histories and popularity from the log and fits a fresh model on it; or,
   // resuming, takes the checkpoint's model and ids, rebuilds the state of the events it
   // covers and queues the later ones for the learner.
@@ -764,60 +775,46 @@ void Engine::note_learned(uint64_t seq) {
   }
 }
 
-namespace {
-constexpr uint32_t kCheckpointVersion = 1;
-}  // namespace
-
 void Engine::write_checkpoint() {
   last_checkpoint_ = std::chrono::steady_clock::now();
   if (options_.checkpoint_s <= 0 || erasing_) return;
   try {
-    const auto bytes = snapshot();
-    if (!bytes) return;
-    CheckedFileWriter file(checkpoint_path(), {"srckpt", kCheckpointVersion});
-    auto& w = file.writer();
-    w.str(options_.model);
-    w.u64(covered_seq_);
+    if (!can_snapshot_) return;
+    std::vector<std::string> users, items;
     {
       std::shared_lock state(state_mutex_);
-      for (const IdMap* ids : {&users_.users(), &users_.items()}) {
-        w.u64(ids->size());
-        for (uint32_t i = 0; i < ids->size(); ++i) w.str(ids->id(i));
-      }
+      users = users_.users().ids();
+      items = users_.items().ids();
     }
-    w.str(*bytes);
-    file.commit();
+    models::write_artifact(checkpoint_path(), options_.model, *model_, users, items, covered_seq_);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kUnsupported) {
+      can_snapshot_ = false;
+      return;
+    }
+    log::error("serve: writing the model checkpoint '{}' failed: {}", checkpoint_path(), e.what());
   } catch (const std::exception& e) {
     log::error("serve: writing the model checkpoint '{}' failed: {}", checkpoint_path(), e.what());
   }
 }
 
-std::unique_ptr<Engine::Checkpoint> Engine::read_checkpoint() const {
+std::unique_ptr<models::Artifact> Engine::read_checkpoint() const {
   const std::string path = checkpoint_path();
   if (options_.checkpoint_s <= 0 || !std::filesystem::exists(path)) return nullptr;
   try {
-    auto in = open_checked_file(path, "srckpt", kCheckpointVersion);
-    BinaryReader r(*in, path);
-    const std::string spec = r.str();
-    if (spec != options_.model) {
-      log::warn("serve: checkpoint '{}' is of model {}, not {}: refitting on the log", path, spec,
-                options_.model);
+    auto c = std::make_unique<models::Artifact>(models::read_artifact(path));
+    if (c->spec != options_.model) {
+      log::warn("serve: checkpoint '{}' is of model {}, not {}: not resuming from it", path,
+                c->spec, options_.model);
       return nullptr;
     }
-    auto c = std::make_unique<Checkpoint>();
-    c->covered_seq = r.u64();
     SR_CHECK(c->covered_seq <= log_.last_seq(), ErrorKind::kCorrupt,
              "it covers event {}, past the log's last ({})", c->covered_seq, log_.last_seq());
-    for (auto* ids : {&c->users, &c->items}) {
-      ids->resize(r.count(uint64_t{1} << 32));
-      for (auto& id : *ids) id = r.str();
-    }
-    c->model = loaded_model(spec, r.str(), path + " (model)");
     if (!c->model->supports_online() && c->covered_seq < log_.last_seq()) {
       log::info(
           "serve: model {} does not learn online: refitting on the log, not resuming "
           "from checkpoint '{}' (events were logged after it)",
-          spec, path);
+          c->spec, path);
       return nullptr;
     }
     return c;

@@ -32,6 +32,7 @@
 #include "streamrec/core/id_map.h"
 #include "streamrec/core/ring.h"
 #include "streamrec/engine/metrics.h"
+#include "streamrec/models/artifact.h"
 #include "streamrec/models/ranker.h"
 #include "streamrec/models/recommender.h"
 #include "streamrec/serve/ann.h"
@@ -60,8 +61,12 @@ using serve::RecommendRequest;
 struct EngineOptions {
   std::string model = "mf:algo=bpr";  // model spec (see `streamrec models`)
   std::string data_dir;               // event log directory (created if missing)
-  bool sync = true;                   // fsync each ingest before acknowledging it
-  size_t micro_batch = 256;           // events per learning step at most
+  // A model artifact's directory (streamrec train --out): the start takes its model and ids
+  // instead of a fit (the model spec becomes the artifact's) and learns every logged event
+  // online from there. A checkpoint of the same spec in data_dir, being newer, wins.
+  std::string model_dir;
+  bool sync = true;          // fsync each ingest before acknowledging it
+  size_t micro_batch = 256;  // events per learning step at most
   // Events the learner's queue holds in memory at most (about 150 bytes each). Ingest
   // beyond it is still logged and acknowledged; the learner reads it back from the log,
   // in order, as the queue drains.
@@ -297,18 +302,14 @@ class Engine {
     std::string context;           // the event's context
   };
   void score_before_learning(uint32_t user, uint32_t item, const Check& check);
-  // A model checkpoint read back: the model, its ids, the last logged event it covers.
-  struct Checkpoint {
-    std::unique_ptr<models::Recommender> model;
-    std::vector<std::string> users, items;
-    uint64_t covered_seq = 0;
-  };
+
   // With `resume`, the model comes from that checkpoint instead of a fit, and the events
   // logged after it are queued for the learner.
-  void refit_from_log(const std::string& reason, std::unique_ptr<Checkpoint> resume = nullptr);
-  std::string checkpoint_path() const { return options_.data_dir + "/model.ckpt"; }
+  void refit_from_log(const std::string& reason,
+                      std::unique_ptr<models::Artifact> resume = nullptr);
+  std::string checkpoint_path() const { return options_.data_dir + "/" + models::kArtifactFile; }
   // The checkpoint in data_dir if there is a usable one (else null; a warning says why).
-  std::unique_ptr<Checkpoint> read_checkpoint() const;
+  std::unique_ptr<models::Artifact> read_checkpoint() const;
   // Learner lock held: writes the learning model's checkpoint (if the model can save).
   void write_checkpoint();
   // Learner lock held: `seq` was learned; moves covered_seq_ over every event learned in a row.

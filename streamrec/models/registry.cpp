@@ -64,29 +64,4 @@ std::unique_ptr<Recommender> make_model(std::string_view spec) {
               fmt::format("unknown model {} (known: {})", text::quote(name), names));
 }
 
-namespace {
-constexpr uint32_t kModelFileVersion = 1;
-}
-
-void save_model(const Recommender& model, const std::string& path) {
-  std::ostringstream payload;
-  BinaryWriter w(payload);
-  w.str(model.name());
-  w.str(model.params().summary());
-  model.save(w);
-  write_checked_file(path, {"model", kModelFileVersion}, payload.str());
-}
-
-std::unique_ptr<Recommender> load_model(const std::string& path) {
-  std::istringstream payload(read_checked_file(path, "model", kModelFileVersion));
-  BinaryReader r(payload, path);
-  const std::string name = r.str();
-  const std::string params = r.str();
-  auto model = make_model(name + ":" + params);
-  model->load(r);
-  SR_CHECK(payload.peek() == std::char_traits<char>::eof(), ErrorKind::kCorrupt,
-           "'{}': trailing bytes after the {} model", path, name);
-  return model;
-}
-
 }  // namespace streamrec::models

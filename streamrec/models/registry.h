@@ -24,10 +24,4 @@ const std::vector<ModelInfo>& model_registry();
 // Error(kInvalidInput) listing what is known.
 std::unique_ptr<Recommender> make_model(std::string_view spec);
 
-// Saves a fitted model as a checked file (kind "model": its name, parameters and state),
-// atomically. Throws Error(kUnsupported) for models that cannot be saved.
-void save_model(const Recommender& model, const std::string& path);
-// Loads a file written by save_model; Error(kCorrupt) on a damaged or foreign file.
-std::unique_ptr<Recommender> load_model(const std::string& path);
-
 }  // namespace streamrec::models

@@ -35,7 +35,7 @@ bool UserState::has_seen(uint32_t u, uint32_t i) const {
 
 std::vector<uint32_t> UserState::last_items(uint32_t u, size_t n) const {
   std::vector<uint32_t> out;
-  const auto& h = history_[u];
+  const auto& h = history(u);
   for (size_t k = h.size() > n ? h.size() - n : 0; k < h.size(); ++k)
     out.push_back(items_.find(h[k].item));
   return out;

@@ -4,7 +4,7 @@
 //
 // Thread-safety: none inside. The engine's state lock guards a UserState (shared for the
 // const members, exclusive for the others). Invariant: history and seen cover every user
-// index that add() or ensure_user() reached.
+// index that add() or ensure_user() reached; the accessors answer empty for the others.
 #pragma once
 
 #include <cstdint>
@@ -36,13 +36,19 @@ class UserState {
   void add(uint32_t u, uint32_t i, LoggedEvent e);
   bool has_seen(uint32_t u, uint32_t i) const;
 
-  // For a user index below users().size() that add() or ensure_user() reached.
-  const std::deque<LoggedEvent>& history(uint32_t u) const { return history_[u]; }
-  const std::vector<uint32_t>& seen(uint32_t u) const { return seen_[u]; }
+  // Empty for a user with no events yet (an id known only from a model's checkpoint).
+  const std::deque<LoggedEvent>& history(uint32_t u) const {
+    return u < history_.size() ? history_[u] : kNoHistory;
+  }
+  const std::vector<uint32_t>& seen(uint32_t u) const {
+    return u < seen_.size() ? seen_[u] : kNoItems;
+  }
   // The item indices of the user's last `n` events, oldest first.
   std::vector<uint32_t> last_items(uint32_t u, size_t n) const;
 
  private:
+  static inline const std::deque<LoggedEvent> kNoHistory{};
+  static inline const std::vector<uint32_t> kNoItems{};
   size_t max_history_;
   IdMap users_, items_;
   std::vector<std::deque<LoggedEvent>> history_;

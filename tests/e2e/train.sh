@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `streamrec train`: fits a model on generated data and writes model.bin, the id lists and a
-# manifest whose sizes and CRC-32s match the files; a bad spec fails before writing anything.
+# `streamrec train`: fits a model on generated data and writes the model artifact
+# (model.ckpt) and a manifest whose sizes and CRC-32s match the files; a bad spec fails
+# before writing anything.
 set -euo pipefail
 BIN=$1
 DIR=$(mktemp -d)
@@ -11,13 +12,13 @@ python3 - "$DIR/out" <<'PY'
 import json, os, sys, zlib
 d = sys.argv[1]
 m = json.load(open(os.path.join(d, "manifest.json")))
-assert m["format"] == "streamrec-train" and m["version"] == 1, m
+assert m["format"] == "streamrec-train" and m["version"] == 2, m
 assert m["model"] == "seq" and "features=categories+tags" in m["params"], m["params"]
 assert m["fit"]["best_epoch"] >= 2, m["fit"]
 for name, f in m["files"].items():
     data = open(os.path.join(d, name), "rb").read()
     assert len(data) == f["bytes"] and zlib.crc32(data) == f["crc32"], name
-assert len(open(os.path.join(d, "items.txt")).read().split()) == int(m["items"])
+assert sorted(m["files"]) == ["model.ckpt"], m["files"]
 print("manifest ok:", sorted(m["files"]))
 PY
 if "$BIN" train --model nosuchmodel --out "$DIR/bad" 2>/dev/null; then

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include <algorithm>
 
 #include <cmath>
@@ -11,8 +14,10 @@
 #include <fmt/format.h>
 
 #include "streamrec/core/error.h"
+#include "streamrec/core/serialize.h"
 #include "streamrec/data/generator.h"
 #include "streamrec/eval/evaluator.h"
+#include "streamrec/models/artifact.h"
 #include "streamrec/models/ease.h"
 #include "streamrec/models/itemknn.h"
 #include "streamrec/models/registry.h"
@@ -358,24 +363,97 @@ TEST(MfSgd, PredictsRatingsBetterThanTheMean) {
   EXPECT_THROW(make_model("mf:algo=bpr")->predict(0, 0), Error);
 }
 
-TEST(Persistence, SavedModelsScoreIdentically) {
+std::vector<std::string> ids(const char* prefix, uint32_t n) {
+  std::vector<std::string> out;
+  for (uint32_t x = 0; x < n; ++x) out.push_back(std::to_string(x).insert(0, prefix));
+  return out;
+}
+
+TEST(Artifact, SavedModelsScoreIdenticallyWithTheirIdsAndMetadata) {
   TempDir dir;
   const auto ds = random_binary(40, 30, 5, 17);
   for (const char* spec : {"popular:half_life_days=3", "mf:algo=als,epochs=2", "ease:lambda=5"}) {
     auto m = make_model(spec);
     m->fit(all_of(ds));
-    const std::string path = (dir.path() / "m.bin").string();
-    save_model(*m, path);
-    auto back = load_model(path);
+    const std::string path = (dir.path() / kArtifactFile).string();
+    write_artifact(path, spec, *m, ids("u", 40), ids("i", 30), 77, R"({"holdout":"loo"})");
+    const auto back = read_artifact(path);
+    EXPECT_EQ(back.spec, spec);
+    EXPECT_EQ(back.users, ids("u", 40));
+    EXPECT_EQ(back.items, ids("i", 30));
+    EXPECT_EQ(back.covered_seq, 77u);
+    EXPECT_EQ(back.meta, R"({"holdout":"loo"})");
     std::vector<float> a(ds.num_items()), b(ds.num_items());
     for (uint32_t u = 0; u < ds.num_users(); ++u) {
       m->score_all(u, a);
-      back->score_all(u, b);
+      back.model->score_all(u, b);
       ASSERT_EQ(a, b) << spec;
     }
   }
   auto knn = make_model("itemknn");
-  EXPECT_THROW(save_model(*knn, (dir.path() / "k.bin").string()), Error);
+  EXPECT_THROW(write_artifact((dir.path() / "k").string(), "itemknn", *knn, {}, {}, 0), Error);
+}
+
+TEST(Artifact, TruncatedForeignAndMismatchedFilesAreClearErrors) {
+  TempDir dir;
+  const auto ds = random_binary(40, 30, 5, 17);
+  auto m = make_model("mf:algo=als,epochs=2");
+  m->fit(all_of(ds));
+  const std::string path = (dir.path() / "a.ckpt").string();
+  write_artifact(path, "mf:algo=als,epochs=2", *m, ids("u", 40), ids("i", 30), 0);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const auto expect_corrupt = [&](const std::string& content, const char* what) {
+    const std::string bad = (dir.path() / "bad.ckpt").string();
+    std::ofstream(bad, std::ios::binary) << content;
+    try {
+      read_artifact(bad);
+      ADD_FAILURE() << what;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kCorrupt) << what << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find("bad.ckpt"), std::string::npos) << e.what();
+    }
+  };
+  expect_corrupt(bytes.substr(0, bytes.size() / 2), "truncated");
+  expect_corrupt("not a model at all, just some text", "foreign");
+  // Fewer item ids than the model scores: a mismatched file.
+  write_artifact(path, "mf:algo=als,epochs=2", *m, ids("u", 40), ids("i", 3), 0);
+  std::ifstream in(path, std::ios::binary);
+  expect_corrupt(std::string(std::istreambuf_iterator<char>(in), {}), "mismatched ids");
+  EXPECT_THROW(read_artifact_dir((dir.path() / "missing").string()), Error);
+}
+
+TEST(Artifact, VersionOneCheckpointsStillRead) {
+  // The server's checkpoints before train wrote artifacts: no metadata field.
+  TempDir dir;
+  const auto ds = random_binary(20, 10, 4, 3);
+  auto m = make_model("popular");
+  m->fit(all_of(ds));
+  std::ostringstream state;
+  {
+    BinaryWriter sw(state);
+    m->save(sw);
+  }
+  const std::string path = (dir.path() / "old.ckpt").string();
+  {
+    CheckedFileWriter file(path, {"srckpt", 1});
+    auto& w = file.writer();
+    w.str("popular");
+    w.u64(5);
+    for (const auto& list : {ids("u", 20), ids("i", 10)}) {
+      w.u64(list.size());
+      for (const auto& id : list) w.str(id);
+    }
+    w.str(state.str());
+    file.commit();
+  }
+  const auto a = read_artifact(path);
+  EXPECT_EQ(a.covered_seq, 5u);
+  EXPECT_TRUE(a.meta.empty());
+  EXPECT_EQ(a.items.size(), 10u);
 }
 
 }  // namespace

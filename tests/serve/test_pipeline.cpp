@@ -26,20 +26,21 @@ struct World {
     for (uint32_t i = 0; i < 24; ++i) items.ensure(users.items().insert(id(i)));
     std::vector<data::Interaction> events;
     for (uint32_t u = 0; u < 40; ++u) {
-      const uint32_t uu = users.users().insert("u" + std::to_string(u));
+      const std::string user = std::to_string(u).insert(0, "u");
+      const uint32_t uu = users.users().insert(user);
       for (uint32_t k = 0; k < (u < 4 ? 3u : 6u); ++k) {  // users 0..3 saw half their group
         const uint32_t i = (u % 4) * 6 + k;
         const int64_t t = 1000 + u * 10 + k;
-        users.add(uu, i, {"u" + std::to_string(u), id(i), 1.0f, data::EventType::kClick, t, ""});
+        users.add(uu, i, {user, id(i), 1.0f, data::EventType::kClick, t, ""});
         items.count_event(i, t, "device=tv");
         events.push_back({uu, i, 1.0f, data::EventType::kClick, t, 0});
       }
     }
     model->fit(models::TrainData(users.users().size(), users.items().size(), events));
   }
-  static std::string id(uint32_t i) { return "i" + std::to_string(i); }
+  static std::string id(uint32_t i) { return std::to_string(i).insert(0, "i"); }
   ServingView view() const {
-    ServingView v{*model, users, items};
+    ServingView v{*model, users, items, nullptr, {}, {}, {}};
     v.score_all = [this](uint32_t user, std::span<float> scores) {
       model->score_all(user, scores);
     };

@@ -37,9 +37,12 @@ TEST(UserState, ResetForgetsEventsAndKeepsTheGivenIds) {
   EXPECT_EQ(s.users().size(), 2u);
   EXPECT_EQ(s.users().find("a"), 1u);
   EXPECT_EQ(s.items().find("i"), IdMap::kMissing);
-  s.ensure_user(1);
+  // Ids known only from the reset (a checkpoint's) answer empty, before and after sizing.
   EXPECT_TRUE(s.history(1).empty());
   EXPECT_TRUE(s.seen(0).empty());
+  EXPECT_TRUE(s.last_items(1, 5).empty());
+  s.ensure_user(1);
+  EXPECT_TRUE(s.history(1).empty());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <map>
 #include <numeric>
 #include <span>
 #include <thread>
@@ -189,66 +190,13 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--host", ao->host, "address to bind (loopback by default)")
       ->capture_default_str();
   cmd->add_option("--port", ao->port, "port (0 = any free port)")->capture_default_str();
-  cmd->add_option("--data-dir", so->data_dir, "durable state (event log)")->capture_default_str();
-  auto* model_opt = cmd->add_option("--model", so->model, "model spec (see `streamrec models`)")
-                        ->capture_default_str();
-  cmd->add_option("--model-dir", so->model_dir,
-                  "start from the model `streamrec train --out DIR` wrote (no fit) and learn "
-                  "online from there")
-      ->excludes(model_opt);
-  cmd->add_option("--micro-batch", so->micro_batch, "events per online learning step at most")
-      ->capture_default_str();
-  cmd->add_option("--max-queue", so->max_queue,
-                  "events the learner's queue holds in memory; more wait in the log")
-      ->capture_default_str();
-  cmd->add_option("--flush-ms", so->flush_ms, "a partial micro-batch is learned after this")
-      ->capture_default_str();
-  cmd->add_option("--batch-scoring", so->batch_scoring,
-                  "score concurrent requests in shared passes over the item matrix (mf, seq)")
-      ->capture_default_str();
-  cmd->add_option("--batch-queries", so->batch_queries,
-                  "encode concurrent requests' users in one batch (deep models)")
-      ->capture_default_str();
-  cmd->add_option("--background-nice", so->background_nice,
-                  "niceness added to the learner, ANN and retrain threads (requests first)")
-      ->capture_default_str();
-  cmd->add_option("--background-idle", so->background_idle,
-                  "run the learner, ANN and retrain threads under SCHED_IDLE (a core only "
-                  "when requests leave one free)")
-      ->capture_default_str();
-  cmd->add_option("--ann-min-items", so->ann_min_items,
-                  "retrieve candidates from an HNSW index once the model has this many items "
-                  "(models with retrieval vectors: mf, seq)")
-      ->capture_default_str();
-  cmd->add_option("--checkpoint-every", so->checkpoint_s,
-                  "seconds between model checkpoints in the data dir; a restart resumes from the "
-                  "last one plus the events logged after it (0: none, a restart refits)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  cmd->add_option("--retrain-every", so->retrain_every_s,
-                  "background retrain every this many seconds (0: only POST /v1/model/retrain)")
-      ->capture_default_str();
-  cmd->add_option("--retrain-margin", so->retrain_margin,
-                  "a retrain replaces the live model only if its held-out HR@10 is at least "
-                  "(1 - margin) x the live HR@10")
-      ->capture_default_str();
-  cmd->add_option("--retrain-holdout", so->retrain_holdout,
-                  "newest events held out of a retrain's fit to test it on")
-      ->capture_default_str();
-  cmd->add_option("--quality-margin", so->quality_margin,
-                  "roll back when a window's live HR@10 falls below (1 - margin) x the window "
-                  "before (0: off)")
-      ->capture_default_str();
-  cmd->add_option("--quality-checks", so->quality_checks,
-                  "prequential checks per quality-guard window")
-      ->capture_default_str();
-  cmd->add_option("--ranker", so->ranker,
-                  "order recommendations with the fusion ranker: auto (when its live HR@10 "
-                  "matches the model's), on, off")
-      ->check(CLI::IsMember({"auto", "on", "off"}))
-      ->capture_default_str();
-  cmd->add_option("--ann-ef", so->ann.ef_search, "HNSW search list size (recall vs speed)")
-      ->capture_default_str();
+  // The engine's options, from their one declaration (engine/options.h).
+  std::map<std::string, CLI::Option*> flags;
+  for (const auto& o : engine::engine_options())
+    flags[o.flag] = std::visit(
+        [&](auto* field) { return cmd->add_option(o.flag, *field, o.help)->capture_default_str(); },
+        o.field(*so));
+  flags["--model-dir"]->excludes(flags["--model"]);
   cmd->add_option("--api-keys", *keys,
                   "key:role,... (role read|write|admin); default $STREAMREC_API_KEYS; none = "
                   "no authentication");
@@ -362,7 +310,8 @@ void add_serve_command(CLI::App& app) {
       });
     }
     const std::string base = fmt::format("http://{}:{}", ao->host, port);
-    fmt::print("streamrec serving {} (model {}, data in {})\n", base, so->model, so->data_dir);
+    fmt::print("streamrec serving {} (model {}, data in {})\n", base, service.model_spec(),
+               so->data_dir);
     fmt::print("  dashboard: {}/\n", base);
     fmt::print("  try: curl '{}/v1/recommend?user={}&n=5'{}\n", base, example_user,
                ao->keys.empty() ? "" : " -H 'X-API-Key: KEY'");

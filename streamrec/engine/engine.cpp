@@ -73,7 +73,7 @@ constexpr size_t kHistoryPoints = 3600;  // one hour of per-second points
 }  // namespace
 
 Engine::Engine(EngineOptions options)
-    : options_(std::move(options)),
+    : options_((check_options(options), std::move(options))),
       pipeline_options_{options_.rank_pool, options_.context_weight, options_.fresh_seconds},
       log_((std::filesystem::create_directories(options_.data_dir), options_.data_dir + "/events"),
            store::EventLogOptions{options_.sync}),
@@ -98,15 +98,8 @@ Engine::Engine(EngineOptions options)
           });
         }
       }) {
-  SR_INPUT_CHECK(options_.micro_batch > 0, "micro batch must be positive");
-  SR_INPUT_CHECK(options_.ranker == "auto" || options_.ranker == "on" || options_.ranker == "off",
-                 "ranker must be auto, on or off, got '{}'", options_.ranker);
-  SR_INPUT_CHECK(options_.retrain_margin >= 0 && options_.retrain_margin <= 1,
-                 "retrain margin must be 0 to 1, got {}", options_.retrain_margin);
   start_ms_ = unix_ms();
   if (options_.blas_threads > 0) set_blas_threads(options_.blas_threads);
-  SR_INPUT_CHECK(options_.quality_margin >= 0 && options_.quality_margin < 1,
-                 "quality margin must be 0 (off) to below 1, got {}", options_.quality_margin);
   quality_ = QualityWindow(options_.quality_margin, std::max<uint64_t>(1, options_.quality_checks));
   std::unique_ptr<models::Artifact> artifact;
   if (!options_.model_dir.empty()) {

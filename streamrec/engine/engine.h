@@ -32,6 +32,7 @@
 #include "streamrec/core/id_map.h"
 #include "streamrec/core/ring.h"
 #include "streamrec/engine/metrics.h"
+#include "streamrec/engine/options.h"
 #include "streamrec/models/artifact.h"
 #include "streamrec/models/ranker.h"
 #include "streamrec/models/recommender.h"
@@ -57,71 +58,6 @@ using serve::ItemFilter;
 using serve::QualityWindow;
 using serve::Recommendation;
 using serve::RecommendRequest;
-
-struct EngineOptions {
-  std::string model = "mf:algo=bpr";  // model spec (see `streamrec models`)
-  std::string data_dir;               // event log directory (created if missing)
-  // A model artifact's directory (streamrec train --out): the start takes its model and ids
-  // instead of a fit (the model spec becomes the artifact's) and learns every logged event
-  // online from there. A checkpoint of the same spec in data_dir, being newer, wins.
-  std::string model_dir;
-  bool sync = true;          // fsync each ingest before acknowledging it
-  size_t micro_batch = 256;  // events per learning step at most
-  // Events the learner's queue holds in memory at most (about 150 bytes each). Ingest
-  // beyond it is still logged and acknowledged; the learner reads it back from the log,
-  // in order, as the queue drains.
-  size_t max_queue = 1000000;
-  int flush_ms = 100;        // a partial micro-batch is learned after this long
-  size_t max_history = 200;  // recent events kept per user for queries
-  size_t live_checks = 32;   // live prequential checks per micro-batch at most
-  int publish_ms = 1000;     // guard check + serving-copy publish interval (0: every micro-batch)
-  // Model checkpoints in data_dir (`model.ckpt`): the learning model's state at a publish,
-  // its ids and the last logged event it covers, written at most every checkpoint_s seconds
-  // and after each refit. A start resumes from it and learns the events logged after it
-  // online; without one (or for another model spec), a start refits on the whole log.
-  // 0: no checkpoints.
-  double checkpoint_s = 60;
-  size_t keep_versions = 10;          // versions kept (with snapshots) for rollback
-  int64_t fresh_seconds = 3 * 86400;  // items first seen this recently are "fresh" (explore)
-  double context_weight = 0.3;  // weight of the context log-lift against rank-scaled relevance
-  // Candidates come from an HNSW index over the model's retrieval vectors (mf, seq) instead
-  // of scoring every item once the published model has this many items.
-  size_t ann_min_items = 200000;
-  // Batch update: a background retrain every retrain_every_s seconds (0: only on demand).
-  // The fresh model is fitted without the newest retrain_holdout events, tested on them
-  // (test-then-train, HR@10) and swapped in only if that is at least (1 - retrain_margin)
-  // times the live model's prequential HR@10; otherwise the live model stays.
-  int64_t retrain_every_s = 0;
-  // Quality guard: the model's live HR@10 over each window of quality_checks prequential
-  // checks is compared with the window before; below (1 - quality_margin) of it, the model
-  // is rolled back to the state before the window. 0 turns it off.
-  double quality_margin = 0.5;
-  // The fusion ranker learns online beside the model (always, for the ranked_hr10 metric)
-  // and orders recommendations: "auto" when its live HR@10 over the last 1,000 checks is at
-  // least the model's (after 200 checks), "on", or "off" (per request: ranker=true|false).
-  std::string ranker = "auto";
-  size_t rank_pool = 50;  // candidates the ranker orders
-  uint64_t quality_checks = 300;
-  size_t retrain_holdout = 1000;
-  double retrain_margin = 0.1;
-  AnnOptions ann;
-  // Niceness added to the background threads (learner, ANN maintenance, retrain), so that
-  // requests win the CPU when they compete (0: same priority).
-  int background_nice = 5;
-  // The background threads also run under SCHED_IDLE: a core only when no request thread
-  // wants it, and a waking request thread preempts them at once.
-  bool background_idle = false;
-  // OpenBLAS threads in the serving process. Its idle workers spin (sched_yield) after each
-  // call: with the fusion ranker's small products on every request, a second thread burnt
-  // ~20% of the two cores. 0 leaves the library's default.
-  int blas_threads = 1;
-  // Exact scoring of concurrent requests in shared passes over the item matrix (models with
-  // retrieval vectors: mf, seq); false: each request scores alone (score_all).
-  bool batch_scoring = true;
-  // Encoding of concurrent requests' users in one batch (one pass of a deep model's
-  // operators for all of them: 4 users cost 1.5x one, bench_seq_query); false: each alone.
-  bool batch_queries = true;
-};
 
 // An item as the service knows it: its catalog record (if upserted) and live counters.
 struct ItemInfo {

@@ -29,6 +29,7 @@
 #include "streamrec/serve/batch_scorer.h"
 #include "streamrec/serve/pipeline.h"
 #include "streamrec/serve/ranker_features.h"
+#include "streamrec/train/fit_fresh.h"
 
 namespace streamrec::engine {
 
@@ -145,24 +146,7 @@ data::Interaction Engine::to_interaction(uint32_t user, uint32_t item,
   return x;
 }
 
-void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::Artifact> resume) {
-  // Rebuilds ids, histories and popularity from the log and fits a fresh model on it; or,
-  // resuming, takes the checkpoint's model and ids, rebuilds the state of the events it
-  // covers and queues the later ones for the learner.
-  std::lock_guard learner(learner_mutex_);
-  std::unique_lock lock(state_mutex_);
-  // Ids are rebuilt: older versions' snapshots no longer match them (and after a deletion
-  // they would hold the deleted user's data), nor does the ANN index.
-  versions_.clear();
-  {
-    std::lock_guard a(ann_mutex_);
-    ++ids_epoch_;
-  }
-  if (resume)
-    users_.reset(resume->users, resume->items);
-  else
-    users_.reset({}, {});
-  item_stats_.clear();
+Engine::Rebuilt Engine::rebuild_state(uint64_t covered_seq) {
   std::vector<store::LoggedEvent> logged;
   std::vector<uint64_t> seqs;
   log_.scan(1, [&](uint64_t seq, const store::LoggedEvent& e) {
@@ -185,7 +169,7 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::A
     const uint32_t u = users_.users().insert(logged[x].user),
                    i = users_.items().insert(logged[x].item);
     all[x] = to_interaction(u, i, logged[x]);
-    if (resume && seqs[x] > resume->covered_seq)
+    if (seqs[x] > covered_seq)
       to_learn.push_back({u, logged[x], now, seqs[x], /*replayed=*/true});
     else
       events.push_back(all[x]);
@@ -206,8 +190,33 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::A
   // The learner takes them in log order.
   std::sort(to_learn.begin(), to_learn.end(),
             [](const train::Queued& a, const train::Queued& b) { return a.seq < b.seq; });
-  auto fresh = resume ? std::move(resume->model) : models::make_model(options_.model);
-  give_attributes(*fresh);
+  return {std::move(events), std::move(to_learn)};
+}
+
+void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::Artifact> resume) {
+  // Rebuilds ids, histories and popularity from the log and fits a fresh model on it; or,
+  // resuming, takes the checkpoint's model and ids, rebuilds the state of the events it
+  // covers and queues the later ones for the learner.
+  std::lock_guard learner(learner_mutex_);
+  std::unique_lock lock(state_mutex_);
+  // Ids are rebuilt: older versions' snapshots no longer match them (and after a deletion
+  // they would hold the deleted user's data), nor does the ANN index.
+  versions_.clear();
+  {
+    std::lock_guard a(ann_mutex_);
+    ++ids_epoch_;
+  }
+  if (resume)
+    users_.reset(resume->users, resume->items);
+  else
+    users_.reset({}, {});
+  item_stats_.clear();
+  auto [events, to_learn] = rebuild_state(resume ? resume->covered_seq : UINT64_MAX);
+  std::unique_ptr<models::Recommender> fresh;
+  if (resume) {
+    fresh = std::move(resume->model);
+    give_attributes(*fresh);
+  }
   const auto n_events = events.size();
   learned_events_ = events;
   good_snapshot_.clear();  // the guards' fallback: a refit on these events
@@ -215,7 +224,10 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::A
   healthy_is_live_ = false;
   healthy_learned_ = good_learned_;
   if (!resume)
-    fresh->fit(models::TrainData(users_.users().size(), users_.items().size(), std::move(events)));
+    fresh =
+        train::fit_fresh(options_.model, users_.users().size(), users_.items().size(),
+                         std::move(events), 0, [&](models::Recommender& m) { give_attributes(m); })
+            .model;
   model_ = std::move(fresh);
   covered_seq_ = resume ? resume->covered_seq : log_.last_seq();
   learned_ahead_.clear();
@@ -299,85 +311,83 @@ void Engine::learner_loop() {
     }
     try {
       std::lock_guard learner(learner_mutex_);
-      // Bookkeeping under the state lock (short); the live checks and learning under the
-      // learner lock only. The live quality check scores at most live_checks events of a
-      // micro-batch, spread evenly (one score_all each, a forward pass for deep models).
-      // Counters (popularity, transitions, context) move event by event in the second loop,
-      // after the event's check: a check sees nothing of its own event or later ones.
-      struct Counted {
-        int64_t timestamp;
-        std::string context;
-        std::vector<uint32_t> previous;  // the user's last three items before it
-        bool replayed;                   // counted at the start (Queued::replayed)
-      };
-      std::vector<data::Interaction> xs;
-      std::vector<Counted> counted;
-      std::vector<Check> checks;
-      {
-        std::unique_lock state(state_mutex_);
-        const size_t check_every =
-            std::max<size_t>(1, batch.size() / std::max<size_t>(1, options_.live_checks));
-        for (auto& b : batch) {
-          const uint32_t u = users_.users().insert(b.event.user),
-                         i = users_.items().insert(b.event.item);
-          if (b.replayed) {
-            b.user_index = u;
-            counted.push_back({b.event.timestamp, {}, {}, true});
-            xs.push_back(to_interaction(u, i, b.event));
-            learned_events_.push_back(xs.back());
-            continue;
-          }
-          users_.ensure_user(u);
-          item_stats_.ensure(i);
-          const auto& seen = users_.seen(u);
-          // Only new pairs of users with history count (a repeat cannot be recommended).
-          if (options_.live_checks > 0 && xs.size() % check_every == 0 && !users_.has_seen(u, i) &&
-              !seen.empty()) {
-            checks.push_back({xs.size(), seen, users_.last_items(u, 50), b.event.context});
-          }
-          counted.push_back({b.event.timestamp, b.event.context, users_.last_items(u, 3), false});
-          b.user_index = u;
-          xs.push_back(to_interaction(u, i, b.event));
-          learned_events_.push_back(xs.back());
-          users_.add(u, i, std::move(b.event));
-        }
-      }
-      const bool online = model_->supports_online();
-      size_t c = 0;
-      for (size_t x = 0; x < xs.size(); ++x) {
-        if (c < checks.size() && checks[c].event == x)
-          score_before_learning(xs[x].user, xs[x].item, checks[c++]);
-        if (!counted[x].replayed) {
-          std::unique_lock state(state_mutex_);
-          item_stats_.count_event(xs[x].item, counted[x].timestamp, counted[x].context);
-          item_stats_.count_transitions(xs[x].item, counted[x].previous);
-        }
-        // Models without online learning change only with retrains (the counters,
-        // histories and the ranker above still move with every event).
-        if (online) model_->observe(xs[x]);
-      }
-      if (online) model_->flush();
-      for (const auto& b : batch) note_learned(b.seq);
-      if (options_.quality_margin > 0 && quality_.ready()) judge_quality();
-      if (!ranker_y_.empty()) {
-        ranker_->train(ranker_x_, ranker_y_);
-        ranker_steps_ = ranker_->steps();
-        std::lock_guard m(metrics_mutex_);
-        ranker_ahead_ = ranker_wins();
-        ranker_x_.clear();
-        ranker_y_.clear();
-      }
-      online_loss_ = model_->online_loss();
-      const auto size = model_->size();
-      model_rows_ = size.rows;
-      model_bytes_ = size.bytes;
-      last_user_ = batch.front().user_index;
+      learn_batch(batch);
     } catch (const std::exception& e) {
       log::error("serve: learning a micro-batch of {} events failed: {}", batch.size(), e.what());
     }
     queue_.learned(batch, std::chrono::steady_clock::now());
     maybe_publish();
   }
+}
+
+Engine::Booked Engine::book_batch(std::vector<train::Queued>& batch) {
+  Booked out;
+  std::unique_lock state(state_mutex_);
+  const size_t check_every =
+      std::max<size_t>(1, batch.size() / std::max<size_t>(1, options_.live_checks));
+  for (auto& b : batch) {
+    const uint32_t u = users_.users().insert(b.event.user), i = users_.items().insert(b.event.item);
+    b.user_index = u;
+    if (b.replayed) {
+      out.counted.push_back({b.event.timestamp, {}, {}, true});
+      out.xs.push_back(to_interaction(u, i, b.event));
+      learned_events_.push_back(out.xs.back());
+      continue;
+    }
+    users_.ensure_user(u);
+    item_stats_.ensure(i);
+    const auto& seen = users_.seen(u);
+    // Only new pairs of users with history count (a repeat cannot be recommended).
+    if (options_.live_checks > 0 && out.xs.size() % check_every == 0 && !users_.has_seen(u, i) &&
+        !seen.empty()) {
+      out.checks.push_back({out.xs.size(), seen, users_.last_items(u, 50), b.event.context});
+    }
+    out.counted.push_back({b.event.timestamp, b.event.context, users_.last_items(u, 3), false});
+    out.xs.push_back(to_interaction(u, i, b.event));
+    learned_events_.push_back(out.xs.back());
+    users_.add(u, i, std::move(b.event));
+  }
+  return out;
+}
+
+void Engine::learn_batch(std::vector<train::Queued>& batch) {
+  // Bookkeeping under the state lock (short); the live checks and learning under the
+  // learner lock only. The live quality check scores at most live_checks events of a
+  // micro-batch, spread evenly (one score_all each, a forward pass for deep models).
+  // Counters (popularity, transitions, context) move event by event here, after the
+  // event's check: a check sees nothing of its own event or later ones.
+  const Booked booked = book_batch(batch);
+  const auto& xs = booked.xs;
+  const bool online = model_->supports_online();
+  size_t c = 0;
+  for (size_t x = 0; x < xs.size(); ++x) {
+    if (c < booked.checks.size() && booked.checks[c].event == x)
+      score_before_learning(xs[x].user, xs[x].item, booked.checks[c++]);
+    if (const auto& counted = booked.counted[x]; !counted.replayed) {
+      std::unique_lock state(state_mutex_);
+      item_stats_.count_event(xs[x].item, counted.timestamp, counted.context);
+      item_stats_.count_transitions(xs[x].item, counted.previous);
+    }
+    // Models without online learning change only with retrains (the counters, histories
+    // and the ranker above still move with every event).
+    if (online) model_->observe(xs[x]);
+  }
+  if (online) model_->flush();
+  for (const auto& b : batch) note_learned(b.seq);
+  if (options_.quality_margin > 0 && quality_.ready()) judge_quality();
+  if (!ranker_y_.empty()) {
+    ranker_->train(ranker_x_, ranker_y_);
+    ranker_steps_ = ranker_->steps();
+    std::lock_guard m(metrics_mutex_);
+    ranker_ahead_ = ranker_wins();
+    ranker_x_.clear();
+    ranker_y_.clear();
+  }
+  online_loss_ = model_->online_loss();
+  const auto size = model_->size();
+  model_rows_ = size.rows;
+  model_bytes_ = size.bytes;
+  last_user_ = batch.front().user_index;
 }
 
 void Engine::maybe_publish() {
@@ -838,20 +848,24 @@ void Engine::start_quality_window(bool rebaseline, size_t learned) {
 }
 
 void Engine::roll_back_to(const std::string& why, const std::string& target, size_t learned) {
-  auto fresh = target.empty() ? models::make_model(options_.model)
-                              : loaded_model(options_.model, target, "guard snapshot");
+  std::unique_ptr<models::Recommender> fresh;
   std::string how;
-  if (!target.empty()) {
+  {
     std::shared_lock state(state_mutex_);
-    give_attributes(*fresh);  // the catalog as it is now, not as it was then
-    how = fmt::format("the snapshot after {} events", learned);
-  } else {
-    std::shared_lock state(state_mutex_);
-    give_attributes(*fresh);
-    std::vector<data::Interaction> events(learned_events_.begin(),
-                                          learned_events_.begin() + learned);
-    fresh->fit(models::TrainData(users_.users().size(), users_.items().size(), std::move(events)));
-    how = fmt::format("a refit on the first {} events", learned);
+    // The catalog as it is now, not as it was then.
+    const auto prepare = [&](models::Recommender& m) { give_attributes(m); };
+    if (!target.empty()) {
+      fresh = loaded_model(options_.model, target, "guard snapshot");
+      prepare(*fresh);
+      how = fmt::format("the snapshot after {} events", learned);
+    } else {
+      std::vector<data::Interaction> events(learned_events_.begin(),
+                                            learned_events_.begin() + learned);
+      fresh = train::fit_fresh(options_.model, users_.users().size(), users_.items().size(),
+                               std::move(events), 0, prepare)
+                  .model;
+      how = fmt::format("a refit on the first {} events", learned);
+    }
   }
   model_ = std::move(fresh);
   const auto bytes = snapshot();
@@ -922,6 +936,37 @@ bool Engine::start_retrain(bool scheduled) {
   return true;
 }
 
+size_t Engine::catch_up_and_swap(std::unique_ptr<models::Recommender> fresh, size_t fitted,
+                                 uint64_t version) {
+  // Catch up on what was learned meanwhile: most of it with only a read lock on the state,
+  // the rest under the learner lock, then swap and publish. A new version meanwhile (a
+  // deletion, a rollback) voids the result.
+  size_t done = fitted;
+  for (int pass = 0; pass < 2; ++pass) {
+    std::unique_lock<std::mutex> learner(learner_mutex_, std::defer_lock);
+    if (pass == 1) learner.lock();
+    std::vector<data::Interaction> more;
+    {
+      std::shared_lock state(state_mutex_);
+      SR_CHECK(model_version_ == version, ErrorKind::kInvalidInput,
+               "the model was replaced during the retrain; retrain again");
+      more.assign(learned_events_.begin() + done, learned_events_.end());
+      done = learned_events_.size();
+      if (pass == 1) give_attributes(*fresh);  // catalog changes during the retrain
+    }
+    for (const auto& e : more) fresh->observe(e);
+    fresh->flush();
+    if (pass == 1) {  // still under the learner lock: swap and publish
+      model_ = std::move(fresh);
+      const auto bytes = snapshot();
+      publish_version("retrain", done, bytes);
+      publish_serving(bytes);
+      start_quality_window(/*rebaseline=*/true, done);
+    }
+  }
+  return done;
+}
+
 void Engine::retrain() {
   lower_priority(options_.background_nice, options_.background_idle);
   // 1. Snapshot (exclusive lock, brief): the events learned so far and the id counts.
@@ -945,40 +990,15 @@ void Engine::retrain() {
   try {
     // 2. Fit a fresh model without any lock: serving and online learning go on. The
     //    newest events are held out of the fit, then tested and learned in order.
-    auto fresh = models::make_model(options_.model);
-    {
-      std::shared_lock state(state_mutex_);
-      give_attributes(*fresh);
-    }
-    std::stable_sort(events.begin(), events.end(),
-                     [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
-    const size_t held = std::min(options_.retrain_holdout, events.size() / 10);
-    std::vector<data::Interaction> holdout(events.end() - held, events.end());
-    events.resize(events.size() - held);
-    std::vector<std::vector<uint32_t>> seen(n_users);
-    for (const auto& e : events) seen[e.user].push_back(e.item);
-    fresh->fit(models::TrainData(n_users, n_items, std::move(events)));
-    // 2b. Test-then-train on the held-out events (new items of users with history; at most
-    //     300 checks spread over them), as the live model is measured.
-    double hits = 0;
-    const size_t every = std::max<size_t>(1, holdout.size() / 300);
-    std::vector<float> scores;
-    for (size_t x = 0; x < holdout.size(); ++x) {
-      const auto& e = holdout[x];
-      auto& s = seen[e.user];
-      std::sort(s.begin(), s.end());
-      const bool repeat = std::binary_search(s.begin(), s.end(), e.item);
-      if (x % every == 0 && !repeat && !s.empty() && e.item < fresh->num_items()) {
-        scores.assign(fresh->num_items(), 0.0f);
-        fresh->score_all(e.user, scores);
-        for (const auto& t : models::top_k(scores, 10, s)) hits += t.item == e.item;
-        ++holdout_checks;
-      }
-      if (!repeat) s.push_back(e.item);
-      fresh->observe(e);
-    }
-    fresh->flush();
-    holdout_hr = holdout_checks > 0 ? hits / holdout_checks : 0;
+    auto fit = train::fit_fresh(options_.model, n_users, n_items, std::move(events),
+                                std::min(options_.retrain_holdout, fitted / 10),
+                                [&](models::Recommender& m) {
+                                  std::shared_lock state(state_mutex_);
+                                  give_attributes(m);
+                                });
+    auto fresh = std::move(fit.model);
+    holdout_hr = fit.holdout_hr10;
+    holdout_checks = fit.holdout_checks;
     {
       std::lock_guard m(metrics_mutex_);
       live_hr = live_means().first;
@@ -989,32 +1009,7 @@ void Engine::retrain() {
           "serve: retrain refused: HR@10 {:.4f} on {} held-out checks is below {:.0f}% of the "
           "live model's {:.4f}; the live model stays",
           holdout_hr, holdout_checks, 100 * (1 - options_.retrain_margin), live_hr);
-    // 3. Catch up on what was learned meanwhile: most of it with only a read lock on the
-    //    state, the rest under the learner lock, then swap and publish. A new version
-    //    meanwhile (a deletion, a rollback) voids the result.
-    size_t done = fitted;
-    for (int pass = 0; pass < 2 && accepted; ++pass) {
-      std::unique_lock<std::mutex> learner(learner_mutex_, std::defer_lock);
-      if (pass == 1) learner.lock();
-      std::vector<data::Interaction> more;
-      {
-        std::shared_lock state(state_mutex_);
-        SR_CHECK(model_version_ == version, ErrorKind::kInvalidInput,
-                 "the model was replaced during the retrain; retrain again");
-        more.assign(learned_events_.begin() + done, learned_events_.end());
-        done = learned_events_.size();
-        if (pass == 1) give_attributes(*fresh);  // catalog changes during the retrain
-      }
-      for (const auto& e : more) fresh->observe(e);
-      fresh->flush();
-      if (pass == 1) {
-        model_ = std::move(fresh);
-        const auto bytes = snapshot();
-        publish_version("retrain", done, bytes);
-        publish_serving(bytes);
-        start_quality_window(/*rebaseline=*/true, done);
-      }
-    }
+    const size_t done = accepted ? catch_up_and_swap(std::move(fresh), fitted, version) : fitted;
     std::lock_guard r(retrain_mutex_);
     retrain_.events_fitted = fitted;
     retrain_.events_caught_up = done - fitted;

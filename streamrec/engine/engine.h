@@ -180,6 +180,11 @@ class Engine {
  private:
   void learner_loop();
   void retrain();
+  // Retrain thread: learns into `fresh` (fitted on the first `fitted` learned events) what
+  // was learned since, then swaps it in and publishes it; Error(kInvalidInput) if the model
+  // version moved past `version` meanwhile. Returns the learned events it covers.
+  size_t catch_up_and_swap(std::unique_ptr<models::Recommender> fresh, size_t fitted,
+                           uint64_t version);
   bool scores_finite(uint32_t user) const;
   // Learner thread: publishes what was learned when due (publish_ms) or awaited.
   void maybe_publish();
@@ -238,9 +243,35 @@ class Engine {
     std::string context;           // the event's context
   };
   void score_before_learning(uint32_t user, uint32_t item, const Check& check);
+  // A micro-batch's bookkeeping pass (takes the state lock): ids, histories and seen sets
+  // move; each event's interaction, what its counters need, and the live checks to run
+  // (with what was known before each).
+  struct Counted {
+    int64_t timestamp;
+    std::string context;
+    std::vector<uint32_t> previous;  // the user's last three items before it
+    bool replayed;                   // counted at the start (Queued::replayed)
+  };
+  struct Booked {
+    std::vector<data::Interaction> xs;
+    std::vector<Counted> counted;
+    std::vector<Check> checks;
+  };
+  Booked book_batch(std::vector<train::Queued>& batch);
+  // Learner lock held: one micro-batch: bookkeeping, live checks, counters, the model's
+  // step, the guard's judgement and the ranker's step.
+  void learn_batch(std::vector<train::Queued>& batch);
 
   // With `resume`, the model comes from that checkpoint instead of a fit, and the events
   // logged after it are queued for the learner.
+  // State lock held (exclusive), ids reset: replays the log into the state (ids,
+  // histories, counters) in time order, with the catalog's records. Returns the events up
+  // to `covered_seq` (the model's) and the later ones for the learner, in log order.
+  struct Rebuilt {
+    std::vector<data::Interaction> events;
+    std::vector<train::Queued> to_learn;
+  };
+  Rebuilt rebuild_state(uint64_t covered_seq);
   void refit_from_log(const std::string& reason,
                       std::unique_ptr<models::Artifact> resume = nullptr);
   std::string checkpoint_path() const { return options_.data_dir + "/" + models::kArtifactFile; }

@@ -176,160 +176,188 @@ void run_demo(engine::Engine& service, const data::Dataset& ds, const DemoOption
   }
 }
 
+// The serve command's options and its run: the engine's options (from their table), the
+// HTTP server's, and what feeds events (demo stream, replay, Redis).
+struct ServeCli {
+  engine::EngineOptions so;
+  api::ServerOptions ao;
+  DemoOptions demo;
+  std::string keys;
+  bool no_sync = false;
+  std::string replay_path;
+  double replay_speed = 0;
+  api::RedisSourceOptions redis;
+  std::string redis_stream, redis_addr = "127.0.0.1:6379";
+  data::Dataset demo_data, replay_data;  // read before anything starts
+  std::string example_user = "USER";
+
+  ServeCli() {
+    so.data_dir = "streamrec-data";
+    ao.dashboard_dir = STREAMREC_DASHBOARD_DIR;
+  }
+
+  void add_server_flags(CLI::App* cmd) {
+    cmd->add_option("--host", ao.host, "address to bind (loopback by default)")
+        ->capture_default_str();
+    cmd->add_option("--port", ao.port, "port (0 = any free port)")->capture_default_str();
+    // The engine's options, from their one declaration (engine/options.h).
+    std::map<std::string, CLI::Option*> flags;
+    for (const auto& o : engine::engine_options())
+      flags[o.flag] = std::visit(
+          [&](auto* field) {
+            return cmd->add_option(o.flag, *field, o.help)->capture_default_str();
+          },
+          o.field(so));
+    flags["--model-dir"]->excludes(flags["--model"]);
+    cmd->add_option("--api-keys", keys,
+                    "key:role,... (role read|write|admin); default $STREAMREC_API_KEYS; none = "
+                    "no authentication");
+    cmd->add_option("--dashboard-dir", ao.dashboard_dir, "static dashboard files ('' = none)")
+        ->capture_default_str();
+    cmd->add_option("--rate-limit", ao.rate_limit,
+                    "requests per second per API key (or client address); 0 = no limit")
+        ->capture_default_str();
+    cmd->add_option("--http-threads", ao.threads,
+                    "request threads (one per open keep-alive connection while it is open)")
+        ->capture_default_str();
+    cmd->add_option("--max-body", ao.max_body, "largest request body in bytes")
+        ->capture_default_str();
+  }
+
+  void add_feed_flags(CLI::App* cmd) {
+    cmd->add_flag(
+        "--no-sync", no_sync,
+        "acknowledge events before the log is fsynced (survives kill -9, not power loss)");
+    cmd->add_flag("--demo", demo.enabled, "feed a generated catalog and event stream");
+    cmd->add_option("--replay", replay_path,
+                    "feed a data set (any `eval --data` format) in event-time order, with its "
+                    "items' attributes, then keep serving");
+    cmd->add_option("--replay-speed", replay_speed,
+                    "seconds of event time per wall second (0: as fast as accepted)")
+        ->capture_default_str();
+    cmd->add_option("--demo-rate", demo.rate, "demo events per second")->capture_default_str();
+    cmd->add_option("--demo-catalog", demo.catalog,
+                    "list the whole generated catalog at start (else each item enters the "
+                    "catalog just before its first event)")
+        ->capture_default_str();
+    cmd->add_option("--demo-backlog", demo.backlog,
+                    "demo events ingested at start (on an empty data directory)")
+        ->capture_default_str();
+    cmd->add_option("--redis-stream", redis_stream,
+                    "also consume events from this Redis Stream (consumer group; acknowledged "
+                    "once durable)");
+    cmd->add_option("--redis", redis_addr, "Redis host:port")->capture_default_str();
+    cmd->add_option("--redis-group", redis.group, "Redis consumer group")->capture_default_str();
+    cmd->add_option("--redis-consumer", redis.consumer, "Redis consumer name")
+        ->capture_default_str();
+    cmd->add_option("--gen", demo.gen,
+                    "demo generator key=value,...:\n" + data::GeneratorOptions::params().help());
+  }
+
+  // Keys, Redis address and the data to feed: bad input fails here with its message.
+  void prepare() {
+    if (keys.empty())
+      if (const char* env = std::getenv("STREAMREC_API_KEYS")) keys = env;
+    ao.keys = api::parse_api_keys(keys);
+    so.sync = !no_sync;
+    if (!redis_stream.empty()) {
+      redis.stream = redis_stream;
+      const auto colon = redis_addr.rfind(':');
+      const auto port = colon == std::string::npos
+                            ? std::nullopt
+                            : text::parse_int(std::string_view(redis_addr).substr(colon + 1));
+      SR_INPUT_CHECK(port && *port > 0 && *port < 65536, "--redis {}: expected host:port",
+                     text::quote(redis_addr));
+      redis.host = redis_addr.substr(0, colon);
+      redis.port = static_cast<int>(*port);
+    }
+    // Data to feed, read before anything starts: bad input fails here with its message.
+    if (!replay_path.empty()) {
+      SR_INPUT_CHECK(replay_speed >= 0, "--replay-speed must be >= 0, got {}", replay_speed);
+      data::ImportReport report;
+      replay_data = data::read_dataset(replay_path, data::ReadOptions{}, report);
+      if (!replay_data.events.empty())
+        example_user = replay_data.users.id(replay_data.events[0].user);
+    }
+    if (demo.enabled) {
+      demo_data = demo_dataset(demo);
+      if (!demo_data.events.empty()) example_user = demo_data.users.id(demo_data.events[0].user);
+    }
+  }
+
+  void run();
+};
+
+void ServeCli::run() {
+  // Installed even where the shell started us with SIGINT ignored (background jobs).
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  engine::Engine service(so);
+  api::HttpServer server(service, ao);
+  const int port = server.bind();
+  std::atomic<bool> stop{false};
+  std::thread waiter([&] {
+    while (!stop && !g_signalled) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (g_signalled) log::info("serve: stop signal, stopping");
+    stop = true;
+    server.stop();
+  });
+  std::thread demo_thread, replay_thread;
+  if (!replay_path.empty())
+    replay_thread = std::thread([&] { run_replay(service, replay_data, replay_speed, stop); });
+  if (demo.enabled) demo_thread = std::thread([&] { run_demo(service, demo_data, demo, stop); });
+  // The Redis source: a failure to connect at start stops the server with the error.
+  std::thread redis_thread;
+  std::string redis_error;
+  std::unique_ptr<api::RedisSource> source;
+  if (!redis_stream.empty()) {
+    source = std::make_unique<api::RedisSource>(service, redis);
+    redis_thread = std::thread([&] {
+      try {
+        source->run(stop);
+      } catch (const std::exception& e) {
+        redis_error = e.what();
+        log::error("serve: redis source stopped: {}", redis_error);
+        stop = true;
+      }
+    });
+  }
+  const std::string base = fmt::format("http://{}:{}", ao.host, port);
+  fmt::print("streamrec serving {} (model {}, data in {})\n", base, service.model_spec(),
+             so.data_dir);
+  fmt::print("  dashboard: {}/\n", base);
+  fmt::print("  try: curl '{}/v1/recommend?user={}&n=5'{}\n", base, example_user,
+             ao.keys.empty() ? "" : " -H 'X-API-Key: KEY'");
+  fmt::print("  stats: {}/v1/stats   metrics: {}/metrics   Ctrl-C stops\n", base, base);
+  std::fflush(stdout);
+  server.run();
+  stop = true;
+  if (demo_thread.joinable()) demo_thread.join();
+  if (replay_thread.joinable()) replay_thread.join();
+  if (redis_thread.joinable()) redis_thread.join();
+  waiter.join();
+  SR_CHECK(redis_error.empty(), ErrorKind::kIo, "{}", redis_error);
+  const auto left = service.stats().queue;
+  if (left > 0)
+    log::info("serve: {} events not learned yet stay in the event log; the next start learns them",
+              left);
+  log::info("serve: stopped");
+}
+
 }  // namespace
 
 void add_serve_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "HTTP API with online learning (see docs/openapi.yaml)");
-  auto so = std::make_shared<engine::EngineOptions>();
-  auto ao = std::make_shared<api::ServerOptions>();
-  auto demo = std::make_shared<DemoOptions>();
-  auto keys = std::make_shared<std::string>();
-  auto no_sync = std::make_shared<bool>(false);
-  so->data_dir = "streamrec-data";
-  ao->dashboard_dir = STREAMREC_DASHBOARD_DIR;
-  cmd->add_option("--host", ao->host, "address to bind (loopback by default)")
-      ->capture_default_str();
-  cmd->add_option("--port", ao->port, "port (0 = any free port)")->capture_default_str();
-  // The engine's options, from their one declaration (engine/options.h).
-  std::map<std::string, CLI::Option*> flags;
-  for (const auto& o : engine::engine_options())
-    flags[o.flag] = std::visit(
-        [&](auto* field) { return cmd->add_option(o.flag, *field, o.help)->capture_default_str(); },
-        o.field(*so));
-  flags["--model-dir"]->excludes(flags["--model"]);
-  cmd->add_option("--api-keys", *keys,
-                  "key:role,... (role read|write|admin); default $STREAMREC_API_KEYS; none = "
-                  "no authentication");
-  cmd->add_option("--dashboard-dir", ao->dashboard_dir, "static dashboard files ('' = none)")
-      ->capture_default_str();
-  cmd->add_option("--rate-limit", ao->rate_limit,
-                  "requests per second per API key (or client address); 0 = no limit")
-      ->capture_default_str();
-  cmd->add_option("--http-threads", ao->threads,
-                  "request threads (one per open keep-alive connection while it is open)")
-      ->capture_default_str();
-  cmd->add_option("--max-body", ao->max_body, "largest request body in bytes")
-      ->capture_default_str();
-  cmd->add_flag("--no-sync", *no_sync,
-                "acknowledge events before the log is fsynced (survives kill -9, not power loss)");
-  cmd->add_flag("--demo", demo->enabled, "feed a generated catalog and event stream");
-  auto replay_path = std::make_shared<std::string>();
-  auto replay_speed = std::make_shared<double>(0);
-  cmd->add_option("--replay", *replay_path,
-                  "feed a data set (any `eval --data` format) in event-time order, with its "
-                  "items' attributes, then keep serving");
-  cmd->add_option("--replay-speed", *replay_speed,
-                  "seconds of event time per wall second (0: as fast as accepted)")
-      ->capture_default_str();
-  cmd->add_option("--demo-rate", demo->rate, "demo events per second")->capture_default_str();
-  cmd->add_option("--demo-catalog", demo->catalog,
-                  "list the whole generated catalog at start (else each item enters the "
-                  "catalog just before its first event)")
-      ->capture_default_str();
-  cmd->add_option("--demo-backlog", demo->backlog,
-                  "demo events ingested at start (on an empty data directory)")
-      ->capture_default_str();
-  auto redis = std::make_shared<api::RedisSourceOptions>();
-  auto redis_stream = std::make_shared<std::string>();
-  auto redis_addr = std::make_shared<std::string>("127.0.0.1:6379");
-  cmd->add_option("--redis-stream", *redis_stream,
-                  "also consume events from this Redis Stream (consumer group; acknowledged "
-                  "once durable)");
-  cmd->add_option("--redis", *redis_addr, "Redis host:port")->capture_default_str();
-  cmd->add_option("--redis-group", redis->group, "Redis consumer group")->capture_default_str();
-  cmd->add_option("--redis-consumer", redis->consumer, "Redis consumer name")
-      ->capture_default_str();
-  cmd->add_option("--gen", demo->gen,
-                  "demo generator key=value,...:\n" + data::GeneratorOptions::params().help());
-  cmd->callback([=] {
-    if (keys->empty())
-      if (const char* env = std::getenv("STREAMREC_API_KEYS")) *keys = env;
-    ao->keys = api::parse_api_keys(*keys);
-    so->sync = !*no_sync;
-    if (!redis_stream->empty()) {
-      redis->stream = *redis_stream;
-      const auto colon = redis_addr->rfind(':');
-      const auto port = colon == std::string::npos
-                            ? std::nullopt
-                            : text::parse_int(std::string_view(*redis_addr).substr(colon + 1));
-      SR_INPUT_CHECK(port && *port > 0 && *port < 65536, "--redis {}: expected host:port",
-                     text::quote(*redis_addr));
-      redis->host = redis_addr->substr(0, colon);
-      redis->port = static_cast<int>(*port);
-    }
-    // Data to feed, read before anything starts: bad input fails here with its message.
-    data::Dataset demo_data, replay_data;
-    std::string example_user = "USER";
-    if (!replay_path->empty()) {
-      SR_INPUT_CHECK(*replay_speed >= 0, "--replay-speed must be >= 0, got {}", *replay_speed);
-      data::ImportReport report;
-      replay_data = data::read_dataset(*replay_path, data::ReadOptions{}, report);
-      if (!replay_data.events.empty())
-        example_user = replay_data.users.id(replay_data.events[0].user);
-    }
-    if (demo->enabled) {
-      demo_data = demo_dataset(*demo);
-      if (!demo_data.events.empty()) example_user = demo_data.users.id(demo_data.events[0].user);
-    }
-    // Installed even where the shell started us with SIGINT ignored (background jobs).
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-
-    engine::Engine service(*so);
-    api::HttpServer server(service, *ao);
-    const int port = server.bind();
-    std::atomic<bool> stop{false};
-    std::thread waiter([&] {
-      while (!stop && !g_signalled) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      if (g_signalled) log::info("serve: stop signal, stopping");
-      stop = true;
-      server.stop();
-    });
-    std::thread demo_thread, replay_thread;
-    if (!replay_path->empty())
-      replay_thread = std::thread([&] { run_replay(service, replay_data, *replay_speed, stop); });
-    if (demo->enabled)
-      demo_thread = std::thread([&] { run_demo(service, demo_data, *demo, stop); });
-    // The Redis source: a failure to connect at start stops the server with the error.
-    std::thread redis_thread;
-    std::string redis_error;
-    std::unique_ptr<api::RedisSource> source;
-    if (!redis_stream->empty()) {
-      source = std::make_unique<api::RedisSource>(service, *redis);
-      redis_thread = std::thread([&] {
-        try {
-          source->run(stop);
-        } catch (const std::exception& e) {
-          redis_error = e.what();
-          log::error("serve: redis source stopped: {}", redis_error);
-          stop = true;
-        }
-      });
-    }
-    const std::string base = fmt::format("http://{}:{}", ao->host, port);
-    fmt::print("streamrec serving {} (model {}, data in {})\n", base, service.model_spec(),
-               so->data_dir);
-    fmt::print("  dashboard: {}/\n", base);
-    fmt::print("  try: curl '{}/v1/recommend?user={}&n=5'{}\n", base, example_user,
-               ao->keys.empty() ? "" : " -H 'X-API-Key: KEY'");
-    fmt::print("  stats: {}/v1/stats   metrics: {}/metrics   Ctrl-C stops\n", base, base);
-    std::fflush(stdout);
-    server.run();
-    stop = true;
-    if (demo_thread.joinable()) demo_thread.join();
-    if (replay_thread.joinable()) replay_thread.join();
-    if (redis_thread.joinable()) redis_thread.join();
-    waiter.join();
-    SR_CHECK(redis_error.empty(), ErrorKind::kIo, "{}", redis_error);
-    const auto left = service.stats().queue;
-    if (left > 0)
-      log::info(
-          "serve: {} events not learned yet stay in the event log; the next start learns them",
-          left);
-    log::info("serve: stopped");
+  auto cli = std::make_shared<ServeCli>();
+  cli->add_server_flags(cmd);
+  cli->add_feed_flags(cmd);
+  cmd->callback([cli] {
+    cli->prepare();
+    cli->run();
   });
 }
 

@@ -1,0 +1,67 @@
+// `streamrec replay`: prequential (test-then-train) replay of a data set.
+#include "commands.h"
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.h"
+#include "progress.h"
+#include "streamrec/core/error.h"
+#include "streamrec/core/log.h"
+#include "streamrec/eval/prequential.h"
+#include "streamrec/models/registry.h"
+
+namespace streamrec::cli {
+
+void add_replay_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "replay",
+      "prequential replay: fit on the first part of time, then for each later event recommend "
+      "first and learn after (test-then-train)");
+  auto data = std::make_shared<DataOptions>();
+  data->add_to(cmd);
+  auto models = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"popular"});
+  auto modes = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"online"});
+  auto preq = std::make_shared<PrequentialCli>();
+  auto json_path = std::make_shared<std::string>();
+  preq->options.retrain_every = 86400;
+  cmd->add_option("--model", *models, "model spec name[:key=value,...], repeatable")
+      ->capture_default_str();
+  cmd->add_option("--mode", *modes,
+                  "online (learn every event), frozen (warm-up fit only), retrain (refit on "
+                  "everything so far every --retrain-every seconds of event time); repeatable")
+      ->check(CLI::IsMember({"online", "frozen", "retrain"}))
+      ->capture_default_str();
+  cmd->add_option("--retrain-every", preq->options.retrain_every,
+                  "retrain mode: event-time seconds")
+      ->capture_default_str();
+  cmd->add_option("--speed", preq->options.speed,
+                  "event-time seconds replayed per wall second (0 = as fast as possible)")
+      ->capture_default_str();
+  cmd->add_option("--k", preq->options.k, "cut-off")->capture_default_str();
+  preq->add_to(cmd, "");
+  cmd->add_option("--json", *json_path, "write results and curves as JSON");
+  cmd->callback([=] {
+    const data::Dataset ds = data->load();
+    for (const auto& spec : *models) models::make_model(spec);  // bad specs fail before work
+    std::vector<eval::PrequentialResult> results;
+    for (size_t x = 0; x < models->size(); ++x)
+      for (const auto& mode : *modes) {
+        auto options = preq->options;
+        options.learn = mode == "online";
+        if (mode != "retrain") options.retrain_every = 0;
+        auto model = models::make_model((*models)[x]);  // a fresh model per mode
+        const std::string label = fmt::format("{} [{}]", (*models)[x], mode);
+        Progress bar("replay " + label);
+        results.push_back(eval::prequential(*model, ds, options, bar.callback()));
+        results.back().model = label;
+      }
+    preq->write(results, run_meta(*data, ds, "prequential"), *json_path);
+  });
+}
+
+}  // namespace streamrec::cli

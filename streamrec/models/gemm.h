@@ -1,9 +1,8 @@
 // Single-precision matrix products on oneDNN's sgemm (libdnnl: the library libtorch itself
 // links for its convolutions). oneDNN picks its kernels from the CPU it runs on (AVX-512
 // here), while libtorch's own products run on OpenBLAS, whose kernels the environment may
-// pin (OPENBLAS_CORETYPE=Haswell on this workplace's machines: AVX2). On the full-softmax
-// loss's tile shapes, one thread, oneDNN was 1.4-1.7x faster (bench/bench_softmax,
-// tile_products_*).
+// pin (OPENBLAS_CORETYPE=Haswell on this workplace's machines: AVX2). bench_softmax's
+// tile_products_* compare the two (bench/README.md).
 #pragma once
 
 #include <cstdint>

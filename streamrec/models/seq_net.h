@@ -71,7 +71,7 @@ torch::Tensor full_softmax_cross_entropy(const torch::Tensor& h, const torch::Te
 // Inverted dropout: in training, each element of x is zeroed with probability p and the rest
 // scaled by 1 / (1 - p) (the expectation stays x); outside training, x itself. The same as
 // torch's dropout, but libtorch 1.13's CPU bernoulli draws one double per element from its
-// Mersenne Twister, in one thread: dropout was ~24% of a seq online step. The mask here comes
+// Mersenne Twister, in one thread (a large share of a seq online step). The mask here comes
 // from a splitmix64 stream (four 16-bit draws per 64 bits: p in steps of 1/65536) seeded by
 // one draw from torch's generator, so torch::manual_seed still makes runs repeat.
 torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training);

@@ -7,8 +7,7 @@ namespace streamrec::models {
 // thread count is per thread; other threads keep theirs). For request threads: each thread
 // that runs a parallel operator otherwise starts its own OpenMP team, and every such
 // operator wakes the team's worker and waits for it at its end, so that a request on a busy
-// machine waited for a second core (the futex calls of those teams were ~17% of the request
-// threads' CPU samples under load).
+// machine waited for a second core.
 void use_only_this_thread();
 
 }  // namespace streamrec::models

@@ -9,8 +9,7 @@ namespace streamrec::models {
 
 // Sets libtorch's thread count to num_threads() when it differs. Only when it differs:
 // at::set_num_threads rebuilds libtorch's pthreadpool on every call, even to the same count,
-// and its fresh threads spin before they sleep. Called per online micro-batch, that was
-// 12-25% of the seq learner's CPU time.
+// and its fresh threads spin before they sleep, a cost paid per online micro-batch.
 inline void use_torch_threads() {
   if (at::get_num_threads() != num_threads()) at::set_num_threads(num_threads());
 }

@@ -23,9 +23,8 @@ struct AnnOptions {
   size_t ef_construction = 200;  // candidate list size while inserting
   size_t ef_search = 200;        // candidate list size while searching (at least k)
   // A re-inserted row's neighbours have their links repaired with this probability each
-  // (hnswlib's updatePoint). 1 repairs them all, most of a re-insertion's cost: with 0.2 it
-  // took 260-310 us instead of 720-850, but recall@100 fell from 0.979 to 0.956 over five
-  // rounds of 2,000 of 27,620 items moving far, where 1 held 0.977-0.981 (bench_ann).
+  // (hnswlib's updatePoint). 1 repairs them all, most of a re-insertion's cost; lower
+  // values trade recall for speed (bench/README.md, "ANN").
   float repair_neighbors = 1.0f;
   float change_threshold = 1e-6f;  // a row counts as changed when an element moves more
   // A changed row is re-inserted (its graph links searched again) when it moved by more

@@ -1,0 +1,398 @@
+// The Engine's publishing: snapshots, the serving copies (full and by delta), the guard and
+// its rollbacks, versions, checkpoints, and the ANN index kept in step with each copy.
+#include "streamrec/engine/engine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+
+#include "streamrec/core/clock.h"
+#include "streamrec/core/error.h"
+#include "streamrec/core/log.h"
+#include "streamrec/core/parallel.h"
+#include "streamrec/core/runtime_env.h"
+#include "streamrec/core/serialize.h"
+#include "streamrec/core/simd.h"
+#include "streamrec/models/artifact.h"
+#include "streamrec/models/registry.h"
+#include "streamrec/models/threads.h"
+#include "streamrec/serve/batch_scorer.h"
+#include "streamrec/serve/pipeline.h"
+#include "streamrec/serve/ranker_features.h"
+#include "streamrec/train/fit_fresh.h"
+
+#include "streamrec/engine/engine_internal.h"
+
+namespace streamrec::engine {
+
+using data::parse_context;
+using serve::BatchScorer;
+
+bool Engine::scores_finite(uint32_t user) const {
+  // A few users: the batch's first, and a spread over all known users.
+  uint32_t n = 0;
+  {
+    std::shared_lock state(state_mutex_);
+    n = users_.users().size();
+  }
+  std::vector<float> scores(model_->num_items());
+  for (uint32_t k = 0; k < 8 && n > 0; ++k) {
+    const uint32_t u = k == 0 ? std::min(user, n - 1) : (k * 2654435761u) % n;
+    model_->score_all(u, scores);
+    for (float v : scores)
+      if (!std::isfinite(v)) return false;
+  }
+  return true;
+}
+
+size_t Engine::learned_count() const {
+  std::shared_lock state(state_mutex_);
+  return learned_events_.size();
+}
+
+std::optional<std::string> Engine::snapshot() {
+  if (!can_snapshot_) return std::nullopt;
+  try {
+    return saved_bytes(*model_);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kUnsupported) throw;
+    can_snapshot_ = false;
+    return std::nullopt;
+  }
+}
+
+void Engine::publish_serving(const std::optional<std::string>& bytes) {
+  // A copy made from the bytes: queries never touch the learning model. Without bytes
+  // (the model cannot save), queries use the learning model under the learner lock.
+  const auto t0 = std::chrono::steady_clock::now();
+  std::shared_ptr<models::Recommender> copy;
+  if (bytes) {
+    copy = loaded_model(options_.model, *bytes, "serving copy");
+    model_->mark_delta();  // the next delta starts at the state of `bytes`
+  }
+  live_copy_ = copy;
+  standby_ = nullptr;
+  standby_delta_.clear();
+  install_serving(std::move(copy));
+  ++publishes_full_;
+  last_publish_ms_ =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+bool Engine::publish_delta() {
+  if (!live_copy_) return false;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string delta;
+  {
+    std::ostringstream out;
+    BinaryWriter w(out);
+    if (!model_->save_delta(w)) return false;
+    delta = std::move(out).str();
+  }
+  model_->mark_delta();
+  // Free: only this pointer holds it (queries take serving_, the ANN thread its pending
+  // copy). The acquire fence orders their last reads of it before the writes below.
+  bool applied = false;
+  if (standby_ && standby_.use_count() == 1) {
+    std::atomic_thread_fence(std::memory_order_acquire);
+    try {
+      const std::string both[] = {std::move(standby_delta_), delta};
+      standby_->apply_deltas(both);
+      applied = true;
+    } catch (const std::exception& e) {
+      log::error("serve: a serving copy failed to apply a delta ({}); publishing in full",
+                 e.what());
+    }
+  }
+  if (!applied) {
+    auto old_live = live_copy_;
+    publish_serving(snapshot());
+    standby_ = std::move(old_live);  // the old live state + this delta = the new live state
+    standby_delta_ = std::move(delta);
+    return true;
+  }
+  auto next = std::move(standby_);
+  standby_ = std::exchange(live_copy_, next);
+  standby_delta_ = std::move(delta);
+  install_serving(std::move(next));
+  ++publishes_delta_;
+  last_publish_ms_ =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return true;
+}
+
+void Engine::install_serving(std::shared_ptr<const models::Recommender> copy) {
+  {
+    std::lock_guard a(ann_mutex_);
+    ann_pending_ = copy;
+  }
+  ann_cv_.notify_one();
+  std::shared_ptr<const models::FusionRanker> ranker = ranker_->clone();
+  std::shared_ptr<BatchScorer> scorer;
+  if (copy && options_.batch_scoring) {
+    size_t dim = 0;
+    auto rows = copy->retrieval_items(dim);
+    if (dim > 0 && rows.size() == size_t{copy->num_items()} * dim)
+      scorer = std::make_shared<BatchScorer>(std::move(rows), dim);
+  }
+  std::lock_guard s(serving_mutex_);
+  serving_ = std::move(copy);
+  ranker_serving_ = std::move(ranker);
+  scorer_ = std::move(scorer);
+}
+
+void Engine::ann_loop() {
+  lower_priority(options_.background_nice, options_.background_idle);
+  for (;;) {
+    std::shared_ptr<const models::Recommender> model;
+    std::shared_ptr<AnnIndex> index;
+    uint64_t epoch = 0;
+    {
+      std::unique_lock a(ann_mutex_);
+      ann_cv_.wait(a, [&] { return stopping_ || ann_pending_ != nullptr; });
+      if (stopping_) return;
+      model = std::move(ann_pending_);
+      ann_pending_ = nullptr;
+      ann_busy_ = true;
+      index = ann_;
+      epoch = ids_epoch_;
+      if (epoch != ann_epoch_) index = nullptr;  // ids were rebuilt: start over
+    }
+    struct Idle {  // ann_busy_ = false on every way out of this iteration
+      Engine& s;
+      ~Idle() {
+        std::lock_guard a(s.ann_mutex_);
+        s.ann_busy_ = false;
+      }
+    } idle{*this};
+    if (model->num_items() < options_.ann_min_items) continue;
+    try {
+      size_t dim = 0;
+      const auto rows = model->retrieval_items(dim);
+      if (dim == 0) continue;
+      const bool fresh = !index || index->dim() != dim;
+      if (fresh) index = std::make_shared<AnnIndex>(dim, options_.ann);
+      const auto t0 = std::chrono::steady_clock::now();
+      const size_t n = index->sync(rows);
+      ann_updates_ += n;
+      if (fresh) {
+        // A new index is used only once it holds every item (a first build takes seconds).
+        std::lock_guard a(ann_mutex_);
+        ann_ = index;
+        ann_epoch_ = epoch;
+        log::info("serve: ANN index built over {} items ({} dims) in {:.1f} s", n, dim,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+    } catch (const std::exception& e) {
+      log::error("serve: ANN index update failed: {}", e.what());
+    }
+  }
+}
+
+std::optional<std::vector<models::ScoredItem>> Engine::ann_candidates(
+    const models::Recommender& model, uint32_t user, size_t n, const std::vector<uint32_t>& exclude,
+    const serve::ItemOk& ok) const {
+  if (model.num_items() < options_.ann_min_items) return std::nullopt;
+  std::shared_ptr<AnnIndex> index;
+  {
+    std::lock_guard a(ann_mutex_);
+    if (ann_epoch_ == ids_epoch_) index = ann_;
+  }
+  std::vector<float> query;
+  if (!index || !retrieval_query(model, user, query) || query.size() != index->dim())
+    return std::nullopt;
+  // Ask for more until enough pass the exclusions and filters (or the index is exhausted).
+  const size_t size = index->size();
+  std::vector<models::ScoredItem> out;
+  for (size_t k = std::min(size, std::max<size_t>(2 * n + exclude.size(), 64));;
+       k = std::min(size, k * 4)) {
+    out.clear();
+    for (const auto& s : index->search(query, k))
+      if (s.item < model.num_items() &&
+          !std::binary_search(exclude.begin(), exclude.end(), s.item) && ok(s.item)) {
+        out.push_back(s);
+        if (out.size() == n) return out;
+      }
+    if (k >= size) return out;
+  }
+}
+
+bool Engine::retrieval_query(const models::Recommender& model, uint32_t user,
+                             std::vector<float>& query) const {
+  if (!options_.batch_queries) return model.retrieval_query(user, query);
+  QueryJob job{&model, user, {}};
+  query_batches_.submit(job);
+  query = std::move(job.query);
+  return !query.empty();
+}
+
+std::shared_ptr<const models::Recommender> Engine::serving() const {
+  std::lock_guard s(serving_mutex_);
+  return serving_;
+}
+
+void Engine::guard_and_publish(uint32_t user) {
+  // Learner lock held. A model whose scores are not all finite is rolled back to the last
+  // published healthy state, the live serving copy (or refitted on the learned events before
+  // it if there is none); a healthy one is published, by delta when the model makes them.
+  // So a broken model is never published. (The quality guard judges windows after
+  // micro-batches, see judge_quality.)
+  last_publish_ = std::chrono::steady_clock::now();
+  if (!scores_finite(user)) {
+    const std::string target = healthy_is_live_ && live_copy_ ? saved_bytes(*live_copy_) : "";
+    return roll_back_to(fmt::format("the model produced non-finite scores after {} learned events",
+                                    learned_count()),
+                        target, healthy_learned_);
+  }
+  if (!publish_delta()) {
+    const auto bytes = snapshot();
+    if (!bytes) return;
+    publish_serving(bytes);
+  }
+  healthy_is_live_ = true;
+  healthy_learned_ = learned_count();
+  if (options_.checkpoint_s > 0 && std::chrono::steady_clock::now() - last_checkpoint_ >=
+                                       std::chrono::duration<double>(options_.checkpoint_s)) {
+    write_checkpoint();
+  }
+}
+
+void Engine::write_checkpoint() {
+  last_checkpoint_ = std::chrono::steady_clock::now();
+  if (options_.checkpoint_s <= 0 || erasing_) return;
+  try {
+    if (!can_snapshot_) return;
+    std::vector<std::string> users, items;
+    {
+      std::shared_lock state(state_mutex_);
+      users = users_.users().ids();
+      items = users_.items().ids();
+    }
+    models::write_artifact(checkpoint_path(), options_.model, *model_, users, items, covered_seq_);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kUnsupported) {
+      can_snapshot_ = false;
+      return;
+    }
+    log::error("serve: writing the model checkpoint '{}' failed: {}", checkpoint_path(), e.what());
+  } catch (const std::exception& e) {
+    log::error("serve: writing the model checkpoint '{}' failed: {}", checkpoint_path(), e.what());
+  }
+}
+
+std::unique_ptr<models::Artifact> Engine::read_checkpoint() const {
+  const std::string path = checkpoint_path();
+  if (options_.checkpoint_s <= 0 || !std::filesystem::exists(path)) return nullptr;
+  try {
+    auto c = std::make_unique<models::Artifact>(models::read_artifact(path));
+    if (c->spec != options_.model) {
+      log::warn("serve: checkpoint '{}' is of model {}, not {}: not resuming from it", path,
+                c->spec, options_.model);
+      return nullptr;
+    }
+    SR_CHECK(c->covered_seq <= log_.last_seq(), ErrorKind::kCorrupt,
+             "it covers event {}, past the log's last ({})", c->covered_seq, log_.last_seq());
+    if (!c->model->supports_online() && c->covered_seq < log_.last_seq()) {
+      log::info(
+          "serve: model {} does not learn online: refitting on the log, not resuming "
+          "from checkpoint '{}' (events were logged after it)",
+          c->spec, path);
+      return nullptr;
+    }
+    return c;
+  } catch (const std::exception& e) {
+    log::warn("serve: checkpoint '{}' not used ({}): refitting on the log", path, e.what());
+    return nullptr;
+  }
+}
+
+void Engine::roll_back_to(const std::string& why, const std::string& target, size_t learned) {
+  std::unique_ptr<models::Recommender> fresh;
+  std::string how;
+  {
+    std::shared_lock state(state_mutex_);
+    // The catalog as it is now, not as it was then.
+    const auto prepare = [&](models::Recommender& m) { give_attributes(m); };
+    if (!target.empty()) {
+      fresh = loaded_model(options_.model, target, "guard snapshot");
+      prepare(*fresh);
+      how = fmt::format("the snapshot after {} events", learned);
+    } else {
+      std::vector<data::Interaction> events(learned_events_.begin(),
+                                            learned_events_.begin() + learned);
+      fresh = train::fit_fresh(options_.model, users_.users().size(), users_.items().size(),
+                               std::move(events), 0, prepare)
+                  .model;
+      how = fmt::format("a refit on the first {} events", learned);
+    }
+  }
+  model_ = std::move(fresh);
+  const auto bytes = snapshot();
+  publish_version("guard rollback", learned_count(), bytes);
+  publish_serving(bytes);
+  {
+    std::lock_guard m(metrics_mutex_);
+    ++rollbacks_;
+  }
+  log::error("serve: guard: {}; rolled back to {} (now version {})", why, how,
+             model_version_.load());
+}
+
+void Engine::publish_version(const std::string& reason, size_t events_learned,
+                             const std::optional<std::string>& bytes) {
+  // Learner lock held. Records the new version with its snapshot, if the model can save.
+  VersionInfo v;
+  v.version = ++model_version_;
+  v.created_ms = unix_ms();
+  v.reason = reason;
+  v.events_learned = events_learned;
+  {
+    std::lock_guard m(metrics_mutex_);
+    v.live_hr10 = live_means().first;
+  }
+  v.restorable = bytes.has_value();
+  versions_.push_back({v, bytes.value_or("")});
+  while (versions_.size() > options_.keep_versions) versions_.pop_front();
+}
+
+std::vector<VersionInfo> Engine::versions() const {
+  std::lock_guard learner(learner_mutex_);
+  std::vector<VersionInfo> out;
+  for (const auto& [info, bytes] : versions_) out.push_back(info);
+  return out;
+}
+
+uint64_t Engine::rollback_to(uint64_t version) {
+  std::lock_guard learner(learner_mutex_);
+  auto it = std::find_if(versions_.begin(), versions_.end(),
+                         [&](const auto& v) { return v.first.version == version; });
+  SR_INPUT_CHECK(it != versions_.end(), "version {} is not kept (see /v1/model/versions)", version);
+  SR_CHECK(it->first.restorable, ErrorKind::kUnsupported,
+           "version {} has no snapshot: model {} cannot save its state", version, options_.model);
+  auto fresh = loaded_model(options_.model, it->second, fmt::format("version {}", version));
+  {
+    std::shared_lock state(state_mutex_);
+    give_attributes(*fresh);  // the catalog as it is now, not as it was then
+  }
+  model_ = std::move(fresh);
+  const auto bytes = snapshot();
+  publish_version(fmt::format("rollback to {}", version), learned_count(), bytes);
+  publish_serving(bytes);
+  start_quality_window(/*rebaseline=*/true, learned_count());
+  log::info("serve: rolled back to version {}, now version {}", version, model_version_.load());
+  return model_version_;
+}
+
+}  // namespace streamrec::engine

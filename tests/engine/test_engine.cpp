@@ -1,0 +1,193 @@
+// The engine without HTTP: learn -> publish, the guard's rollback, a retrain that catches
+// up with what arrived meanwhile, a restart from the checkpoint plus the log, deletion.
+// Every wait is for a condition (wait_learned, the retrain's status), never a duration.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+#include <thread>
+
+#include "streamrec/data/generator.h"
+#include "streamrec/engine/engine.h"
+#include "test_util.h"
+
+namespace streamrec::engine {
+namespace {
+
+data::Dataset stream() {
+  data::GeneratorOptions g;
+  g.users = 200;
+  g.items = 150;
+  g.events = 6000;
+  return data::generate(g);
+}
+
+std::vector<store::LoggedEvent> logged(const data::Dataset& ds, size_t from, size_t to,
+                                       data::EventType type = data::EventType::kClick) {
+  std::vector<store::LoggedEvent> out;
+  for (size_t x = from; x < std::min(to, ds.events.size()); ++x) {
+    const auto& e = ds.events[x];
+    out.push_back({ds.users.id(e.user), ds.items.id(e.item), 1.0f, type, e.timestamp, ""});
+  }
+  return out;
+}
+
+EngineOptions options(const std::string& dir, const std::string& model) {
+  EngineOptions o;
+  o.model = model;
+  o.data_dir = dir;
+  o.sync = false;
+  o.retrain_margin = 1;  // retrains always accepted
+  return o;
+}
+
+serve::RecommendRequest request(const std::string& user, size_t n = 10) {
+  serve::RecommendRequest r;
+  r.user = user;
+  r.n = n;
+  r.ranker = false;
+  r.exact = true;
+  return r;
+}
+
+void wait_retrain(const Engine& e) {
+  std::mutex m;
+  std::condition_variable cv;
+  std::unique_lock lock(m);
+  // Polls the status (the engine has no retrain-finished signal), bounded at 60 s.
+  for (int t = 0; t < 6000 && e.retrain_status().running; ++t)
+    cv.wait_for(lock, std::chrono::milliseconds(10));
+}
+
+TEST(Engine, LearnedEventsArePublishedAndRecommendationsComeFromTheModel) {
+  testing::TempDir dir;
+  const auto ds = stream();
+  Engine e(options(dir.path().string(), "mf:algo=bpr,factors=16"));
+  EXPECT_EQ(e.ingest(logged(ds, 0, ds.events.size())), ds.events.size());
+  e.wait_learned();
+  const auto s = e.stats();
+  EXPECT_EQ(s.events_ingested, ds.events.size());
+  EXPECT_EQ(s.events_learned, ds.events.size());
+  EXPECT_EQ(s.events_logged, ds.events.size());
+  EXPECT_GT(s.publishes_full + s.publishes_delta, 0u);
+  EXPECT_GT(s.live_scored, 0u);
+  const std::string user = ds.users.id(ds.events.back().user);
+  const auto recs = e.recommend(request(user));
+  ASSERT_EQ(recs.size(), 10u);
+  EXPECT_EQ(recs.front().source, "model");
+  const auto history = e.history(user);
+  ASSERT_FALSE(history.empty());
+  for (const auto& r : recs)  // seen items are excluded
+    for (const auto& h : history) EXPECT_NE(r.item, h.item);
+  EXPECT_EQ(e.recommend(request("nobody")).front().source, "popular");
+}
+
+TEST(Engine, GuardRollsBackAModelThatLearnedNonFiniteScores) {
+  // Rating SGD learns value - prediction: a value near FLT_MAX (finite, so accepted) blows
+  // the factors up to inf/NaN. The guard rolls back to the last healthy state.
+  testing::TempDir dir;
+  auto o = options(dir.path().string(), "mf:algo=sgd,factors=8");
+  o.publish_ms = 0;
+  Engine e(o);
+  const auto ds = stream();
+  e.ingest(logged(ds, 0, ds.events.size(), data::EventType::kRating));
+  e.wait_learned();
+  const std::string user = ds.users.id(ds.events.back().user);
+  EXPECT_EQ(e.stats().rollbacks, 0u);
+  std::vector<store::LoggedEvent> poison;
+  for (int x = 0; x < 50; ++x)
+    poison.push_back({user, ds.items.id(x), 3e38f, data::EventType::kRating, 2'000'000'000, ""});
+  e.ingest(poison);
+  e.wait_learned();
+  EXPECT_GE(e.stats().rollbacks, 1u);
+  const auto after = e.recommend(request(user));
+  ASSERT_EQ(after.size(), 10u);
+  for (const auto& r : after) {
+    EXPECT_TRUE(std::isfinite(r.score)) << r.item;
+    EXPECT_EQ(r.source, "model");
+  }
+  EXPECT_EQ(e.versions().back().reason, "guard rollback");
+}
+
+TEST(Engine, ARetrainCatchesUpWithWhatArrivedMeanwhileAndBecomesANewVersion) {
+  testing::TempDir dir;
+  const auto ds = stream();
+  Engine e(options(dir.path().string(), "mf:algo=bpr,factors=16"));
+  const size_t half = ds.events.size() / 2;
+  e.ingest(logged(ds, 0, half));
+  e.wait_learned();
+  const uint64_t v0 = e.model_version();
+  ASSERT_TRUE(e.start_retrain());
+  e.ingest(logged(ds, half, ds.events.size()));  // while it runs
+  wait_retrain(e);
+  e.wait_learned();
+  const auto r = e.retrain_status();
+  ASSERT_FALSE(r.running);
+  EXPECT_EQ(r.error, "");
+  EXPECT_TRUE(r.accepted);
+  EXPECT_EQ(e.model_version(), v0 + 1);
+  EXPECT_GE(r.events_fitted, half);
+  EXPECT_LE(r.events_fitted + r.events_caught_up, ds.events.size());
+  EXPECT_EQ(e.versions().back().reason, "retrain");
+  EXPECT_EQ(e.recommend(request(ds.users.id(ds.events.back().user))).front().source, "model");
+}
+
+TEST(Engine, ARestartResumesFromTheCheckpointAndLearnsTheLogAfterIt) {
+  testing::TempDir dir;
+  const auto ds = stream();
+  auto o = options(dir.path().string(), "mf:algo=bpr,factors=8");
+  o.checkpoint_s = 1e-6;  // a checkpoint at every publish
+  o.quality_margin = 0;
+  const size_t half = ds.events.size() / 2;
+  std::vector<serve::Recommendation> before;
+  const std::string user = ds.users.id(ds.events.front().user);
+  {
+    Engine e(o);
+    e.ingest(logged(ds, 0, half));
+    e.wait_learned();
+    before = e.recommend(request(user, 20));
+  }
+  {
+    Engine again(o);  // no new events: the model learned online, not a refit
+    EXPECT_NE(again.versions().back().reason.find("checkpoint of " + std::to_string(half)),
+              std::string::npos)
+        << again.versions().back().reason;
+    const auto same = again.recommend(request(user, 20));
+    ASSERT_EQ(same.size(), before.size());
+    for (size_t x = 0; x < same.size(); ++x) {
+      EXPECT_EQ(same[x].item, before[x].item) << x;
+      EXPECT_NEAR(same[x].score, before[x].score, 1e-6) << x;
+    }
+    again.ingest(logged(ds, half, ds.events.size()));
+    again.wait_learned();
+  }
+  Engine third(o);
+  third.wait_learned();
+  const auto s = third.stats();
+  EXPECT_EQ(s.events_logged, ds.events.size());
+  std::set<uint32_t> active;
+  for (const auto& x : ds.events) active.insert(x.user);
+  EXPECT_EQ(s.users, active.size());
+}
+
+TEST(Engine, DeletingAUserRemovesTheirEventsHistoryAndModelTrace) {
+  testing::TempDir dir;
+  const auto ds = stream();
+  auto o = options(dir.path().string(), "mf:algo=bpr,factors=16");
+  o.checkpoint_s = 1e-6;
+  Engine e(o);
+  e.ingest(logged(ds, 0, ds.events.size()));
+  e.wait_learned();
+  const std::string user = ds.users.id(ds.events.back().user);
+  const size_t theirs = std::count_if(ds.events.begin(), ds.events.end(),
+                                      [&](const auto& x) { return ds.users.id(x.user) == user; });
+  ASSERT_GT(theirs, 0u);
+  EXPECT_EQ(e.erase_user(user), theirs);
+  EXPECT_TRUE(e.history(user).empty());
+  EXPECT_EQ(e.stats().events_logged, ds.events.size() - theirs);
+  EXPECT_EQ(e.recommend(request(user)).front().source, "popular");  // unknown again
+  EXPECT_EQ(e.versions().back().reason, "deletion");
+}
+
+}  // namespace
+}  // namespace streamrec::engine

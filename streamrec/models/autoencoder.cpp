@@ -28,6 +28,32 @@ struct Autoencoder::State {
   torch::Tensor in_bias, out_bias;
   std::vector<std::vector<uint32_t>> items;  // user -> distinct fitted items
   torch::Tensor scores;                      // [users, items] after fit
+  std::unique_ptr<torch::optim::Adam> opt;   // the dense parameters' (during fit)
+  bool vae = false;
+
+  // The input layer for `users`: the sum of the rows of their kept items (each dropped with
+  // probability `drop`) over sqrt(kept) (Mult-DAE's L2 normalisation), a sparse-dense
+  // product with W, plus the bias.
+  torch::Tensor encode_input(const std::vector<uint32_t>& users, torch::Tensor W, double drop,
+                             std::mt19937_64& rng, int64_t n) const {
+    std::vector<int64_t> rows, cols;
+    std::vector<float> vals;
+    std::bernoulli_distribution keep(1.0 - drop);
+    for (size_t r = 0; r < users.size(); ++r) {
+      std::vector<uint32_t> kept;
+      for (uint32_t i : items[users[r]])
+        if (drop == 0 || keep(rng)) kept.push_back(i);
+      const float w = kept.empty() ? 0.0f : 1.0f / std::sqrt(static_cast<float>(kept.size()));
+      for (uint32_t i : kept)
+        rows.push_back(static_cast<int64_t>(r)), cols.push_back(i), vals.push_back(w);
+    }
+    const auto nnz = static_cast<int64_t>(vals.size());
+    auto idx = torch::stack({torch::tensor(rows, torch::kLong), torch::tensor(cols, torch::kLong)});
+    if (nnz == 0) idx = torch::zeros({2, 0}, torch::kLong);
+    auto X =
+        torch::sparse_coo_tensor(idx, torch::tensor(vals), {static_cast<int64_t>(users.size()), n});
+    return torch::mm(X, W) + in_bias;
+  }
 };
 
 Autoencoder::Autoencoder(Params params) : params_(std::move(params)) {}
@@ -48,17 +74,11 @@ Params Autoencoder::declare_params() {
                  ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")});
 }
 
-void Autoencoder::fit(const TrainData& data) {
-  use_torch_threads();
-  torch::manual_seed(static_cast<uint64_t>(params_.integer("seed")));
-  n_items_ = data.num_items();
-  state_ = std::make_unique<State>();
+void Autoencoder::build_network() {
   auto& st = *state_;
   const int64_t hidden = params_.integer("hidden"), latent = params_.integer("latent");
-  const bool vae = params_.str("variant") == "vae";
-  const bool mse = params_.str("loss") == "mse";
   const float lr = static_cast<float>(params_.real("lr"));
-
+  st.vae = params_.str("variant") == "vae";
   embedding::TableConfig tc;
   tc.dim = static_cast<uint32_t>(hidden);
   tc.optimizer.kind = embedding::OptimizerKind::kAdam;
@@ -74,9 +94,9 @@ void Autoencoder::fit(const TrainData& data) {
   }
   // DAE: n -> hidden -> latent -> hidden -> n with tanh between; VAE: n -> hidden -> (mu,
   // logvar) -> hidden -> n. The n -> hidden and hidden -> n layers are the item tables.
-  st.encoder = vae ? torch::nn::Sequential(torch::nn::Tanh())
-                   : torch::nn::Sequential(torch::nn::Tanh(), torch::nn::Linear(hidden, latent),
-                                           torch::nn::Tanh());
+  st.encoder = st.vae ? torch::nn::Sequential(torch::nn::Tanh())
+                      : torch::nn::Sequential(torch::nn::Tanh(), torch::nn::Linear(hidden, latent),
+                                              torch::nn::Tanh());
   st.mu = torch::nn::Linear(hidden, latent);
   st.logvar = torch::nn::Linear(hidden, latent);
   st.decoder = torch::nn::Sequential(torch::nn::Linear(latent, hidden), torch::nn::Tanh());
@@ -85,14 +105,71 @@ void Autoencoder::fit(const TrainData& data) {
   std::vector<torch::Tensor> dense;
   for (auto& p : st.encoder->parameters()) dense.push_back(p);
   for (auto& p : st.decoder->parameters()) dense.push_back(p);
-  if (vae) {
+  if (st.vae) {
     for (auto& p : st.mu->parameters()) dense.push_back(p);
     for (auto& p : st.logvar->parameters()) dense.push_back(p);
   }
   dense.push_back(st.in_bias);
   dense.push_back(st.out_bias);
-  torch::optim::Adam opt(dense, torch::optim::AdamOptions(lr));
+  st.opt = std::make_unique<torch::optim::Adam>(dense, torch::optim::AdamOptions(lr));
+}
 
+double Autoencoder::train_batch(const std::vector<uint32_t>& bu, std::mt19937_64& rng,
+                                double anneal) {
+  auto& st = *state_;
+  const int64_t n = n_items_;
+  auto Win = gather_rows(*st.in_rows, st.in_keys, true).requires_grad_(true);
+  auto Wout = gather_rows(*st.out_rows, st.out_keys, true).requires_grad_(true);
+  auto h = st.encoder->forward(st.encode_input(bu, Win, params_.real("dropout"), rng, n));
+  torch::Tensor kl = torch::zeros({});
+  if (st.vae) {
+    auto mean = st.mu(h);
+    auto log_var = st.logvar(h);
+    h = mean + torch::randn_like(mean) * torch::exp(0.5 * log_var);
+    kl = (-0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum(1)).mean();
+  }
+  auto logits = st.decoder->forward(h).mm(Wout.t()) + st.out_bias;  // [B, n]
+  auto target = torch::zeros({static_cast<int64_t>(bu.size()), n});
+  auto* pt = target.data_ptr<float>();
+  for (size_t r = 0; r < bu.size(); ++r)
+    for (uint32_t i : st.items[bu[r]]) pt[r * n + i] = 1.0f;
+  auto loss = params_.str("loss") == "mse"
+                  ? (logits - target).pow(2).sum(1).mean()
+                  : -(torch::log_softmax(logits, 1) * target).sum(1).mean();
+  loss = loss + anneal * kl;
+  st.opt->zero_grad();
+  loss.backward();
+  st.opt->step();
+  apply_row_gradients(*st.in_rows, st.in_keys, Win);
+  apply_row_gradients(*st.out_rows, st.out_keys, Wout);
+  return loss.item<double>();
+}
+
+void Autoencoder::score_everyone(uint32_t num_users, std::mt19937_64& rng) {
+  // Scores of every user against every item, from their full (undropped) history.
+  auto& st = *state_;
+  const int64_t n = n_items_;
+  torch::NoGradGuard no_grad;
+  st.scores = torch::zeros({static_cast<int64_t>(num_users), n});
+  auto Win = gather_rows(*st.in_rows, st.in_keys, false);
+  auto Wout = gather_rows(*st.out_rows, st.out_keys, false);
+  std::vector<uint32_t> all(num_users);
+  std::iota(all.begin(), all.end(), 0);
+  for (size_t b = 0; b < all.size(); b += 512) {
+    const std::vector<uint32_t> bu(all.begin() + b, all.begin() + std::min(all.size(), b + 512));
+    auto h = st.encoder->forward(st.encode_input(bu, Win, 0.0, rng, n));
+    if (st.vae) h = st.mu(h);
+    st.scores.slice(0, b, b + bu.size()).copy_(st.decoder->forward(h).mm(Wout.t()) + st.out_bias);
+  }
+}
+
+void Autoencoder::fit(const TrainData& data) {
+  use_torch_threads();
+  torch::manual_seed(static_cast<uint64_t>(params_.integer("seed")));
+  n_items_ = data.num_items();
+  state_ = std::make_unique<State>();
+  auto& st = *state_;
+  build_network();
   st.items.assign(data.num_users(), {});
   std::vector<uint32_t> users;
   for (uint32_t u = 0; u < data.num_users(); ++u) {
@@ -100,29 +177,6 @@ void Autoencoder::fit(const TrainData& data) {
     st.items[u].assign(it.begin(), it.end());
     if (!it.empty()) users.push_back(u);
   }
-  const int64_t n = n_items_;
-  // Input: sum of the item rows of the kept items, divided by sqrt(kept) (Mult-DAE's L2
-  // normalisation of the input vector), as a sparse-dense product.
-  auto encode_input = [&](const std::vector<uint32_t>& batch_users, torch::Tensor W, double drop,
-                          std::mt19937_64& rng) {
-    std::vector<int64_t> rows, cols;
-    std::vector<float> vals;
-    std::bernoulli_distribution keep(1.0 - drop);
-    for (size_t r = 0; r < batch_users.size(); ++r) {
-      std::vector<uint32_t> kept;
-      for (uint32_t i : st.items[batch_users[r]])
-        if (drop == 0 || keep(rng)) kept.push_back(i);
-      const float w = kept.empty() ? 0.0f : 1.0f / std::sqrt(static_cast<float>(kept.size()));
-      for (uint32_t i : kept)
-        rows.push_back(static_cast<int64_t>(r)), cols.push_back(i), vals.push_back(w);
-    }
-    const auto nnz = static_cast<int64_t>(vals.size());
-    auto idx = torch::stack({torch::tensor(rows, torch::kLong), torch::tensor(cols, torch::kLong)});
-    if (nnz == 0) idx = torch::zeros({2, 0}, torch::kLong);
-    auto X = torch::sparse_coo_tensor(idx, torch::tensor(vals),
-                                      {static_cast<int64_t>(batch_users.size()), n});
-    return torch::mm(X, W) + st.in_bias;
-  };
   std::mt19937_64 rng(static_cast<uint64_t>(params_.integer("seed")));
   const int64_t epochs = params_.integer("epochs"), batch = params_.integer("batch");
   const int64_t total_steps = epochs * ((static_cast<int64_t>(users.size()) + batch - 1) / batch);
@@ -133,50 +187,16 @@ void Autoencoder::fit(const TrainData& data) {
     for (size_t b = 0; b < users.size(); b += batch) {
       const std::vector<uint32_t> bu(users.begin() + b,
                                      users.begin() + std::min(users.size(), b + batch));
-      auto Win = gather_rows(*st.in_rows, st.in_keys, true).requires_grad_(true);
-      auto Wout = gather_rows(*st.out_rows, st.out_keys, true).requires_grad_(true);
-      auto h = st.encoder->forward(encode_input(bu, Win, params_.real("dropout"), rng));
-      torch::Tensor kl = torch::zeros({});
-      if (vae) {
-        auto mean = st.mu(h);
-        auto log_var = st.logvar(h);
-        h = mean + torch::randn_like(mean) * torch::exp(0.5 * log_var);
-        kl = (-0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum(1)).mean();
-      }
-      auto logits = st.decoder->forward(h).mm(Wout.t()) + st.out_bias;  // [B, n]
-      auto target = torch::zeros({static_cast<int64_t>(bu.size()), n});
-      auto* pt = target.data_ptr<float>();
-      for (size_t r = 0; r < bu.size(); ++r)
-        for (uint32_t i : st.items[bu[r]]) pt[r * n + i] = 1.0f;
-      auto loss = mse ? (logits - target).pow(2).sum(1).mean()
-                      : -(torch::log_softmax(logits, 1) * target).sum(1).mean();
       const double anneal =
           std::min(params_.real("beta"), params_.real("beta") * step / (0.8 * total_steps));
-      loss = loss + anneal * kl;
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      apply_row_gradients(*st.in_rows, st.in_keys, Win);
-      apply_row_gradients(*st.out_rows, st.out_keys, Wout);
-      epoch_loss += loss.item<double>() * bu.size();
+      epoch_loss += train_batch(bu, rng, anneal) * bu.size();
       ++step;
     }
     report_progress(epoch, epochs);
     log::debug("autoencoder epoch {}: loss {:.4f}", epoch, epoch_loss / users.size());
   }
-  // Scores of every user against every item, from their full (undropped) history.
-  torch::NoGradGuard no_grad;
-  st.scores = torch::zeros({static_cast<int64_t>(data.num_users()), n});
-  auto Win = gather_rows(*st.in_rows, st.in_keys, false);
-  auto Wout = gather_rows(*st.out_rows, st.out_keys, false);
-  std::vector<uint32_t> all(data.num_users());
-  std::iota(all.begin(), all.end(), 0);
-  for (size_t b = 0; b < all.size(); b += 512) {
-    const std::vector<uint32_t> bu(all.begin() + b, all.begin() + std::min(all.size(), b + 512));
-    auto h = st.encoder->forward(encode_input(bu, Win, 0.0, rng));
-    if (vae) h = st.mu(h);
-    st.scores.slice(0, b, b + bu.size()).copy_(st.decoder->forward(h).mm(Wout.t()) + st.out_bias);
-  }
+  st.opt.reset();
+  score_everyone(data.num_users(), rng);
 }
 
 void Autoencoder::score_all(uint32_t user, std::span<float> scores) const {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <random>
 
 #include "streamrec/models/recommender.h"
 
@@ -28,6 +29,11 @@ class Autoencoder final : public Recommender {
 
  private:
   struct State;
+  // fit's parts: the item tables, layers and optimizer; one step on a batch of users
+  // (returns its loss); every user's scores after the last epoch.
+  void build_network();
+  double train_batch(const std::vector<uint32_t>& users, std::mt19937_64& rng, double anneal);
+  void score_everyone(uint32_t num_users, std::mt19937_64& rng);
   Params params_;
   uint32_t n_items_ = 0;
   std::unique_ptr<State> state_;

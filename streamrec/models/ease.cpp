@@ -22,6 +22,66 @@ Params Ease::declare_params() {
                                            "exact inverse route; auto picks the cheaper")});
 }
 
+namespace {
+
+// What both solvers read: the users with events, each item's column, the regularisation.
+struct Gram {
+  const TrainData& data;
+  const std::vector<uint32_t>& users;
+  const std::vector<uint32_t>& slot;  // item -> column (active items)
+  int64_t m;
+  float lambda;
+  bool binary;
+  float entry(size_t x, std::span<const float> values) const { return binary ? 1.0f : values[x]; }
+};
+
+// (X^T X + lambda I)^-1 = (I - X^T (lambda I + X X^T)^-1 X) / lambda, ~2 m^2 u flops.
+torch::Tensor inverse_by_woodbury(const Gram& g) {
+  const int64_t nu = static_cast<int64_t>(g.users.size()), m = g.m;
+  auto X = torch::zeros({nu, m}, torch::kFloat32);
+  float* xp = X.data_ptr<float>();
+  for (int64_t r = 0; r < nu; ++r) {
+    const auto items = g.data.items_of(g.users[r]);
+    const auto values = g.data.values_of(g.users[r]);
+    for (size_t a = 0; a < items.size(); ++a) xp[r * m + g.slot[items[a]]] = g.entry(a, values);
+  }
+  // The small u x u system in double precision: it carries the cancellation.
+  auto Xd = X.to(torch::kFloat64);
+  auto S = Xd.mm(Xd.t());
+  S.diagonal().add_(g.lambda);
+  auto [L, info] = torch::linalg_cholesky_ex(S);
+  SR_CHECK(info.item<int>() == 0, ErrorKind::kInternal,
+           "ease: X X^T + lambda I not positive definite");
+  auto KX = torch::cholesky_solve(Xd, L).to(torch::kFloat32);  // (lambda I + X X^T)^-1 X
+  auto P = X.t().mm(KX).neg_();
+  P.diagonal().add_(1.0f);
+  return P.div_(g.lambda);
+}
+
+// The m x m Gram matrix factored and inverted, ~m^3 flops.
+torch::Tensor inverse_by_cholesky(const Gram& g) {
+  const int64_t m = g.m;
+  auto G = torch::zeros({m, m}, torch::kFloat32);
+  float* gp = G.data_ptr<float>();
+  for (uint32_t u : g.users) {
+    const auto items = g.data.items_of(u);
+    const auto values = g.data.values_of(u);
+    for (size_t a = 0; a < items.size(); ++a) {
+      float* row = gp + int64_t{g.slot[items[a]]} * m;
+      for (size_t b = 0; b < items.size(); ++b)
+        row[g.slot[items[b]]] += g.entry(a, values) * g.entry(b, values);
+    }
+  }
+  G.diagonal().add_(g.lambda);
+  auto [L, info] = torch::linalg_cholesky_ex(G);
+  SR_CHECK(info.item<int>() == 0, ErrorKind::kInvalidInput,
+           "ease: X^T X + lambda I is not positive definite (lambda = {}); raise lambda", g.lambda);
+  G = torch::Tensor();
+  return torch::cholesky_inverse(L);
+}
+
+}  // namespace
+
 void Ease::fit(const TrainData& data) {
   n_items_ = data.num_items();
   const bool binary = params_.str("weight") == "binary";
@@ -57,50 +117,8 @@ void Ease::fit(const TrainData& data) {
   const auto& solver = params_.str("solver");
   const bool use_woodbury = solver == "woodbury" || (solver == "auto" && wood < m3 && lambda > 0);
   SR_INPUT_CHECK(!use_woodbury || lambda > 0, "ease: solver=woodbury needs lambda > 0");
-  auto entry = [&](size_t x, const std::span<const float>& values) {
-    return binary ? 1.0f : values[x];
-  };
-  torch::Tensor P;
-  if (use_woodbury) {
-    auto X = torch::zeros({nu, m}, torch::kFloat32);
-    float* xp = X.data_ptr<float>();
-    for (int64_t r = 0; r < nu; ++r) {
-      const auto items = data.items_of(users[r]);
-      const auto values = data.values_of(users[r]);
-      for (size_t a = 0; a < items.size(); ++a) xp[r * m + slot_[items[a]]] = entry(a, values);
-    }
-    // The small u x u system in double precision: it carries the cancellation.
-    auto Xd = X.to(torch::kFloat64);
-    auto S = Xd.mm(Xd.t());
-    S.diagonal().add_(lambda);
-    auto [L, info] = torch::linalg_cholesky_ex(S);
-    SR_CHECK(info.item<int>() == 0, ErrorKind::kInternal,
-             "ease: X X^T + lambda I not positive definite");
-    report_progress(1, 3);
-    auto KX = torch::cholesky_solve(Xd, L).to(torch::kFloat32);  // (lambda I + X X^T)^-1 X
-    P = X.t().mm(KX).neg_();
-    P.diagonal().add_(1.0f);
-    P.div_(lambda);
-  } else {
-    auto G = torch::zeros({m, m}, torch::kFloat32);
-    float* g = G.data_ptr<float>();
-    for (uint32_t u : users) {
-      const auto items = data.items_of(u);
-      const auto values = data.values_of(u);
-      for (size_t a = 0; a < items.size(); ++a) {
-        float* row = g + int64_t{slot_[items[a]]} * m;
-        for (size_t b = 0; b < items.size(); ++b)
-          row[slot_[items[b]]] += entry(a, values) * entry(b, values);
-      }
-    }
-    G.diagonal().add_(lambda);
-    report_progress(1, 3);
-    auto [L, info] = torch::linalg_cholesky_ex(G);
-    SR_CHECK(info.item<int>() == 0, ErrorKind::kInvalidInput,
-             "ease: X^T X + lambda I is not positive definite (lambda = {}); raise lambda", lambda);
-    G = torch::Tensor();
-    P = torch::cholesky_inverse(L);
-  }
+  const Gram gram{data, users, slot_, m, lambda, binary};
+  torch::Tensor P = use_woodbury ? inverse_by_woodbury(gram) : inverse_by_cholesky(gram);
   report_progress(2, 3);
   log::debug("ease: {} items, {} users, solver {}", m, nu, use_woodbury ? "woodbury" : "cholesky");
   auto B = P.div_((-P.diagonal()).unsqueeze(0));  // B_ij = -P_ij / P_jj

@@ -102,48 +102,20 @@ void FusionModel::candidates(uint32_t user, std::span<const uint32_t> exclude,
   if (first_scores) *first_scores = std::move(scores.front());
 }
 
-void FusionModel::fit(const TrainData& data) {
-  // 1. Each user's last `holdout` events are the ranker's targets; the sources learn without
-  //    them. Users need two more events than that.
-  const auto K = static_cast<uint32_t>(params_.integer("holdout"));
-  const auto& events = data.events();
-  std::vector<uint32_t> count(data.num_users(), 0), seen_so_far(data.num_users(), 0);
-  for (const auto& e : events) ++count[e.user];
-  std::vector<data::Interaction> without;
-  std::vector<std::vector<uint32_t>> targets(data.num_users());
-  for (const auto& e : events) {
-    const uint32_t k = seen_so_far[e.user]++;
-    if (count[e.user] >= K + 2 && k >= count[e.user] - K)
-      targets[e.user].push_back(e.item);
-    else
-      without.push_back(e);
-  }
-  const TrainData first(data.num_users(), data.num_items(), without, data.catalog());
-  log::info("fusion: fitting {} sources without each user's last {} events", specs_.size(), K);
-  fit_sources(first);
-
-  // 2. Candidate lists with the held-out items labelled (repeats of fitted items are not
-  //    candidates, so they do not count).
-  FusionRankerOptions ro;
-  ro.features = static_cast<int64_t>(2 * sources_.size() + 1);
-  ro.hidden = params_.integer("hidden");
-  ro.lr = params_.real("lr");
-  ro.seed = static_cast<uint64_t>(params_.integer("seed"));
-  ranker_ = std::make_unique<FusionRanker>(ro);
-  struct List {
-    std::vector<float> x, y;
-  };
-  std::vector<List> lists;
+std::vector<FusionModel::RankerList> FusionModel::labelled_lists(
+    const TrainData& first, const std::vector<std::vector<uint32_t>>& targets) {
+  // Repeats of fitted items are not candidates, so they do not count.
+  std::vector<RankerList> lists;
   size_t found = 0, asked = 0;
   std::vector<uint32_t> items;
-  for (uint32_t u = 0; u < data.num_users(); ++u) {
+  for (uint32_t u = 0; u < first.num_users(); ++u) {
     const auto seen = first.items_of(u);
     std::vector<uint32_t> wanted;
     for (uint32_t t : targets[u])
       if (!std::binary_search(seen.begin(), seen.end(), t)) wanted.push_back(t);
     if (wanted.empty()) continue;
     asked += wanted.size();
-    List l;
+    RankerList l;
     candidates(u, seen, items, l.x);
     l.y.assign(items.size(), 0.0f);
     size_t hits = 0;
@@ -162,8 +134,11 @@ void FusionModel::fit(const TrainData& data) {
   report_.lists = lists.size();
   report_.recall = asked ? static_cast<double>(found) / asked : 0;
   for (const auto& l : lists) report_.candidates += l.y.size();
+  return lists;
+}
 
-  // 3. Ranker epochs over the lists (a few lists per step).
+void FusionModel::train_ranker(const std::vector<RankerList>& lists) {
+  // Epochs over the lists, a few lists per step.
   std::mt19937_64 rng(static_cast<uint64_t>(params_.integer("seed")));
   std::vector<size_t> order(lists.size());
   std::iota(order.begin(), order.end(), 0);
@@ -191,6 +166,36 @@ void FusionModel::fit(const TrainData& data) {
       "items were among the candidates), loss {:.4f}",
       lists.size(), lists.empty() ? 0.0 : double(report_.candidates) / lists.size(),
       100 * report_.recall, report_.last_loss);
+}
+
+void FusionModel::fit(const TrainData& data) {
+  // 1. Each user's last `holdout` events are the ranker's targets; the sources learn without
+  //    them. Users need two more events than that.
+  const auto K = static_cast<uint32_t>(params_.integer("holdout"));
+  const auto& events = data.events();
+  std::vector<uint32_t> count(data.num_users(), 0), seen_so_far(data.num_users(), 0);
+  for (const auto& e : events) ++count[e.user];
+  std::vector<data::Interaction> without;
+  std::vector<std::vector<uint32_t>> targets(data.num_users());
+  for (const auto& e : events) {
+    const uint32_t k = seen_so_far[e.user]++;
+    if (count[e.user] >= K + 2 && k >= count[e.user] - K)
+      targets[e.user].push_back(e.item);
+    else
+      without.push_back(e);
+  }
+  const TrainData first(data.num_users(), data.num_items(), without, data.catalog());
+  log::info("fusion: fitting {} sources without each user's last {} events", specs_.size(), K);
+  fit_sources(first);
+
+  // 2. Candidate lists with the held-out items labelled; 3. the ranker learns them.
+  FusionRankerOptions ro;
+  ro.features = static_cast<int64_t>(2 * sources_.size() + 1);
+  ro.hidden = params_.integer("hidden");
+  ro.lr = params_.real("lr");
+  ro.seed = static_cast<uint64_t>(params_.integer("seed"));
+  ranker_ = std::make_unique<FusionRanker>(ro);
+  train_ranker(labelled_lists(first, targets));
 
   // 4. The sources learn everything for serving.
   fit_sources(data);

@@ -47,6 +47,15 @@ class FusionModel final : public Recommender {
   void candidates(uint32_t user, std::span<const uint32_t> exclude, std::vector<uint32_t>& items,
                   std::vector<float>& features, std::vector<float>* first_scores = nullptr) const;
   void fit_sources(const TrainData& data);
+  // One user's candidates as ranker rows (x) with the held-out items labelled 1 (y).
+  struct RankerList {
+    std::vector<float> x, y;
+  };
+  // The lists of users with a held-out item among their candidates (`first`: the data
+  // without the held-out `targets`); fills report_'s list counts.
+  std::vector<RankerList> labelled_lists(const TrainData& first,
+                                         const std::vector<std::vector<uint32_t>>& targets);
+  void train_ranker(const std::vector<RankerList>& lists);
 
   Params params_;
   std::vector<std::string> specs_;

@@ -518,22 +518,11 @@ Params SeqModel::declare_params() {
        ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")});
 }
 
-void SeqModel::fit(const TrainData& data) {
-  const auto start = std::chrono::steady_clock::now();
-  use_torch_threads();
-  torch::manual_seed(static_cast<uint64_t>(params_.integer("seed")));
-  const int64_t dim = params_.integer("dim"), maxlen = params_.integer("maxlen");
-  const int64_t batch = params_.integer("batch");
-  SR_INPUT_CHECK(params_.str("encoder") != "sasrec" || dim % params_.integer("heads") == 0,
-                 "seq: dim {} is not divisible by heads {}", dim, params_.integer("heads"));
-  // A warm refit keeps the encoder, the item rows and the optimizers' state of the fitted
-  // model and trains them further on `data`; the catalog can only have grown.
-  const bool warm = params_.integer("warm_refit_epochs") > 0 && state_ && state_->items;
+void SeqModel::prepare_fit(const TrainData& data, bool warm) {
   if (warm) flush();
   if (state_) state_->delta_open = false;  // a fit is no delta
   n_items_ = warm ? std::max(n_items_, data.num_items()) : data.num_items();
   online_steps_ = 0;
-  const int64_t n_rows = n_items_ + 1;  // row 0 is padding
   // Item attributes outlive a refit (set_item_attributes); a catalog in `data` replaces them.
   if (!warm) {
     Content content = state_ ? std::move(state_->content) : Content{};
@@ -552,12 +541,11 @@ void SeqModel::fit(const TrainData& data) {
     for (uint32_t i = 0; i < n_items_ && i < catalog->item_attrs.size(); ++i)
       st.content.set(i, catalog->item_attrs[i]);
   }
-  st.dim = dim;
-  st.maxlen = maxlen;
+  st.dim = params_.integer("dim");
+  st.maxlen = params_.integer("maxlen");
   st.rng.seed(static_cast<uint64_t>(params_.integer("seed")));
-
   if (!warm) {
-    build_state(n_rows);
+    build_state(n_items_ + 1);  // row 0 is padding
     // Xavier-normal initialisation of every weight matrix (as the reference SASRec does);
     // item rows get the same scale from the table's per-key initialiser.
     torch::NoGradGuard no_grad;
@@ -565,51 +553,50 @@ void SeqModel::fit(const TrainData& data) {
       if (p.value().dim() >= 2) torch::nn::init::xavier_normal_(p.value());
   }
   st.grow_items(n_items_);
-
   // Sequences in time order (TrainData events are time-ordered).
   st.seqs.assign(data.num_users(), {});
   for (const auto& e : data.events()) {
     st.seqs[e.user].push_back(e.item);
     st.has_id[e.item] = 1;
   }
-  std::vector<uint32_t> train_users, valid_users;
-  for (uint32_t u = 0; u < data.num_users(); ++u) {
-    if (st.seqs[u].size() >= 3) train_users.push_back(u);  // >= 1 training pair + validation
-    if (st.seqs[u].size() >= 2) valid_users.push_back(u);
-  }
+}
 
-  // Validation: NDCG@10 of each user's held-out last item given the items before it,
-  // ranked against all items except those already in the input.
-  auto validate = [&]() {
-    torch::NoGradGuard no_grad;
-    st.encoder->eval();
-    auto E = st.item_rows();
-    double ndcg = 0;
-    for (size_t b = 0; b < valid_users.size(); b += 256) {
-      const size_t e = std::min(valid_users.size(), b + 256);
-      const std::span<const uint32_t> users(valid_users.data() + b, e - b);
-      auto scores = st.encode_last(users, E, 1).mm(E.t());
-      scores.select(1, 0).fill_(-INFINITY);
-      auto* ps = scores.data_ptr<float>();
-      for (size_t r = 0; r < users.size(); ++r) {
-        const auto& s = st.seqs[users[r]];
-        float* row = ps + r * n_rows;
-        for (size_t k = 0; k + 1 < s.size(); ++k) row[s[k] + 1] = -INFINITY;
-        const float target = row[s.back() + 1];
-        int64_t rank = 0;
-        for (int64_t i = 1; i < n_rows && rank < 10; ++i)
-          rank += row[i] > target || (row[i] == target && i < static_cast<int64_t>(s.back() + 1));
-        if (rank < 10) ndcg += 1.0 / std::log2(rank + 2.0);
-      }
+double SeqModel::validation_ndcg(const std::vector<uint32_t>& valid_users) {
+  // NDCG@10 of each user's held-out last item given the items before it, ranked against
+  // all items except those already in the input.
+  auto& st = *state_;
+  const int64_t n_rows = n_items_ + 1;
+  torch::NoGradGuard no_grad;
+  st.encoder->eval();
+  auto E = st.item_rows();
+  double ndcg = 0;
+  for (size_t b = 0; b < valid_users.size(); b += 256) {
+    const size_t e = std::min(valid_users.size(), b + 256);
+    const std::span<const uint32_t> users(valid_users.data() + b, e - b);
+    auto scores = st.encode_last(users, E, 1).mm(E.t());
+    scores.select(1, 0).fill_(-INFINITY);
+    auto* ps = scores.data_ptr<float>();
+    for (size_t r = 0; r < users.size(); ++r) {
+      const auto& s = st.seqs[users[r]];
+      float* row = ps + r * n_rows;
+      for (size_t k = 0; k + 1 < s.size(); ++k) row[s[k] + 1] = -INFINITY;
+      const float target = row[s.back() + 1];
+      int64_t rank = 0;
+      for (int64_t i = 1; i < n_rows && rank < 10; ++i)
+        rank += row[i] > target || (row[i] == target && i < static_cast<int64_t>(s.back() + 1));
+      if (rank < 10) ndcg += 1.0 / std::log2(rank + 2.0);
     }
-    st.encoder->train();
-    return valid_users.empty() ? 0.0 : ndcg / valid_users.size();
-  };
+  }
+  st.encoder->train();
+  return valid_users.empty() ? 0.0 : ndcg / valid_users.size();
+}
 
+void SeqModel::train_epochs(std::vector<uint32_t>& train_users,
+                            const std::vector<uint32_t>& valid_users, bool warm) {
+  auto& st = *state_;
+  const int64_t batch = params_.integer("batch");
   std::stringstream best_dense, best_image;
   std::string best_items;
-  report_ = {};
-  report_.best_ndcg = -1;
   int since_best = 0;
   uint64_t sequences = 0;
   double train_seconds = 0;
@@ -627,7 +614,7 @@ void SeqModel::fit(const TrainData& data) {
     train_seconds += seconds_since(t0);
     report_progress(epoch, epochs);
     if (epoch % params_.integer("eval_every") != 0 && epoch != epochs) continue;
-    const double ndcg = validate();
+    const double ndcg = validation_ndcg(valid_users);
     log::debug("seq epoch {}: validation ndcg@10 {:.4f}", epoch, ndcg);
     report_.epochs = static_cast<int>(epoch);
     if (ndcg > report_.best_ndcg) {
@@ -645,7 +632,7 @@ void SeqModel::fit(const TrainData& data) {
       break;
     }
   }
-  if (report_.best_epoch > 0) {
+  if (report_.best_epoch > 0) {  // back to the best epoch
     best_dense.seekg(0);
     torch::load(st.encoder, best_dense);
     if (st.image_tower) {
@@ -655,9 +642,29 @@ void SeqModel::fit(const TrainData& data) {
     st.items->load_full_bytes(best_items, "seq's best epoch");
   }
   report_.sequences_per_second = train_seconds > 0 ? sequences / train_seconds : 0;
+}
 
+void SeqModel::fit(const TrainData& data) {
+  const auto start = std::chrono::steady_clock::now();
+  use_torch_threads();
+  torch::manual_seed(static_cast<uint64_t>(params_.integer("seed")));
+  SR_INPUT_CHECK(
+      params_.str("encoder") != "sasrec" || params_.integer("dim") % params_.integer("heads") == 0,
+      "seq: dim {} is not divisible by heads {}", params_.integer("dim"), params_.integer("heads"));
+  // A warm refit keeps the encoder, the item rows and the optimizers' state of the fitted
+  // model and trains them further on `data`; the catalog can only have grown.
+  const bool warm = params_.integer("warm_refit_epochs") > 0 && state_ && state_->items;
+  prepare_fit(data, warm);
+  std::vector<uint32_t> train_users, valid_users;
+  for (uint32_t u = 0; u < data.num_users(); ++u) {
+    if (state_->seqs[u].size() >= 3) train_users.push_back(u);  // a training pair + validation
+    if (state_->seqs[u].size() >= 2) valid_users.push_back(u);
+  }
+  report_ = {};
+  report_.best_ndcg = -1;
+  train_epochs(train_users, valid_users, warm);
   // Final representations: every user's full fitted sequence, every item's row.
-  st.rebuild_replay_pool();
+  state_->rebuild_replay_pool();
   refresh_vectors();
   report_.seconds = seconds_since(start);
   log::info("seq ({}): {} epochs, best {} (validation ndcg@10 {:.4f}), {:.0f} sequences/s",

@@ -85,6 +85,12 @@ class SeqModel final : public Recommender {
   uint32_t n_items_ = 0;
   void build_state(int64_t n_rows);
   void refresh_vectors();
+  // fit's parts: the state for `data` (fresh, or kept for a warm refit) with its sequences;
+  // the validation NDCG@10 of each user's last fitted item; the epochs, back to the best.
+  void prepare_fit(const TrainData& data, bool warm);
+  double validation_ndcg(const std::vector<uint32_t>& valid_users);
+  void train_epochs(std::vector<uint32_t>& train_users, const std::vector<uint32_t>& valid_users,
+                    bool warm);
   // `changed`: the only items whose rows may have changed (null: any of them).
   void refresh_vectors_after_step(const std::vector<uint32_t>* changed = nullptr);
 

@@ -6,23 +6,13 @@
 
 #include "streamrec/core/error.h"
 #include "streamrec/store/catalog.h"
+#include "test_records.h"
 #include "test_util.h"
 
 namespace streamrec::store {
 namespace {
 
-ItemRecord book(const std::string& id, double price, const std::string& brand) {
-  ItemRecord r;
-  r.id = id;
-  r.attrs.title = "Book " + id;
-  r.attrs.categories = {"books", "fiction"};
-  r.attrs.tags = {"paperback"};
-  r.attrs.numeric["price"] = price;
-  r.fields["brand"] = brand;
-  r.expires_at = 1'900'000'000;
-  r.created_at = 1'800'000'000;
-  return r;
-}
+using testing::book;
 
 TEST(Catalog, RoundTripsRecordsDurablyAndErasesUsers) {
   testing::TempDir dir;

@@ -1,14 +1,17 @@
-// The serving core (module serve, no HTTP types): accepts events, makes them durable in the
-// event log, learns from them online in a background thread, and answers recommendation,
-// popularity and history queries while it learns.
+// The engine (module engine, no HTTP types): wires store (event log, catalog, UserState,
+// ItemStats), train (IngestQueue, fit_fresh) and serve (the pipeline, ANN, batch scorer)
+// for one process. It accepts events, makes them durable in the event log, learns from
+// them online in a background thread, and answers recommendation, popularity and history
+// queries while it learns. Its code is split by concern over engine_*.cpp.
 //
 // Concurrency: the learner thread owns the learning model (learner_mutex_, held for a whole
 // micro-batch). Queries read a published serving copy (a snapshot made with save/load at
 // most every publish_ms, only after the model passed the guard), so they never wait for a
 // training step; they share state_mutex_ (ids, histories, popularity) with the learner's
 // short bookkeeping. Models that cannot save are served from the learning model under
-// learner_mutex_ instead. Ingest only appends to the log and to the learner's queue.
-// Lock order: learner_mutex_, then state_mutex_, then serving_mutex_.
+// learner_mutex_ instead. Ingest only appends to the log and to the IngestQueue.
+// Lock order: learner_mutex_, then state_mutex_, then serving_mutex_; the IngestQueue's own
+// lock is innermost (taken under these, never taking one of them).
 #pragma once
 
 #include <array>

@@ -47,6 +47,7 @@ Engine::Engine(EngineOptions options)
            store::EventLogOptions{options_.sync}),
       catalog_(options_.data_dir + "/catalog", options_.sync),
       queue_(log_, options_.max_queue, options_.micro_batch),
+      versions_(options_.keep_versions),
       users_(options_.max_history),
       query_batches_([](std::span<QueryJob* const> batch) {
         // One retrieval_queries call per model copy in the batch (a publish in between
@@ -162,7 +163,7 @@ std::vector<MetricsPoint> Engine::history_points() const {
 
 void Engine::prepare_request_thread() { models::use_only_this_thread(); }
 
-uint64_t Engine::model_version() const { return model_version_; }
+uint64_t Engine::model_version() const { return versions_.current(); }
 
 RetrainStatus Engine::retrain_status() const {
   std::lock_guard r(retrain_mutex_);
@@ -372,7 +373,7 @@ EngineStats Engine::stats() const {
   s.users = users_.users().size();
   s.items = users_.items().size();
   s.model = options_.model;
-  s.model_version = model_version_;
+  s.model_version = versions_.current();
   s.ann_updates = ann_updates_;
   s.online_loss = online_loss_;
   s.ranker_steps = ranker_steps_;

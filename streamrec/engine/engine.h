@@ -48,6 +48,7 @@
 #include "streamrec/store/item_stats.h"
 #include "streamrec/store/user_state.h"
 #include "streamrec/train/ingest_queue.h"
+#include "streamrec/train/versions.h"
 
 namespace streamrec::serve {
 class BatchScorer;
@@ -71,16 +72,7 @@ struct ItemInfo {
   bool recommendable = true;            // not hidden, not expired
 };
 
-// A model version: made at start, by a retrain, a guard rollback, a deletion refit or a
-// rollback; restorable when the model could snapshot its state (save) at that moment.
-struct VersionInfo {
-  uint64_t version = 0;
-  int64_t created_ms = 0;  // wall clock, Unix ms
-  std::string reason;
-  uint64_t events_learned = 0;  // learned events when it was made
-  double live_hr10 = 0;         // live HR@10 when it was made
-  bool restorable = false;
-};
+using train::VersionInfo;
 
 // The last (or running) background retrain.
 struct RetrainStatus {
@@ -300,8 +292,7 @@ class Engine {
   // The learning model, its versions and the guard's state: learner_mutex_.
   mutable std::mutex learner_mutex_;
   std::unique_ptr<models::Recommender> model_;
-  std::atomic<uint64_t> model_version_{0};
-  std::deque<std::pair<VersionInfo, std::string>> versions_;  // with snapshot bytes
+  train::Versions versions_;  // the version number and the kept snapshots (own lock)
   std::chrono::steady_clock::time_point last_publish_{}, last_checkpoint_{};
   // Every logged event up to covered_seq_ is in the learning model; learned_ahead_ holds the
   // later ones learned out of order (concurrent ingests queue in either order).

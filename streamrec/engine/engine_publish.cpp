@@ -346,42 +346,28 @@ void Engine::roll_back_to(const std::string& why, const std::string& target, siz
     std::lock_guard m(metrics_mutex_);
     ++rollbacks_;
   }
-  log::error("serve: guard: {}; rolled back to {} (now version {})", why, how,
-             model_version_.load());
+  log::error("serve: guard: {}; rolled back to {} (now version {})", why, how, versions_.current());
 }
 
 void Engine::publish_version(const std::string& reason, size_t events_learned,
                              const std::optional<std::string>& bytes) {
   // Learner lock held. Records the new version with its snapshot, if the model can save.
   VersionInfo v;
-  v.version = ++model_version_;
-  v.created_ms = unix_ms();
   v.reason = reason;
   v.events_learned = events_learned;
   {
     std::lock_guard m(metrics_mutex_);
     v.live_hr10 = live_means().first;
   }
-  v.restorable = bytes.has_value();
-  versions_.push_back({v, bytes.value_or("")});
-  while (versions_.size() > options_.keep_versions) versions_.pop_front();
+  versions_.add(std::move(v), bytes);
 }
 
-std::vector<VersionInfo> Engine::versions() const {
-  std::lock_guard learner(learner_mutex_);
-  std::vector<VersionInfo> out;
-  for (const auto& [info, bytes] : versions_) out.push_back(info);
-  return out;
-}
+std::vector<VersionInfo> Engine::versions() const { return versions_.list(); }
 
 uint64_t Engine::rollback_to(uint64_t version) {
   std::lock_guard learner(learner_mutex_);
-  auto it = std::find_if(versions_.begin(), versions_.end(),
-                         [&](const auto& v) { return v.first.version == version; });
-  SR_INPUT_CHECK(it != versions_.end(), "version {} is not kept (see /v1/model/versions)", version);
-  SR_CHECK(it->first.restorable, ErrorKind::kUnsupported,
-           "version {} has no snapshot: model {} cannot save its state", version, options_.model);
-  auto fresh = loaded_model(options_.model, it->second, fmt::format("version {}", version));
+  auto fresh = loaded_model(options_.model, versions_.snapshot(version, options_.model),
+                            fmt::format("version {}", version));
   {
     std::shared_lock state(state_mutex_);
     give_attributes(*fresh);  // the catalog as it is now, not as it was then
@@ -391,8 +377,8 @@ uint64_t Engine::rollback_to(uint64_t version) {
   publish_version(fmt::format("rollback to {}", version), learned_count(), bytes);
   publish_serving(bytes);
   start_quality_window(/*rebaseline=*/true, learned_count());
-  log::info("serve: rolled back to version {}, now version {}", version, model_version_.load());
-  return model_version_;
+  log::info("serve: rolled back to version {}, now version {}", version, versions_.current());
+  return versions_.current();
 }
 
 }  // namespace streamrec::engine

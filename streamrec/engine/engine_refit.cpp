@@ -95,7 +95,7 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::A
   std::unique_lock lock(state_mutex_);
   // Ids are rebuilt: older versions' snapshots no longer match them (and after a deletion
   // they would hold the deleted user's data), nor does the ANN index.
-  versions_.clear();
+  versions_.forget();
   {
     std::lock_guard a(ann_mutex_);
     ++ids_epoch_;
@@ -178,7 +178,7 @@ size_t Engine::catch_up_and_swap(std::unique_ptr<models::Recommender> fresh, siz
     std::vector<data::Interaction> more;
     {
       std::shared_lock state(state_mutex_);
-      SR_CHECK(model_version_ == version, ErrorKind::kInvalidInput,
+      SR_CHECK(versions_.current() == version, ErrorKind::kInvalidInput,
                "the model was replaced during the retrain; retrain again");
       more.assign(learned_events_.begin() + done, learned_events_.end());
       done = learned_events_.size();
@@ -210,7 +210,7 @@ void Engine::retrain() {
     events = learned_events_;
     n_users = users_.users().size();
     n_items = users_.items().size();
-    version = model_version_;
+    version = versions_.current();
   }
   const size_t fitted = events.size();
   std::string error;

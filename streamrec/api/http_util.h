@@ -72,4 +72,16 @@ std::vector<T> parse_list(const std::string& body, const char* field, Parse pars
   return out;
 }
 
+// POST `path` (role write): the body is a list of `T` (one object, an array, or
+// {"<field>": [...]}, each parsed by `parse`); `accept` takes them all and returns how many
+// it accepted, which the answer reports.
+template <typename T, typename Parse, typename Accept>
+void add_list_route(RouteTable& t, const char* path, const char* field, Parse parse,
+                    Accept accept) {
+  t.server.Post(path, t.route(Role::kWrite, [=](const auto& req, auto& res) {
+    const auto records = parse_list<T>(req.body, field, parse);
+    send_json(res, 200, {{"accepted", accept(records)}});
+  }));
+}
+
 }  // namespace streamrec::api

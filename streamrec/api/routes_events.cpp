@@ -32,15 +32,14 @@ json history_json(const std::vector<store::LoggedEvent>& history) {
 
 void add_event_routes(RouteTable& t) {
   auto& engine = t.engine;
-  t.server.Post("/v1/events", t.route(Role::kWrite, [&engine](const auto& req, auto& res) {
-    const auto events = parse_list<store::LoggedEvent>(req.body, "events", parse_event);
-    send_json(res, 200, {{"accepted", engine.ingest(events)}});
-  }));
-  t.server.Post("/v1/users", t.route(Role::kWrite, [&engine](const auto& req, auto& res) {
-    const auto users = parse_list<store::UserRecord>(req.body, "users", parse_user);
-    engine.upsert_users(users);
-    send_json(res, 200, {{"accepted", users.size()}});
-  }));
+  add_list_route<store::LoggedEvent>(
+      t, "/v1/events", "events", parse_event,
+      [&engine](const auto& events) { return engine.ingest(events); });
+  add_list_route<store::UserRecord>(t, "/v1/users", "users", parse_user,
+                                    [&engine](const auto& users) {
+                                      engine.upsert_users(users);
+                                      return users.size();
+                                    });
   t.server.Get(R"(/v1/users/([^/]+))", t.route(Role::kRead, [&engine](const auto& req, auto& res) {
     const std::string id = req.matches[1];
     const json j = user_json(engine, id);

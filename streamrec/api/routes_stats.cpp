@@ -17,7 +17,7 @@ json stats_json(const engine::EngineStats& s) {
 
 // The per-second history as columns (the dashboard's charts take arrays).
 json history_json(const std::vector<engine::MetricsPoint>& points) {
-  const auto columns = engine::history_columns();
+  const auto& columns = engine::history_columns();
   json cols = json::object();
   json time = json::array();
   for (const auto& p : points) time.push_back(p.time_ms / 1000.0);

@@ -107,11 +107,14 @@ double as_number(const MetricValue& v) {
   return std::numeric_limits<double>::quiet_NaN();
 }
 
-std::vector<const Metric*> history_columns() {
-  std::vector<const Metric*> out;
-  for (const auto& m : kMetrics)
-    if (m.history != History::kNone) out.push_back(&m);
-  return out;
+const std::vector<const Metric*>& history_columns() {
+  static const std::vector<const Metric*> columns = [] {
+    std::vector<const Metric*> out;
+    for (const auto& m : kMetrics)
+      if (m.history != History::kNone) out.push_back(&m);
+    return out;
+  }();
+  return columns;
 }
 
 MetricsPoint history_point(int64_t time_ms, const EngineStats& now, const EngineStats& before,

@@ -66,7 +66,7 @@ struct MetricsPoint {
   std::vector<double> values;
 };
 // The metrics that have a history column, in table order.
-std::vector<const Metric*> history_columns();
+const std::vector<const Metric*>& history_columns();
 // The point at `time_ms` from two readings `seconds` apart.
 MetricsPoint history_point(int64_t time_ms, const EngineStats& now, const EngineStats& before,
                            double seconds);

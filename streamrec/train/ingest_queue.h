@@ -57,10 +57,10 @@ class IngestQueue {
 
   // Acknowledged events [first_seq, first_seq + events.size()) of the log.
   void push(uint64_t first_seq, std::span<const store::LoggedEvent> events);
-  // At start: the log holds `logged` events, of which the model covers all but
-  // `to_learn` (sorted by seq, marked replayed); they are queued (the tail past max_queue
-  // waits in the log) and count as ingested.
-  void restart(uint64_t logged, std::vector<Queued> to_learn);
+  // At a (re)fit: the model covers `covered` logged events; the later ones, `to_learn`
+  // (sorted by seq, marked replayed), are queued (the tail past max_queue waits in the log)
+  // and count as ingested. events_logged restarts from covered + to_learn.
+  void restart(uint64_t covered, std::vector<Queued> to_learn);
 
   // The learner's wait: up to `micro_batch` events into `batch` (cleared first). Returns
   // false on stop. An empty batch means nothing arrived within `flush`: the learner is idle.

@@ -141,7 +141,15 @@ TEST(Pipeline, PopularSimilarAndFreshListsHonourTheirBounds) {
   ASSERT_EQ(similar.size(), 3u);
   EXPECT_EQ(ids_of(similar).count("i0"), 0u);
   EXPECT_THROW(similar_items(*w.model, w.users, w.items, "nope", 3, kNow), Error);
-  EXPECT_TRUE(fresh_items(w.users, w.items, 1, 5, {}, {}, "u", kNow).size() <= 5);
+  // Only an item first seen within fresh_seconds of the newest time is fresh.
+  store::ItemRecord fresh;
+  fresh.id = "new";
+  fresh.created_at = 1000 + 10 * 86400;
+  w.items.set_record(w.users.items().insert("new"), fresh);
+  const auto got = fresh_items(w.users, w.items, 3 * 86400, 5, {}, {}, "u", kNow);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].item, "new");
+  EXPECT_EQ(got[0].source, "fresh");
 }
 
 }  // namespace

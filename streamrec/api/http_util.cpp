@@ -4,7 +4,6 @@
 
 #include "streamrec/core/error.h"
 #include "streamrec/core/text.h"
-#include "streamrec/serve/rerank.h"
 
 namespace streamrec::api {
 namespace {
@@ -36,7 +35,7 @@ json attributes_json(const std::map<std::string, double>& numeric,
   return a;
 }
 
-json recommendations_json(const std::vector<serve::Recommendation>& recs, bool explain) {
+json recommendations_json(const std::vector<engine::Recommendation>& recs, bool explain) {
   json items = json::array();
   for (const auto& r : recs) {
     json j = {{"item", r.item}, {"score", r.score}, {"source", r.source}};
@@ -94,13 +93,13 @@ std::vector<std::string> raw_params(const httplib::Request& req, std::string_vie
 }
 
 // category=a,b  exclude_category=c  filter=price<20 (repeatable, or several joined by ';').
-serve::ItemFilter parse_filter(const httplib::Request& req) {
-  serve::ItemFilter f;
+engine::ItemFilter parse_filter(const httplib::Request& req) {
+  engine::ItemFilter f;
   f.categories = comma_list(req, "category");
   f.exclude_categories = comma_list(req, "exclude_category");
   for (const auto& value : raw_params(req, "filter"))
     for (const std::string_view p : text::split(value, ";"))
-      if (!text::trim(p).empty()) f.predicates.push_back(serve::parse_predicate(p));
+      if (!text::trim(p).empty()) f.predicates.push_back(engine::parse_predicate(p));
   return f;
 }
 

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "streamrec/api/http_server.h"
-#include "streamrec/serve/request.h"
+#include "streamrec/engine/types.h"
 
 namespace streamrec::engine {
 class Engine;
@@ -51,11 +51,11 @@ double parse_number(const httplib::Request& req, const char* name, double fallba
 // parameter's first '=' ("filter=brand=acme", "context=device=tv").
 std::vector<std::string> raw_params(const httplib::Request& req, std::string_view name);
 // category=a,b  exclude_category=c  filter=price<20 (repeatable, or several joined by ';').
-serve::ItemFilter parse_filter(const httplib::Request& req);
+engine::ItemFilter parse_filter(const httplib::Request& req);
 
 json attributes_json(const std::map<std::string, double>& numeric,
                      const std::map<std::string, std::string>& fields);
-json recommendations_json(const std::vector<serve::Recommendation>& recs, bool explain = false);
+json recommendations_json(const std::vector<engine::Recommendation>& recs, bool explain = false);
 
 // A body that is one object, an array, or {"<field>": [...]}, parsed element by element.
 template <typename T, typename Parse>

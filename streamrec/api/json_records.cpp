@@ -54,9 +54,9 @@ void parse_attributes(const json& j, const char* what, size_t index,
 }  // namespace
 
 // One event from its JSON object; Error(kInvalidInput) naming the field.
-store::LoggedEvent parse_event(const json& j, size_t index) {
+engine::LoggedEvent parse_event(const json& j, size_t index) {
   SR_INPUT_CHECK(j.is_object(), "event {}: expected a JSON object", index);
-  store::LoggedEvent e;
+  engine::LoggedEvent e;
   e.user = id_of(j, "event", index, "user");
   e.item = id_of(j, "event", index, "item");
   if (j.contains("value")) {
@@ -90,9 +90,9 @@ store::LoggedEvent parse_event(const json& j, size_t index) {
   return e;
 }
 
-store::ItemRecord parse_item(const json& j, size_t index) {
+engine::ItemRecord parse_item(const json& j, size_t index) {
   SR_INPUT_CHECK(j.is_object(), "item {}: expected a JSON object", index);
-  store::ItemRecord r;
+  engine::ItemRecord r;
   r.id = id_of(j, "item", index, "id");
   if (j.contains("title")) {
     SR_INPUT_CHECK(j["title"].is_string(), "item {}: field 'title' must be a string", index);
@@ -121,9 +121,9 @@ store::ItemRecord parse_item(const json& j, size_t index) {
   return r;
 }
 
-store::UserRecord parse_user(const json& j, size_t index) {
+engine::UserRecord parse_user(const json& j, size_t index) {
   SR_INPUT_CHECK(j.is_object(), "user {}: expected a JSON object", index);
-  store::UserRecord r;
+  engine::UserRecord r;
   r.id = id_of(j, "user", index, "id");
   parse_attributes(j, "user", index, r.attrs.numeric, r.attrs.fields);
   return r;

@@ -6,13 +6,12 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "streamrec/store/catalog.h"
-#include "streamrec/store/event_log.h"
+#include "streamrec/engine/types.h"
 
 namespace streamrec::api {
 
-store::LoggedEvent parse_event(const nlohmann::json& j, size_t index);
-store::ItemRecord parse_item(const nlohmann::json& j, size_t index);
-store::UserRecord parse_user(const nlohmann::json& j, size_t index);
+engine::LoggedEvent parse_event(const nlohmann::json& j, size_t index);
+engine::ItemRecord parse_item(const nlohmann::json& j, size_t index);
+engine::UserRecord parse_user(const nlohmann::json& j, size_t index);
 
 }  // namespace streamrec::api

@@ -12,7 +12,6 @@
 #include "streamrec/core/log.h"
 #include "streamrec/core/text.h"
 #include "streamrec/engine/engine.h"
-#include "streamrec/serve/rerank.h"
 
 namespace streamrec::api {
 namespace {
@@ -56,10 +55,10 @@ std::string text_of(const redisReply* r) {
 }
 
 // One stream entry's fields as an event; Error(kInvalidInput) naming the entry and field.
-store::LoggedEvent parse_entry(const std::string& id, const redisReply* fields) {
+engine::LoggedEvent parse_entry(const std::string& id, const redisReply* fields) {
   SR_INPUT_CHECK(fields && fields->type == REDIS_REPLY_ARRAY && fields->elements % 2 == 0,
                  "entry {}: fields are not key/value pairs", id);
-  store::LoggedEvent e;
+  engine::LoggedEvent e;
   bool has_time = false;
   for (size_t k = 0; k + 1 < fields->elements; k += 2) {
     const std::string key = text_of(fields->element[k]), value = text_of(fields->element[k + 1]);
@@ -132,7 +131,7 @@ void RedisSource::run(const std::atomic<bool>& stop) {
         SR_CHECK(reply->type != REDIS_REPLY_ERROR, ErrorKind::kIo, "redis: XREADGROUP: {}",
                  text_of(reply.get()));
         std::vector<std::string> ids;
-        std::vector<store::LoggedEvent> events;
+        std::vector<engine::LoggedEvent> events;
         if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
           const redisReply* entries = reply->element[0]->element[1];
           for (size_t x = 0; x < entries->elements; ++x) {

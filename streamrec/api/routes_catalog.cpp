@@ -33,11 +33,11 @@ json item_json(const std::string& id, const engine::ItemInfo& info) {
 
 void add_catalog_routes(RouteTable& t) {
   auto& engine = t.engine;
-  add_list_route<store::ItemRecord>(t, "/v1/items", "items", parse_item,
-                                    [&engine](const auto& items) {
-                                      engine.upsert_items(items);
-                                      return items.size();
-                                    });
+  add_list_route<engine::ItemRecord>(t, "/v1/items", "items", parse_item,
+                                     [&engine](const auto& items) {
+                                       engine.upsert_items(items);
+                                       return items.size();
+                                     });
   t.server.Get(R"(/v1/items/([^/]+))", t.route(Role::kRead, [&engine](const auto& req, auto& res) {
     const std::string id = req.matches[1];
     const auto info = engine.item(id);

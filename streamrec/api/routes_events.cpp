@@ -18,7 +18,7 @@ json user_json(engine::Engine& engine, const std::string& id) {
   return j;
 }
 
-json history_json(const std::vector<store::LoggedEvent>& history) {
+json history_json(const std::vector<engine::LoggedEvent>& history) {
   json events = json::array();
   for (const auto& e : history)
     events.push_back({{"item", e.item},
@@ -32,14 +32,14 @@ json history_json(const std::vector<store::LoggedEvent>& history) {
 
 void add_event_routes(RouteTable& t) {
   auto& engine = t.engine;
-  add_list_route<store::LoggedEvent>(
+  add_list_route<engine::LoggedEvent>(
       t, "/v1/events", "events", parse_event,
       [&engine](const auto& events) { return engine.ingest(events); });
-  add_list_route<store::UserRecord>(t, "/v1/users", "users", parse_user,
-                                    [&engine](const auto& users) {
-                                      engine.upsert_users(users);
-                                      return users.size();
-                                    });
+  add_list_route<engine::UserRecord>(t, "/v1/users", "users", parse_user,
+                                     [&engine](const auto& users) {
+                                       engine.upsert_users(users);
+                                       return users.size();
+                                     });
   t.server.Get(R"(/v1/users/([^/]+))", t.route(Role::kRead, [&engine](const auto& req, auto& res) {
     const std::string id = req.matches[1];
     const json j = user_json(engine, id);

@@ -9,8 +9,8 @@
 namespace streamrec::api {
 namespace {
 
-serve::RecommendRequest recommend_request(const httplib::Request& req) {
-  serve::RecommendRequest r;
+engine::RecommendRequest recommend_request(const httplib::Request& req) {
+  engine::RecommendRequest r;
   SR_INPUT_CHECK(req.has_param("user"), "parameter 'user' is missing");
   r.user = req.get_param_value("user");
   r.n = parse_count(req, "n", 10);

@@ -36,6 +36,7 @@
 #include "streamrec/core/ring.h"
 #include "streamrec/engine/metrics.h"
 #include "streamrec/engine/options.h"
+#include "streamrec/engine/types.h"
 #include "streamrec/models/artifact.h"
 #include "streamrec/models/ranker.h"
 #include "streamrec/models/recommender.h"

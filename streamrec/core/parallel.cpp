@@ -9,10 +9,13 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "streamrec/core/log.h"
 
 namespace streamrec {
 namespace {
@@ -131,6 +134,13 @@ bool thread_sched_idle() { return sched_getscheduler(0) == SCHED_IDLE; }
 bool set_thread_sched_idle(bool idle) {
   const sched_param param{};  // priority 0: the only one SCHED_IDLE and SCHED_OTHER take
   return sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &param) == 0;
+}
+
+void lower_thread_priority(int nice, bool idle) {
+  if (nice > 0 && !set_thread_nice(std::min(19, thread_nice() + nice)))
+    log::debug("cannot lower a background thread's priority: {}", std::strerror(errno));
+  if (idle && !set_thread_sched_idle(true))
+    log::debug("cannot put a background thread under SCHED_IDLE: {}", std::strerror(errno));
 }
 
 void set_num_threads(int n) { g_threads = std::max(1, n); }

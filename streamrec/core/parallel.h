@@ -26,5 +26,8 @@ bool set_thread_nice(int nice);
 // helpers.
 bool thread_sched_idle();
 bool set_thread_sched_idle(bool idle);
+// For a background thread: lowers the calling thread's priority by `nice` and, with `idle`,
+// puts it under SCHED_IDLE; a refusal is logged (debug) and otherwise ignored.
+void lower_thread_priority(int nice, bool idle);
 
 }  // namespace streamrec

@@ -35,7 +35,6 @@
 namespace streamrec::engine {
 
 using data::parse_context;
-using serve::BatchScorer;
 using serve::ItemFilter;
 using serve::mmr_order;
 using serve::Predicate;
@@ -49,24 +48,9 @@ Engine::Engine(EngineOptions options)
       queue_(log_, options_.max_queue, options_.micro_batch),
       versions_(options_.keep_versions),
       users_(options_.max_history),
-      query_batches_([](std::span<QueryJob* const> batch) {
-        // One retrieval_queries call per model copy in the batch (a publish in between
-        // can leave two).
-        std::vector<QueryJob*> left(batch.begin(), batch.end());
-        while (!left.empty()) {
-          const auto* model = left.front()->model;
-          std::vector<uint32_t> users;
-          for (const auto* j : left)
-            if (j->model == model) users.push_back(j->user);
-          auto queries = model->retrieval_queries(users);
-          size_t k = 0;
-          std::erase_if(left, [&](QueryJob* j) {
-            if (j->model != model) return false;
-            j->query = std::move(queries[k++]);
-            return true;
-          });
-        }
-      }) {
+      snapshot_(options_.batch_scoring, options_.batch_queries),
+      ann_(options_.ann, options_.ann_min_items, options_.background_nice,
+           options_.background_idle) {
   start_ms_ = unix_ms();
   if (options_.blas_threads > 0) set_blas_threads(options_.blas_threads);
   quality_ = QualityWindow(options_.quality_margin, std::max<uint64_t>(1, options_.quality_checks));
@@ -86,7 +70,6 @@ Engine::Engine(EngineOptions options)
   refit_from_log("start", std::move(start));
   learner_ = std::thread([this] { learner_loop(); });
   sampler_ = std::thread([this] { sampler_loop(); });
-  ann_thread_ = std::thread([this] { ann_loop(); });
 }
 
 Engine::~Engine() {
@@ -94,13 +77,8 @@ Engine::~Engine() {
   queue_.stop();
   if (retrainer_.joinable()) retrainer_.join();
   sampler_cv_.notify_all();
-  {
-    std::lock_guard a(ann_mutex_);
-    ann_cv_.notify_all();
-  }
   learner_.join();
   sampler_.join();
-  ann_thread_.join();
 }
 
 data::Interaction Engine::to_interaction(uint32_t user, uint32_t item,
@@ -279,7 +257,7 @@ std::vector<Recommendation> Engine::recommend(const RecommendRequest& r) const {
                  r.diversity);
   SR_INPUT_CHECK(r.explore >= 0 && r.explore <= 1, "field 'explore' must be 0 to 1, got {}",
                  r.explore);
-  if (const auto copy = serving()) {
+  if (const auto copy = snapshot_.model()) {
     std::shared_lock state(state_mutex_);
     return recommend_with(*copy, r);
   }
@@ -293,23 +271,18 @@ std::vector<Recommendation> Engine::recommend_with(const models::Recommender& mo
   // State lock held (shared).
   std::shared_ptr<const models::FusionRanker> ranker;
   const bool use = options_.ranker == "on" || (options_.ranker == "auto" && ranker_ahead_);
-  if (r.ranker.value_or(use)) {
-    std::lock_guard s(serving_mutex_);
-    ranker = ranker_serving_;
-  }
+  const auto published = snapshot_.view();
+  if (r.ranker.value_or(use)) ranker = published.ranker;
   if (ranker && ranker->steps() == 0) ranker = nullptr;  // nothing learned yet
   serve::ServingView view{model, users_, item_stats_, ranker.get(), {}, {}, pipeline_options_};
   view.ann = [&](uint32_t user, size_t n, const std::vector<uint32_t>& exclude,
                  const serve::ItemOk& ok) { return ann_candidates(model, user, n, exclude, ok); };
   view.score_all = [&](uint32_t user, std::span<float> scores) {
-    std::shared_ptr<BatchScorer> scorer;
-    {
-      std::lock_guard s(serving_mutex_);
-      if (serving_.get() == &model) scorer = scorer_;  // vectors of this very copy
-    }
+    // The scorer holds the vectors of this very copy only.
+    const auto& scorer = published.model.get() == &model ? published.scorer : nullptr;
     std::vector<float> query;
-    if (scorer && scorer->items() == scores.size() && retrieval_query(model, user, query) &&
-        query.size() == scorer->dim())
+    if (scorer && scorer->items() == scores.size() &&
+        snapshot_.retrieval_query(model, user, query) && query.size() == scorer->dim())
       scorer->score(query, scores);  // = score_all up to a constant per user
     else
       model.score_all(user, scores);
@@ -318,7 +291,7 @@ std::vector<Recommendation> Engine::recommend_with(const models::Recommender& mo
 }
 
 std::vector<Recommendation> Engine::similar(const std::string& item, size_t n) const {
-  const auto copy = serving();
+  const auto copy = snapshot_.model();
   std::unique_lock<std::mutex> learner(learner_mutex_, std::defer_lock);
   if (!copy) learner.lock();
   std::shared_lock state(state_mutex_);
@@ -374,16 +347,16 @@ EngineStats Engine::stats() const {
   s.items = users_.items().size();
   s.model = options_.model;
   s.model_version = versions_.current();
-  s.ann_updates = ann_updates_;
+  const auto ann = ann_.status();
+  s.ann_updates = ann.updates;
   s.online_loss = online_loss_;
   s.ranker_steps = ranker_steps_;
   s.model_rows = model_rows_;
   s.model_bytes = model_bytes_;
-  std::lock_guard a(ann_mutex_);
-  s.ann_items = ann_ && ann_epoch_ == ids_epoch_ ? ann_->size() : 0;
-  s.ann_current = s.ann_items > 0 && !ann_pending_ && !ann_busy_;
-  s.query_jobs = query_batches_.jobs();
-  s.query_batches = query_batches_.batches();
+  s.ann_items = ann.items;
+  s.ann_current = ann.current;
+  s.query_jobs = snapshot_.query_jobs();
+  s.query_batches = snapshot_.query_batches();
   return s;
 }
 

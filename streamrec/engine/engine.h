@@ -10,8 +10,8 @@
 // training step; they share state_mutex_ (ids, histories, popularity) with the learner's
 // short bookkeeping. Models that cannot save are served from the learning model under
 // learner_mutex_ instead. Ingest only appends to the log and to the IngestQueue.
-// Lock order: learner_mutex_, then state_mutex_, then serving_mutex_; the IngestQueue's own
-// lock is innermost (taken under these, never taking one of them).
+// Lock order: learner_mutex_, then state_mutex_; the parts' own locks (IngestQueue,
+// Versions, ServingSnapshot, AnnUpkeep) are innermost: taken under these, never taking one.
 #pragma once
 
 #include <array>
@@ -31,7 +31,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "streamrec/core/group_commit.h"
 #include "streamrec/core/id_map.h"
 #include "streamrec/core/ring.h"
 #include "streamrec/engine/metrics.h"
@@ -40,20 +39,17 @@
 #include "streamrec/models/artifact.h"
 #include "streamrec/models/ranker.h"
 #include "streamrec/models/recommender.h"
-#include "streamrec/serve/ann.h"
+#include "streamrec/serve/ann_upkeep.h"
 #include "streamrec/serve/pipeline.h"
 #include "streamrec/serve/request.h"
 #include "streamrec/serve/rerank.h"
+#include "streamrec/serve/snapshot.h"
 #include "streamrec/store/catalog.h"
 #include "streamrec/store/event_log.h"
 #include "streamrec/store/item_stats.h"
 #include "streamrec/store/user_state.h"
 #include "streamrec/train/ingest_queue.h"
 #include "streamrec/train/versions.h"
-
-namespace streamrec::serve {
-class BatchScorer;
-}
 
 namespace streamrec::engine {
 
@@ -209,24 +205,17 @@ class Engine {
   // free standby, the publish is full and the old live copy becomes the standby. False
   // (nothing published) if the model makes no delta now (it cannot, or was replaced).
   bool publish_delta();
-  // The serving copy `copy` (with its ranker and batch scorer) answers queries from now on.
+  // The serving copy `copy` (with a copy of the ranker) answers queries from now on.
   void install_serving(std::shared_ptr<const models::Recommender> copy);
-  std::shared_ptr<const models::Recommender> serving() const;
   size_t learned_count() const;
   std::vector<Recommendation> recommend_with(const models::Recommender& model,
                                              const RecommendRequest& r) const;
   void sampler_loop();
-  // Keeps the ANN index in step with the published serving copies.
-  void ann_loop();
   // ANN candidates: the best `n` items by inner product that pass `ok` and are not in
   // `exclude`, or nullopt when ANN is not in use for this model or user.
   std::optional<std::vector<models::ScoredItem>> ann_candidates(
       const models::Recommender& model, uint32_t user, size_t n,
       const std::vector<uint32_t>& exclude, const serve::ItemOk& ok) const;
-  // The model's retrieval query for `user` (Recommender::retrieval_query), encoded in a
-  // batch with the concurrent requests' users (options_.batch_queries).
-  bool retrieval_query(const models::Recommender& model, uint32_t user,
-                       std::vector<float>& query) const;
   // Does the ranker's live HR@10 match or beat the model's (metrics_mutex_ held)?
   bool ranker_wins() const;
   // Mean (HR@10, NDCG@10) of the live ring (metrics_mutex_ held).
@@ -318,17 +307,9 @@ class Engine {
   store::ItemStats item_stats_;
   std::vector<data::Interaction> learned_events_;  // in learning order (retrain input)
 
-  // The published serving copy (null: serve from the learning model) and ranker.
-  mutable std::mutex serving_mutex_;
-  std::shared_ptr<const models::Recommender> serving_;
-  std::shared_ptr<const models::FusionRanker> ranker_serving_;
-  std::shared_ptr<serve::BatchScorer> scorer_;  // over serving_'s retrieval vectors (or null)
-  struct QueryJob {
-    const models::Recommender* model;
-    uint32_t user;
-    std::vector<float> query;  // empty: the model has none for this user
-  };
-  mutable GroupCommit<QueryJob> query_batches_;
+  // What queries read: the published serving copy (null: serve from the learning model),
+  // its ranker and batch scorer (own lock).
+  serve::ServingSnapshot snapshot_;
   // Serving copies by delta (learner lock): serving_ as a writable pointer, the standby
   // copy one publish behind, and the delta that takes the standby to the live state.
   std::shared_ptr<models::Recommender> live_copy_, standby_;
@@ -362,19 +343,9 @@ class Engine {
   std::condition_variable_any sampler_cv_;
   std::thread sampler_;
 
-  // The ANN index (ann_mutex_ guards the pointers; the index has its own lock) and the
-  // maintenance thread's inbox: the newest serving copy, and the id epoch (+1 when ids are
-  // rebuilt, which voids the index).
-  mutable std::mutex ann_mutex_;
-  std::condition_variable ann_cv_;
-  std::shared_ptr<AnnIndex> ann_;
-  std::shared_ptr<const models::Recommender> ann_pending_;
-  uint64_t ids_epoch_ = 0, ann_epoch_ = 0;
-  std::atomic<uint64_t> ann_updates_{0};
+  serve::AnnUpkeep ann_;  // the ANN index kept in step with the serving copies (own lock)
   std::atomic<double> online_loss_{0};
   std::atomic<uint64_t> model_rows_{0}, model_bytes_{0};
-  bool ann_busy_ = false;  // a sync is running
-  std::thread ann_thread_;
 
   std::atomic<int64_t> start_ms_{0};  // wall clock at start (the retrain schedule's origin)
   mutable std::mutex retrain_mutex_;

@@ -13,16 +13,6 @@
 
 namespace streamrec::engine {
 
-// Lowers the calling thread's priority by `nice` and, with `idle`, puts it under SCHED_IDLE
-// (Linux: both are per thread). Threads it starts later (libtorch's OpenMP workers) inherit
-// them.
-inline void lower_priority(int nice, bool idle) {
-  if (nice > 0 && !set_thread_nice(std::min(19, thread_nice() + nice)))
-    log::debug("serve: cannot lower a background thread's priority: {}", std::strerror(errno));
-  if (idle && !set_thread_sched_idle(true))
-    log::debug("serve: cannot put a background thread under SCHED_IDLE: {}", std::strerror(errno));
-}
-
 // A model's state as bytes (save), and a model of `spec` loaded from such bytes.
 inline std::string saved_bytes(const models::Recommender& model) {
   std::ostringstream out;

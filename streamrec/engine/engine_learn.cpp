@@ -38,10 +38,9 @@
 namespace streamrec::engine {
 
 using data::parse_context;
-using serve::BatchScorer;
 
 void Engine::learner_loop() {
-  lower_priority(options_.background_nice, options_.background_idle);
+  lower_thread_priority(options_.background_nice, options_.background_idle);
   std::vector<train::Queued> batch;
   for (;;) {
     if (!queue_.take(batch, std::chrono::milliseconds(options_.flush_ms))) return;

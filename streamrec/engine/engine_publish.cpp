@@ -38,7 +38,6 @@
 namespace streamrec::engine {
 
 using data::parse_context;
-using serve::BatchScorer;
 
 bool Engine::scores_finite(uint32_t user) const {
   // A few users: the batch's first, and a spread over all known users.
@@ -134,113 +133,17 @@ bool Engine::publish_delta() {
 }
 
 void Engine::install_serving(std::shared_ptr<const models::Recommender> copy) {
-  {
-    std::lock_guard a(ann_mutex_);
-    ann_pending_ = copy;
-  }
-  ann_cv_.notify_one();
-  std::shared_ptr<const models::FusionRanker> ranker = ranker_->clone();
-  std::shared_ptr<BatchScorer> scorer;
-  if (copy && options_.batch_scoring) {
-    size_t dim = 0;
-    auto rows = copy->retrieval_items(dim);
-    if (dim > 0 && rows.size() == size_t{copy->num_items()} * dim)
-      scorer = std::make_shared<BatchScorer>(std::move(rows), dim);
-  }
-  std::lock_guard s(serving_mutex_);
-  serving_ = std::move(copy);
-  ranker_serving_ = std::move(ranker);
-  scorer_ = std::move(scorer);
-}
-
-void Engine::ann_loop() {
-  lower_priority(options_.background_nice, options_.background_idle);
-  for (;;) {
-    std::shared_ptr<const models::Recommender> model;
-    std::shared_ptr<AnnIndex> index;
-    uint64_t epoch = 0;
-    {
-      std::unique_lock a(ann_mutex_);
-      ann_cv_.wait(a, [&] { return stopping_ || ann_pending_ != nullptr; });
-      if (stopping_) return;
-      model = std::move(ann_pending_);
-      ann_pending_ = nullptr;
-      ann_busy_ = true;
-      index = ann_;
-      epoch = ids_epoch_;
-      if (epoch != ann_epoch_) index = nullptr;  // ids were rebuilt: start over
-    }
-    struct Idle {  // ann_busy_ = false on every way out of this iteration
-      Engine& s;
-      ~Idle() {
-        std::lock_guard a(s.ann_mutex_);
-        s.ann_busy_ = false;
-      }
-    } idle{*this};
-    if (model->num_items() < options_.ann_min_items) continue;
-    try {
-      size_t dim = 0;
-      const auto rows = model->retrieval_items(dim);
-      if (dim == 0) continue;
-      const bool fresh = !index || index->dim() != dim;
-      if (fresh) index = std::make_shared<AnnIndex>(dim, options_.ann);
-      const auto t0 = std::chrono::steady_clock::now();
-      const size_t n = index->sync(rows);
-      ann_updates_ += n;
-      if (fresh) {
-        // A new index is used only once it holds every item (a first build takes seconds).
-        std::lock_guard a(ann_mutex_);
-        ann_ = index;
-        ann_epoch_ = epoch;
-        log::info("serve: ANN index built over {} items ({} dims) in {:.1f} s", n, dim,
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
-    } catch (const std::exception& e) {
-      log::error("serve: ANN index update failed: {}", e.what());
-    }
-  }
+  if (copy) ann_.offer(copy);
+  snapshot_.install(std::move(copy), ranker_->clone());
 }
 
 std::optional<std::vector<models::ScoredItem>> Engine::ann_candidates(
     const models::Recommender& model, uint32_t user, size_t n, const std::vector<uint32_t>& exclude,
     const serve::ItemOk& ok) const {
-  if (model.num_items() < options_.ann_min_items) return std::nullopt;
-  std::shared_ptr<AnnIndex> index;
-  {
-    std::lock_guard a(ann_mutex_);
-    if (ann_epoch_ == ids_epoch_) index = ann_;
-  }
   std::vector<float> query;
-  if (!index || !retrieval_query(model, user, query) || query.size() != index->dim())
+  if (!ann_.usable(model.num_items()) || !snapshot_.retrieval_query(model, user, query))
     return std::nullopt;
-  // Ask for more until enough pass the exclusions and filters (or the index is exhausted).
-  const size_t size = index->size();
-  std::vector<models::ScoredItem> out;
-  for (size_t k = std::min(size, std::max<size_t>(2 * n + exclude.size(), 64));;
-       k = std::min(size, k * 4)) {
-    out.clear();
-    for (const auto& s : index->search(query, k))
-      if (s.item < model.num_items() &&
-          !std::binary_search(exclude.begin(), exclude.end(), s.item) && ok(s.item)) {
-        out.push_back(s);
-        if (out.size() == n) return out;
-      }
-    if (k >= size) return out;
-  }
-}
-
-bool Engine::retrieval_query(const models::Recommender& model, uint32_t user,
-                             std::vector<float>& query) const {
-  if (!options_.batch_queries) return model.retrieval_query(user, query);
-  QueryJob job{&model, user, {}};
-  query_batches_.submit(job);
-  query = std::move(job.query);
-  return !query.empty();
-}
-
-std::shared_ptr<const models::Recommender> Engine::serving() const {
-  std::lock_guard s(serving_mutex_);
-  return serving_;
+  return ann_.search(query, n, model.num_items(), exclude, ok);
 }
 
 void Engine::guard_and_publish(uint32_t user) {

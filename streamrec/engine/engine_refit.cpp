@@ -38,7 +38,6 @@
 namespace streamrec::engine {
 
 using data::parse_context;
-using serve::BatchScorer;
 
 Engine::Rebuilt Engine::rebuild_state(uint64_t covered_seq) {
   std::vector<store::LoggedEvent> logged;
@@ -96,10 +95,7 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::A
   // Ids are rebuilt: older versions' snapshots no longer match them (and after a deletion
   // they would hold the deleted user's data), nor does the ANN index.
   versions_.forget();
-  {
-    std::lock_guard a(ann_mutex_);
-    ++ids_epoch_;
-  }
+  ann_.ids_rebuilt();
   if (resume)
     users_.reset(resume->users, resume->items);
   else
@@ -198,7 +194,7 @@ size_t Engine::catch_up_and_swap(std::unique_ptr<models::Recommender> fresh, siz
 }
 
 void Engine::retrain() {
-  lower_priority(options_.background_nice, options_.background_idle);
+  lower_thread_priority(options_.background_nice, options_.background_idle);
   // 1. Snapshot (exclusive lock, brief): the events learned so far and the id counts.
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<data::Interaction> events;

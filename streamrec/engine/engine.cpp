@@ -47,19 +47,21 @@ Engine::Engine(EngineOptions options)
       catalog_(options_.data_dir + "/catalog", options_.sync),
       queue_(log_, options_.max_queue, options_.micro_batch),
       versions_(options_.keep_versions),
+      guard_(options_.quality_margin, std::max<uint64_t>(1, options_.quality_checks)),
       users_(options_.max_history),
       snapshot_(options_.batch_scoring, options_.batch_queries),
       ann_(options_.ann, options_.ann_min_items, options_.background_nice,
            options_.background_idle) {
   start_ms_ = unix_ms();
   if (options_.blas_threads > 0) set_blas_threads(options_.blas_threads);
-  quality_ = QualityWindow(options_.quality_margin, std::max<uint64_t>(1, options_.quality_checks));
   std::unique_ptr<models::Artifact> artifact;
   if (!options_.model_dir.empty()) {
     artifact = std::make_unique<models::Artifact>(models::read_artifact_dir(options_.model_dir));
     options_.model = artifact->spec;
   }
   model_ = models::make_model(options_.model);  // a bad spec fails here
+  publisher_ = std::make_unique<train::Publisher>(
+      options_.model, [this](auto copy) { install_serving(std::move(copy)); });
   ranker_ = std::make_unique<models::FusionRanker>();
   auto start = read_checkpoint();
   if (!start && artifact) {
@@ -336,9 +338,9 @@ EngineStats Engine::stats() const {
     s.http_requests = http_requests_;
     s.http_errors = http_errors_;
     s.rollbacks = rollbacks_;
-    s.publishes_delta = publishes_delta_;
-    s.publishes_full = publishes_full_;
-    s.last_publish_ms = last_publish_ms_;
+    s.publishes_delta = publisher_->delta_publishes();
+    s.publishes_full = publisher_->full_publishes();
+    s.last_publish_ms = publisher_->last_publish_ms();
     s.latency_p50_ms = percentile(latency_ms_.values(), 50);
     s.latency_p99_ms = percentile(latency_ms_.values(), 99);
   }

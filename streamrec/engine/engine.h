@@ -48,7 +48,9 @@
 #include "streamrec/store/event_log.h"
 #include "streamrec/store/item_stats.h"
 #include "streamrec/store/user_state.h"
+#include "streamrec/train/guard.h"
 #include "streamrec/train/ingest_queue.h"
+#include "streamrec/train/publisher.h"
 #include "streamrec/train/versions.h"
 
 namespace streamrec::engine {
@@ -56,7 +58,6 @@ namespace streamrec::engine {
 using serve::AnnIndex;
 using serve::AnnOptions;
 using serve::ItemFilter;
-using serve::QualityWindow;
 using serve::Recommendation;
 using serve::RecommendRequest;
 
@@ -183,28 +184,17 @@ class Engine {
   // Learner lock held: check the model (roll back if broken), publish a healthy one as the
   // serving copy.
   void guard_and_publish(uint32_t user);
-  // Learner lock held: replaces the learning model with the last state that passed the
-  // guard (or a refit on the events before it) and publishes it; `why` goes to the log.
-  // `target` (empty: refit on the first `learned` events) is the state to go back to.
-  void roll_back_to(const std::string& why, const std::string& target, size_t learned);
-  // Learner lock held, after a micro-batch: judges a full quality window. Passing, the state
-  // at the window's start becomes the rollback target (it was good for a whole window; the
-  // state at its end may hold a burst that produced no checks yet); failing, the model goes
-  // back to that target. Either way a new window starts.
+  // Learner lock held: replaces the learning model with the guard's target and publishes it.
+  void roll_back_to(const train::Guard::Target& target);
+  // Learner lock held, after a micro-batch: the guard judges the full quality window (a
+  // failure rolls back); either way a new window starts.
   void judge_quality();
   // Learner lock held: a new quality window starts from the current model (and baseline).
   void start_quality_window(bool rebaseline, size_t learned);
   // The learning model's state as bytes, or nullopt if it cannot save.
   std::optional<std::string> snapshot();
-  // A new serving copy loaded from `bytes` (the learning model's state, just taken), made
-  // live; the learning model's delta mark moves to that state.
+  // Publishes the learning model's state `bytes` in full (Publisher::publish_full).
   void publish_serving(const std::optional<std::string>& bytes);
-  // Learner lock held: publishes the learning model's delta since the live copy's state, if
-  // it makes deltas. The standby copy (one publish behind, no longer queried) applies the
-  // delta before and this one and becomes live; the live one becomes the standby. Without a
-  // free standby, the publish is full and the old live copy becomes the standby. False
-  // (nothing published) if the model makes no delta now (it cannot, or was replaced).
-  bool publish_delta();
   // The serving copy `copy` (with a copy of the ranker) answers queries from now on.
   void install_serving(std::shared_ptr<const models::Recommender> copy);
   size_t learned_count() const;
@@ -290,16 +280,8 @@ class Engine {
   std::set<uint64_t> learned_ahead_;
   std::atomic<bool> erasing_{false};  // a user deletion is under way: no checkpoints
   uint32_t last_user_ = 0;            // first user of the last micro-batch (the guard scores it)
-  // The NaN guard's target: the live serving copy once a publish passed the guard (false:
-  // a refit on the first healthy_learned_ events).
-  bool healthy_is_live_ = false;
-  size_t healthy_learned_ = 0;
-  std::string good_snapshot_;    // start of the last window that passed (quality guard)
-  std::string window_snapshot_;  // the state at the start of the current quality window
-  size_t window_learned_ = 0;
-  size_t good_learned_ = 0;  // learned events it had seen
   bool can_snapshot_ = true;
-  QualityWindow quality_{0.5, 300};  // set from the options in the constructor
+  train::Guard guard_;
 
   // Ids, histories, popularity and the learned events: state_mutex_.
   mutable std::shared_mutex state_mutex_;
@@ -310,12 +292,8 @@ class Engine {
   // What queries read: the published serving copy (null: serve from the learning model),
   // its ranker and batch scorer (own lock).
   serve::ServingSnapshot snapshot_;
-  // Serving copies by delta (learner lock): serving_ as a writable pointer, the standby
-  // copy one publish behind, and the delta that takes the standby to the live state.
-  std::shared_ptr<models::Recommender> live_copy_, standby_;
-  std::string standby_delta_;
-  std::atomic<uint64_t> publishes_delta_{0}, publishes_full_{0};
-  std::atomic<double> last_publish_ms_{0};
+  // Makes serving copies of the learning model (learner lock; made once the spec is known).
+  std::unique_ptr<train::Publisher> publisher_;
 
   // The fusion ranker being trained and its examples of this micro-batch (learner lock).
   std::unique_ptr<models::FusionRanker> ranker_;

@@ -113,7 +113,7 @@ void Engine::learn_batch(std::vector<train::Queued>& batch) {
   }
   if (online) model_->flush();
   for (const auto& b : batch) note_learned(b.seq);
-  if (options_.quality_margin > 0 && quality_.ready()) judge_quality();
+  if (guard_.window_full()) judge_quality();
   if (!ranker_y_.empty()) {
     ranker_->train(ranker_x_, ranker_y_);
     ranker_steps_ = ranker_->steps();
@@ -200,7 +200,7 @@ void Engine::score_before_learning(uint32_t u, uint32_t i, const Check& check) {
       for (uint32_t c : items) ranker_y_.push_back(c == i ? 1.0f : 0.0f);
     }
   }
-  quality_.record(live.first > 0);
+  guard_.record(live.first > 0);
   std::lock_guard m(metrics_mutex_);
   live_.push(live);
   ranked_.push(ranked);
@@ -241,23 +241,12 @@ void Engine::note_learned(uint64_t seq) {
 }
 
 void Engine::judge_quality() {
-  if (quality_.judge() == QualityWindow::Verdict::kFail) {
-    roll_back_to(fmt::format("live HR@10 {:.4f} over the last {} checks fell below {:.0f}% of "
-                             "the window before",
-                             quality_.last_hr(), quality_.last_checks(),
-                             100 * (1 - options_.quality_margin)),
-                 good_snapshot_, good_learned_);
-  } else if (!window_snapshot_.empty()) {
-    good_snapshot_ = std::move(window_snapshot_);
-    good_learned_ = window_learned_;
-  }
+  if (const auto target = guard_.judge_window()) roll_back_to(*target);
   start_quality_window(/*rebaseline=*/false, learned_count());
 }
 
 void Engine::start_quality_window(bool rebaseline, size_t learned) {
-  quality_.reset(rebaseline);
-  window_snapshot_ = options_.quality_margin > 0 ? snapshot().value_or("") : "";
-  window_learned_ = learned;
+  guard_.start_window(rebaseline, guard_.watches_quality() ? snapshot().value_or("") : "", learned);
 }
 
 }  // namespace streamrec::engine

@@ -73,63 +73,7 @@ std::optional<std::string> Engine::snapshot() {
 }
 
 void Engine::publish_serving(const std::optional<std::string>& bytes) {
-  // A copy made from the bytes: queries never touch the learning model. Without bytes
-  // (the model cannot save), queries use the learning model under the learner lock.
-  const auto t0 = std::chrono::steady_clock::now();
-  std::shared_ptr<models::Recommender> copy;
-  if (bytes) {
-    copy = loaded_model(options_.model, *bytes, "serving copy");
-    model_->mark_delta();  // the next delta starts at the state of `bytes`
-  }
-  live_copy_ = copy;
-  standby_ = nullptr;
-  standby_delta_.clear();
-  install_serving(std::move(copy));
-  ++publishes_full_;
-  last_publish_ms_ =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-bool Engine::publish_delta() {
-  if (!live_copy_) return false;
-  const auto t0 = std::chrono::steady_clock::now();
-  std::string delta;
-  {
-    std::ostringstream out;
-    BinaryWriter w(out);
-    if (!model_->save_delta(w)) return false;
-    delta = std::move(out).str();
-  }
-  model_->mark_delta();
-  // Free: only this pointer holds it (queries take serving_, the ANN thread its pending
-  // copy). The acquire fence orders their last reads of it before the writes below.
-  bool applied = false;
-  if (standby_ && standby_.use_count() == 1) {
-    std::atomic_thread_fence(std::memory_order_acquire);
-    try {
-      const std::string both[] = {std::move(standby_delta_), delta};
-      standby_->apply_deltas(both);
-      applied = true;
-    } catch (const std::exception& e) {
-      log::error("serve: a serving copy failed to apply a delta ({}); publishing in full",
-                 e.what());
-    }
-  }
-  if (!applied) {
-    auto old_live = live_copy_;
-    publish_serving(snapshot());
-    standby_ = std::move(old_live);  // the old live state + this delta = the new live state
-    standby_delta_ = std::move(delta);
-    return true;
-  }
-  auto next = std::move(standby_);
-  standby_ = std::exchange(live_copy_, next);
-  standby_delta_ = std::move(delta);
-  install_serving(std::move(next));
-  ++publishes_delta_;
-  last_publish_ms_ =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  return true;
+  publisher_->publish_full(*model_, bytes);
 }
 
 void Engine::install_serving(std::shared_ptr<const models::Recommender> copy) {
@@ -154,18 +98,17 @@ void Engine::guard_and_publish(uint32_t user) {
   // micro-batches, see judge_quality.)
   last_publish_ = std::chrono::steady_clock::now();
   if (!scores_finite(user)) {
-    const std::string target = healthy_is_live_ && live_copy_ ? saved_bytes(*live_copy_) : "";
-    return roll_back_to(fmt::format("the model produced non-finite scores after {} learned events",
-                                    learned_count()),
-                        target, healthy_learned_);
+    return roll_back_to(guard_.health_target(
+        fmt::format("the model produced non-finite scores after {} learned events",
+                    learned_count()),
+        guard_.health_fallback_is_live() ? publisher_->live_bytes() : std::nullopt));
   }
-  if (!publish_delta()) {
+  if (!publisher_->publish_delta(*model_, [this] { return snapshot(); })) {
     const auto bytes = snapshot();
     if (!bytes) return;
     publish_serving(bytes);
   }
-  healthy_is_live_ = true;
-  healthy_learned_ = learned_count();
+  guard_.published_healthy(learned_count());
   if (options_.checkpoint_s > 0 && std::chrono::steady_clock::now() - last_checkpoint_ >=
                                        std::chrono::duration<double>(options_.checkpoint_s)) {
     write_checkpoint();
@@ -221,7 +164,8 @@ std::unique_ptr<models::Artifact> Engine::read_checkpoint() const {
   }
 }
 
-void Engine::roll_back_to(const std::string& why, const std::string& target, size_t learned) {
+void Engine::roll_back_to(const train::Guard::Target& to) {
+  const auto& [why, target, learned] = to;
   std::unique_ptr<models::Recommender> fresh;
   std::string how;
   {

@@ -109,10 +109,7 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::A
   }
   const auto n_events = events.size();
   learned_events_ = events;
-  good_snapshot_.clear();  // the guards' fallback: a refit on these events
-  good_learned_ = learned_events_.size();
-  healthy_is_live_ = false;
-  healthy_learned_ = good_learned_;
+  guard_.refitted(learned_events_.size());  // the guards' fallback: a refit on these events
   if (!resume)
     fresh =
         train::fit_fresh(options_.model, users_.users().size(), users_.items().size(),

@@ -137,30 +137,4 @@ std::vector<size_t> mmr_order(std::span<const float> relevance, size_t n, double
   return picked;
 }
 
-QualityWindow::Verdict QualityWindow::judge() {
-  if (checks_ < min_checks_) return Verdict::kWait;
-  last_hr_ = double(hits_) / checks_;
-  const double n = static_cast<double>(checks_);
-  last_checks_ = checks_;
-  hits_ = checks_ = 0;
-  if (baseline_ >= 0 && last_hr_ < (1 - margin_) * baseline_) {
-    // A drop must also be unlikely as noise: a two-proportion z-test at z >= 3 (at HR@10
-    // near 0.03, a few hundred checks halve it by chance often enough to matter).
-    const double pooled = (baseline_ * baseline_checks_ + last_hr_ * n) / (baseline_checks_ + n);
-    const double se = std::sqrt(pooled * (1 - pooled) * (1 / baseline_checks_ + 1 / n));
-    if (se > 0 && (baseline_ - last_hr_) / se >= 3) {
-      baseline_ = -1;
-      return Verdict::kFail;
-    }
-  }
-  baseline_ = last_hr_;
-  baseline_checks_ = n;
-  return Verdict::kPass;
-}
-
-void QualityWindow::reset(bool rebaseline) {
-  hits_ = checks_ = 0;
-  if (rebaseline) baseline_ = -1;
-}
-
 }  // namespace streamrec::serve

@@ -49,34 +49,4 @@ struct ItemFilter {
 std::vector<size_t> mmr_order(std::span<const float> relevance, size_t n, double lambda,
                               const std::function<float(size_t, size_t)>& similarity);
 
-// The quality guard's bookkeeping: prequential hits of the model since the last state that
-// passed, judged once there are `min_checks` of them against the HR@10 of the window before.
-// A window whose HR@10 is below (1 - margin) x the baseline, by at least three standard errors
-// (two-proportion z-test), fails; a passing window becomes
-// the new baseline; after a failure the next window sets a fresh baseline (a lasting change
-// of the stream rolls back once, not forever).
-class QualityWindow {
- public:
-  enum class Verdict { kWait, kPass, kFail };
-  QualityWindow(double margin, uint64_t min_checks) : margin_(margin), min_checks_(min_checks) {}
-  void record(bool hit) {
-    hits_ += hit;
-    ++checks_;
-  }
-  bool ready() const { return checks_ >= min_checks_; }
-  Verdict judge();
-  // Forget the current window (the model was replaced) and, with `rebaseline`, the baseline.
-  void reset(bool rebaseline);
-  double baseline() const { return baseline_; }  // negative: none yet
-  double last_hr() const { return last_hr_; }
-  uint64_t last_checks() const { return last_checks_; }
-
- private:
-  double margin_;
-  uint64_t min_checks_;
-  uint64_t hits_ = 0, checks_ = 0;
-  double baseline_ = -1, baseline_checks_ = 0, last_hr_ = 0;
-  uint64_t last_checks_ = 0;
-};
-
 }  // namespace streamrec::serve

@@ -64,26 +64,5 @@ TEST(Rerank, MmrTradesRelevanceForDiversity) {
   EXPECT_TRUE(mmr_order({}, 3, 0.5, sim).empty());
 }
 
-TEST(Guard, QualityWindowFailsOnADropAndRebaselinesAfterIt) {
-  QualityWindow q(0.5, 100);
-  auto window = [&](int hits) {
-    for (int k = 0; k < 100; ++k) q.record(k < hits);
-    return q.judge();
-  };
-  using V = QualityWindow::Verdict;
-  q.record(true);
-  EXPECT_EQ(q.judge(), V::kWait);  // 1 check: too few
-  q.reset(false);
-  EXPECT_EQ(window(30), V::kPass);  // the first window sets the baseline
-  EXPECT_DOUBLE_EQ(q.baseline(), 0.3);
-  EXPECT_EQ(window(18), V::kPass);  // 0.18 >= 0.5 x 0.3
-  EXPECT_EQ(window(2), V::kFail);   // 0.02 < 0.5 x 0.18, z = 3.8
-  EXPECT_LT(q.baseline(), 0);
-  EXPECT_EQ(window(2), V::kPass);  // the stream changed for good: a new baseline, no loop
-  EXPECT_EQ(window(1), V::kPass);  // 0.01 is not below half of 0.02
-  EXPECT_EQ(window(4), V::kPass);
-  EXPECT_EQ(window(0), V::kPass);  // 0 vs 4 hits: z = 2.0, not enough
-}
-
 }  // namespace
 }  // namespace streamrec::serve

@@ -77,7 +77,7 @@ Engine::Engine(EngineOptions options)
 Engine::~Engine() {
   stopping_ = true;
   queue_.stop();
-  if (retrainer_.joinable()) retrainer_.join();
+  retrainer_.join();
   sampler_cv_.notify_all();
   learner_.join();
   sampler_.join();
@@ -122,33 +122,17 @@ size_t Engine::ingest(std::span<const store::LoggedEvent> events) {
   return events.size();
 }
 
-void Engine::record_request(double ms) {
-  std::lock_guard m(metrics_mutex_);
-  latency_ms_.push(ms);
-  ++requests_;
-  const auto b = std::lower_bound(kLatencyBuckets.begin(), kLatencyBuckets.end(), ms);
-  ++latency_buckets_[b - kLatencyBuckets.begin()];
-  latency_sum_ms_ += ms;
-}
+void Engine::record_request(double ms) { metrics_.record_request(ms); }
 
-Engine::LatencyHistogram Engine::latency_histogram() const {
-  std::lock_guard m(metrics_mutex_);
-  return {latency_buckets_, latency_sum_ms_};
-}
+Engine::LatencyHistogram Engine::latency_histogram() const { return metrics_.latency_histogram(); }
 
-std::vector<MetricsPoint> Engine::history_points() const {
-  std::lock_guard m(metrics_mutex_);
-  return {points_.begin(), points_.end()};
-}
+std::vector<MetricsPoint> Engine::history_points() const { return metrics_.points(); }
 
 void Engine::prepare_request_thread() { models::use_only_this_thread(); }
 
 uint64_t Engine::model_version() const { return versions_.current(); }
 
-RetrainStatus Engine::retrain_status() const {
-  std::lock_guard r(retrain_mutex_);
-  return retrain_;
-}
+RetrainStatus Engine::retrain_status() const { return retrainer_.status(); }
 
 void Engine::wait_learned() const { queue_.wait_learned(); }
 
@@ -321,29 +305,11 @@ EngineStats Engine::stats() const {
     s.freshness_p50_ms = c.freshness_p50_ms;
     s.freshness_p99_ms = c.freshness_p99_ms;
   }
-  {
-    std::lock_guard m(metrics_mutex_);
-    std::tie(s.live_hr10, s.live_ndcg10) = live_means();
-    s.ranker_in_use = options_.ranker == "on" || (options_.ranker == "auto" && ranker_ahead_);
-    for (const auto& [hit, g] : ranked_) {
-      s.ranked_hr10 += hit;
-      s.ranked_ndcg10 += g;
-    }
-    if (!ranked_.empty()) {
-      s.ranked_hr10 /= ranked_.size();
-      s.ranked_ndcg10 /= ranked_.size();
-    }
-    s.live_scored = live_scored_;
-    s.requests = requests_;
-    s.http_requests = http_requests_;
-    s.http_errors = http_errors_;
-    s.rollbacks = rollbacks_;
-    s.publishes_delta = publisher_->delta_publishes();
-    s.publishes_full = publisher_->full_publishes();
-    s.last_publish_ms = publisher_->last_publish_ms();
-    s.latency_p50_ms = percentile(latency_ms_.values(), 50);
-    s.latency_p99_ms = percentile(latency_ms_.values(), 99);
-  }
+  metrics_.fill(s);
+  s.ranker_in_use = options_.ranker == "on" || (options_.ranker == "auto" && ranker_ahead_);
+  s.publishes_delta = publisher_->delta_publishes();
+  s.publishes_full = publisher_->full_publishes();
+  s.last_publish_ms = publisher_->last_publish_ms();
   std::shared_lock lock(state_mutex_);
   s.users = users_.users().size();
   s.items = users_.items().size();

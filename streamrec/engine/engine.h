@@ -1,17 +1,20 @@
-// The engine (module engine, no HTTP types): wires store (event log, catalog, UserState,
-// ItemStats), train (IngestQueue, fit_fresh) and serve (the pipeline, ANN, batch scorer)
-// for one process. It accepts events, makes them durable in the event log, learns from
-// them online in a background thread, and answers recommendation, popularity and history
-// queries while it learns. Its code is split by concern over engine_*.cpp.
+// The engine (module engine, no HTTP types): wires store (EventLog, Catalog, UserState,
+// ItemStats), train (IngestQueue, Guard, Publisher, Versions, Retrainer, fit_fresh) and serve
+// (ServingSnapshot, AnnUpkeep, the pipeline) for one process. It accepts events, makes them
+// durable in the event log, learns from them online in a background thread, and answers
+// recommendation, popularity and history queries while it learns. Its code is split by
+// concern over engine_*.cpp.
 //
-// Concurrency: the learner thread owns the learning model (learner_mutex_, held for a whole
-// micro-batch). Queries read a published serving copy (a snapshot made with save/load at
-// most every publish_ms, only after the model passed the guard), so they never wait for a
-// training step; they share state_mutex_ (ids, histories, popularity) with the learner's
-// short bookkeeping. Models that cannot save are served from the learning model under
-// learner_mutex_ instead. Ingest only appends to the log and to the IngestQueue.
-// Lock order: learner_mutex_, then state_mutex_; the parts' own locks (IngestQueue,
-// Versions, ServingSnapshot, AnnUpkeep) are innermost: taken under these, never taking one.
+// Concurrency: the engine itself holds two locks. learner_mutex_ guards the learning model
+// and what moves with it (the Guard, the Publisher, the ranker in training), held by the
+// learner thread for a whole micro-batch. state_mutex_ (shared) guards the ids, histories,
+// item statistics and learned events, which queries read and the learner's short
+// bookkeeping writes. Queries read the ServingSnapshot (published copies, made at most
+// every publish_ms and only after the guard passed them), so they never wait for a training
+// step; models that cannot save are served from the learning model under learner_mutex_.
+// Lock order: learner_mutex_, then state_mutex_. The parts' own locks (IngestQueue,
+// Versions, Retrainer, LiveMetrics, ServingSnapshot, AnnUpkeep) are innermost: taken under
+// these or alone, never taking one of them.
 #pragma once
 
 #include <array>
@@ -33,6 +36,7 @@
 
 #include "streamrec/core/id_map.h"
 #include "streamrec/core/ring.h"
+#include "streamrec/engine/live_metrics.h"
 #include "streamrec/engine/metrics.h"
 #include "streamrec/engine/options.h"
 #include "streamrec/engine/types.h"
@@ -51,6 +55,7 @@
 #include "streamrec/train/guard.h"
 #include "streamrec/train/ingest_queue.h"
 #include "streamrec/train/publisher.h"
+#include "streamrec/train/retrainer.h"
 #include "streamrec/train/versions.h"
 
 namespace streamrec::engine {
@@ -72,21 +77,7 @@ struct ItemInfo {
 
 using train::VersionInfo;
 
-// The last (or running) background retrain.
-struct RetrainStatus {
-  bool running = false;
-  int64_t started_ms = 0, finished_ms = 0;  // wall clock, Unix ms
-  uint64_t events_fitted = 0;               // in the snapshot the fresh model was fitted on
-  uint64_t events_caught_up = 0;            // learned online meanwhile, replayed before the swap
-  double seconds = 0;
-  // The check before the swap: the fresh model's HR@10 on the held-out newest events, the
-  // live model's prequential HR@10 then, over how many held-out checks, and the verdict.
-  double holdout_hr10 = 0, live_hr10 = 0;
-  uint64_t holdout_checks = 0;
-  bool accepted = false;
-  bool scheduled = false;  // started by the schedule, not on demand
-  std::string error;       // empty when it succeeded (a refusal is not an error)
-};
+using train::RetrainStatus;
 
 class Engine {
  public:
@@ -159,20 +150,15 @@ class Engine {
   // on that thread alone (no OpenMP team per request thread).
   static void prepare_request_thread();
   // Counts one API request, and one answered with an error (4xx/5xx).
-  void count_http_request() { ++http_requests_; }
-  void count_http_error() { ++http_errors_; }
-  // Upper bounds (ms) of the request latency histogram's buckets (Prometheus style).
-  static constexpr std::array<double, 12> kLatencyBuckets = {0.25, 0.5, 1,   2.5, 5,    10,
-                                                             25,   50,  100, 250, 1000, 5000};
-  struct LatencyHistogram {
-    std::vector<uint64_t> counts;  // per bucket, the last one above every bound (not cumulative)
-    double sum_ms = 0;
-  };
+  void count_http_request() { metrics_.count_http_request(); }
+  void count_http_error() { metrics_.count_http_error(); }
+  static constexpr auto kLatencyBuckets = LiveMetrics::kLatencyBuckets;
+  using LatencyHistogram = LiveMetrics::LatencyHistogram;
   LatencyHistogram latency_histogram() const;
 
  private:
   void learner_loop();
-  void retrain();
+  void retrain(train::RetrainStatus& status);  // the Retrainer's job
   // Retrain thread: learns into `fresh` (fitted on the first `fitted` learned events) what
   // was learned since, then swaps it in and publishes it; Error(kInvalidInput) if the model
   // version moved past `version` meanwhile. Returns the learned events it covers.
@@ -206,10 +192,6 @@ class Engine {
   std::optional<std::vector<models::ScoredItem>> ann_candidates(
       const models::Recommender& model, uint32_t user, size_t n,
       const std::vector<uint32_t>& exclude, const serve::ItemOk& ok) const;
-  // Does the ranker's live HR@10 match or beat the model's (metrics_mutex_ held)?
-  bool ranker_wins() const;
-  // Mean (HR@10, NDCG@10) of the live ring (metrics_mutex_ held).
-  std::pair<double, double> live_means() const;
   // Prequential check of one event before it is learned (learner lock held).
   struct Check {
     size_t event = 0;              // index in the micro-batch
@@ -307,17 +289,7 @@ class Engine {
   std::atomic<bool> stopping_{false};  // the destructor runs: background loops end
   std::thread learner_;
 
-  // Live quality and request latency rings, and the sampled history (metrics_mutex_).
-  mutable std::mutex metrics_mutex_;
-  Ring<std::pair<float, float>> live_;    // (hit, ndcg) of the last 1,000
-  Ring<std::pair<float, float>> ranked_;  // the same after the ranker
-  uint64_t live_scored_ = 0;
-  Ring<double> latency_ms_;
-  uint64_t requests_ = 0, rollbacks_ = 0;
-  std::atomic<uint64_t> http_requests_{0}, http_errors_{0};
-  std::vector<uint64_t> latency_buckets_ = std::vector<uint64_t>(kLatencyBuckets.size() + 1, 0);
-  double latency_sum_ms_ = 0;
-  std::deque<MetricsPoint> points_;
+  LiveMetrics metrics_;  // live quality, requests, latency, the history (own lock)
   std::condition_variable_any sampler_cv_;
   std::thread sampler_;
 
@@ -326,9 +298,7 @@ class Engine {
   std::atomic<uint64_t> model_rows_{0}, model_bytes_{0};
 
   std::atomic<int64_t> start_ms_{0};  // wall clock at start (the retrain schedule's origin)
-  mutable std::mutex retrain_mutex_;
-  RetrainStatus retrain_;
-  std::thread retrainer_;
+  train::Retrainer retrainer_{[this](train::RetrainStatus& s) { retrain(s); }};
 };
 
 }  // namespace streamrec::engine

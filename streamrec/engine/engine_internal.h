@@ -32,7 +32,6 @@ inline std::unique_ptr<models::Recommender> loaded_model(const std::string& spec
 }
 
 inline constexpr size_t kMaxIdLength = 256;
-inline constexpr size_t kHistoryPoints = 3600;  // one hour of per-second points
 
 // What an item tower reads of a catalog record: its attributes, with the string fields
 // (brand=acme) as tags, as the data readers do with extra text columns.

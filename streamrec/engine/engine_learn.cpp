@@ -117,8 +117,7 @@ void Engine::learn_batch(std::vector<train::Queued>& batch) {
   if (!ranker_y_.empty()) {
     ranker_->train(ranker_x_, ranker_y_);
     ranker_steps_ = ranker_->steps();
-    std::lock_guard m(metrics_mutex_);
-    ranker_ahead_ = ranker_wins();
+    ranker_ahead_ = metrics_.ranker_wins();
     ranker_x_.clear();
     ranker_y_.clear();
   }
@@ -201,30 +200,7 @@ void Engine::score_before_learning(uint32_t u, uint32_t i, const Check& check) {
     }
   }
   guard_.record(live.first > 0);
-  std::lock_guard m(metrics_mutex_);
-  live_.push(live);
-  ranked_.push(ranked);
-  ++live_scored_;
-}
-
-bool Engine::ranker_wins() const {
-  if (live_.size() < 200 || ranked_.size() != live_.size()) return false;
-  double model = 0, fused = 0;
-  for (size_t k = 0; k < live_.size(); ++k) {
-    model += live_[k].first;
-    fused += ranked_[k].first;
-  }
-  return fused >= model;
-}
-
-std::pair<double, double> Engine::live_means() const {
-  double hr = 0, ndcg = 0;
-  for (const auto& [hit, gain] : live_) {
-    hr += hit;
-    ndcg += gain;
-  }
-  if (live_.empty()) return {0.0, 0.0};
-  return {hr / live_.size(), ndcg / live_.size()};
+  metrics_.record_check(live, ranked);
 }
 
 void Engine::note_learned(uint64_t seq) {

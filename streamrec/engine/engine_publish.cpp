@@ -189,10 +189,7 @@ void Engine::roll_back_to(const train::Guard::Target& to) {
   const auto bytes = snapshot();
   publish_version("guard rollback", learned_count(), bytes);
   publish_serving(bytes);
-  {
-    std::lock_guard m(metrics_mutex_);
-    ++rollbacks_;
-  }
+  metrics_.count_rollback();
   log::error("serve: guard: {}; rolled back to {} (now version {})", why, how, versions_.current());
 }
 
@@ -202,10 +199,7 @@ void Engine::publish_version(const std::string& reason, size_t events_learned,
   VersionInfo v;
   v.reason = reason;
   v.events_learned = events_learned;
-  {
-    std::lock_guard m(metrics_mutex_);
-    v.live_hr10 = live_means().first;
-  }
+  v.live_hr10 = metrics_.live_means().first;
   versions_.add(std::move(v), bytes);
 }
 

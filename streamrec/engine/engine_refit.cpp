@@ -147,17 +147,7 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::A
         options_.model);
 }
 
-bool Engine::start_retrain(bool scheduled) {
-  std::lock_guard r(retrain_mutex_);
-  if (retrain_.running) return false;
-  if (retrainer_.joinable()) retrainer_.join();
-  retrain_ = RetrainStatus{};
-  retrain_.running = true;
-  retrain_.scheduled = scheduled;
-  retrain_.started_ms = unix_ms();
-  retrainer_ = std::thread([this] { retrain(); });
-  return true;
-}
+bool Engine::start_retrain(bool scheduled) { return retrainer_.start(scheduled); }
 
 size_t Engine::catch_up_and_swap(std::unique_ptr<models::Recommender> fresh, size_t fitted,
                                  uint64_t version) {
@@ -190,7 +180,7 @@ size_t Engine::catch_up_and_swap(std::unique_ptr<models::Recommender> fresh, siz
   return done;
 }
 
-void Engine::retrain() {
+void Engine::retrain(train::RetrainStatus& status) {
   lower_thread_priority(options_.background_nice, options_.background_idle);
   // 1. Snapshot (exclusive lock, brief): the events learned so far and the id counts.
   const auto t0 = std::chrono::steady_clock::now();
@@ -206,53 +196,34 @@ void Engine::retrain() {
     version = versions_.current();
   }
   const size_t fitted = events.size();
-  std::string error;
-  bool accepted = false;
-  double holdout_hr = 0, live_hr = 0;
-  uint64_t holdout_checks = 0;
-  try {
-    // 2. Fit a fresh model without any lock: serving and online learning go on. The
-    //    newest events are held out of the fit, then tested and learned in order.
-    auto fit = train::fit_fresh(options_.model, n_users, n_items, std::move(events),
-                                std::min(options_.retrain_holdout, fitted / 10),
-                                [&](models::Recommender& m) {
-                                  std::shared_lock state(state_mutex_);
-                                  give_attributes(m);
-                                });
-    auto fresh = std::move(fit.model);
-    holdout_hr = fit.holdout_hr10;
-    holdout_checks = fit.holdout_checks;
-    {
-      std::lock_guard m(metrics_mutex_);
-      live_hr = live_means().first;
-    }
-    accepted = holdout_checks < 30 || holdout_hr >= (1 - options_.retrain_margin) * live_hr;
-    if (!accepted)
-      log::warn(
-          "serve: retrain refused: HR@10 {:.4f} on {} held-out checks is below {:.0f}% of the "
-          "live model's {:.4f}; the live model stays",
-          holdout_hr, holdout_checks, 100 * (1 - options_.retrain_margin), live_hr);
-    const size_t done = accepted ? catch_up_and_swap(std::move(fresh), fitted, version) : fitted;
-    std::lock_guard r(retrain_mutex_);
-    retrain_.events_fitted = fitted;
-    retrain_.events_caught_up = done - fitted;
-    retrain_.holdout_hr10 = holdout_hr;
-    retrain_.live_hr10 = live_hr;
-    retrain_.holdout_checks = holdout_checks;
-    retrain_.accepted = accepted;
-  } catch (const std::exception& e) {
-    error = e.what();
-    log::error("serve: retrain failed: {}", error);
+  // 2. Fit a fresh model without any lock: serving and online learning go on. The newest
+  //    events are held out of the fit, then tested and learned in order.
+  auto fit = train::fit_fresh(options_.model, n_users, n_items, std::move(events),
+                              std::min(options_.retrain_holdout, fitted / 10),
+                              [&](models::Recommender& m) {
+                                std::shared_lock state(state_mutex_);
+                                give_attributes(m);
+                              });
+  status.events_fitted = fitted;
+  status.holdout_hr10 = fit.holdout_hr10;
+  status.holdout_checks = fit.holdout_checks;
+  status.live_hr10 = metrics_.live_means().first;
+  // 3. Accept only a model that holds up against the live one on the held-out events.
+  if (status.holdout_checks >= 30 &&
+      status.holdout_hr10 < (1 - options_.retrain_margin) * status.live_hr10) {
+    log::warn(
+        "serve: retrain refused: HR@10 {:.4f} on {} held-out checks is below {:.0f}% of the "
+        "live model's {:.4f}; the live model stays",
+        status.holdout_hr10, status.holdout_checks, 100 * (1 - options_.retrain_margin),
+        status.live_hr10);
+    return;
   }
-  std::lock_guard r(retrain_mutex_);
-  retrain_.running = false;
-  retrain_.error = error;
-  retrain_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  retrain_.finished_ms = unix_ms();
-  if (error.empty() && accepted)
-    log::info("serve: retrained {} on {} events in {:.1f} s, caught up {} events, now version {}",
-              options_.model, retrain_.events_fitted, retrain_.seconds, retrain_.events_caught_up,
-              model_version());
+  status.events_caught_up = catch_up_and_swap(std::move(fit.model), fitted, version) - fitted;
+  status.accepted = true;  // (not when the swap failed: the model was replaced meanwhile)
+  log::info("serve: retrained {} on {} events in {:.1f} s, caught up {} events, now version {}",
+            options_.model, fitted,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+            status.events_caught_up, model_version());
 }
 
 void Engine::sampler_loop() {
@@ -274,11 +245,7 @@ void Engine::sampler_loop() {
     }
     const double dt = std::chrono::duration<double>(at - last_at).count();
     auto p = history_point(unix_ms(), now, last, dt);
-    {
-      std::lock_guard m(metrics_mutex_);
-      points_.push_back(std::move(p));
-      if (points_.size() > kHistoryPoints) points_.pop_front();
-    }
+    metrics_.add_point(std::move(p));
     last = now;
     last_at = at;
   }

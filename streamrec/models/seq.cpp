@@ -51,26 +51,26 @@ Params SeqModel::declare_params() {
 
 void SeqModel::prepare_fit(const TrainData& data, bool warm) {
   if (warm) flush();
-  if (state_) state_->delta_open = false;  // a fit is no delta
+  if (state_) state_->delta.open = false;  // a fit is no delta
   n_items_ = warm ? std::max(n_items_, data.num_items()) : data.num_items();
   online_steps_ = 0;
   // Item attributes outlive a refit (set_item_attributes); a catalog in `data` replaces them.
   if (!warm) {
-    Content content = state_ ? std::move(state_->content) : Content{};
+    Content content = state_ ? std::move(state_->tower.content) : Content{};
     state_ = std::make_unique<State>();
-    state_->content = std::move(content);
+    state_->tower.content = std::move(content);
   }
   auto& st = *state_;
-  st.content.fields = parse_fields(params_.str("features"));
-  st.content.image_size = static_cast<int>(params_.integer("image_size"));
-  if (const auto* catalog = data.catalog(); catalog && st.content.enabled()) {
+  st.tower.content.fields = parse_fields(params_.str("features"));
+  st.tower.content.image_size = static_cast<int>(params_.integer("image_size"));
+  if (const auto* catalog = data.catalog(); catalog && st.tower.content.enabled()) {
     Content fresh;  // the catalog's attributes replace every earlier one
-    fresh.fields = st.content.fields;
-    fresh.image_size = st.content.image_size;
-    st.content = std::move(fresh);
-    st.content.resize(n_items_);
+    fresh.fields = st.tower.content.fields;
+    fresh.image_size = st.tower.content.image_size;
+    st.tower.content = std::move(fresh);
+    st.tower.content.resize(n_items_);
     for (uint32_t i = 0; i < n_items_ && i < catalog->item_attrs.size(); ++i)
-      st.content.set(i, catalog->item_attrs[i]);
+      st.tower.content.set(i, catalog->item_attrs[i]);
   }
   st.dim = params_.integer("dim");
   st.maxlen = params_.integer("maxlen");
@@ -80,15 +80,15 @@ void SeqModel::prepare_fit(const TrainData& data, bool warm) {
     // Xavier-normal initialisation of every weight matrix (as the reference SASRec does);
     // item rows get the same scale from the table's per-key initialiser.
     torch::NoGradGuard no_grad;
-    for (auto& p : st.encoder->named_parameters())
+    for (auto& p : st.dense.encoder->named_parameters())
       if (p.value().dim() >= 2) torch::nn::init::xavier_normal_(p.value());
   }
-  st.grow_items(n_items_);
+  st.tower.grow(n_items_);
   // Sequences in time order (TrainData events are time-ordered).
   st.seqs.assign(data.num_users(), {});
   for (const auto& e : data.events()) {
     st.seqs[e.user].push_back(e.item);
-    st.has_id[e.item] = 1;
+    st.tower.has_id[e.item] = 1;
   }
 }
 
@@ -98,7 +98,7 @@ double SeqModel::validation_ndcg(const std::vector<uint32_t>& valid_users) {
   auto& st = *state_;
   const int64_t n_rows = n_items_ + 1;
   torch::NoGradGuard no_grad;
-  st.encoder->eval();
+  st.dense.encoder->eval();
   auto E = st.item_rows();
   double ndcg = 0;
   for (size_t b = 0; b < valid_users.size(); b += 256) {
@@ -118,7 +118,7 @@ double SeqModel::validation_ndcg(const std::vector<uint32_t>& valid_users) {
       if (rank < 10) ndcg += 1.0 / std::log2(rank + 2.0);
     }
   }
-  st.encoder->train();
+  st.dense.encoder->train();
   return valid_users.empty() ? 0.0 : ndcg / valid_users.size();
 }
 
@@ -135,7 +135,7 @@ void SeqModel::train_epochs(std::vector<uint32_t>& train_users,
   for (int64_t epoch = 1; epoch <= epochs && !train_users.empty(); ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     std::shuffle(train_users.begin(), train_users.end(), st.rng);
-    st.encoder->train();
+    st.dense.encoder->train();
     for (size_t b = 0; b < train_users.size(); b += batch) {
       const size_t e = std::min(train_users.size(), b + static_cast<size_t>(batch));
       st.train_step(std::span<const uint32_t>(train_users.data() + b, e - b), 1,
@@ -153,24 +153,24 @@ void SeqModel::train_epochs(std::vector<uint32_t>& train_users,
       report_.best_epoch = static_cast<int>(epoch);
       since_best = 0;
       best_dense.str("");
-      torch::save(st.encoder, best_dense);
-      if (st.image_tower) {
+      torch::save(st.dense.encoder, best_dense);
+      if (st.tower.image_tower) {
         best_image.str("");
-        torch::save(st.image_tower, best_image);
+        torch::save(st.tower.image_tower, best_image);
       }
-      best_items = st.items->save_full_bytes();
+      best_items = st.tower.items->save_full_bytes();
     } else if (++since_best >= params_.integer("patience")) {
       break;
     }
   }
   if (report_.best_epoch > 0) {  // back to the best epoch
     best_dense.seekg(0);
-    torch::load(st.encoder, best_dense);
-    if (st.image_tower) {
+    torch::load(st.dense.encoder, best_dense);
+    if (st.tower.image_tower) {
       best_image.seekg(0);
-      torch::load(st.image_tower, best_image);
+      torch::load(st.tower.image_tower, best_image);
     }
-    st.items->load_full_bytes(best_items, "seq's best epoch");
+    st.tower.items->load_full_bytes(best_items, "seq's best epoch");
   }
   report_.sequences_per_second = train_seconds > 0 ? sequences / train_seconds : 0;
 }
@@ -184,7 +184,7 @@ void SeqModel::fit(const TrainData& data) {
       "seq: dim {} is not divisible by heads {}", params_.integer("dim"), params_.integer("heads"));
   // A warm refit keeps the encoder, the item rows and the optimizers' state of the fitted
   // model and trains them further on `data`; the catalog can only have grown.
-  const bool warm = params_.integer("warm_refit_epochs") > 0 && state_ && state_->items;
+  const bool warm = params_.integer("warm_refit_epochs") > 0 && state_ && state_->tower.items;
   prepare_fit(data, warm);
   std::vector<uint32_t> train_users, valid_users;
   for (uint32_t u = 0; u < data.num_users(); ++u) {
@@ -195,7 +195,7 @@ void SeqModel::fit(const TrainData& data) {
   report_.best_ndcg = -1;
   train_epochs(train_users, valid_users, warm);
   // Final representations: every user's full fitted sequence, every item's row.
-  state_->rebuild_replay_pool();
+  state_->online.rebuild_pool(state_->seqs);
   refresh_vectors();
   report_.seconds = seconds_since(start);
   log::info("seq ({}): {} epochs, best {} (validation ndcg@10 {:.4f}), {:.0f} sequences/s",
@@ -206,18 +206,18 @@ void SeqModel::fit(const TrainData& data) {
 void SeqModel::build_state(int64_t n_rows) {
   // The encoder, the item table (Adam rows) and the dense optimizer, as params_ say.
   auto& st = *state_;
-  st.encoder = SeqEncoder(SeqEncoderOptions(st.dim, st.maxlen)
-                              .kind(params_.str("encoder"))
-                              .blocks(params_.integer("blocks"))
-                              .heads(params_.integer("heads"))
-                              .dropout(params_.real("dropout")));
-  st.content.fields = parse_fields(params_.str("features"));
-  st.content.image_size = static_cast<int>(params_.integer("image_size"));
-  st.id_dropout = params_.real("id_dropout");
-  auto dense = st.encoder->parameters();
-  if (st.content.fields & kImage) {
-    st.image_tower = ImageTower(ImageTowerOptions(st.dim));
-    for (auto& p : st.image_tower->parameters()) dense.push_back(p);
+  st.dense.encoder = SeqEncoder(SeqEncoderOptions(st.dim, st.maxlen)
+                                    .kind(params_.str("encoder"))
+                                    .blocks(params_.integer("blocks"))
+                                    .heads(params_.integer("heads"))
+                                    .dropout(params_.real("dropout")));
+  st.tower.content.fields = parse_fields(params_.str("features"));
+  st.tower.content.image_size = static_cast<int>(params_.integer("image_size"));
+  st.tower.id_dropout = params_.real("id_dropout");
+  auto dense = st.dense.encoder->parameters();
+  if (st.tower.content.fields & kImage) {
+    st.tower.image_tower = ImageTower(ImageTowerOptions(st.dim));
+    for (auto& p : st.tower.image_tower->parameters()) dense.push_back(p);
   }
   embedding::TableConfig tc;
   tc.dim = static_cast<uint32_t>(st.dim);
@@ -227,29 +227,29 @@ void SeqModel::build_state(int64_t n_rows) {
   tc.init = embedding::TableConfig::Init::kNormal;
   tc.init_scale = static_cast<float>(std::sqrt(2.0 / (n_rows + st.dim)));
   tc.seed = static_cast<uint64_t>(params_.integer("seed"));
-  st.items = std::make_unique<embedding::EmbeddingTable>(tc);
-  st.dense_opt = std::make_unique<torch::optim::Adam>(
+  st.tower.items = std::make_unique<embedding::EmbeddingTable>(tc);
+  st.dense.opt = std::make_unique<torch::optim::Adam>(
       dense, torch::optim::AdamOptions(params_.real("lr")).betas({0.9, 0.98}));
   st.fit_rows = n_rows;
 }
 
 void SeqModel::save(BinaryWriter& out) const {
   // (set_item_attributes alone makes a state without the model: still not fitted.)
-  SR_INPUT_CHECK(state_ && state_->items, "seq: save() before fit()");
-  SR_INPUT_CHECK(state_->pending.empty(), "seq: save() with unlearned events (flush first)");
+  SR_INPUT_CHECK(state_ && state_->tower.items, "seq: save() before fit()");
+  SR_INPUT_CHECK(state_->online.pending.empty(), "seq: save() with unlearned events (flush first)");
   const auto& st = *state_;
   out.u64(static_cast<uint64_t>(st.fit_rows));
   out.u32(n_items_);
   out.u64(online_steps_);
   out.u64(st.seqs.size());
   for (const auto& s : st.seqs) out.u32s(s);
-  st.write_dense(out);
-  out.str(st.items->save_full_bytes());
+  st.dense.write(out);
+  out.str(st.tower.items->save_full_bytes());
   // The item tower: which items have id rows, their attribute keys and images, the CNN.
-  out.bytes(st.has_id.data(), st.has_id.size());
-  st.content.save(out);
+  out.bytes(st.tower.has_id.data(), st.tower.has_id.size());
+  st.tower.content.save(out);
   std::ostringstream image;
-  if (st.image_tower) torch::save(st.image_tower, image);
+  if (st.tower.image_tower) torch::save(st.tower.image_tower, image);
   out.str(image.str());
 }
 
@@ -266,50 +266,51 @@ void SeqModel::load(BinaryReader& in) {
   for (auto& s : st.seqs) s = in.u32s();
   build_state(fit_rows);
   std::istringstream enc(in.str()), opt(in.str());
-  torch::load(st.encoder, enc);
-  torch::load(*st.dense_opt, opt);
-  st.items->load_full_bytes(in.str(), "seq snapshot's item table");
-  st.grow_items(n_items_);
-  in.bytes(st.has_id.data(), st.has_id.size());
-  st.load_content(in, "seq snapshot", n_items_);
+  torch::load(st.dense.encoder, enc);
+  torch::load(*st.dense.opt, opt);
+  st.tower.items->load_full_bytes(in.str(), "seq snapshot's item table");
+  st.tower.grow(n_items_);
+  in.bytes(st.tower.has_id.data(), st.tower.has_id.size());
+  st.tower.load_content(in, "seq snapshot", n_items_);
   std::istringstream image(in.str());
-  if (st.image_tower) torch::load(st.image_tower, image);
-  st.rebuild_replay_pool();
+  if (st.tower.image_tower) torch::load(st.tower.image_tower, image);
+  st.online.rebuild_pool(st.seqs);
   // User vectors are computed when first scored (a loaded copy may serve few of them).
-  st.stale.assign(st.seqs.size(), 1);
+  st.cache.invalidate_users(st.seqs.size());
   refresh_vectors_after_step();
 }
 
 void SeqModel::refresh_vectors() {
   auto& st = *state_;
-  st.stale.assign(st.seqs.size(), 1);
+  st.cache.invalidate_users(st.seqs.size());
   refresh_vectors_after_step();  // item rows
   torch::NoGradGuard no_grad;
-  const auto& E = st.item_rows_eval;
+  const auto& E = st.cache.item_rows_eval;
   std::vector<uint32_t> all(st.seqs.size());
   std::iota(all.begin(), all.end(), 0);
-  st.user_vectors = torch::zeros({static_cast<int64_t>(all.size()), st.dim});
+  st.cache.user_vectors = torch::zeros({static_cast<int64_t>(all.size()), st.dim});
   for (size_t b = 0; b < all.size(); b += 256) {
     const size_t e = std::min(all.size(), b + 256);
     // Users without history keep a zero vector (scores 0: ties go to lower ids).
-    st.user_vectors.slice(0, b, e).copy_(
+    st.cache.user_vectors.slice(0, b, e).copy_(
         st.encode_last(std::span<const uint32_t>(all.data() + b, e - b), E, 0));
   }
-  st.stale.assign(all.size(), 0);
+  st.cache.stale.assign(all.size(), 0);
 }
 
 std::span<const float> SeqModel::item_vectors(size_t& dim) const {
   dim = 0;
-  if (!state_ || !state_->item_matrix.defined()) return {};
+  if (!state_ || !state_->cache.item_matrix.defined()) return {};
   dim = static_cast<size_t>(state_->dim);
-  return {state_->item_matrix.data_ptr<float>(), static_cast<size_t>(state_->item_matrix.numel())};
+  return {state_->cache.item_matrix.data_ptr<float>(),
+          static_cast<size_t>(state_->cache.item_matrix.numel())};
 }
 
 Recommender::Size SeqModel::size() const {
-  if (!state_ || !state_->items) return {};
-  const auto t = state_->items->stats();
+  if (!state_ || !state_->tower.items) return {};
+  const auto t = state_->tower.items->stats();
   uint64_t dense = 0;
-  for (const auto& p : state_->encoder->parameters()) dense += p.numel();
+  for (const auto& p : state_->dense.encoder->parameters()) dense += p.numel();
   return {t.rows, t.bytes + 3 * 4 * dense};  // weights + Adam's two moments
 }
 
@@ -322,19 +323,19 @@ bool SeqModel::retrieval_query(uint32_t user, std::vector<float>& query) const {
 
 std::vector<std::vector<float>> SeqModel::retrieval_queries(std::span<const uint32_t> users) const {
   std::vector<std::vector<float>> out(users.size());
-  if (!state_ || !state_->item_matrix.defined()) return out;
+  if (!state_ || !state_->cache.item_matrix.defined()) return out;
   const auto& st = *state_;
-  const int64_t dim = st.item_matrix.size(1);
+  const int64_t dim = st.cache.item_matrix.size(1);
   std::vector<uint32_t> stale;  // users to encode now, in one batch
   std::vector<size_t> where;
   for (size_t k = 0; k < users.size(); ++k) {
     const uint32_t user = users[k];
     if (user >= st.seqs.size()) continue;
-    if (st.stale[user]) {
+    if (st.cache.stale[user]) {
       stale.push_back(user);
       where.push_back(k);
     } else {
-      const float* u = st.user_vectors.data_ptr<float>() + int64_t{user} * dim;
+      const float* u = st.cache.user_vectors.data_ptr<float>() + int64_t{user} * dim;
       out[k].assign(u, u + dim);
     }
   }
@@ -342,7 +343,7 @@ std::vector<std::vector<float>> SeqModel::retrieval_queries(std::span<const uint
     // Read-only: eval mode; InferenceMode skips all of autograd's bookkeeping, 1.3x faster
     // than NoGradGuard here (bench_seq_query).
     c10::InferenceMode inference;
-    auto h = const_cast<State&>(st).encode_last(stale, st.item_rows_eval, 0).contiguous();
+    auto h = const_cast<State&>(st).encode_last(stale, st.cache.item_rows_eval, 0).contiguous();
     const float* p = h.data_ptr<float>();
     for (size_t x = 0; x < stale.size(); ++x)
       out[where[x]].assign(p + int64_t(x) * dim, p + int64_t(x + 1) * dim);
@@ -360,15 +361,15 @@ void SeqModel::score_all(uint32_t user, std::span<float> scores) const {
   std::vector<float> query;
   if (!retrieval_query(user, query)) return;
   const auto& st = *state_;
-  const int64_t dim = st.item_matrix.size(1);
+  const int64_t dim = st.cache.item_matrix.size(1);
   const float* u = query.data();
-  const float* m = st.item_matrix.data_ptr<float>();
-  const size_t n = std::min<size_t>(scores.size(), st.item_matrix.size(0));
+  const float* m = st.cache.item_matrix.data_ptr<float>();
+  const size_t n = std::min<size_t>(scores.size(), st.cache.item_matrix.size(0));
   // Without attributes an item with no id row has a row of zeros: it scores 0 (a catalog
   // listed before its events has many of them).
-  const bool all = st.content.enabled();
+  const bool all = st.tower.content.enabled();
   for (size_t i = 0; i < n; ++i)
-    if (all || st.has_id[i]) scores[i] = dot(u, m + i * dim, static_cast<size_t>(dim));
+    if (all || st.tower.has_id[i]) scores[i] = dot(u, m + i * dim, static_cast<size_t>(dim));
 }
 
 }  // namespace streamrec::models

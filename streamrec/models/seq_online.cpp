@@ -6,50 +6,50 @@
 namespace streamrec::models {
 
 void SeqModel::mark_delta() {
-  if (!state_ || !state_->items) return;
+  if (!state_ || !state_->tower.items) return;
   auto& st = *state_;
-  SR_INPUT_CHECK(st.pending.empty(), "seq: mark_delta() with unlearned events (flush first)");
-  st.items->mark();
-  st.delta_open = true;
-  st.delta_content = false;
-  st.delta_users.clear();
-  st.in_delta.assign(st.seqs.size(), 0);
+  SR_INPUT_CHECK(st.online.pending.empty(),
+                 "seq: mark_delta() with unlearned events (flush first)");
+  st.tower.items->mark();
+  st.delta.start(st.seqs.size());
 }
 
 bool SeqModel::save_delta(BinaryWriter& out) const {
-  if (!state_ || !state_->items || !state_->delta_open) return false;
+  if (!state_ || !state_->tower.items || !state_->delta.open) return false;
   const auto& st = *state_;
-  SR_INPUT_CHECK(st.pending.empty(), "seq: save_delta() with unlearned events (flush first)");
+  SR_INPUT_CHECK(st.online.pending.empty(),
+                 "seq: save_delta() with unlearned events (flush first)");
   out.u64(static_cast<uint64_t>(st.fit_rows));
   out.u32(n_items_);
   out.u64(online_steps_);
   out.u64(st.seqs.size());
-  out.u64(st.delta_users.size());
-  for (uint32_t u : st.delta_users) {
+  out.u64(st.delta.users.size());
+  for (uint32_t u : st.delta.users) {
     out.u32(u);
     out.u32s(st.seqs[u]);
   }
-  st.write_dense(out);
-  out.str(st.items->save_delta_bytes());
-  out.bytes(st.has_id.data(), st.has_id.size());
-  out.u8(st.delta_content);
-  if (st.delta_content) st.content.save(out);
+  st.dense.write(out);
+  out.str(st.tower.items->save_delta_bytes());
+  out.bytes(st.tower.has_id.data(), st.tower.has_id.size());
+  out.u8(st.delta.content);
+  if (st.delta.content) st.tower.content.save(out);
   std::ostringstream image;
-  if (st.image_tower) torch::save(st.image_tower, image);
+  if (st.tower.image_tower) torch::save(st.tower.image_tower, image);
   out.str(image.str());
   return true;
 }
 
 void SeqModel::apply_deltas(std::span<const std::string> deltas) {
-  SR_INPUT_CHECK(state_ && state_->items, "seq: apply_deltas() before fit() or load()");
+  SR_INPUT_CHECK(state_ && state_->tower.items, "seq: apply_deltas() before fit() or load()");
   auto& st = *state_;
-  SR_INPUT_CHECK(st.pending.empty(), "seq: apply_deltas() with unlearned events (flush first)");
+  SR_INPUT_CHECK(st.online.pending.empty(),
+                 "seq: apply_deltas() with unlearned events (flush first)");
   // Sequences, item rows and the catalog from each delta in order; the dense weights (and
   // the item attributes, when sent) of the newest delta that has them replace the older
   // ones'; the item vectors are recomputed once.
   std::string encoder, optimizer, image;
   std::vector<uint64_t> keys;  // of the item table's rows the deltas wrote or removed
-  const std::vector<char> had_id = st.has_id;
+  const std::vector<char> had_id = st.tower.has_id;
   for (size_t d = 0; d < deltas.size(); ++d) {
     const std::string what = fmt::format("seq delta {} of {}", d + 1, deltas.size());
     MemoryIStream stream(deltas[d]);
@@ -74,62 +74,53 @@ void SeqModel::apply_deltas(std::span<const std::string> deltas) {
     }
     encoder = in.str();
     optimizer = in.str();
-    st.items->apply_delta_bytes(in.str(), what + "'s item table", &keys);
+    st.tower.items->apply_delta_bytes(in.str(), what + "'s item table", &keys);
     n_items_ = n_items;
-    st.grow_items(n_items_);
-    in.bytes(st.has_id.data(), st.has_id.size());
-    if (in.u8()) st.load_content(in, what, n_items_);
+    st.tower.grow(n_items_);
+    in.bytes(st.tower.has_id.data(), st.tower.has_id.size());
+    if (in.u8()) st.tower.load_content(in, what, n_items_);
     image = in.str();
   }
   if (deltas.empty()) return;
   std::istringstream enc(std::move(encoder)), opt(std::move(optimizer)), img(std::move(image));
-  torch::load(st.encoder, enc);
-  torch::load(*st.dense_opt, opt);
-  if (st.image_tower) torch::load(st.image_tower, img);
-  st.rebuild_replay_pool();
-  st.stale.assign(st.seqs.size(), 1);
+  torch::load(st.dense.encoder, enc);
+  torch::load(*st.dense.opt, opt);
+  if (st.tower.image_tower) torch::load(st.tower.image_tower, img);
+  st.online.rebuild_pool(st.seqs);
+  st.cache.invalidate_users(st.seqs.size());
   // The items whose rows may have moved: those the deltas wrote or removed, and those that
   // gained (or lost) an id row.
   std::vector<uint32_t> changed;
   for (const uint64_t k : keys)
-    if (embedding::key_slot(k) == kItemSlot && embedding::key_index(k) < st.item_keys.size())
+    if (embedding::key_slot(k) == kItemSlot && embedding::key_index(k) < st.tower.item_keys.size())
       changed.push_back(static_cast<uint32_t>(embedding::key_index(k)));
   for (size_t i = 0; i < had_id.size(); ++i)
-    if (had_id[i] != st.has_id[i]) changed.push_back(static_cast<uint32_t>(i));
+    if (had_id[i] != st.tower.has_id[i]) changed.push_back(static_cast<uint32_t>(i));
   std::sort(changed.begin(), changed.end());
   changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
   refresh_vectors_after_step(&changed);
 }
 
 void SeqModel::observe(const data::Interaction& e) {
-  SR_INPUT_CHECK(state_ && state_->items, "seq: observe() before fit()");
+  SR_INPUT_CHECK(state_ && state_->tower.items, "seq: observe() before fit()");
   auto& st = *state_;
   if (e.user >= st.seqs.size()) {
     st.seqs.resize(e.user + 1);
-    st.stale.resize(e.user + 1, 1);
-    st.in_pool.resize(e.user + 1, 0);
+    st.cache.stale.resize(e.user + 1, 1);
   }
   if (e.item >= n_items_) {
     n_items_ = e.item + 1;
-    st.grow_items(n_items_);
+    st.tower.grow(n_items_);
     refresh_vectors_after_step();  // the new items' rows (default until learned)
   }
-  st.has_id[e.item] = 1;
+  st.tower.has_id[e.item] = 1;
   // The user's own new event enters their sequence at once (real-time feature); the
   // weights learn it with the next micro-batch.
   st.seqs[e.user].push_back(e.item);
-  st.stale[e.user] = 1;
-  if (st.delta_open) {
-    if (st.in_delta.size() <= e.user) st.in_delta.resize(e.user + 1, 0);
-    if (!st.in_delta[e.user]) st.delta_users.push_back(e.user);
-    st.in_delta[e.user] = 1;
-  }
-  if (st.seqs[e.user].size() >= 2 && !st.in_pool[e.user]) {
-    st.in_pool[e.user] = 1;
-    st.replay_pool.push_back(e.user);
-  }
-  st.pending.push_back(e.user);
-  if (st.pending.size() >= static_cast<size_t>(params_.integer("online_batch"))) flush();
+  st.cache.stale[e.user] = 1;
+  st.delta.note_user(e.user);
+  st.online.note(e.user, st.seqs[e.user].size());
+  if (st.online.pending.size() >= static_cast<size_t>(params_.integer("online_batch"))) flush();
 }
 
 int64_t SeqModel::online_negatives() const {
@@ -144,11 +135,11 @@ int64_t SeqModel::online_negatives() const {
 }
 
 void SeqModel::flush() {
-  if (!state_ || state_->pending.empty()) return;
+  if (!state_ || state_->online.pending.empty()) return;
   auto& st = *state_;
   use_torch_threads();
-  std::vector<uint32_t> users = st.pending;
-  st.pending.clear();
+  std::vector<uint32_t> users = st.online.pending;
+  st.online.pending.clear();
   std::sort(users.begin(), users.end());
   // online_targets=new: a queued user's step trains the positions of their new events only
   // (the older ones were learned before); replayed users train all of theirs.
@@ -163,15 +154,16 @@ void SeqModel::flush() {
   users.erase(std::unique(users.begin(), users.end()), users.end());
   // Replay: a sample of users seen before, against forgetting what the batch does not show.
   const auto replay = static_cast<size_t>(params_.integer("online_replay"));
-  if (!st.replay_pool.empty())
+  if (!st.online.replay_pool.empty())
     for (size_t r = 0; r < replay; ++r)
-      users.push_back(st.replay_pool[st.rng() % st.replay_pool.size()]);
+      users.push_back(st.online.replay_pool[st.rng() % st.online.replay_pool.size()]);
   if (only_new) last_targets.resize(users.size(), 0);
-  st.encoder->train();
+  st.dense.encoder->train();
   st.train_step(users, 0, online_negatives(), last_targets);
   ++online_steps_;
   // Moves by 10% per step (about the last ten micro-batches).
-  online_loss_ = std::isnan(online_loss_) ? st.last_loss : 0.9 * online_loss_ + 0.1 * st.last_loss;
+  online_loss_ =
+      std::isnan(online_loss_) ? st.dense.last_loss : 0.9 * online_loss_ + 0.1 * st.dense.last_loss;
   refresh_vectors_after_step(st.step_all ? nullptr : &st.step_rows);
 }
 
@@ -180,18 +172,18 @@ void SeqModel::set_item_attributes(std::span<const uint32_t> items,
   SR_ASSERT(items.size() == attrs.size());
   if (!state_) {
     state_ = std::make_unique<State>();  // attributes only, until fit() builds the rest
-    state_->content.fields = parse_fields(params_.str("features"));
-    state_->content.image_size = static_cast<int>(params_.integer("image_size"));
+    state_->tower.content.fields = parse_fields(params_.str("features"));
+    state_->tower.content.image_size = static_cast<int>(params_.integer("image_size"));
   }
   auto& st = *state_;
-  if (!st.content.enabled() || items.empty()) return;
-  for (size_t x = 0; x < items.size(); ++x) st.content.set(items[x], attrs[x]);
-  st.delta_content = true;
-  if (!st.items) return;  // not fitted yet
+  if (!st.tower.content.enabled() || items.empty()) return;
+  for (size_t x = 0; x < items.size(); ++x) st.tower.content.set(items[x], attrs[x]);
+  st.delta.content = true;
+  if (!st.tower.items) return;  // not fitted yet
   const uint32_t top = *std::max_element(items.begin(), items.end());
   if (top >= n_items_) {
     n_items_ = top + 1;
-    st.grow_items(n_items_);
+    st.tower.grow(n_items_);
   }
   refresh_vectors_after_step();  // the items' content vectors, now
 }
@@ -201,25 +193,26 @@ void SeqModel::refresh_vectors_after_step(const std::vector<uint32_t>* changed) 
   // are recomputed lazily by score_all (all marked stale), the item rows now.
   auto& st = *state_;
   torch::NoGradGuard no_grad;
-  st.encoder->eval();
+  st.dense.encoder->eval();
   // Without attributes an item's row is its id row alone, which no dense weight touches:
   // only the rows of `changed` are recomputed, in place (on 100,000 items the whole matrix
   // after every online step was a third of the learner's time). With attributes, a changed
   // attribute row or tower weight moves every item that uses it: all are recomputed.
-  const bool partial = changed && !st.content.enabled() && st.item_rows_eval.defined() &&
-                       st.item_rows_eval.size(0) == static_cast<int64_t>(st.item_keys.size()) + 1;
+  const bool partial =
+      changed && !st.tower.content.enabled() && st.cache.item_rows_eval.defined() &&
+      st.cache.item_rows_eval.size(0) == static_cast<int64_t>(st.tower.item_keys.size()) + 1;
   if (partial) {
     if (!changed->empty()) {
       std::vector<int64_t> at(changed->begin(), changed->end());
       for (auto& a : at) ++a;  // row 0 is padding
-      st.item_rows_eval.index_copy_(0, torch::tensor(at, torch::kLong),
-                                    st.item_embeddings(*changed, nullptr).slice(0, 1));
+      st.cache.item_rows_eval.index_copy_(0, torch::tensor(at, torch::kLong),
+                                          st.item_embeddings(*changed, nullptr).slice(0, 1));
     }
   } else {
-    st.item_rows_eval = st.item_rows();
-    st.item_matrix = st.item_rows_eval.slice(0, 1);
+    st.cache.item_rows_eval = st.item_rows();
+    st.cache.item_matrix = st.cache.item_rows_eval.slice(0, 1);
   }
-  std::fill(st.stale.begin(), st.stale.end(), 1);
+  std::fill(st.cache.stale.begin(), st.cache.stale.end(), 1);
 }
 
 }  // namespace streamrec::models

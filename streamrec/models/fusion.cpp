@@ -89,15 +89,16 @@ void FusionModel::candidates(uint32_t user, std::span<const uint32_t> exclude,
       position[s][at] = 1.0f - static_cast<float>(r) / pool;
     }
   }
-  const size_t F = 2 * S + 1;
+  const FusionLayout layout{S};
+  const auto F = static_cast<size_t>(layout.count());
   features.assign(items.size() * F, 0.0f);
   for (size_t c = 0; c < items.size(); ++c) {
     float* row = features.data() + c * F;
     for (size_t s = 0; s < S; ++s) {
-      row[2 * s] = scores[s][items[c]];
-      row[2 * s + 1] = position[s][c];
+      row[layout.score(s)] = scores[s][items[c]];
+      row[layout.position(s)] = position[s][c];
     }
-    row[2 * S] = log_popularity_[items[c]];
+    row[layout.popularity()] = log_popularity_[items[c]];
   }
   if (first_scores) *first_scores = std::move(scores.front());
 }
@@ -190,7 +191,7 @@ void FusionModel::fit(const TrainData& data) {
 
   // 2. Candidate lists with the held-out items labelled; 3. the ranker learns them.
   FusionRankerOptions ro;
-  ro.features = static_cast<int64_t>(2 * sources_.size() + 1);
+  ro.features = FusionLayout{sources_.size()}.count();
   ro.hidden = params_.integer("hidden");
   ro.lr = params_.real("lr");
   ro.seed = static_cast<uint64_t>(params_.integer("seed"));

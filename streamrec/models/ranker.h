@@ -43,6 +43,19 @@ struct RankerFeatures {
   }
 };
 
+// The offline fusion model's row for one candidate (FusionModel): each source model's score
+// and rank-scaled position (1 at the top, 0 outside its top `pool`), then the item's log
+// popularity. Its width follows the source count. RankerFeatures above is the online
+// ranker's fixed row over one model's candidates and live statistics: the two rankers see
+// different evidence, so they have two layouts, both declared here.
+struct FusionLayout {
+  size_t sources = 0;
+  int64_t count() const { return static_cast<int64_t>(2 * sources + 1); }
+  size_t score(size_t source) const { return 2 * source; }
+  size_t position(size_t source) const { return 2 * source + 1; }
+  size_t popularity() const { return 2 * sources; }
+};
+
 struct FusionRankerOptions {
   int64_t features = RankerFeatures::kCount;  // per candidate
   int64_t hidden = 32;

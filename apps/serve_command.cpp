@@ -199,7 +199,9 @@ struct ServeCli {
   void add_server_flags(CLI::App* cmd) {
     cmd->add_option("--host", ao.host, "address to bind (loopback by default)")
         ->capture_default_str();
-    cmd->add_option("--port", ao.port, "port (0 = any free port)")->capture_default_str();
+    cmd->add_option("--port", ao.port, "port (0 = any free port)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 65535));
     // The engine's options, from their one declaration (engine/options.h).
     std::map<std::string, CLI::Option*> flags;
     for (const auto& o : engine::engine_options())
@@ -221,7 +223,15 @@ struct ServeCli {
                     "request threads (one per open keep-alive connection while it is open)")
         ->capture_default_str();
     cmd->add_option("--max-body", ao.max_body, "largest request body in bytes")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(CLI::Range(size_t{1}, size_t{1} << 30));
+    cmd->add_option("--allowed-hosts", ao.allowed_hosts,
+                    "without API keys, the Host names requests may use (default: the loopback "
+                    "names when bound to loopback; * = any)")
+        ->delimiter(',');
+    cmd->add_option("--cors-origins", ao.cors_origins,
+                    "origins (https://app.example) whose pages may call the API (CORS)")
+        ->delimiter(',');
   }
 
   void add_feed_flags(CLI::App* cmd) {

@@ -5,7 +5,9 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "streamrec/api/http_util.h"
@@ -81,18 +83,26 @@ struct HttpServer::Impl {
   httplib::Server server;
 
   // Token buckets per caller (API key, or address without keys): `rate_limit` tokens per
-  // second, bursts up to one second's worth.
+  // second, bursts up to one second's worth. Full buckets are dropped when there are many
+  // (a dropped bucket comes back full: nothing is lost), so callers cannot grow the map.
   struct Bucket {
     double tokens = 0;
     std::chrono::steady_clock::time_point last;
   };
+  static constexpr size_t kMaxBuckets = 10000;
   std::mutex buckets_mutex;
   std::unordered_map<std::string, Bucket> buckets;
+  std::unique_ptr<RouteTable> routes;
+  std::vector<std::string> hosts;  // allowed Host values (empty: any)
 
   bool admit(const std::string& caller) {
     if (options.rate_limit <= 0) return true;
     const auto now = std::chrono::steady_clock::now();
     std::lock_guard lock(buckets_mutex);
+    if (buckets.size() >= kMaxBuckets)
+      std::erase_if(buckets, [&](const auto& b) {
+        return now - b.second.last >= std::chrono::seconds(1);  // refilled by now
+      });
     auto [it, fresh] = buckets.try_emplace(caller, Bucket{options.rate_limit, now});
     auto& b = it->second;
     if (!fresh) {
@@ -106,7 +116,23 @@ struct HttpServer::Impl {
     return true;
   }
 
-  Impl(engine::Engine& e, ServerOptions o) : engine(e), options(std::move(o)) {}
+  Impl(engine::Engine& e, ServerOptions o) : engine(e), options(std::move(o)) {
+    const auto& h = options.host;
+    if (!options.allowed_hosts.empty())
+      hosts = options.allowed_hosts;
+    else if (h == "127.0.0.1" || h == "localhost" || h == "::1")
+      hosts = {"localhost", "127.0.0.1", "[::1]"};
+    else if (h != "0.0.0.0" && h != "::")
+      hosts = {h.find(':') != std::string::npos ? "[" + h + "]" : h};
+    if (std::find(hosts.begin(), hosts.end(), "*") != hosts.end()) hosts.clear();
+  }
+
+  // A Host header's name, without its port ("[::1]:8080" -> "[::1]").
+  static std::string host_name(const std::string& host) {
+    const auto colon = host.rfind(':');
+    if (colon == std::string::npos || host.find(']', colon) != std::string::npos) return host;
+    return host.substr(0, colon);
+  }
 
   // The API key of a request (X-API-Key or Authorization: Bearer), or "".
   static std::string key_of(const httplib::Request& req) {
@@ -133,13 +159,16 @@ struct HttpServer::Impl {
     return [this, needed, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res) {
       engine.count_http_request();
       const auto role = role_of(req);
-      if (!role) {
+      if (!role) {  // (unknown keys are rate-limited by address: no unlimited guessing)
         engine.count_http_error();
-        return send_error(res, 401,
-                          "missing or unknown API key (X-API-Key or Authorization: Bearer)");
+        if (!admit("address " + req.remote_addr)) {
+          res.set_header("Retry-After", "1");
+          return send_error(res, 429, "too many requests without a valid API key");
+        }
+        return send_error(res, 401, kNoKey);
       }
       const std::string key = key_of(req);
-      if (!admit(key.empty() ? "address " + req.remote_addr : "key " + key)) {
+      if (!admit(options.keys.empty() ? "address " + req.remote_addr : "key " + key)) {
         engine.count_http_error();
         res.set_header("Retry-After", "1");
         return send_error(res, 429,
@@ -185,21 +214,109 @@ struct HttpServer::Impl {
     };
   }
 
+  static constexpr const char* kNoKey =
+      "missing or unknown API key (X-API-Key or Authorization: Bearer)";
+
+  // Before routing, from the headers alone (no body read yet): the path to route by, the
+  // API key (401, also rate-limited per address), the Host and Origin (403), the content
+  // type of a request that changes state (415), and whether the route takes a body at
+  // all (404). A refused request's connection closes: its body is never read.
+  httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res) {
+    const_cast<httplib::Request&>(req).path = routing_path(req.target);  // httplib's object
+    const auto refuse = [&](int status, const std::string& why) {
+      engine.count_http_request();
+      engine.count_http_error();
+      res.set_header("Connection", "close");
+      send_error(res, status, why);
+      return httplib::Server::HandlerResponse::Handled;
+    };
+    if (req.method == "OPTIONS") return preflight(req, res);
+    if (const auto why = foreign_origin(req)) return refuse(403, *why);
+    // A request that changes state is authenticated here, before its body is read (reads
+    // are authenticated by their route: /v1/health and the dashboard's files are open).
+    const bool changes = req.method != "GET" && req.method != "HEAD";
+    if (changes && !role_of(req)) {
+      if (!admit("address " + req.remote_addr)) {
+        res.set_header("Retry-After", "1");
+        return refuse(429, "too many requests without a valid API key; retry in a second");
+      }
+      return refuse(401, kNoKey);
+    }
+    if (changes && !routes->takes_body(req.method, req.path))
+      return refuse(404, fmt::format("no route {} {}", req.method, req.path));
+    const auto type = req.get_header_value("Content-Type");
+    const bool json = type.rfind("application/json", 0) == 0;
+    const bool has_body =
+        req.has_header("Transfer-Encoding") ||
+        (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
+    if (changes && (has_body || !type.empty()) && !json)
+      return refuse(415, "a request body must be JSON (Content-Type: application/json), got '" +
+                             type.substr(0, 100) + "'");
+    add_cors(req, res);
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+
+  // Why a request from a browser on another site may not reach the API (nullopt: it may).
+  std::optional<std::string> foreign_origin(const httplib::Request& req) const {
+    if (!options.keys.empty()) return std::nullopt;  // the key decides
+    const std::string host = req.get_header_value("Host");
+    if (!hosts.empty() && std::find(hosts.begin(), hosts.end(), host_name(host)) == hosts.end())
+      return "Host '" + host.substr(0, 100) +
+             "' is not this server's (--allowed-hosts); a rebinding DNS name?";
+    const std::string origin = req.get_header_value("Origin");
+    if (origin.empty() || origin == "http://" + host || origin == "https://" + host ||
+        cors_allowed(origin))
+      return std::nullopt;
+    return "Origin '" + origin.substr(0, 100) + "' may not call this API (--cors-origins)";
+  }
+
+  bool cors_allowed(const std::string& origin) const {
+    const auto& o = options.cors_origins;
+    return !origin.empty() && std::find(o.begin(), o.end(), origin) != o.end();
+  }
+
+  void add_cors(const httplib::Request& req, httplib::Response& res) const {
+    const std::string origin = req.get_header_value("Origin");
+    if (!cors_allowed(origin)) return;
+    res.set_header("Access-Control-Allow-Origin", origin);
+    res.set_header("Vary", "Origin");
+  }
+
+  // A CORS preflight: answered for configured origins only.
+  httplib::Server::HandlerResponse preflight(const httplib::Request& req,
+                                             httplib::Response& res) const {
+    res.status = 204;
+    if (cors_allowed(req.get_header_value("Origin"))) {
+      add_cors(req, res);
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE");
+      res.set_header("Access-Control-Allow-Headers", "Content-Type, X-API-Key, Authorization");
+      res.set_header("Access-Control-Max-Age", "600");
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }
+
   void install_routes() {
     server.set_payload_max_length(options.max_body);
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      return pre_route(req, res);
+    });
     server.set_tcp_nodelay(true);  // no 40 ms Nagle + delayed-ACK stall on small responses
     const size_t threads = std::max<size_t>(1, options.threads);
     server.new_task_queue = [threads] { return new RequestThreadPool(threads); };
     server.set_keep_alive_max_count(1000);  // fewer reconnects (each waits for a free thread)
     if (!options.dashboard_dir.empty()) mount_dashboard();
     server.set_error_handler(httplib::Server::HandlerWithResponse(error_response));
-    RouteTable table{server, engine,
-                     [this](Role needed, Handler fn) { return route(needed, std::move(fn)); }};
-    add_event_routes(table);
-    add_recommend_routes(table);
-    add_catalog_routes(table);
-    add_model_routes(table);
-    add_stats_routes(table);
+    routes = std::make_unique<RouteTable>(
+        RouteTable{server,
+                   engine,
+                   [this](Role needed, Handler fn) { return route(needed, std::move(fn)); },
+                   options.max_body,
+                   {}});
+    add_event_routes(*routes);
+    add_recommend_routes(*routes);
+    add_catalog_routes(*routes);
+    add_model_routes(*routes);
+    add_stats_routes(*routes);
   }
 
   void mount_dashboard() {

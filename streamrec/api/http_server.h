@@ -33,6 +33,13 @@ struct ServerOptions {
   // Request threads. httplib keeps each keep-alive connection on one thread while it waits
   // for the next request, so more open connections than threads queue behind idle ones.
   size_t threads = 64;
+  // Without API keys, browsers on other sites must not reach the API: a request's Host
+  // must be one of these (DNS rebinding), and an Origin header must name one of
+  // cors_origins or the Host itself (CSRF). Empty: the loopback names when bound to
+  // loopback, else the bound address; "*" allows any. With keys the key decides.
+  std::vector<std::string> allowed_hosts;
+  // Origins that get CORS headers (Access-Control-Allow-Origin) and may call the API.
+  std::vector<std::string> cors_origins;
 };
 
 // Parses "key:role,key:role" (role read|write|admin); Error(kInvalidInput) on a bad entry.

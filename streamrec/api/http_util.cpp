@@ -16,11 +16,104 @@ std::vector<std::string> comma_list(const httplib::Request& req, std::string_vie
   return out;
 }
 
+// Percent-decodes `s` ("%2F" -> "/"); a '%' without two hex digits stays as it is.
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string routing_path(std::string_view target) {
+  const auto path = target.substr(0, target.find('?'));
+  std::string out;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t end = std::min(path.find('/', start), path.size());
+    for (char c : percent_decode(path.substr(start, end - start))) {
+      if (c == '%')
+        out += "%25";
+      else if (c == '/')
+        out += "%2F";
+      else
+        out.push_back(c);
+    }
+    if (end == path.size()) break;
+    out.push_back('/');
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string path_param(const httplib::Request& req, size_t k) {
+  return percent_decode(req.matches[k].str());
+}
+
+void RouteTable::post(const std::string& pattern, Role role, Handler fn) {
+  body_routes.emplace_back("POST", std::regex(pattern));
+  server.Post(pattern, [this, wrapped = route(role, std::move(fn))](
+                           const httplib::Request& req, httplib::Response& res,
+                           const httplib::ContentReader& reader) {
+    std::string body;
+    bool too_big = false;
+    const bool read = reader([&](const char* data, size_t n) {
+      if (body.size() + n > max_body) return !(too_big = true);
+      body.append(data, n);
+      return true;
+    });
+    too_big = too_big || res.status == 413;  // (httplib's own check of Content-Length)
+    if (too_big || !read) {
+      res.set_header("Connection", "close");
+      return too_big ? send_error(res, 413,
+                                  fmt::format("request body over {} bytes (--max-body)", max_body))
+                     : send_error(res, 400, "the request body could not be read (cut short?)");
+    }
+    const_cast<httplib::Request&>(req).body = std::move(body);  // httplib's own object
+    wrapped(req, res);
+  });
+}
+
+void RouteTable::del(const std::string& pattern, Role role, Handler fn) {
+  body_routes.emplace_back("DELETE", std::regex(pattern));
+  server.Delete(pattern, [this, wrapped = route(role, std::move(fn))](
+                             const httplib::Request& req, httplib::Response& res,
+                             const httplib::ContentReader& reader) {
+    bool any = false;  // a deletion takes no body: stop at its first byte
+    reader([&](const char*, size_t n) { return !(any = any || n > 0); });
+    if (any) {
+      res.set_header("Connection", "close");
+      return send_error(res, 413, "DELETE takes no request body");
+    }
+    wrapped(req, res);
+  });
+}
+
+bool RouteTable::takes_body(const std::string& method, const std::string& path) const {
+  for (const auto& [m, r] : body_routes)
+    if (m == method && std::regex_match(path, r)) return true;
+  return false;
+}
 
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  // Text that is not UTF-8 (an id or a message quoting the request) is sent with U+FFFD in
+  // place of its bad bytes rather than failing the response.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 void send_error(httplib::Response& res, int status, const std::string& message) {

@@ -7,8 +7,10 @@
 
 #include <functional>
 #include <map>
+#include <regex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -25,13 +27,33 @@ namespace streamrec::api {
 using json = nlohmann::json;
 using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
-// Where a route family adds its routes: `route` wraps a handler with authentication, the
-// role check, the rate limit and the one mapping of errors to JSON responses.
+// Where a route family adds its routes: `route` wraps a handler with the role check, the
+// rate limit and the one mapping of errors to JSON responses (the key itself is checked
+// before routing, from the headers alone).
 struct RouteTable {
   httplib::Server& server;
   engine::Engine& engine;
   std::function<httplib::Server::Handler(Role, Handler)> route;
+  size_t max_body;
+  // The routes that take a body, by method: any other request with a body is refused
+  // before the body is read.
+  std::vector<std::pair<std::string, std::regex>> body_routes;
+
+  // Routes with a body. The body is read here, at most max_body bytes however it is
+  // framed (Content-Length, chunked, or until the connection closes): more is a 413 and
+  // the connection closes. The handler then finds it in req.body.
+  void post(const std::string& pattern, Role role, Handler fn);
+  void del(const std::string& pattern, Role role, Handler fn);
+  // Whether `method` on `path` is one of the routes above.
+  bool takes_body(const std::string& method, const std::string& path) const;
 };
+
+// Path parameter `k` of a route, percent-decoded: any id ingest accepts, '/' included.
+std::string path_param(const httplib::Request& req, size_t k = 1);
+// The path requests are routed by: the raw target's path with each segment decoded, then
+// '%' and '/' escaped again, so that an id with '/' stays one segment ([^/]+) and
+// path_param gives it back whole.
+std::string routing_path(std::string_view target);
 
 // The route families (routes_*.cpp).
 void add_event_routes(RouteTable& t);      // POST /v1/events, users and their history
@@ -78,10 +100,10 @@ std::vector<T> parse_list(const std::string& body, const char* field, Parse pars
 template <typename T, typename Parse, typename Accept>
 void add_list_route(RouteTable& t, const char* path, const char* field, Parse parse,
                     Accept accept) {
-  t.server.Post(path, t.route(Role::kWrite, [=](const auto& req, auto& res) {
+  t.post(path, Role::kWrite, [=](const auto& req, auto& res) {
     const auto records = parse_list<T>(req.body, field, parse);
     send_json(res, 200, {{"accepted", accept(records)}});
-  }));
+  });
 }
 
 }  // namespace streamrec::api

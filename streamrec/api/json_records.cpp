@@ -1,5 +1,7 @@
 #include "streamrec/api/json_records.h"
 
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 
 #include "streamrec/core/clock.h"
@@ -73,6 +75,10 @@ engine::LoggedEvent parse_event(const json& j, size_t index) {
   if (j.contains("timestamp")) {
     SR_INPUT_CHECK(j["timestamp"].is_number_integer(),
                    "event {}: field 'timestamp' must be an integer (Unix seconds)", index);
+    SR_INPUT_CHECK(!j["timestamp"].is_number_unsigned() ||
+                       j["timestamp"].get<uint64_t>() <= uint64_t(INT64_MAX),
+                   "event {}: field 'timestamp' {} is out of range", index,
+                   j["timestamp"].get<uint64_t>());
     e.timestamp = j["timestamp"].get<int64_t>();
   } else {
     e.timestamp = unix_seconds();

@@ -55,7 +55,8 @@ std::string text_of(const redisReply* r) {
 }
 
 // One stream entry's fields as an event; Error(kInvalidInput) naming the entry and field.
-engine::LoggedEvent parse_entry(const std::string& id, const redisReply* fields) {
+engine::LoggedEvent parse_entry(const std::string& id, const redisReply* fields,
+                                const engine::Engine& engine) {
   SR_INPUT_CHECK(fields && fields->type == REDIS_REPLY_ARRAY && fields->elements % 2 == 0,
                  "entry {}: fields are not key/value pairs", id);
   engine::LoggedEvent e;
@@ -91,7 +92,7 @@ engine::LoggedEvent parse_entry(const std::string& id, const redisReply* fields)
   SR_INPUT_CHECK(!e.item.empty(), "entry {}: field 'item' is missing", id);
   if (!has_time) e.timestamp = unix_seconds();
   try {
-    engine::Engine::check_event(e, 0);
+    engine.check_event(e, 0);
   } catch (const Error& err) {
     SR_INPUT_CHECK(false, "entry {}: {}", id, err.what());
   }
@@ -139,7 +140,7 @@ void RedisSource::run(const std::atomic<bool>& stop) {
             const std::string id = text_of(entry->element[0]);
             ids.push_back(id);
             try {
-              events.push_back(parse_entry(id, entry->element[1]));
+              events.push_back(parse_entry(id, entry->element[1], service_));
             } catch (const Error& e) {
               // Dead letter: keep the entry and the reason, acknowledge it below.
               std::vector<std::string> args = {"XADD",  o.stream + ":dead", "*", "id", id, "error",

@@ -39,16 +39,16 @@ void add_catalog_routes(RouteTable& t) {
                                        return items.size();
                                      });
   t.server.Get(R"(/v1/items/([^/]+))", t.route(Role::kRead, [&engine](const auto& req, auto& res) {
-    const std::string id = req.matches[1];
+    const std::string id = path_param(req);
     const auto info = engine.item(id);
     if (!info) return send_error(res, 404, fmt::format("unknown item '{}'", id));
     send_json(res, 200, item_json(id, *info));
   }));
   t.server.Get(
       R"(/v1/items/([^/]+)/activity)", t.route(Role::kRead, [&engine](const auto& req, auto& res) {
-        const auto a = engine.item_activity(req.matches[1], parse_count(req, "buckets", 30));
+        const auto a = engine.item_activity(path_param(req), parse_count(req, "buckets", 30));
         send_json(res, 200,
-                  {{"item", req.matches[1]},
+                  {{"item", path_param(req)},
                    {"start", a.start},
                    {"bucket_seconds", a.bucket_seconds},
                    {"counts", a.counts}});

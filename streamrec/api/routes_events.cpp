@@ -41,21 +41,22 @@ void add_event_routes(RouteTable& t) {
                                        return users.size();
                                      });
   t.server.Get(R"(/v1/users/([^/]+))", t.route(Role::kRead, [&engine](const auto& req, auto& res) {
-    const std::string id = req.matches[1];
+    const std::string id = path_param(req);
     const json j = user_json(engine, id);
     if (j.is_null()) return send_error(res, 404, fmt::format("unknown user '{}'", id));
     send_json(res, 200, j);
   }));
-  t.server.Get(R"(/v1/users/([^/]+)/history)", t.route(Role::kRead, [&engine](const auto& req,
-                                                                              auto& res) {
-    send_json(res, 200,
-              {{"user", req.matches[1]}, {"events", history_json(engine.history(req.matches[1]))}});
-  }));
-  t.server.Delete(R"(/v1/users/([^/]+))",
-                  t.route(Role::kAdmin, [&engine](const auto& req, auto& res) {
-                    const uint64_t n = engine.erase_user(req.matches[1]);
-                    send_json(res, 200, {{"user", req.matches[1]}, {"events_deleted", n}});
-                  }));
+  t.server.Get(R"(/v1/users/([^/]+)/history)",
+               t.route(Role::kRead, [&engine](const auto& req, auto& res) {
+                 const std::string id = path_param(req);
+                 send_json(res, 200, {{"user", id}, {"events", history_json(engine.history(id))}});
+               }));
+  t.del(R"(/v1/users/([^/]+))", Role::kAdmin, [&engine](const auto& req, auto& res) {
+    const std::string id = path_param(req);
+    const auto n = engine.erase_user(id);
+    if (!n) return send_error(res, 404, fmt::format("unknown user '{}'", id));
+    send_json(res, 200, {{"user", id}, {"events_deleted", *n}});
+  });
 }
 
 }  // namespace streamrec::api

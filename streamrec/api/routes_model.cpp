@@ -49,17 +49,17 @@ void add_model_routes(RouteTable& t) {
     send_json(res, 200,
               {{"live", engine.model_version()}, {"versions", versions_json(engine.versions())}});
   }));
-  t.server.Post("/v1/model/rollback", t.route(Role::kAdmin, [&engine](const auto& req, auto& res) {
+  t.post("/v1/model/rollback", Role::kAdmin, [&engine](const auto& req, auto& res) {
     SR_INPUT_CHECK(req.has_param("version"), "parameter 'version' is missing");
     const auto version = parse_count(req, "version", 0);
     send_json(res, 200, {{"version", engine.rollback_to(version)}, {"from", version}});
-  }));
-  t.server.Post("/v1/model/retrain", t.route(Role::kAdmin, [&engine](const auto&, auto& res) {
+  });
+  t.post("/v1/model/retrain", Role::kAdmin, [&engine](const auto&, auto& res) {
     if (engine.start_retrain())
       send_json(res, 202, {{"started", true}, {"version", engine.model_version()}});
     else
       send_error(res, 409, "a retrain is already running");
-  }));
+  });
 }
 
 }  // namespace streamrec::api

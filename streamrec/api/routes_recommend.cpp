@@ -44,8 +44,8 @@ void add_recommend_routes(RouteTable& t) {
                t.route(Role::kRead, [&engine](const auto& req, auto& res) {
                  const size_t n = parse_count(req, "n", 10);
                  send_json(res, 200,
-                           {{"item", req.matches[1]},
-                            {"items", recommendations_json(engine.similar(req.matches[1], n))}});
+                           {{"item", path_param(req)},
+                            {"items", recommendations_json(engine.similar(path_param(req), n))}});
                }));
   t.server.Get("/v1/popular", t.route(Role::kRead, [&engine](const auto& req, auto& res) {
     const auto items = engine.popular(parse_count(req, "n", 10), parse_filter(req));

@@ -41,6 +41,7 @@ using serve::Predicate;
 
 Engine::Engine(EngineOptions options)
     : options_((check_options(options), std::move(options))),
+      limits_{options_.max_future_s, options_.image_root, options_.max_value},
       pipeline_options_{options_.rank_pool, options_.context_weight, options_.fresh_seconds},
       log_((std::filesystem::create_directories(options_.data_dir), options_.data_dir + "/events"),
            store::EventLogOptions{options_.sync}),
@@ -62,7 +63,6 @@ Engine::Engine(EngineOptions options)
   model_ = models::make_model(options_.model);  // a bad spec fails here
   publisher_ = std::make_unique<train::Publisher>(
       options_.model, [this](auto copy) { install_serving(std::move(copy)); });
-  ranker_ = std::make_unique<models::FusionRanker>();
   auto start = read_checkpoint();
   if (!start && artifact) {
     log::info("serve: starting from the model in '{}' ({}, {} users, {} items)", options_.model_dir,
@@ -105,13 +105,8 @@ void Engine::give_attributes(models::Recommender& model) const {
   model.set_item_attributes(items, attrs);
 }
 
-void Engine::check_event(const store::LoggedEvent& e, size_t x) {
-  SR_INPUT_CHECK(!e.user.empty() && e.user.size() <= kMaxIdLength,
-                 "event {}: field 'user' must be 1 to {} characters", x, kMaxIdLength);
-  SR_INPUT_CHECK(!e.item.empty() && e.item.size() <= kMaxIdLength,
-                 "event {}: field 'item' must be 1 to {} characters", x, kMaxIdLength);
-  SR_INPUT_CHECK(std::isfinite(e.value), "event {}: field 'value' is not a finite number", x);
-  SR_INPUT_CHECK(e.timestamp >= 0, "event {}: field 'timestamp' {} is negative", x, e.timestamp);
+void Engine::check_event(const store::LoggedEvent& e, size_t x) const {
+  engine::check_event(e, x, unix_seconds(), limits_);
 }
 
 size_t Engine::ingest(std::span<const store::LoggedEvent> events) {
@@ -151,15 +146,7 @@ std::vector<Recommendation> Engine::trending(size_t n, const ItemFilter& filter)
 void Engine::upsert_items(std::span<const store::ItemRecord> items) {
   const int64_t now = unix_seconds();
   std::vector<store::ItemRecord> records(items.begin(), items.end());
-  for (size_t x = 0; x < records.size(); ++x) {
-    const auto& r = records[x];
-    SR_INPUT_CHECK(!r.id.empty() && r.id.size() <= kMaxIdLength,
-                   "item {}: field 'id' must be 1 to {} characters", x, kMaxIdLength);
-    for (const auto& [k, v] : r.attrs.numeric)
-      SR_INPUT_CHECK(std::isfinite(v), "item {}: attribute '{}' is not a finite number", x, k);
-    SR_INPUT_CHECK(r.expires_at >= 0, "item {}: field 'expires_at' {} is negative", x,
-                   r.expires_at);
-  }
+  for (size_t x = 0; x < records.size(); ++x) check_item(records[x], x, limits_);
   {
     std::shared_lock state(state_mutex_);
     for (auto& r : records) {
@@ -188,12 +175,7 @@ void Engine::upsert_items(std::span<const store::ItemRecord> items) {
 }
 
 void Engine::upsert_users(std::span<const store::UserRecord> users) {
-  for (size_t x = 0; x < users.size(); ++x) {
-    SR_INPUT_CHECK(!users[x].id.empty() && users[x].id.size() <= kMaxIdLength,
-                   "user {}: field 'id' must be 1 to {} characters", x, kMaxIdLength);
-    for (const auto& [k, v] : users[x].attrs.numeric)
-      SR_INPUT_CHECK(std::isfinite(v), "user {}: attribute '{}' is not a finite number", x, k);
-  }
+  for (size_t x = 0; x < users.size(); ++x) check_user(users[x], x);
   catalog_.put_users(users);
 }
 

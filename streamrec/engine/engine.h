@@ -36,6 +36,7 @@
 
 #include "streamrec/core/id_map.h"
 #include "streamrec/core/ring.h"
+#include "streamrec/engine/checks.h"
 #include "streamrec/engine/live_metrics.h"
 #include "streamrec/engine/metrics.h"
 #include "streamrec/engine/options.h"
@@ -91,8 +92,9 @@ class Engine {
   // accepted), appends the batch to the log durably, queues it for learning. Returns the
   // number accepted.
   size_t ingest(std::span<const store::LoggedEvent> events);
-  // The checks ingest makes of one event; Error(kInvalidInput) naming `index` and the field.
-  static void check_event(const store::LoggedEvent& e, size_t index);
+  // The checks ingest makes of one event (engine/checks.h, with this engine's limits);
+  // Error(kInvalidInput) naming `index` and the field.
+  void check_event(const store::LoggedEvent& e, size_t index) const;
 
   std::vector<Recommendation> recommend(const RecommendRequest& request) const;
   // Most interacted items, recent interactions weighted up (7-day half-life of event time),
@@ -120,10 +122,11 @@ class Engine {
   std::vector<Recommendation> similar(const std::string& item, size_t n) const;
   // The user's most recent events, newest last (empty for unknown users).
   std::vector<store::LoggedEvent> history(const std::string& user) const;
-  // Removes the user's events from the log and their history from memory; the model is
-  // refitted on the remaining log so no learned trace of them is left. Returns the number
-  // of events removed.
-  uint64_t erase_user(const std::string& user);
+  // Removes the user's events from the log, their record and their history from memory; the
+  // model (and the fusion ranker) is refitted on the remaining log so no learned trace of
+  // them is left. Returns the number of events removed; nullopt for a user the engine does
+  // not know (nothing changes then).
+  std::optional<uint64_t> erase_user(const std::string& user);
 
   // Batch update: fits a fresh model on every event learned so far in a background thread
   // while serving and online learning go on, replays the events learned meanwhile into it,
@@ -246,6 +249,7 @@ class Engine {
   data::Interaction to_interaction(uint32_t user, uint32_t item, const store::LoggedEvent& e) const;
 
   EngineOptions options_;
+  InputLimits limits_;  // from options_
   serve::PipelineOptions pipeline_options_;
   store::EventLog log_;
   store::Catalog catalog_;

@@ -31,8 +31,6 @@ inline std::unique_ptr<models::Recommender> loaded_model(const std::string& spec
   return model;
 }
 
-inline constexpr size_t kMaxIdLength = 256;
-
 // What an item tower reads of a catalog record: its attributes, with the string fields
 // (brand=acme) as tags, as the data readers do with extra text columns.
 inline data::ItemAttributes tower_attributes(const store::ItemRecord& r) {

@@ -61,6 +61,7 @@ void Engine::learner_loop() {
 
 Engine::Booked Engine::book_batch(std::vector<train::Queued>& batch) {
   Booked out;
+  const int64_t now = unix_seconds();  // counters never take a time past the clock
   std::unique_lock state(state_mutex_);
   const size_t check_every =
       std::max<size_t>(1, batch.size() / std::max<size_t>(1, options_.live_checks));
@@ -68,7 +69,7 @@ Engine::Booked Engine::book_batch(std::vector<train::Queued>& batch) {
     const uint32_t u = users_.users().insert(b.event.user), i = users_.items().insert(b.event.item);
     b.user_index = u;
     if (b.replayed) {
-      out.counted.push_back({b.event.timestamp, {}, {}, true});
+      out.counted.push_back({std::min(b.event.timestamp, now), {}, {}, true});
       out.xs.push_back(to_interaction(u, i, b.event));
       learned_events_.push_back(out.xs.back());
       continue;
@@ -81,7 +82,8 @@ Engine::Booked Engine::book_batch(std::vector<train::Queued>& batch) {
         !seen.empty()) {
       out.checks.push_back({out.xs.size(), seen, users_.last_items(u, 50), b.event.context});
     }
-    out.counted.push_back({b.event.timestamp, b.event.context, users_.last_items(u, 3), false});
+    out.counted.push_back(
+        {std::min(b.event.timestamp, now), b.event.context, users_.last_items(u, 3), false});
     out.xs.push_back(to_interaction(u, i, b.event));
     learned_events_.push_back(out.xs.back());
     users_.add(u, i, std::move(b.event));

@@ -25,6 +25,7 @@
 #include "streamrec/core/runtime_env.h"
 #include "streamrec/core/serialize.h"
 #include "streamrec/core/simd.h"
+#include "streamrec/core/text.h"
 #include "streamrec/models/artifact.h"
 #include "streamrec/models/registry.h"
 #include "streamrec/models/threads.h"
@@ -73,10 +74,11 @@ Engine::Rebuilt Engine::rebuild_state(uint64_t covered_seq) {
     item_stats_.ensure(i);
     item_stats_.set_record(i, r);
   });
+  const int64_t clock = unix_seconds();  // counters never take a time past the clock
   for (size_t x : order) {
     const auto& e = all[x];
     users_.ensure_user(e.user);
-    item_stats_.count_event(e.item, logged[x].timestamp, logged[x].context);
+    item_stats_.count_event(e.item, std::min(logged[x].timestamp, clock), logged[x].context);
     item_stats_.count_transitions(e.item, users_.last_items(e.user, 3));
     users_.add(e.user, e.item, std::move(logged[x]));
   }
@@ -96,6 +98,13 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::A
   // they would hold the deleted user's data), nor does the ANN index.
   versions_.forget();
   ann_.ids_rebuilt();
+  // The fusion ranker learned from the events' live checks: it starts over too (a deletion
+  // must leave no trace of the user in it).
+  ranker_ = std::make_unique<models::FusionRanker>();
+  ranker_x_.clear();
+  ranker_y_.clear();
+  ranker_steps_ = 0;
+  ranker_ahead_ = false;
   if (resume)
     users_.reset(resume->users, resume->items);
   else
@@ -251,8 +260,18 @@ void Engine::sampler_loop() {
   }
 }
 
-uint64_t Engine::erase_user(const std::string& user) {
+std::optional<uint64_t> Engine::erase_user(const std::string& user) {
   wait_learned();
+  bool known = false;
+  {
+    std::shared_lock state(state_mutex_);
+    known = users_.users().find(user) != IdMap::kMissing;
+  }
+  if (!known) {  // no events learned: no model trace, no refit (and no versions dropped)
+    if (!catalog_.erase_user(user)) return std::nullopt;
+    log::info("serve: deleted the record of user {} (no events)", text::quote(user, 100));
+    return 0;
+  }
   // The checkpoint holds the user's data: gone before the log forgets them (the refit
   // writes a new one).
   erasing_ = true;  // no checkpoint until the refit's (a publish could write the user back)

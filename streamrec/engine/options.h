@@ -45,6 +45,9 @@ struct EngineOptions {
   int blas_threads = 1;
   bool batch_scoring = true;
   bool batch_queries = true;
+  int64_t max_future_s = 86400;
+  double max_value = 100;
+  std::string image_root;
 };
 
 // A reference to one field of an EngineOptions.

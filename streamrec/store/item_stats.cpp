@@ -65,9 +65,13 @@ void ContextStats::clear() {
 
 void DecayedCounts::add(uint32_t item, int64_t timestamp) {
   if (ref_ == 0) ref_ = timestamp;
-  double w = std::exp2(static_cast<double>(timestamp - ref_) / half_life_);
-  if (w > 1e100) {
-    for (auto& x : w_) x /= w;
+  // Weights stay finite: past 2^300 above the reference, everything is rescaled to this
+  // event's time (older weights may round to 0: they are negligible against it).
+  const double exponent = static_cast<double>(timestamp - ref_) / half_life_;
+  double w = std::exp2(std::min(exponent, 1000.0));
+  if (exponent > 300) {
+    const double scale = std::exp2(-std::min(exponent, 2000.0));
+    for (auto& x : w_) x *= scale;
     ref_ = timestamp;
     w = 1;
   }

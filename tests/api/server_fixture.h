@@ -35,22 +35,31 @@ struct Running {
   std::thread thread;
 
   // `tweak` adjusts the service options (defaults: no fsync; retrains always accepted).
+  // `server_tweak` adjusts the server options (defaults: the three keys, 1 MiB bodies).
   Running(const std::string& dir, const std::string& model,
-          const std::function<void(engine::EngineOptions&)>& tweak = {})
-      : service(options(dir, model, tweak)),
-        server(service, ServerOptions{.host = "127.0.0.1",
-                                      .port = 0,
-                                      .keys = parse_api_keys(fmt::format(
-                                          "{}:read,{}:write,{}:admin", kRead, kWrite, kAdmin)),
-                                      .max_body = 1 << 20,
-                                      .rate_limit = 0,
-                                      .dashboard_dir = ""}) {
+          const std::function<void(engine::EngineOptions&)>& tweak = {},
+          const std::function<void(ServerOptions&)>& server_tweak = {})
+      : service(options(dir, model, tweak)), server(service, server_options(server_tweak)) {
     port = server.bind();
     thread = std::thread([this] { server.run(); });
   }
   ~Running() {
     server.stop();
     thread.join();
+  }
+  static ServerOptions server_options(const std::function<void(ServerOptions&)>& tweak) {
+    ServerOptions o{
+        .host = "127.0.0.1",
+        .port = 0,
+        .keys = parse_api_keys(fmt::format("{}:read,{}:write,{}:admin", kRead, kWrite, kAdmin)),
+        .max_body = 1 << 20,
+        .rate_limit = 0,
+        .dashboard_dir = "",
+        .threads = 64,
+        .allowed_hosts = {},
+        .cors_origins = {}};
+    if (tweak) tweak(o);
+    return o;
   }
   static engine::EngineOptions options(const std::string& dir, const std::string& model,
                                        const std::function<void(engine::EngineOptions&)>& tweak) {

@@ -137,9 +137,11 @@ TEST(Server, IngestRecommendFilterHistoryDelete) {
 // The generated catalog as a JSON item list, with a price (index % 50) and a brand.
 
 TEST(Server, CatalogFiltersDiversityExplorationContext) {
-  testing::TempDir dir;
+  testing::TempDir dir, images;
   const auto ds = small_stream();
-  Running r(dir.path().string(), "mf:algo=bpr,factors=16");
+  const auto pic = images.write("pic.png", "(not decoded until a model reads it)");
+  Running r(dir.path().string(), "mf:algo=bpr,factors=16",
+            [&](engine::EngineOptions& o) { o.image_root = images.path().string(); });
   auto writer = r.client(kWrite);
   auto reader = r.client(kRead);
   ASSERT_EQ(writer.Post("/v1/items", catalog_json(ds), "application/json")->status, 200);
@@ -179,13 +181,12 @@ TEST(Server, CatalogFiltersDiversityExplorationContext) {
   EXPECT_GT(info["events"].get<int>(), 0);
   EXPECT_TRUE(info["recommendable"].get<bool>());
   EXPECT_EQ(reader.Get("/v1/items/no-such-item")->status, 404);
-  // A picture's path is part of the record (the seq item tower reads it).
+  // A picture's path (relative to --image-root) is part of the record, resolved (the seq
+  // item tower reads it).
   ASSERT_EQ(
-      writer
-          .Post("/v1/items", R"({"id": "pic", "image": "/srv/covers/pic.png"})", "application/json")
-          ->status,
+      writer.Post("/v1/items", R"({"id": "pic", "image": "pic.png"})", "application/json")->status,
       200);
-  EXPECT_EQ(get("/v1/items/pic")["image"], "/srv/covers/pic.png");
+  EXPECT_EQ(get("/v1/items/pic")["image"], std::filesystem::canonical(pic).string());
   const auto bad_image =
       writer.Post("/v1/items", R"({"id": "pic", "image": 7})", "application/json");
   ASSERT_TRUE(bad_image);

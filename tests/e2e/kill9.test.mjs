@@ -42,7 +42,8 @@ try {
       const b = next++;
       const events = Array.from({ length: perBatch }, (_, i) => ({ user: `batch-${b}`, item: `i${i}`, timestamp: 1700000000 + i }));
       try {
-        const res = await fetch(`${base}/v1/events`, { method: 'POST', body: JSON.stringify(events) });
+        const res = await fetch(`${base}/v1/events`, {
+          method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(events) });
         if (res.status === 200) acked.push(b);
       } catch { /* the server died mid-request: not acknowledged */ }
     }

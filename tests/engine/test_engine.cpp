@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "streamrec/core/clock.h"
 #include "streamrec/data/generator.h"
 #include "streamrec/engine/engine.h"
 #include "test_util.h"
@@ -88,6 +89,8 @@ TEST(Engine, GuardRollsBackAModelThatLearnedNonFiniteScores) {
   testing::TempDir dir;
   auto o = options(dir.path().string(), "mf:algo=sgd,factors=8");
   o.publish_ms = 0;
+  o.max_value = std::numeric_limits<float>::max();  // the input checks would refuse the poison (the
+                                                    // guard is the test)
   Engine e(o);
   const auto ds = stream();
   e.ingest(logged(ds, 0, ds.events.size(), data::EventType::kRating));
@@ -96,7 +99,7 @@ TEST(Engine, GuardRollsBackAModelThatLearnedNonFiniteScores) {
   EXPECT_EQ(e.stats().rollbacks, 0u);
   std::vector<store::LoggedEvent> poison;
   for (int x = 0; x < 50; ++x)
-    poison.push_back({user, ds.items.id(x), 3e38f, data::EventType::kRating, 2'000'000'000, ""});
+    poison.push_back({user, ds.items.id(x), 3e38f, data::EventType::kRating, unix_seconds(), ""});
   e.ingest(poison);
   e.wait_learned();
   EXPECT_GE(e.stats().rollbacks, 1u);
@@ -182,7 +185,19 @@ TEST(Engine, DeletingAUserRemovesTheirEventsHistoryAndModelTrace) {
   const size_t theirs = std::count_if(ds.events.begin(), ds.events.end(),
                                       [&](const auto& x) { return ds.users.id(x.user) == user; });
   ASSERT_GT(theirs, 0u);
+  // An unknown user: nothing changes (no refit, no version dropped); a user with only a
+  // record: the record goes, the model stays.
+  const auto versions = e.versions().size();
+  const auto version = e.model_version();
+  EXPECT_EQ(e.erase_user("nobody"), std::nullopt);
+  e.upsert_users(std::vector<store::UserRecord>{{"record-only", {}}});
+  EXPECT_EQ(e.erase_user("record-only"), 0u);
+  EXPECT_FALSE(e.user("record-only").has_value());
+  EXPECT_EQ(e.versions().size(), versions);
+  EXPECT_EQ(e.model_version(), version);
+  ASSERT_GT(e.stats().ranker_steps, 0u) << "the ranker learned from the live checks";
   EXPECT_EQ(e.erase_user(user), theirs);
+  EXPECT_EQ(e.stats().ranker_steps, 0u) << "the ranker starts over: no trace of the user";
   EXPECT_TRUE(e.history(user).empty());
   EXPECT_EQ(e.stats().events_logged, ds.events.size() - theirs);
   EXPECT_EQ(e.recommend(request(user)).front().source, "popular");  // unknown again

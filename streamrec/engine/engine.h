@@ -167,7 +167,14 @@ class Engine {
   // version moved past `version` meanwhile. Returns the learned events it covers.
   size_t catch_up_and_swap(std::unique_ptr<models::Recommender> fresh, size_t fitted,
                            uint64_t version);
-  bool scores_finite(uint32_t user) const;
+  // Whether `model` scores every item finitely for `user` and a spread of the first `users`
+  // users (0: every known user).
+  bool scores_finite(const models::Recommender& model, uint32_t user, uint32_t users = 0) const;
+  // Why a retrain's fresh model (fitted over `users` users, checked on the held-out events
+  // in `status`) may not replace the live one, or nullopt when it may.
+  std::optional<std::string> retrain_refusal(const train::RetrainStatus& status,
+                                             const models::Recommender& fresh,
+                                             uint32_t users) const;
   // Learner thread: publishes what was learned when due (publish_ms) or awaited.
   void maybe_publish();
   // Learner lock held: check the model (roll back if broken), publish a healthy one as the

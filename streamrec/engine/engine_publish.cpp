@@ -39,17 +39,17 @@ namespace streamrec::engine {
 
 using data::parse_context;
 
-bool Engine::scores_finite(uint32_t user) const {
+bool Engine::scores_finite(const models::Recommender& model, uint32_t user, uint32_t users) const {
   // A few users: the batch's first, and a spread over all known users.
-  uint32_t n = 0;
-  {
+  uint32_t n = users;
+  if (n == 0) {
     std::shared_lock state(state_mutex_);
     n = users_.users().size();
   }
-  std::vector<float> scores(model_->num_items());
+  std::vector<float> scores(model.num_items());
   for (uint32_t k = 0; k < 8 && n > 0; ++k) {
     const uint32_t u = k == 0 ? std::min(user, n - 1) : (k * 2654435761u) % n;
-    model_->score_all(u, scores);
+    model.score_all(u, scores);
     for (float v : scores)
       if (!std::isfinite(v)) return false;
   }
@@ -97,7 +97,7 @@ void Engine::guard_and_publish(uint32_t user) {
   // So a broken model is never published. (The quality guard judges windows after
   // micro-batches, see judge_quality.)
   last_publish_ = std::chrono::steady_clock::now();
-  if (!scores_finite(user)) {
+  if (!scores_finite(*model_, user)) {
     return roll_back_to(guard_.health_target(
         fmt::format("the model produced non-finite scores after {} learned events",
                     learned_count()),

@@ -217,14 +217,9 @@ void Engine::retrain(train::RetrainStatus& status) {
   status.holdout_hr10 = fit.holdout_hr10;
   status.holdout_checks = fit.holdout_checks;
   status.live_hr10 = metrics_.live_means().first;
-  // 3. Accept only a model that holds up against the live one on the held-out events.
-  if (status.holdout_checks >= 30 &&
-      status.holdout_hr10 < (1 - options_.retrain_margin) * status.live_hr10) {
-    log::warn(
-        "serve: retrain refused: HR@10 {:.4f} on {} held-out checks is below {:.0f}% of the "
-        "live model's {:.4f}; the live model stays",
-        status.holdout_hr10, status.holdout_checks, 100 * (1 - options_.retrain_margin),
-        status.live_hr10);
+  // 3. Accept only a healthy model that holds up against the live one on the held-out events.
+  if (const auto why = retrain_refusal(status, *fit.model, n_users)) {
+    log::warn("serve: retrain refused: {}; the live model stays", *why);
     return;
   }
   status.events_caught_up = catch_up_and_swap(std::move(fit.model), fitted, version) - fitted;
@@ -233,6 +228,27 @@ void Engine::retrain(train::RetrainStatus& status) {
             options_.model, fitted,
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
             status.events_caught_up, model_version());
+}
+
+std::optional<std::string> Engine::retrain_refusal(const train::RetrainStatus& s,
+                                                   const models::Recommender& fresh,
+                                                   uint32_t users) const {
+  constexpr uint64_t kMinChecks = 30;
+  if (users > 0 && !scores_finite(fresh, 0, users))
+    return "the fresh model's scores are not all finite";
+  // Few held-out checks are no evidence against a live model that has been checked more.
+  if (s.holdout_checks < kMinChecks && metrics_.live_checks() >= kMinChecks)
+    return fmt::format(
+        "only {} held-out checks (at least {} needed against a live model "
+        "with {}; see --retrain-holdout)",
+        s.holdout_checks, kMinChecks, metrics_.live_checks());
+  if (s.holdout_checks >= kMinChecks &&
+      s.holdout_hr10 < (1 - options_.retrain_margin) * s.live_hr10)
+    return fmt::format(
+        "HR@10 {:.4f} on {} held-out checks is below {:.0f}% of the live "
+        "model's {:.4f}",
+        s.holdout_hr10, s.holdout_checks, 100 * (1 - options_.retrain_margin), s.live_hr10);
+  return std::nullopt;
 }
 
 void Engine::sampler_loop() {

@@ -27,6 +27,11 @@ std::pair<double, double> LiveMetrics::live_means() const {
   return means_locked(live_);
 }
 
+size_t LiveMetrics::live_checks() const {
+  std::lock_guard lock(mutex_);
+  return live_.size();
+}
+
 bool LiveMetrics::ranker_wins() const {
   std::lock_guard lock(mutex_);
   if (live_.size() < 200 || ranked_.size() != live_.size()) return false;

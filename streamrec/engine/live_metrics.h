@@ -33,8 +33,9 @@ class LiveMetrics {
 
   // One live check: (hit, NDCG@10) of the model's top 10 and of the ranker's order.
   void record_check(std::pair<float, float> model, std::pair<float, float> ranked);
-  // Mean (HR@10, NDCG@10) of the model's checks held.
+  // Mean (HR@10, NDCG@10) of the model's checks held, and how many are held.
   std::pair<double, double> live_means() const;
+  size_t live_checks() const;
   // Whether the ranker's HR@10 matches or beats the model's over at least 200 checks.
   bool ranker_wins() const;
 

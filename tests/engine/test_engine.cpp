@@ -135,6 +135,27 @@ TEST(Engine, ARetrainCatchesUpWithWhatArrivedMeanwhileAndBecomesANewVersion) {
   EXPECT_EQ(e.recommend(request(ds.users.id(ds.events.back().user))).front().source, "model");
 }
 
+TEST(Engine, ARetrainWithTooFewHeldOutChecksCannotReplaceACheckedLiveModel) {
+  // Even one that would always be accepted on the held-out HR (margin 1): 5 held-out
+  // events are no evidence against a live model with hundreds of live checks.
+  testing::TempDir dir;
+  const auto ds = stream();
+  auto o = options(dir.path().string(), "mf:algo=bpr,factors=16");
+  o.retrain_holdout = 5;
+  Engine e(o);
+  e.ingest(logged(ds, 0, ds.events.size()));
+  e.wait_learned();
+  ASSERT_GE(e.stats().live_scored, 30u);
+  const uint64_t v0 = e.model_version();
+  ASSERT_TRUE(e.start_retrain());
+  wait_retrain(e);
+  const auto r = e.retrain_status();
+  ASSERT_FALSE(r.running);
+  EXPECT_LT(r.holdout_checks, 30u);
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(e.model_version(), v0);
+}
+
 TEST(Engine, ARestartResumesFromTheCheckpointAndLearnsTheLogAfterIt) {
   testing::TempDir dir;
   const auto ds = stream();

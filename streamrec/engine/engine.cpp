@@ -44,7 +44,7 @@ Engine::Engine(EngineOptions options)
       limits_{options_.max_future_s, options_.image_root, options_.max_value},
       pipeline_options_{options_.rank_pool, options_.context_weight, options_.fresh_seconds},
       log_((std::filesystem::create_directories(options_.data_dir), options_.data_dir + "/events"),
-           store::EventLogOptions{options_.sync}),
+           store::EventLogOptions{options_.sync, options_.accept_data_loss}),
       catalog_(options_.data_dir + "/catalog", options_.sync),
       queue_(log_, options_.max_queue, options_.micro_batch),
       versions_(options_.keep_versions),

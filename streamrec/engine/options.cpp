@@ -37,6 +37,13 @@ const std::vector<EngineOption>& table() {
        0,
        10 * 365 * 86400.0,
        {}},
+      {"--accept-data-loss",
+       "start even when the event log lost acknowledged events (a damaged write-ahead log), "
+       "keeping those before the damage; without it such a start fails saying so",
+       SR_FIELD(accept_data_loss),
+       0,
+       1,
+       {}},
       {"--max-value",
        "largest event value: a rating is -max..max, an implicit event's weight 0..max (400)",
        SR_FIELD(max_value),

@@ -46,6 +46,7 @@ struct EngineOptions {
   bool batch_scoring = true;
   bool batch_queries = true;
   int64_t max_future_s = 86400;
+  bool accept_data_loss = false;
   double max_value = 100;
   std::string image_root;
 };

@@ -1,12 +1,17 @@
 #include "streamrec/store/event_log.h"
 
+#include <fcntl.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 
 #include "streamrec/core/error.h"
+#include "streamrec/core/log.h"
+#include "streamrec/core/text.h"
 
 namespace streamrec::store {
 namespace {
@@ -22,6 +27,14 @@ uint64_t seq_of(std::string_view k) {
   for (unsigned char c : k.substr(0, 8)) seq = seq << 8 | c;
   return seq;
 }
+
+// After every event key (8 bytes, first byte 0): the highest number handed out, kept when
+// a deletion removes the newest events.
+const std::string kHighWaterKey =
+    "\xff"
+    "high-water";
+
+std::string u64_bytes(uint64_t v) { return key_of(v); }
 
 void check(const rocksdb::Status& s, const std::string& what) {
   SR_CHECK(s.ok(), ErrorKind::kIo, "event log: {}: {}", what, s.ToString());
@@ -42,7 +55,8 @@ void put_str(std::string& out, const std::string& s) {
 // Appends are serialised so that sequence numbers are dense and in order.
 struct EventLog::Writer {
   std::mutex mutex;
-  uint64_t last = 0;
+  uint64_t last = 0;   // handed out
+  uint64_t acked = 0;  // written (in path_.acked)
 };
 
 EventLog::EventLog(const std::string& path, EventLogOptions options)
@@ -50,16 +64,60 @@ EventLog::EventLog(const std::string& path, EventLogOptions options)
   rocksdb::Options o;
   o.create_if_missing = true;
   o.compression = rocksdb::kNoCompression;
+  o.wal_recovery_mode = options.accept_data_loss ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
+                                                 : rocksdb::WALRecoveryMode::kAbsoluteConsistency;
   rocksdb::DB* db = nullptr;
-  check(rocksdb::DB::Open(o, path, &db), "cannot open '" + path + "'");
+  const auto opened = rocksdb::DB::Open(o, path, &db);
+  SR_CHECK(!opened.IsCorruption(), ErrorKind::kCorrupt,
+           "event log '{}': its write-ahead log is damaged ({}); acknowledged events may be "
+           "lost. Restore the data directory from a backup, or start with --accept-data-loss true "
+           "to keep the events before the damage",
+           path, opened.ToString());
+  check(opened, "cannot open '" + path + "'");
   db_.reset(db);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   it->SeekToLast();
-  if (it->Valid()) writer_->last = seq_of(it->key().ToStringView());
+  if (it->Valid() && it->key().ToStringView() == kHighWaterKey) {
+    writer_->last = seq_of(it->value().ToStringView());
+    it->Prev();
+  }
+  if (it->Valid()) writer_->last = std::max(writer_->last, seq_of(it->key().ToStringView()));
   check(it->status(), "cannot read '" + path + "'");
+  check_acknowledged();
 }
 
-EventLog::~EventLog() = default;
+void EventLog::check_acknowledged() {
+  const std::string mark = path_ + ".acked";
+  acked_fd_ = ::open(mark.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  SR_CHECK(acked_fd_ >= 0, ErrorKind::kIo, "event log: cannot open '{}': {}", mark,
+           std::strerror(errno));
+  char buf[32] = {};
+  const ssize_t n = ::pread(acked_fd_, buf, sizeof buf - 1, 0);
+  const auto acked = n > 0 ? text::parse_int(text::trim(std::string_view(buf, n))) : std::nullopt;
+  const uint64_t last = writer_->last;
+  if (acked && *acked > 0 && static_cast<uint64_t>(*acked) > last) {
+    SR_CHECK(options_.accept_data_loss, ErrorKind::kCorrupt,
+             "event log '{}': {} acknowledged events are missing (the log ends at event {}, "
+             "events up to {} were acknowledged). Restore the data directory from a backup, or "
+             "start with --accept-data-loss true to go on without them",
+             path_, *acked - static_cast<int64_t>(last), last, *acked);
+    log::warn("event log '{}': {} acknowledged events are lost (--accept-data-loss)", path_,
+              *acked - static_cast<int64_t>(last));
+  }
+  writer_->acked = last;
+  write_acknowledged(last);
+}
+
+void EventLog::write_acknowledged(uint64_t seq) {
+  // Padded to a fixed width, so a shorter number never leaves digits of a longer one.
+  const std::string text = fmt::format("{:<20}\n", seq);
+  if (::pwrite(acked_fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()))
+    log::warn("event log: cannot write '{}.acked': {}", path_, std::strerror(errno));
+}
+
+EventLog::~EventLog() {
+  if (acked_fd_ >= 0) ::close(acked_fd_);
+}
 
 std::string EventLog::encode(const LoggedEvent& e) {
   std::string out;
@@ -122,13 +180,20 @@ uint64_t EventLog::append(std::span<const LoggedEvent> events) {
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   check(db_->Write(wo, &batch), "append to '" + path_ + "' failed");
+  {
+    std::lock_guard lock(writer_->mutex);
+    if (first + events.size() - 1 > writer_->acked) {
+      writer_->acked = first + events.size() - 1;
+      write_acknowledged(writer_->acked);
+    }
+  }
   return first;
 }
 
 void EventLog::scan(uint64_t from,
                     const std::function<bool(uint64_t, const LoggedEvent&)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(key_of(from)); it->Valid(); it->Next()) {
+  for (it->Seek(key_of(from)); it->Valid() && it->key().size() == 8; it->Next()) {
     const uint64_t seq = seq_of(it->key().ToStringView());
     if (!fn(seq, decode(it->value().ToStringView(), seq))) break;
   }
@@ -146,6 +211,7 @@ uint64_t EventLog::erase_user(const std::string& user) {
     }
     return true;
   });
+  batch.Put(kHighWaterKey, u64_bytes(writer_->last));  // the numbering goes on after them
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   check(db_->Write(wo, &batch), "erase from '" + path_ + "' failed");

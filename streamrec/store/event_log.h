@@ -31,11 +31,18 @@ struct EventLogOptions {
   // fsync the write-ahead log before append() returns: an acknowledged event survives a
   // machine crash, not only a process crash (kill -9 is covered either way).
   bool sync = true;
+  // Open a damaged log anyway, keeping the events before the damage (a warning says how
+  // many acknowledged events are gone). Without it such a log is Error(kCorrupt).
+  bool accept_data_loss = false;
 };
 
 class EventLog {
  public:
   // Opens (creating if needed) the log in directory `path`; Error(kIo) if RocksDB cannot.
+  // Acknowledged events must all be there: a write-ahead log that fails RocksDB's strictest
+  // recovery, or a log that ends before the last acknowledged event (recorded in
+  // `path`.acked after each append), is Error(kCorrupt) saying how to recover, unless
+  // options.accept_data_loss.
   explicit EventLog(const std::string& path, EventLogOptions options = {});
   ~EventLog();
   EventLog(const EventLog&) = delete;
@@ -63,6 +70,9 @@ class EventLog {
   std::unique_ptr<rocksdb::DB> db_;
   struct Writer;
   std::unique_ptr<Writer> writer_;
+  int acked_fd_ = -1;         // path_.acked: the highest acknowledged sequence number
+  void check_acknowledged();  // at open: Error(kCorrupt) if acknowledged events are gone
+  void write_acknowledged(uint64_t seq);  // writer_ lock held (or at open)
 };
 
 }  // namespace streamrec::store

@@ -309,12 +309,19 @@ void ServeCli::run() {
   engine::Engine service(so);
   api::HttpServer server(service, ao);
   const int port = server.bind();
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{false}, served{false};
+  // Stops the server until it has stopped: a signal during the start (the first fit) comes
+  // before server.run() listens, when a single stop() would be lost.
   std::thread waiter([&] {
-    while (!stop && !g_signalled) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (g_signalled) log::info("serve: stop signal, stopping");
-    stop = true;
-    server.stop();
+    bool told = false;
+    while (!served) {
+      if (g_signalled && !told) {
+        log::info("serve: stop signal, stopping");
+        told = stop = true;
+      }
+      if (stop) server.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   });
   std::thread demo_thread, replay_thread;
   if (!replay_path.empty())
@@ -344,8 +351,9 @@ void ServeCli::run() {
              ao.keys.empty() ? "" : " -H 'X-API-Key: KEY'");
   fmt::print("  stats: {}/v1/stats   metrics: {}/metrics   Ctrl-C stops\n", base, base);
   std::fflush(stdout);
-  server.run();
+  if (!g_signalled) server.run();
   stop = true;
+  served = true;
   if (demo_thread.joinable()) demo_thread.join();
   if (replay_thread.joinable()) replay_thread.join();
   if (redis_thread.joinable()) redis_thread.join();

@@ -119,6 +119,8 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::A
   const auto n_events = events.size();
   learned_events_ = events;
   guard_.refitted(learned_events_.size());  // the guards' fallback: a refit on these events
+  if (!resume && n_events > 0)
+    log::info("serve: fitting model {} on {} logged events ({})", options_.model, n_events, reason);
   if (!resume)
     fresh =
         train::fit_fresh(options_.model, users_.users().size(), users_.items().size(),

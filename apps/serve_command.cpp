@@ -225,6 +225,14 @@ struct ServeCli {
     cmd->add_option("--max-body", ao.max_body, "largest request body in bytes")
         ->capture_default_str()
         ->check(CLI::Range(size_t{1}, size_t{1} << 30));
+    cmd->add_option("--header-timeout-ms", ao.header_timeout_ms,
+                    "close a connection that has not sent a request's headers this long after "
+                    "it opened or after its last response")
+        ->capture_default_str()
+        ->check(CLI::Range(100, 3600000));
+    cmd->add_option("--max-connections-per-client", ao.max_connections_per_client,
+                    "open connections one client address may hold (0: half of --http-threads)")
+        ->capture_default_str();
     cmd->add_option("--allowed-hosts", ao.allowed_hosts,
                     "without API keys, the Host names requests may use (default: the loopback "
                     "names when bound to loopback; * = any)")
@@ -322,6 +330,7 @@ void ServeCli::run() {
       if (stop) server.stop();
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    if (g_signalled && !told) log::info("serve: stop signal, stopping");
   });
   std::thread demo_thread, replay_thread;
   if (!replay_path.empty())

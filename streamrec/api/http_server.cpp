@@ -10,6 +10,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "streamrec/api/connection_guard.h"
 #include "streamrec/api/http_util.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
@@ -93,7 +94,8 @@ struct HttpServer::Impl {
   std::mutex buckets_mutex;
   std::unordered_map<std::string, Bucket> buckets;
   std::unique_ptr<RouteTable> routes;
-  std::vector<std::string> hosts;  // allowed Host values (empty: any)
+  std::unique_ptr<ConnectionGuard> guard;  // from bind() on
+  std::vector<std::string> hosts;          // allowed Host values (empty: any)
 
   bool admit(const std::string& caller) {
     if (options.rate_limit <= 0) return true;
@@ -223,6 +225,7 @@ struct HttpServer::Impl {
   // all (404). A refused request's connection closes: its body is never read.
   httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res) {
     const_cast<httplib::Request&>(req).path = routing_path(req.target);  // httplib's object
+    if (guard) guard->request_started(req.remote_addr, req.remote_port);
     const auto refuse = [&](int status, const std::string& why) {
       engine.count_http_request();
       engine.count_http_error();
@@ -300,6 +303,9 @@ struct HttpServer::Impl {
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       return pre_route(req, res);
     });
+    server.set_logger([this](const httplib::Request& req, const httplib::Response&) {
+      if (guard) guard->request_done(req.remote_addr, req.remote_port);
+    });
     server.set_tcp_nodelay(true);  // no 40 ms Nagle + delayed-ACK stall on small responses
     const size_t threads = std::max<size_t>(1, options.threads);
     server.new_task_queue = [threads] { return new RequestThreadPool(threads); };
@@ -359,6 +365,10 @@ int HttpServer::bind() {
     SR_CHECK(impl_->server.bind_to_port(o.host, o.port), ErrorKind::kIo,
              "cannot bind to {}:{} (in use?)", o.host, o.port);
   }
+  const size_t per_address = o.max_connections_per_client > 0 ? o.max_connections_per_client
+                                                              : std::max<size_t>(1, o.threads / 2);
+  impl_->guard = std::make_unique<ConnectionGuard>(
+      o.port, std::chrono::milliseconds(o.header_timeout_ms), per_address);
   return o.port;
 }
 

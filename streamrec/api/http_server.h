@@ -33,6 +33,11 @@ struct ServerOptions {
   // Request threads. httplib keeps each keep-alive connection on one thread while it waits
   // for the next request, so more open connections than threads queue behind idle ones.
   size_t threads = 64;
+  // Slow and greedy clients (api/connection_guard.h): a connection that has not sent a
+  // request's headers this long after it opened or after its last response is closed, and
+  // one client address may hold at most this many connections (0: threads / 2).
+  int header_timeout_ms = 10000;
+  size_t max_connections_per_client = 0;
   // Without API keys, browsers on other sites must not reach the API: a request's Host
   // must be one of these (DNS rebinding), and an Origin header must name one of
   // cors_origins or the Host itself (CSRF). Empty: the loopback names when bound to

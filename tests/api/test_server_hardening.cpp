@@ -9,6 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
 #include <thread>
 
 #include "api/server_fixture.h"
@@ -178,6 +182,73 @@ TEST(Hardening, FutureTimestampsAbsurdValuesAndOutsideImagesAreRefused) {
   EXPECT_NE(image->body.find("--image-root"), std::string::npos) << image->body;
   r.service.wait_learned();
   EXPECT_EQ(r.service.stats().events_ingested, 0u);
+}
+
+// A socket connected to the server from `source` (a loopback address: 127.0.0.x).
+int connect_from(const char* source, int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &from.sin_addr);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  timeval tv{60, 0};  // a bound on the test, not a wait: the server answers or closes first
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// One whole request on a fresh connection from `source`: the status line's code.
+int health_from(const char* source, int port) {
+  const int fd = connect_from(source, port);
+  const std::string req = "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string out;
+  char buf[1024];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, n);
+  ::close(fd);
+  return status_of(out);
+}
+
+TEST(Hardening, SlowClientsCannotHoldEveryThread) {
+  // 8 request threads; 8 connections from one address that send a header line every 200 ms
+  // and never finish. The guard sheds all but 4 at once (per address) and the rest after
+  // the header timeout; a client from another address is served meanwhile.
+  testing::TempDir dir;
+  Running r(dir.path().string(), "popular", {}, [](ServerOptions& o) {
+    o.threads = 8;
+    o.header_timeout_ms = 1500;
+    o.max_connections_per_client = 4;
+  });
+  std::vector<int> slow;
+  for (int k = 0; k < 8; ++k) {
+    slow.push_back(connect_from("127.0.0.1", r.port));
+    const std::string start = "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    ::send(slow.back(), start.data(), start.size(), MSG_NOSIGNAL);
+  }
+  std::atomic<bool> done{false};
+  std::thread trickle([&] {  // the slow clients' behaviour, not a wait of the test
+    std::mutex m;
+    std::condition_variable cv;
+    std::unique_lock lock(m);
+    while (!cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return done.load(); }))
+      for (int fd : slow) ::send(fd, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL);
+  });
+  EXPECT_EQ(health_from("127.0.0.2", r.port), 200) << "another address is served";
+  for (int fd : slow) {  // each slow connection is closed by the server
+    char buf[256];
+    ssize_t n = 0;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+    }
+    EXPECT_EQ(n, 0) << "still open: " << std::strerror(errno);
+  }
+  done = true;
+  trickle.join();
+  for (int fd : slow) ::close(fd);
+  EXPECT_EQ(health_from("127.0.0.1", r.port), 200) << "the slow address is served again";
 }
 
 }  // namespace

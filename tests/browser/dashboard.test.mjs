@@ -94,8 +94,9 @@ try {
   assert.ok(user, 'some demo user has history');
   await page.fill('#user-id', user);
   // A user's first events reach the served model with the next publish (at most a second
-  // after they are learned): ask again until the model knows them, for up to 5 s.
-  for (const deadline = Date.now() + 5000; ;) {
+  // after they are learned): ask again until the model knows them (a bound of 60 s on a
+  // busy machine, not a wait).
+  for (const deadline = Date.now() + 60000; ;) {
     await page.click('#user-form button[type=submit]');
     await page.waitForSelector('#recs tbody tr');
     if ((await page.textContent('#recs tbody')).includes('model') || Date.now() > deadline) break;
@@ -103,7 +104,10 @@ try {
   }
   assert.equal(await page.locator('#recs tbody tr').count(), 10);
   assert.ok((await page.textContent('#recs tbody')).includes('model'), 'recommendations come from the model');
-  assert.ok((await page.textContent('#recs tbody td.because')).trim().length > 0, 'explanations name history items');
+  // (Not necessarily the first row: an exploration or popular slot has no explanation.)
+  const explained = await page.$$eval('#recs tbody td:nth-child(7)',
+    tds => tds.filter(td => td.textContent.trim().length > 0).length);
+  assert.ok(explained > 0, 'explanations name history items');
   assert.ok(await page.locator('#history tbody tr').count() >= 3);
   // Context controls: the request carries the chosen device and hour, and diversity.
   await page.selectOption('#user-device', 'tv');

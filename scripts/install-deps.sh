@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 packages=(
   # toolchain
   build-essential g++ cmake ninja-build ccache pkg-config clang-format git
+  # clang with libFuzzer and the sanitizer runtimes (fuzz/, scripts/fuzz.sh)
+  clang libclang-rt-14-dev
   # numerics: libtorch for every neural network; OpenBLAS is mandatory, the
   # reference BLAS makes libtorch's matrix products ~30x slower.
   libtorch-dev libopenblas0-pthread libopenblas-dev

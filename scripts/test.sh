@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds Streamrec and runs every test (unit, oracle, real-data, end-to-end) with CTest,
-# after the embedding-table tests under ThreadSanitizer (build-tsan/, only that target).
+# after the embedding-table tests under ThreadSanitizer (build-tsan/, only that target) and
+# a deterministic short run of each libFuzzer target (build-fuzz/, FUZZ_RUNS inputs each).
 # Tests that need ../shared/data skip with a message when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,9 @@ fi
 cmake --build "$TSAN_DIR" --target embedding_tests --parallel "$(nproc)"
 echo "== embedding tests under ThreadSanitizer"
 TSAN_OPTIONS="halt_on_error=1" "$TSAN_DIR/tests/embedding_tests" --gtest_brief=1
+
+echo "== fuzz targets, ${FUZZ_RUNS:=50000} inputs each (seed 1), under ASan + UBSan (build-fuzz/)"
+FUZZ_RUNS=$FUZZ_RUNS bash scripts/fuzz.sh all
 
 bash scripts/build.sh
 cd "${BUILD_DIR:-build}"

@@ -56,6 +56,8 @@ class BinaryReader {
   uint64_t count(uint64_t max);
 
  private:
+  template <typename C>
+  void read_elements(C& out, uint64_t n);
   std::istream& in_;
   std::string what_;
 };

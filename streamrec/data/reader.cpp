@@ -1,5 +1,6 @@
 #include "streamrec/data/reader.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -111,8 +112,9 @@ int64_t int_field(std::string_view value, size_t column, std::string_view name) 
   auto v = text::parse_int(value);
   if (!v) {
     // Timestamps written as floats ("1365029107.0") are common in RecBole files.
+    // (A double beyond int64's range must not be cast: fuzz_readers found the UB.)
     const auto d = text::parse_double(value);
-    if (!d || *d != static_cast<double>(static_cast<int64_t>(*d)))
+    if (!d || !(std::abs(*d) < 9.2e18) || *d != std::trunc(*d))
       bad_field(column, name, value, "expected an integer");
     v = static_cast<int64_t>(*d);
   }

@@ -138,7 +138,11 @@ void read_delimited(const std::string& path, char delim, const ReadOptions& o, I
   LineReader reader(path);
   std::string line;
   SR_INPUT_CHECK(reader.next(line), "{}: empty file, expected a header line", path);
-  reader.check_encoding();
+  try {
+    reader.check_encoding();
+  } catch (const RowError& e) {  // (found by fuzz_readers: it escaped as a bare exception)
+    throw Error(ErrorKind::kInvalidInput, fmt::format("{}:1: header: {}", path, e.what()));
+  }
   SR_INPUT_CHECK(split_csv(line, delim, header), "{}:1: unterminated quote in header", path);
   for (auto& h : header) h = std::string(text::trim(h));
   std::vector<std::string> fields;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <istream>
+#include <limits>
 #include <numeric>
 #include <sstream>
 #include <thread>
@@ -374,11 +375,17 @@ bool EmbeddingTable::contains(uint64_t key) const {
 }
 
 uint32_t EmbeddingTable::stamp(int64_t now) {
+  // Saturating: a damaged file's time must not overflow (fuzz_checked_files found it).
   if (!has_time_base_) {
-    time_base_ = now - (int64_t{1} << 30);  // room for events ~34 years older than the first
+    // Room for events ~34 years older than the first.
+    if (__builtin_sub_overflow(now, int64_t{1} << 30, &time_base_))
+      time_base_ = std::numeric_limits<int64_t>::min();
     has_time_base_ = true;
   }
-  return static_cast<uint32_t>(std::clamp<int64_t>(now - time_base_, 0, UINT32_MAX));
+  int64_t since = 0;
+  if (__builtin_sub_overflow(now, time_base_, &since))
+    since = now < time_base_ ? 0 : std::numeric_limits<int64_t>::max();
+  return static_cast<uint32_t>(std::clamp<int64_t>(since, 0, UINT32_MAX));
 }
 
 bool EmbeddingTable::admit(uint64_t key) {

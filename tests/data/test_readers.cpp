@@ -90,6 +90,21 @@ TEST(BadInput, InvalidUtf8InRatingsIsAnEncodingError) {
   expect_error(dir, {"ratings.csv:2", "not valid UTF-8"});
 }
 
+TEST(BadInput, InvalidUtf8InAGenericHeaderIsAnEncodingError) {
+  // (found by fuzz_readers: the header's encoding error escaped as a bare exception)
+  TempDir dir;
+  dir.write("items.csv", "item,title,\xCDgenres,year\ni1,Film,Drama,1999\n");
+  dir.write("events.csv", "user,item,timestamp\nu1,i1,5\n");
+  expect_error(dir, {"items.csv:1", "header", "not valid UTF-8"});
+}
+
+TEST(BadInput, AnIntegerBeyondItsRangeIsABadField) {
+  // (found by fuzz_readers: the float fallback cast 9.6e19 to int64, undefined behaviour)
+  TempDir dir;
+  dir.write("ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,96498270355555555555\n");
+  expect_error(dir, {"ratings.csv:2", "timestamp", "expected an integer"});
+}
+
 TEST(BadInput, EmptyFileAndHeaderOnly) {
   TempDir dir;
   dir.write("ratings.dat", "");

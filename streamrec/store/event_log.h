@@ -39,10 +39,10 @@ struct EventLogOptions {
 class EventLog {
  public:
   // Opens (creating if needed) the log in directory `path`; Error(kIo) if RocksDB cannot.
-  // Acknowledged events must all be there: a write-ahead log that fails RocksDB's strictest
-  // recovery, or a log that ends before the last acknowledged event (recorded in
-  // `path`.acked after each append), is Error(kCorrupt) saying how to recover, unless
-  // options.accept_data_loss.
+  // Acknowledged events must all be there: a write-ahead log damaged anywhere but in its
+  // last, unfinished record (what a crash mid-write leaves), or a log that ends before the
+  // last acknowledged event (recorded in `path`.acked after each append), is
+  // Error(kCorrupt) saying how to recover, unless options.accept_data_loss.
   explicit EventLog(const std::string& path, EventLogOptions options = {});
   ~EventLog();
   EventLog(const EventLog&) = delete;

@@ -2,8 +2,9 @@
 # Runs the libFuzzer targets of fuzz/ (clang, ASan + UBSan) in build-fuzz/:
 #   scripts/fuzz.sh TARGET SECONDS   (TARGET: json_records, readers, text_parsers,
 #                                     checked_files, or all)
-#   FUZZ_RUNS=N scripts/fuzz.sh all   a deterministic smoke run (seed 1, N inputs each), as
-#                                     scripts/test.sh runs it: the same inputs every time
+#   FUZZ_RUNS=N scripts/fuzz.sh all   a smoke run from a fixed seed (seed 1, N inputs each),
+#                                     as scripts/test.sh runs it (nearly the same inputs each
+#                                     time: events without a timestamp take the clock's)
 # Each run starts from the committed seeds (fuzz/seeds/TARGET) plus the corpus it grew
 # before (build-fuzz/corpus/TARGET); a crash stops it with the input in build-fuzz/ and a
 # non-zero exit. Prints one line per target: runs, corpus size, coverage.

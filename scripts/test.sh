@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds Streamrec and runs every test (unit, oracle, real-data, end-to-end) with CTest,
 # after the embedding-table tests under ThreadSanitizer (build-tsan/, only that target) and
-# a deterministic short run of each libFuzzer target (build-fuzz/, FUZZ_RUNS inputs each).
+# a short run of each libFuzzer target from a fixed seed (build-fuzz/, FUZZ_RUNS inputs each).
 # Tests that need ../shared/data skip with a message when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -111,13 +111,10 @@ TEST(Server, AuthAndMalformedRequestsGetClear4xx) {
 TEST(Server, RateLimitAnswers429PerKeyAndRefills) {
   testing::TempDir dir;
   engine::Engine service(Running::options(dir.path().string(), "popular", {}));
-  HttpServer server(
-      service, ServerOptions{.host = "127.0.0.1",
-                             .port = 0,
-                             .keys = parse_api_keys(fmt::format("{}:read,{}:write", kRead, kWrite)),
-                             .max_body = 1 << 20,
-                             .rate_limit = 5,
-                             .dashboard_dir = ""});
+  HttpServer server(service, Running::server_options([](ServerOptions& o) {
+                      o.keys = parse_api_keys(fmt::format("{}:read,{}:write", kRead, kWrite));
+                      o.rate_limit = 5;
+                    }));
   const int port = server.bind();
   std::thread t([&] { server.run(); });
   httplib::Client reader("127.0.0.1", port), writer("127.0.0.1", port);

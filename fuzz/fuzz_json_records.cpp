@@ -9,18 +9,12 @@
 
 using namespace streamrec;
 
+// The body parsed as the routes parse it (api::parse_list), then checked as the engine does.
 template <typename T, typename Parse, typename Check>
 void parse_and_check(const std::string& body, const char* field, Parse parse, Check check) {
   try {
-    const auto j = nlohmann::json::parse(body);
-    const nlohmann::json* list = &j;
-    if (j.is_object() && j.contains(field)) list = &j[field];
-    std::vector<T> out;
-    if (list->is_array())
-      for (size_t x = 0; x < list->size() && x < 64; ++x) out.push_back(parse((*list)[x], x));
-    else
-      out.push_back(parse(*list, 0));
-    for (size_t x = 0; x < out.size(); ++x) check(out[x], x);
+    auto records = api::parse_list<T>(body, field, parse);
+    for (size_t x = 0; x < records.size(); ++x) check(records[x], x);
   } catch (const Error&) {
   } catch (const nlohmann::json::exception&) {
   }

@@ -16,25 +16,9 @@ std::vector<std::string> comma_list(const httplib::Request& req, std::string_vie
   return out;
 }
 
-// Percent-decodes `s` ("%2F" -> "/"); a '%' without two hex digits stays as it is.
+// Percent-decodes `s` ("%2F" -> "/"), as httplib decodes paths ('+' stays '+').
 std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  auto hex = [](char c) {
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-  };
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
+  return httplib::detail::decode_url(std::string(s), false);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "streamrec/api/http_server.h"
+#include "streamrec/api/json_records.h"
 #include "streamrec/engine/types.h"
 
 namespace streamrec::engine {
@@ -78,21 +79,6 @@ engine::ItemFilter parse_filter(const httplib::Request& req);
 json attributes_json(const std::map<std::string, double>& numeric,
                      const std::map<std::string, std::string>& fields);
 json recommendations_json(const std::vector<engine::Recommendation>& recs, bool explain = false);
-
-// A body that is one object, an array, or {"<field>": [...]}, parsed element by element.
-template <typename T, typename Parse>
-std::vector<T> parse_list(const std::string& body, const char* field, Parse parse) {
-  const json j = json::parse(body);
-  const json* list = &j;
-  if (j.is_object() && j.contains(field)) list = &j[field];
-  std::vector<T> out;
-  if (list->is_array()) {
-    for (size_t x = 0; x < list->size(); ++x) out.push_back(parse((*list)[x], x));
-  } else {
-    out.push_back(parse(*list, 0));
-  }
-  return out;
-}
 
 // POST `path` (role write): the body is a list of `T` (one object, an array, or
 // {"<field>": [...]}, each parsed by `parse`); `accept` takes them all and returns how many

@@ -225,21 +225,23 @@ std::vector<Recommendation> Engine::recommend(const RecommendRequest& r) const {
                  r.diversity);
   SR_INPUT_CHECK(r.explore >= 0 && r.explore <= 1, "field 'explore' must be 0 to 1, got {}",
                  r.explore);
-  if (const auto copy = snapshot_.model()) {
+  // One read of the snapshot: the model, its ranker and its scorer of the same publish.
+  const auto published = snapshot_.view();
+  if (published.model) {
     std::shared_lock state(state_mutex_);
-    return recommend_with(*copy, r);
+    return recommend_with(*published.model, published, r);
   }
   std::lock_guard learner(learner_mutex_);  // a model without snapshots: the learning one
   std::shared_lock state(state_mutex_);
-  return recommend_with(*model_, r);
+  return recommend_with(*model_, published, r);
 }
 
 std::vector<Recommendation> Engine::recommend_with(const models::Recommender& model,
+                                                   const serve::ServingSnapshot::View& published,
                                                    const RecommendRequest& r) const {
   // State lock held (shared).
   std::shared_ptr<const models::FusionRanker> ranker;
   const bool use = options_.ranker == "on" || (options_.ranker == "auto" && ranker_ahead_);
-  const auto published = snapshot_.view();
   if (r.ranker.value_or(use)) ranker = published.ranker;
   if (ranker && ranker->steps() == 0) ranker = nullptr;  // nothing learned yet
   serve::ServingView view{model, users_, item_stats_, ranker.get(), {}, {}, pipeline_options_};

@@ -194,7 +194,10 @@ class Engine {
   // The serving copy `copy` (with a copy of the ranker) answers queries from now on.
   void install_serving(std::shared_ptr<const models::Recommender> copy);
   size_t learned_count() const;
+  // Answers `r` from `model` (the published copy of `published`, or the learning model
+  // when nothing is published), with `published`'s ranker and scorer.
   std::vector<Recommendation> recommend_with(const models::Recommender& model,
+                                             const serve::ServingSnapshot::View& published,
                                              const RecommendRequest& r) const;
   void sampler_loop();
   // ANN candidates: the best `n` items by inner product that pass `ok` and are not in

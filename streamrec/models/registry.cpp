@@ -64,4 +64,20 @@ std::unique_ptr<Recommender> make_model(std::string_view spec) {
               fmt::format("unknown model {} (known: {})", text::quote(name), names));
 }
 
+std::string saved_bytes(const Recommender& model) {
+  std::ostringstream out;
+  BinaryWriter w(out);
+  model.save(w);
+  return std::move(out).str();
+}
+
+std::unique_ptr<Recommender> loaded_model(std::string_view spec, std::string_view bytes,
+                                          const std::string& what) {
+  auto model = make_model(spec);
+  MemoryIStream in(bytes);
+  BinaryReader r(in, what);
+  model->load(r);
+  return model;
+}
+
 }  // namespace streamrec::models

@@ -23,5 +23,11 @@ const std::vector<ModelInfo>& model_registry();
 // Builds a model from "name" or "name:key=value,key=value". Unknown names or keys throw
 // Error(kInvalidInput) listing what is known.
 std::unique_ptr<Recommender> make_model(std::string_view spec);
+// A model's state as bytes (save), and a model of `spec` loaded from such bytes (`what`
+// names them in errors): the in-memory copies the server publishes, snapshots and rolls
+// back to.
+std::string saved_bytes(const Recommender& model);
+std::unique_ptr<Recommender> loaded_model(std::string_view spec, std::string_view bytes,
+                                          const std::string& what);
 
 }  // namespace streamrec::models

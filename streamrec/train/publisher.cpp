@@ -25,10 +25,7 @@ void Publisher::publish_full(models::Recommender& model, const std::optional<std
   const auto t0 = std::chrono::steady_clock::now();
   std::shared_ptr<models::Recommender> copy;
   if (bytes) {
-    copy = models::make_model(spec_);
-    MemoryIStream in(*bytes);
-    BinaryReader r(in, "serving copy");
-    copy->load(r);
+    copy = models::loaded_model(spec_, *bytes, "serving copy");
     model.mark_delta();  // the next delta starts at the state of `bytes`
   }
   live_ = copy;
@@ -83,10 +80,7 @@ bool Publisher::publish_delta(models::Recommender& model,
 
 std::optional<std::string> Publisher::live_bytes() const {
   if (!live_) return std::nullopt;
-  std::ostringstream out;
-  BinaryWriter w(out);
-  live_->save(w);
-  return std::move(out).str();
+  return models::saved_bytes(*live_);
 }
 
 }  // namespace streamrec::train

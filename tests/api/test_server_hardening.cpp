@@ -22,16 +22,28 @@
 namespace streamrec::api {
 namespace {
 
+// A socket connected to the server from `source` (a loopback address: 127.0.0.x).
+int connect_from(const char* source, int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &from.sin_addr);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  timeval tv{60, 0};  // a bound on the test, not a wait: the server answers or closes first
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
 // A raw HTTP exchange: sends `head` and then `chunks` chunks of `chunk_size` bytes from a
 // second thread while this one reads what the server answers, until it closes.
 std::string raw_exchange(int port, const std::string& head, size_t chunks = 0,
                          size_t chunk_size = 0) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const int fd = connect_from("127.0.0.1", port);
   std::thread sender([&] {
     if (::send(fd, head.data(), head.size(), MSG_NOSIGNAL) < 0) return;
     const std::string chunk =
@@ -182,23 +194,6 @@ TEST(Hardening, FutureTimestampsAbsurdValuesAndOutsideImagesAreRefused) {
   EXPECT_NE(image->body.find("--image-root"), std::string::npos) << image->body;
   r.service.wait_learned();
   EXPECT_EQ(r.service.stats().events_ingested, 0u);
-}
-
-// A socket connected to the server from `source` (a loopback address: 127.0.0.x).
-int connect_from(const char* source, int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source, &from.sin_addr);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(port));
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
-  timeval tv{60, 0};  // a bound on the test, not a wait: the server answers or closes first
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
 }
 
 // One whole request on a fresh connection from `source`: the status line's code.

@@ -7,11 +7,11 @@
 // counts it.
 //
 //   node faults.test.mjs <streamrec binary> [rounds] [seed]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { startServer } from './server.mjs';
 
 const [binary, roundsArg = '5', seedArg = '1'] = process.argv.slice(2);
 assert.ok(binary, 'usage: node faults.test.mjs <streamrec binary> [rounds] [seed]');
@@ -22,23 +22,8 @@ const dataDir = mkdtempSync(join(tmpdir(), 'streamrec-faults-'));
 const perBatch = 20;
 const json = { 'Content-Type': 'application/json' };
 
-function start() {
-  const server = spawn(binary, ['serve', '--port', '0', '--data-dir', dataDir, '--model',
-    'mf:algo=bpr,factors=8', '--dashboard-dir', '', '--checkpoint-every', '0.3',
-    '--retrain-every', '1', '--publish-ms', '100'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  server.stderr.on('data', d => { err = (err + d).slice(-4000); });
-  const base = new Promise((resolve, reject) => {
-    let out = '';
-    server.stdout.on('data', d => {
-      out += d;
-      const m = out.match(/serving (http:\/\/[\d.]+:\d+)/);
-      if (m) resolve(m[1]);
-    });
-    server.on('exit', code => reject(new Error(`server exited with ${code} before serving:\n${err}`)));
-  });
-  return { server, base };
-}
+const start = () => startServer(binary, dataDir, ['--model', 'mf:algo=bpr,factors=8',
+  '--checkpoint-every', '0.3', '--retrain-every', '1', '--publish-ms', '100']);
 
 const acked = new Map();    // user -> batch acknowledged
 const deleted = new Set();  // users whose deletion was acknowledged

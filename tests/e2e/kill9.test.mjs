@@ -5,31 +5,18 @@
 // restart resumes the model from the last one and learns the events logged after it.
 //
 //   node kill9.test.mjs <streamrec binary>
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { startServer } from './server.mjs';
 
 const [binary] = process.argv.slice(2);
 assert.ok(binary, 'usage: node kill9.test.mjs <streamrec binary>');
 const dataDir = mkdtempSync(join(tmpdir(), 'streamrec-kill9-'));
 const perBatch = 50;
 
-function start() {
-  const server = spawn(binary, ['serve', '--port', '0', '--data-dir', dataDir, '--model', 'popular',
-    '--dashboard-dir', '', '--checkpoint-every', '0.2'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const base = new Promise((resolve, reject) => {
-    let out = '';
-    server.stdout.on('data', d => {
-      out += d;
-      const m = out.match(/serving (http:\/\/[\d.]+:\d+)/);
-      if (m) resolve(m[1]);
-    });
-    server.on('exit', code => reject(new Error(`server exited with ${code} before serving`)));
-  });
-  return { server, base };
-}
+const start = () => startServer(binary, dataDir, ['--model', 'popular', '--checkpoint-every', '0.2']);
 
 let failed = false;
 try {

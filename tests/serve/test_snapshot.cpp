@@ -28,13 +28,13 @@ std::shared_ptr<models::Recommender> fitted_mf(uint32_t users, uint32_t items) {
   return model;
 }
 
-// Waits for `done` (a condition, not a duration); fails after a minute.
+// Waits for `done` (a condition, polled each millisecond); fails after a minute.
 template <class F>
 bool eventually(F done) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::minutes(1);
   while (!done()) {
     if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a poll, not a spin
   }
   return true;
 }

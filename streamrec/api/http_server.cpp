@@ -206,6 +206,7 @@ struct HttpServer::Impl {
         send_error(res,
                    e.kind() == ErrorKind::kInvalidInput  ? 400
                    : e.kind() == ErrorKind::kUnsupported ? 409
+                   : e.kind() == ErrorKind::kNoSpace     ? 507
                                                          : 500,
                    e.what());
       } catch (const std::exception& e) {

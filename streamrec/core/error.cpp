@@ -8,6 +8,8 @@ const char* to_string(ErrorKind kind) {
       return "invalid input";
     case ErrorKind::kIo:
       return "I/O error";
+    case ErrorKind::kNoSpace:
+      return "no space left";
     case ErrorKind::kCorrupt:
       return "corrupt data";
     case ErrorKind::kUnsupported:

@@ -15,6 +15,7 @@ namespace streamrec {
 enum class ErrorKind {
   kInvalidInput,  // the caller or a data file gave something we cannot accept
   kIo,            // the file system or network failed
+  kNoSpace,       // the disk is full (HTTP 507): nothing was written, retry once there is room
   kCorrupt,       // persisted data fails its checks (magic, version, size, checksum)
   kUnsupported,   // an optional operation a component does not implement
   kInternal,      // a bug in Streamrec

@@ -1,6 +1,7 @@
 #include "streamrec/core/serialize.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -191,7 +192,11 @@ void CheckedFileWriter::commit() {
   head.u64(buf_->size);
   head.u32(buf_->crc);
   file_->flush();
-  SR_CHECK(file_->good(), ErrorKind::kIo, "write to '{}' failed", tmp_);
+  if (!file_->good()) {
+    const int err = errno;  // the stream keeps no error code; the failed write left errno
+    throw_error(err == ENOSPC ? ErrorKind::kNoSpace : ErrorKind::kIo,
+                fmt::format("write to '{}' failed: {}", tmp_, std::strerror(err)));
+  }
   file_.reset();
   std::error_code ec;
   std::filesystem::rename(tmp_, path_, ec);

@@ -658,7 +658,8 @@ size_t EmbeddingTable::apply_gradients(std::span<const uint64_t> keys, std::span
   };
   const bool remembered =
       keys.size() == train_keys_.size() &&
-      std::memcmp(keys.data(), train_keys_.data(), keys.size() * sizeof(uint64_t)) == 0;
+      (keys.empty() ||  // (memcmp of null data is undefined, even for 0 bytes: UBSan)
+       std::memcmp(keys.data(), train_keys_.data(), keys.size() * sizeof(uint64_t)) == 0);
   if (remembered) {
     // The rows gather_train found for these very keys: no index lookups. A key it had to
     // admit after an earlier position of the batch asked for it is looked up.

@@ -201,15 +201,16 @@ Engine::Activity Engine::item_activity(const std::string& id, size_t buckets) co
   SR_INPUT_CHECK(i != IdMap::kMissing, "unknown item '{}'", id);
   Activity a;
   a.counts.assign(buckets, 0);
-  if (learned_events_.empty()) return a;
-  int64_t lo = learned_events_.front().timestamp, hi = lo;
-  for (const auto& e : learned_events_) {
+  const auto& learned = learned_events_.kept();
+  if (learned.empty()) return a;
+  int64_t lo = learned.front().timestamp, hi = lo;
+  for (const auto& e : learned) {
     lo = std::min(lo, e.timestamp);
     hi = std::max(hi, e.timestamp);
   }
   a.start = lo;
   a.bucket_seconds = std::max<int64_t>(1, (hi - lo + static_cast<int64_t>(buckets)) / buckets);
-  for (const auto& e : learned_events_)
+  for (const auto& e : learned)
     if (e.item == i)
       ++a.counts[std::min<size_t>(buckets - 1, (e.timestamp - lo) / a.bucket_seconds)];
   return a;
@@ -296,6 +297,7 @@ EngineStats Engine::stats() const {
   s.last_publish_ms = publisher_->last_publish_ms();
   std::shared_lock lock(state_mutex_);
   s.users = users_.users().size();
+  s.state_expired = state_expired_;
   s.items = users_.items().size();
   s.model = options_.model;
   s.model_version = versions_.current();

@@ -55,6 +55,7 @@
 #include "streamrec/store/user_state.h"
 #include "streamrec/train/guard.h"
 #include "streamrec/train/ingest_queue.h"
+#include "streamrec/train/learned_events.h"
 #include "streamrec/train/publisher.h"
 #include "streamrec/train/retrainer.h"
 #include "streamrec/train/versions.h"
@@ -231,6 +232,10 @@ class Engine {
   // Learner lock held: one micro-batch: bookkeeping, live checks, counters, the model's
   // step, the guard's judgement and the ranker's step.
   void learn_batch(std::vector<train::Queued>& batch);
+  // The state TTL (--state-ttl-s), every 10 s or each tenth of the TTL of event time: drops
+  // what is older from the state
+  // and the learning model, which the next publish carries to the serving copy. Learner lock.
+  void maybe_expire();
 
   // With `resume`, the model comes from that checkpoint instead of a fit, and the events
   // logged after it are queued for the learner.
@@ -269,7 +274,7 @@ class Engine {
   mutable std::mutex learner_mutex_;
   std::unique_ptr<models::Recommender> model_;
   train::Versions versions_;  // the version number and the kept snapshots (own lock)
-  std::chrono::steady_clock::time_point last_publish_{}, last_checkpoint_{};
+  std::chrono::steady_clock::time_point last_publish_{}, last_checkpoint_{}, last_expiry_{};
   // Every logged event up to covered_seq_ is in the learning model; learned_ahead_ holds the
   // later ones learned out of order (concurrent ingests queue in either order).
   uint64_t covered_seq_ = 0;
@@ -283,7 +288,9 @@ class Engine {
   mutable std::shared_mutex state_mutex_;
   store::UserState users_;  // ids, histories, seen items
   store::ItemStats item_stats_;
-  std::vector<data::Interaction> learned_events_;  // in learning order (retrain input)
+  train::LearnedEvents learned_events_;  // in learning order (retrain input)
+  uint64_t state_expired_ = 0;           // history events the state TTL dropped
+  int64_t expired_before_ = INT64_MIN;   // event time of the last expiry's cut
 
   // What queries read: the published serving copy (null: serve from the learning model),
   // its ranker and batch scorer (own lock).

@@ -51,6 +51,7 @@ void Engine::learner_loop() {
     try {
       std::lock_guard learner(learner_mutex_);
       learn_batch(batch);
+      maybe_expire();
     } catch (const std::exception& e) {
       log::error("serve: learning a micro-batch of {} events failed: {}", batch.size(), e.what());
     }
@@ -128,6 +129,29 @@ void Engine::learn_batch(std::vector<train::Queued>& batch) {
   model_rows_ = size.rows;
   model_bytes_ = size.bytes;
   last_user_ = batch.front().user_index;
+}
+
+void Engine::maybe_expire() {
+  if (options_.state_ttl_s <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<uint32_t> emptied, idle_items;
+  int64_t before = 0;
+  size_t dropped = 0;
+  {
+    std::unique_lock state(state_mutex_);
+    // Every 10 s, or sooner when event time moved on by a tenth of the TTL (a replay).
+    before = item_stats_.latest_time() - options_.state_ttl_s;
+    if (now - last_expiry_ < std::chrono::seconds(10) &&
+        static_cast<double>(before) - static_cast<double>(expired_before_) <
+            std::max(1.0, options_.state_ttl_s / 10.0))
+      return;
+    last_expiry_ = now;
+    expired_before_ = before;
+    const size_t events = users_.expire(before, emptied);
+    state_expired_ += events;
+    dropped = events + item_stats_.expire(before, idle_items) + learned_events_.expire(before);
+  }
+  if (model_->expire(emptied, idle_items) + dropped > 0) content_changed_ = true;  // publish it
 }
 
 void Engine::maybe_publish() {

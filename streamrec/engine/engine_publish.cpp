@@ -177,8 +177,7 @@ void Engine::roll_back_to(const train::Guard::Target& to) {
       prepare(*fresh);
       how = fmt::format("the snapshot after {} events", learned);
     } else {
-      std::vector<data::Interaction> events(learned_events_.begin(),
-                                            learned_events_.begin() + learned);
+      auto events = learned_events_.copy(0, learned);
       fresh = train::fit_fresh(options_.model, users_.users().size(), users_.items().size(),
                                std::move(events), 0, prepare)
                   .model;

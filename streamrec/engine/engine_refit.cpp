@@ -117,7 +117,7 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::A
     give_attributes(*fresh);
   }
   const auto n_events = events.size();
-  learned_events_ = events;
+  learned_events_.assign(events);
   guard_.refitted(learned_events_.size());  // the guards' fallback: a refit on these events
   if (!resume && n_events > 0)
     log::info("serve: fitting model {} on {} logged events ({})", options_.model, n_events, reason);
@@ -174,7 +174,7 @@ size_t Engine::catch_up_and_swap(std::unique_ptr<models::Recommender> fresh, siz
       std::shared_lock state(state_mutex_);
       SR_CHECK(versions_.current() == version, ErrorKind::kInvalidInput,
                "the model was replaced during the retrain; retrain again");
-      more.assign(learned_events_.begin() + done, learned_events_.end());
+      more = learned_events_.copy(done, learned_events_.size());
       done = learned_events_.size();
       if (pass == 1) give_attributes(*fresh);  // catalog changes during the retrain
     }
@@ -198,10 +198,12 @@ void Engine::retrain(train::RetrainStatus& status) {
   std::vector<data::Interaction> events;
   uint32_t n_users = 0, n_items = 0;
   uint64_t version = 0;
+  size_t upto = 0;  // the position (learned since the refit) the fit covers
   {
     std::lock_guard learner(learner_mutex_);
     std::shared_lock state(state_mutex_);
-    events = learned_events_;
+    upto = learned_events_.size();
+    events = learned_events_.copy(0, upto);
     n_users = users_.users().size();
     n_items = users_.items().size();
     version = versions_.current();
@@ -224,7 +226,7 @@ void Engine::retrain(train::RetrainStatus& status) {
     log::warn("serve: retrain refused: {}; the live model stays", *why);
     return;
   }
-  status.events_caught_up = catch_up_and_swap(std::move(fit.model), fitted, version) - fitted;
+  status.events_caught_up = catch_up_and_swap(std::move(fit.model), upto, version) - upto;
   status.accepted = true;  // (not when the swap failed: the model was replaced meanwhile)
   log::info("serve: retrained {} on {} events in {:.1f} s, caught up {} events, now version {}",
             options_.model, fitted,

@@ -44,6 +44,8 @@ const Metric kMetrics[] = {
      nullptr, 1, SR_FIELD(queue_in_log)},
     {"events_via_log", kCounter, "events that waited in the log, since the start", nullptr, kNone,
      nullptr, 1, SR_FIELD(events_via_log)},
+    {"state_expired", kCounter, "history events forgotten by the state TTL (--state-ttl-s)",
+     "streamrec_state_expired_events_total", kNone, nullptr, 1, SR_FIELD(state_expired)},
     {"users", kGauge, "known users", "streamrec_users", kValue, "users", 1, SR_FIELD(users)},
     {"items", kGauge, "known items", "streamrec_items", kValue, "items", 1, SR_FIELD(items)},
     {"freshness_p50_ms", kGauge, "ingest to learned, p50 of the last 1000", nullptr, kValue,

@@ -18,6 +18,7 @@ struct EngineStats {
   std::string model;
   uint64_t events_ingested = 0, events_learned = 0, events_logged = 0, learn_steps = 0;
   uint64_t users = 0, items = 0, queue = 0, queue_in_log = 0, events_via_log = 0;
+  uint64_t state_expired = 0;
   double freshness_p50_ms = 0, freshness_p99_ms = 0;
   double live_hr10 = 0, live_ndcg10 = 0;
   uint64_t live_scored = 0;

@@ -82,6 +82,15 @@ const std::vector<EngineOption>& table() {
        1,
        1e6,
        {}},
+      {"--state-ttl-s",
+       "forget in-memory state older than this many seconds of event time before the newest "
+       "event, checked every 10 s: user histories and seen items (a user with none left is "
+       "served as new), item-to-item transitions, the retrain window, seq's item rows and "
+       "sequences; the log keeps every event (0: keep all)",
+       SR_FIELD(state_ttl_s),
+       0,
+       kAny,
+       {}},
       {"--live-checks",
        "live prequential checks per micro-batch at most (0: none)",
        SR_FIELD(live_checks),

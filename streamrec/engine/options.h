@@ -25,6 +25,7 @@ struct EngineOptions {
   size_t max_queue = 1000000;
   int flush_ms = 100;
   size_t max_history = 200;
+  int64_t state_ttl_s = 0;
   size_t live_checks = 32;
   int publish_ms = 1000;
   double checkpoint_s = 60;

@@ -122,6 +122,15 @@ class Recommender {
     return {};
   }
 
+  // The state TTL: forgets `idle_users` (no event left in the window: served as new users
+  // from now on) and `idle_items` (no event in the window: what was learned of them goes).
+  // Returns the users and items that had state. A delta (mark_delta) carries the change.
+  // Default: nothing (models whose state is sized by the ids alone).
+  virtual size_t expire(std::span<const uint32_t> idle_users,
+                        std::span<const uint32_t> idle_items) {
+    return 0;
+  }
+
   virtual void save(BinaryWriter& out) const;
   virtual void load(BinaryReader& in);
 

@@ -47,6 +47,10 @@ class SeqModel final : public Recommender {
                            std::span<const data::ItemAttributes> attrs) override;
   void observe(const data::Interaction& event) override;
   void flush() override;
+  // Empties idle users' sequences and erases idle items' id rows (such an item leaves the
+  // softmax and, without attributes, the candidates until its next event).
+  size_t expire(std::span<const uint32_t> idle_users,
+                std::span<const uint32_t> idle_items) override;
   uint64_t online_steps() const { return online_steps_; }
   // Uniform negatives of an online step (0: full softmax): the param, or when it is -1 (the
   // default) 0 up to 20,000 items and 1,000 above.

@@ -56,7 +56,7 @@ struct ItemTower {
       id_keys[r] = item_keys[rows[r]];
       pm[r] = has_id[rows[r]] ? 1.0f : 0.0f;
     }
-    auto ids = gather_rows(*items, id_keys, train);
+    auto ids = train ? gather_id_rows(id_keys, pm) : gather_rows(*items, id_keys, false);
     if (train) ids.requires_grad_(true);
     if (train && id_dropout > 0 && content.enabled())
       mask.mul_(torch::bernoulli(torch::full({n, 1}, 1.0 - id_dropout)));
@@ -70,6 +70,25 @@ struct ItemTower {
       leaves->ids = ids;
     }
     return emb;
+  }
+
+  // A training step's id rows: only items with events are admitted to the table (the
+  // others' rows are masked to zero anyway, and a row is memory: the state TTL erases an
+  // idle item's row, which must not come back with the next full-softmax step).
+  torch::Tensor gather_id_rows(const std::vector<uint64_t>& id_keys, const float* has) {
+    const auto n = static_cast<int64_t>(id_keys.size());
+    std::vector<uint64_t> live;
+    std::vector<int64_t> at;
+    for (int64_t r = 0; r < n; ++r)
+      if (has[r] > 0) {
+        live.push_back(id_keys[r]);
+        at.push_back(r);
+      }
+    if (static_cast<int64_t>(live.size()) == n) return gather_rows(*items, id_keys, true);
+    auto ids = torch::zeros({n, static_cast<int64_t>(items->dim())});
+    if (!at.empty())
+      ids.index_copy_(0, torch::tensor(at, torch::kLong), gather_rows(*items, live, true));
+    return ids;
   }
 
   // Adds ids for items below `n` (their rows start when first trained).

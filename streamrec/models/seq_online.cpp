@@ -101,6 +101,34 @@ void SeqModel::apply_deltas(std::span<const std::string> deltas) {
   refresh_vectors_after_step(&changed);
 }
 
+size_t SeqModel::expire(std::span<const uint32_t> idle_users,
+                        std::span<const uint32_t> idle_items) {
+  if (!state_ || !state_->tower.items) return 0;
+  auto& st = *state_;
+  std::vector<uint32_t> changed;  // items whose id row goes
+  std::vector<uint64_t> keys;
+  for (const uint32_t i : idle_items)
+    if (i < st.tower.has_id.size() && st.tower.has_id[i]) {
+      st.tower.has_id[i] = 0;
+      changed.push_back(i);
+      keys.push_back(st.tower.item_keys[i]);
+    }
+  st.tower.items->erase(keys);
+  size_t n = changed.size();
+  for (const uint32_t u : idle_users) {
+    if (u >= st.seqs.size() || st.seqs[u].empty()) continue;
+    std::vector<uint32_t>().swap(st.seqs[u]);
+    st.cache.stale[u] = 1;
+    st.delta.note_user(u);
+    ++n;
+  }
+  if (n == 0) return 0;
+  st.online.rebuild_pool(st.seqs);
+  std::sort(changed.begin(), changed.end());
+  refresh_vectors_after_step(&changed);
+  return n;
+}
+
 void SeqModel::observe(const data::Interaction& e) {
   SR_INPUT_CHECK(state_ && state_->tower.items, "seq: observe() before fit()");
   auto& st = *state_;

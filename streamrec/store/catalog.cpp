@@ -9,6 +9,7 @@
 
 #include "streamrec/core/error.h"
 #include "streamrec/core/serialize.h"
+#include "streamrec/store/rocks.h"
 
 namespace streamrec::store {
 namespace {
@@ -28,7 +29,7 @@ std::string user_key(const std::string& id) {
 }
 
 void check(const rocksdb::Status& s, const std::string& what) {
-  SR_CHECK(s.ok(), ErrorKind::kIo, "catalog: {}: {}", what, s.ToString());
+  rocks_check(s, "catalog: " + what);
 }
 
 void write_strings(BinaryWriter& w, const std::vector<std::string>& v) {
@@ -93,11 +94,8 @@ void decode_with(std::string_view bytes, const std::string& what, uint8_t newest
 }  // namespace
 
 Catalog::Catalog(const std::string& path, bool sync) : sync_(sync) {
-  rocksdb::Options o;
-  o.create_if_missing = true;
-  rocksdb::DB* db = nullptr;
-  check(rocksdb::DB::Open(o, path, &db), "cannot open '" + path + "'");
-  db_.reset(db);
+  rocksdb::Options o = rocks_options();
+  check(rocks_open(o, path, db_), "cannot open '" + path + "'");
 }
 
 Catalog::~Catalog() = default;
@@ -157,7 +155,7 @@ void Catalog::put_items(std::span<const ItemRecord> items) {
   for (const auto& r : items) check(batch.Put(kItemPrefix + r.id, encode(r)), "batch");
   rocksdb::WriteOptions wo;
   wo.sync = sync_;
-  check(db_->Write(wo, &batch), "cannot write items");
+  rocks_write(*db_, wo, batch, "catalog: cannot write items");
 }
 
 void Catalog::put_users(std::span<const UserRecord> users) {
@@ -165,7 +163,7 @@ void Catalog::put_users(std::span<const UserRecord> users) {
   for (const auto& r : users) check(batch.Put(user_key(r.id), encode(r)), "batch");
   rocksdb::WriteOptions wo;
   wo.sync = sync_;
-  check(db_->Write(wo, &batch), "cannot write users");
+  rocks_write(*db_, wo, batch, "catalog: cannot write users");
 }
 
 std::optional<ItemRecord> Catalog::item(const std::string& id) const {
@@ -199,7 +197,9 @@ bool Catalog::erase_user(const std::string& id) {
   if (!user(id)) return false;
   rocksdb::WriteOptions wo;
   wo.sync = sync_;
-  check(db_->Delete(wo, user_key(id)), "cannot delete user '" + id + "'");
+  rocksdb::WriteBatch batch;
+  batch.Delete(user_key(id));
+  rocks_write(*db_, wo, batch, "catalog: cannot delete user '" + id + "'");
   // Purge the record from the files themselves, not just mark it deleted.
   check(db_->Flush(rocksdb::FlushOptions()), "flush failed");
   rocksdb::CompactRangeOptions co;

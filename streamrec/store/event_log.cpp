@@ -12,6 +12,7 @@
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/text.h"
+#include "streamrec/store/rocks.h"
 
 namespace streamrec::store {
 namespace {
@@ -37,7 +38,7 @@ const std::string kHighWaterKey =
 std::string u64_bytes(uint64_t v) { return key_of(v); }
 
 void check(const rocksdb::Status& s, const std::string& what) {
-  SR_CHECK(s.ok(), ErrorKind::kIo, "event log: {}: {}", what, s.ToString());
+  rocks_check(s, "event log: " + what);
 }
 
 template <typename T>
@@ -61,8 +62,7 @@ struct EventLog::Writer {
 
 EventLog::EventLog(const std::string& path, EventLogOptions options)
     : path_(path), options_(options), writer_(std::make_unique<Writer>()) {
-  rocksdb::Options o;
-  o.create_if_missing = true;
+  rocksdb::Options o = rocks_options();
   o.compression = rocksdb::kNoCompression;
   // A record cut short at the very end is a write that a crash interrupted (kill -9 between
   // the write calls of one record: the fault-injection test saw it), never acknowledged:
@@ -71,15 +71,13 @@ EventLog::EventLog(const std::string& path, EventLogOptions options)
   o.wal_recovery_mode = options.accept_data_loss
                             ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
                             : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
-  rocksdb::DB* db = nullptr;
-  const auto opened = rocksdb::DB::Open(o, path, &db);
+  const auto opened = rocks_open(o, path, db_);
   SR_CHECK(!opened.IsCorruption(), ErrorKind::kCorrupt,
            "event log '{}': its write-ahead log is damaged ({}); acknowledged events may be "
            "lost. Restore the data directory from a backup, or start with --accept-data-loss true "
            "to keep the events before the damage",
            path, opened.ToString());
   check(opened, "cannot open '" + path + "'");
-  db_.reset(db);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   it->SeekToLast();
   if (it->Valid() && it->key().ToStringView() == kHighWaterKey) {
@@ -184,7 +182,7 @@ uint64_t EventLog::append(std::span<const LoggedEvent> events) {
   for (size_t x = 0; x < events.size(); ++x) batch.Put(key_of(first + x), encode(events[x]));
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
-  check(db_->Write(wo, &batch), "append to '" + path_ + "' failed");
+  rocks_write(*db_, wo, batch, "event log: append to '" + path_ + "' failed");
   {
     std::lock_guard lock(writer_->mutex);
     if (first + events.size() - 1 > writer_->acked) {
@@ -219,7 +217,7 @@ uint64_t EventLog::erase_user(const std::string& user) {
   batch.Put(kHighWaterKey, u64_bytes(writer_->last));  // the numbering goes on after them
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
-  check(db_->Write(wo, &batch), "erase from '" + path_ + "' failed");
+  rocks_write(*db_, wo, batch, "event log: erase from '" + path_ + "' failed");
   // Purge the deleted records from the files themselves, not just mark them deleted.
   check(db_->Flush(rocksdb::FlushOptions()), "flush of '" + path_ + "' failed");
   check(db_->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr),

@@ -87,6 +87,7 @@ void ItemStats::ensure(uint32_t i) {
   visible_until_.resize(i + 1, std::numeric_limits<int64_t>::max());
   first_seen_.resize(i + 1, 0);
   item_events_.resize(i + 1, 0);
+  last_event_.resize(i + 1, 0);
   co_.resize(i + 1);
 }
 
@@ -97,9 +98,22 @@ void ItemStats::clear() {
   visible_until_.clear();
   first_seen_.clear();
   item_events_.clear();
+  last_event_.clear();
   co_.clear();
   latest_time_ = 0;
   context_.clear();
+}
+
+size_t ItemStats::expire(int64_t before, std::vector<uint32_t>& idle) {
+  size_t n = 0;
+  for (uint32_t i = 0; i < co_.size(); ++i) {
+    if (item_events_[i] == 0 || last_event_[i] >= before) continue;
+    idle.push_back(i);
+    if (co_[i].empty()) continue;
+    std::vector<std::pair<uint32_t, float>>().swap(co_[i]);
+    ++n;
+  }
+  return n;
 }
 
 void ItemStats::count_transitions(uint32_t i, std::span<const uint32_t> previous) {
@@ -167,6 +181,7 @@ void ItemStats::count_event(uint32_t i, int64_t timestamp, std::string_view cont
   trending_.add(i, timestamp);
   if (item_events_[i]++ == 0 && (first_seen_[i] == 0 || timestamp < first_seen_[i]))
     first_seen_[i] = timestamp;
+  last_event_[i] = std::max(last_event_[i], timestamp);
   latest_time_ = std::max(latest_time_, timestamp);
   if (const auto* r = record(i)) context_.add(context, timestamp, r->attrs.categories);
 }

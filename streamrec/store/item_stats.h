@@ -83,6 +83,10 @@ class ItemStats {
       const std::function<bool(uint32_t)>& ok) const;
   // Summed transition counts between `item` and `recent`'s last five.
   float itemcf_weight(uint32_t item, std::span<const uint32_t> recent) const;
+  // The state TTL: items whose newest event is before `before` go to `idle`, and their
+  // transitions are dropped (memory freed); returns how many lists went. Counters stay
+  // (fixed size per item).
+  size_t expire(int64_t before, std::vector<uint32_t>& idle);
 
   void set_record(uint32_t i, ItemRecord record);
   const ItemRecord* record(uint32_t i) const {
@@ -109,6 +113,7 @@ class ItemStats {
   // candidates does not chase a pointer to each record.
   std::vector<int64_t> visible_until_;
   std::vector<uint64_t> item_events_;
+  std::vector<int64_t> last_event_;  // event time of its newest event (0: none)
   int64_t latest_time_ = 0;
   ContextStats context_;
   // Per item, the items that followed or preceded it within three events of the same user,

@@ -29,6 +29,31 @@ void UserState::add(uint32_t u, uint32_t i, LoggedEvent e) {
   if (pos == s.end() || *pos != i) s.insert(pos, i);
 }
 
+size_t UserState::expire(int64_t before, std::vector<uint32_t>& emptied) {
+  size_t dropped = 0;
+  for (uint32_t u = 0; u < history_.size(); ++u) {
+    auto& h = history_[u];
+    size_t n = 0;
+    while (!h.empty() && h.front().timestamp < before) {
+      h.pop_front();
+      ++n;
+    }
+    if (n == 0) continue;
+    dropped += n;
+    auto& s = seen_[u];
+    s.clear();
+    for (const auto& e : h) s.push_back(items_.find(e.item));
+    std::sort(s.begin(), s.end());
+    s.erase(std::unique(s.begin(), s.end()), s.end());
+    if (h.empty()) {
+      std::deque<LoggedEvent>().swap(h);
+      std::vector<uint32_t>().swap(s);
+      emptied.push_back(u);
+    }
+  }
+  return dropped;
+}
+
 bool UserState::has_seen(uint32_t u, uint32_t i) const {
   return u < seen_.size() && std::binary_search(seen_[u].begin(), seen_[u].end(), i);
 }

@@ -35,6 +35,11 @@ class UserState {
   // dropped) and `i` joins its seen set.
   void add(uint32_t u, uint32_t i, LoggedEvent e);
   bool has_seen(uint32_t u, uint32_t i) const;
+  // The state TTL: drops each user's oldest events while their event time is before
+  // `before` (in arrival order: stops at the first newer one); a user's seen set becomes
+  // the items of what is left. Returns the events dropped; `emptied` gets the users left
+  // with no events (their memory freed).
+  size_t expire(int64_t before, std::vector<uint32_t>& emptied);
 
   // Empty for a user with no events yet (an id known only from a model's checkpoint).
   const std::deque<LoggedEvent>& history(uint32_t u) const {

@@ -155,8 +155,8 @@ TEST(Server, QualityGuardRollsBackAPoisoningBurst) {
   EXPECT_EQ(r.service.stats().rollbacks, 1u);
   const auto versions = body_of(reader.Get("/v1/model/versions"))["versions"];
   EXPECT_EQ(versions.back()["reason"], "guard rollback") << versions.dump();
-  for (const auto& it :
-       body_of(reader.Get(("/v1/recommend?n=10&ranker=false&user=" + user).c_str()))["items"])
+  const auto recs = body_of(reader.Get(("/v1/recommend?n=10&ranker=false&user=" + user).c_str()));
+  for (const auto& it : recs["items"])
     EXPECT_NE(it["item"].get<std::string>().rfind("junk", 0), 0u) << it.dump();
 }
 

@@ -225,5 +225,42 @@ TEST(Engine, DeletingAUserRemovesTheirEventsHistoryAndModelTrace) {
   EXPECT_EQ(e.versions().back().reason, "deletion");
 }
 
+TEST(Engine, StateTtlForgetsOldHistoriesTransitionsModelRowsAndTheRetrainWindow) {
+  testing::TempDir dir;
+  auto o = options(dir.path().string(), "seq:dim=8,maxlen=10,epochs=1");
+  o.state_ttl_s = 1000;
+  Engine e(o);
+  // Two eras 10,000 s of event time apart, with their own users and items.
+  auto era = [](const std::string& name, int64_t t0) {
+    std::vector<store::LoggedEvent> out;
+    for (int k = 0; k < 1500; ++k)
+      out.push_back({name + "-u" + std::to_string(k % 50),
+                     name + "-i" + std::to_string((k * 7) % 40), 1.0f, data::EventType::kClick,
+                     t0 + k / 3, ""});
+    return out;
+  };
+  e.ingest(era("old", 1000000000));
+  e.wait_learned();
+  const auto rows_old = e.stats().model_rows;
+  ASSERT_GT(rows_old, 0u);
+  EXPECT_EQ(e.history("old-u1").size(), 30u);
+  EXPECT_EQ(e.stats().state_expired, 0u);
+  e.ingest(era("new", 1000010000));
+  e.wait_learned();
+  const auto s = e.stats();
+  EXPECT_EQ(s.state_expired, 1500u);  // every event of the old era left the histories
+  EXPECT_TRUE(e.history("old-u1").empty());
+  EXPECT_EQ(e.history("new-u1").size(), 30u);
+  EXPECT_LE(s.model_rows, rows_old + 5) << "the old era's item rows were not evicted";
+  // The retrain window holds the new era only; a retrain fits it.
+  ASSERT_TRUE(e.start_retrain());
+  wait_retrain(e);
+  EXPECT_EQ(e.retrain_status().error, "");
+  EXPECT_LE(e.retrain_status().events_fitted, 1500u);
+  const auto recs = e.recommend(request("new-u1"));
+  ASSERT_FALSE(recs.empty());
+  for (const auto& r : recs) EXPECT_EQ(r.item.rfind("new-", 0), 0u) << r.item;
+}
+
 }  // namespace
 }  // namespace streamrec::engine

@@ -14,7 +14,8 @@
 namespace streamrec::engine {
 namespace {
 
-// /v1/stats keys before the split; the split added ann_current and recommend_requests.
+// /v1/stats keys before the split; the split added ann_current and recommend_requests, the
+// state TTL state_expired.
 const std::set<std::string> kStatsKeys = {"model",
                                           "events_ingested",
                                           "events_learned",
@@ -51,7 +52,8 @@ const std::set<std::string> kStatsKeys = {"model",
                                           "requests",
                                           "request_errors",
                                           "ann_current",
-                                          "recommend_requests"};
+                                          "recommend_requests",
+                                          "state_expired"};
 
 const std::set<std::string> kPrometheusNames = {"streamrec_events_ingested_total",
                                                 "streamrec_events_learned_total",
@@ -71,7 +73,8 @@ const std::set<std::string> kPrometheusNames = {"streamrec_events_ingested_total
                                                 "streamrec_publishes_full_total",
                                                 "streamrec_last_publish_ms",
                                                 "streamrec_http_requests_total",
-                                                "streamrec_http_errors_total"};
+                                                "streamrec_http_errors_total",
+                                                "streamrec_state_expired_events_total"};
 
 const std::set<std::string> kHistoryColumns = {
     "ingested_per_s",   "learned_per_s",  "requests_per_s", "freshness_p50_ms",
@@ -119,9 +122,13 @@ TEST(Metrics, HistoryPointsTakeRatesOfCountersAndScaleValues) {
   ASSERT_EQ(p.values.size(), columns.size());
   for (size_t c = 0; c < columns.size(); ++c) {
     const std::string col = columns[c]->column;
-    if (col == "ingested_per_s") EXPECT_DOUBLE_EQ(p.values[c], 150.0);
-    if (col == "model_mb") EXPECT_DOUBLE_EQ(p.values[c], 3.0);
-    if (col == "queue") EXPECT_DOUBLE_EQ(p.values[c], 5.0);
+    if (col == "ingested_per_s") {
+      EXPECT_DOUBLE_EQ(p.values[c], 150.0);
+    } else if (col == "model_mb") {
+      EXPECT_DOUBLE_EQ(p.values[c], 3.0);
+    } else if (col == "queue") {
+      EXPECT_DOUBLE_EQ(p.values[c], 5.0);
+    }
   }
 }
 

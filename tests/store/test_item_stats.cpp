@@ -91,5 +91,25 @@ TEST(ItemStats, RecordsSetFirstSeenAndTheRecommendableWindow) {
   EXPECT_EQ(s.size(), 0u);
 }
 
+TEST(ItemStats, ExpireDropsTheTransitionsOfItemsWithoutARecentEvent) {
+  ItemStats s;
+  for (uint32_t i = 0; i < 3; ++i) s.count_event(i, 100 + 100 * i, "");  // at 100, 200, 300
+  const uint32_t zero[] = {0}, one[] = {1};
+  s.count_transitions(1, zero);
+  s.count_transitions(2, one);
+  s.ensure(3);  // an item without events is never idle
+  std::vector<uint32_t> idle;
+  EXPECT_EQ(s.expire(100, idle), 0u);
+  EXPECT_TRUE(idle.empty());
+  EXPECT_EQ(s.expire(150, idle), 1u);  // item 0's list (1 is next to 0)
+  EXPECT_EQ(idle, (std::vector<uint32_t>{0}));
+  EXPECT_EQ(s.itemcf_weight(1, zero), 0.0f);
+  EXPECT_EQ(s.itemcf_weight(2, one), 1.0f);  // 1 and 2 were active since: kept
+  EXPECT_EQ(s.events(0), 1u);                // counters stay
+  idle.clear();
+  EXPECT_EQ(s.expire(250, idle), 1u);  // 1's list; 0 again (idle still), no list left
+  EXPECT_EQ(idle, (std::vector<uint32_t>{0, 1}));
+}
+
 }  // namespace
 }  // namespace streamrec::store

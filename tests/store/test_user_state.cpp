@@ -45,5 +45,26 @@ TEST(UserState, ResetForgetsEventsAndKeepsTheGivenIds) {
   EXPECT_TRUE(s.history(1).empty());
 }
 
+TEST(UserState, ExpireDropsOldEventsAndRebuildsSeenFromWhatIsLeft) {
+  UserState s;
+  const uint32_t u = s.users().insert("u"), v = s.users().insert("v");
+  for (const auto& [item, t] :
+       std::vector<std::pair<std::string, int64_t>>{{"a", 10}, {"b", 20}, {"c", 30}})
+    s.add(u, s.items().insert(item), event("u", item, t));
+  s.add(v, s.items().insert("a"), event("v", "a", 15));
+  std::vector<uint32_t> emptied;
+  EXPECT_EQ(s.expire(10, emptied), 0u);  // nothing older than 10
+  EXPECT_EQ(s.expire(25, emptied), 3u);  // u's a and b, v's a
+  ASSERT_EQ(s.history(u).size(), 1u);
+  EXPECT_EQ(s.history(u).front().item, "c");
+  EXPECT_EQ(s.seen(u), (std::vector<uint32_t>{s.items().find("c")}));
+  EXPECT_FALSE(s.has_seen(u, s.items().find("a")));
+  EXPECT_EQ(emptied, (std::vector<uint32_t>{v}));
+  EXPECT_TRUE(s.history(v).empty());
+  EXPECT_TRUE(s.seen(v).empty());
+  s.add(v, s.items().find("b"), event("v", "b", 40));  // a user coming back starts afresh
+  EXPECT_EQ(s.seen(v), (std::vector<uint32_t>{s.items().find("b")}));
+}
+
 }  // namespace
 }  // namespace streamrec::store

@@ -148,6 +148,14 @@ userForm.addEventListener('submit', async ev => {
       `<td>${r.score.toFixed(3)}</td><td>${esc(r.source)}</td><td class="because">${(r.because || []).map(esc).join(', ')}</td><td class="because">${esc(parts(r.parts))}</td></tr>`).join('');
     document.querySelector('#history tbody').innerHTML = hist.events.slice().reverse().map(e =>
       `<tr><td>${esc(e.item)}</td><td>${esc(e.type)}</td><td>${new Date(e.timestamp * 1000).toLocaleString()}</td></tr>`).join('');
+    // seq's self-attention: the weight its last position gave each recent item, as bars.
+    const att = (recs.items.find(r => r.attention) || {}).attention || [];
+    const top = Math.max(1e-9, ...att.map(a => a.weight));
+    document.getElementById('attention').innerHTML = att.slice().reverse().map(a =>
+      `<div class="att-row"><span class="att-item">${esc(a.item)}</span>` +
+      `<span class="att-bar" style="width:${(60 * a.weight / top).toFixed(1)}%"></span>` +
+      `<span class="att-weight">${a.weight.toFixed(3)}</span></div>`).join('');
+    document.getElementById('attention-title').hidden = att.length === 0;
     if (!hist.events.length) userError.textContent = 'Unknown user: showing cold-start (popular) recommendations.';
   } catch (e) {
     userError.textContent = e.message;

@@ -121,6 +121,12 @@ json recommendations_json(const std::vector<engine::Recommendation>& recs, bool 
       json parts = json::object();
       for (const auto& [name, value] : r.parts) parts[name] = value;
       j["parts"] = std::move(parts);
+      if (!r.attention.empty()) {
+        json attention = json::array();
+        for (const auto& [item, weight] : r.attention)
+          attention.push_back({{"item", item}, {"weight", weight}});
+        j["attention"] = std::move(attention);
+      }
     }
     items.push_back(std::move(j));
   }

@@ -122,6 +122,12 @@ class Recommender {
     return {};
   }
 
+  // Models with a self-attention encoder: the weight that the encoding of `user`'s last
+  // position gives each of their recent items (item index, weight; oldest first, at most the
+  // model's window), averaged over heads and blocks and renormalised over the history's
+  // positions, so the weights sum to 1. Empty for other models and users without history.
+  virtual std::vector<std::pair<uint32_t, float>> attention(uint32_t user) const { return {}; }
+
   // The state TTL: forgets `idle_users` (no event left in the window: served as new users
   // from now on) and `idle_items` (no event in the window: what was learned of them goes).
   // Returns the users and items that had state. A delta (mark_delta) carries the change.

@@ -356,6 +356,28 @@ std::vector<float> SeqModel::retrieval_items(size_t& dim) const {
   return {rows.begin(), rows.end()};
 }
 
+std::vector<std::pair<uint32_t, float>> SeqModel::attention(uint32_t user) const {
+  std::vector<std::pair<uint32_t, float>> out;
+  if (!state_ || !state_->cache.item_matrix.defined() || user >= state_->seqs.size() ||
+      state_->seqs[user].empty() || state_->dense.encoder->options().kind() != "sasrec")
+    return out;
+  c10::InferenceMode inference;
+  auto& st = const_cast<State&>(*state_);  // the encoder's forward is not const; eval mode
+  const uint32_t users[] = {user};
+  auto [in, tg] = st.make_batch(users, false, 0);
+  torch::Tensor weights;
+  st.dense.encoder(st.cache.item_rows_eval.index({in}), in.eq(0), &weights);
+  // Left-padded: the history is the last `n` positions; their weights, renormalised.
+  const int64_t L = st.maxlen;
+  const int64_t n = std::min<int64_t>(L, static_cast<int64_t>(st.seqs[user].size()));
+  auto w = weights[0].slice(0, L - n).contiguous();
+  w = w / w.sum().clamp_min(1e-12);
+  const float* p = w.data_ptr<float>();
+  const auto& seq = st.seqs[user];
+  for (int64_t k = 0; k < n; ++k) out.emplace_back(seq[seq.size() - n + k], p[k]);
+  return out;
+}
+
 void SeqModel::score_all(uint32_t user, std::span<float> scores) const {
   std::fill(scores.begin(), scores.end(), 0.0f);
   std::vector<float> query;

@@ -47,6 +47,9 @@ class SeqModel final : public Recommender {
                            std::span<const data::ItemAttributes> attrs) override;
   void observe(const data::Interaction& event) override;
   void flush() override;
+  // The self-attention encoder's last-position weights (Recommender::attention); empty for
+  // the GRU and LSTM encoders.
+  std::vector<std::pair<uint32_t, float>> attention(uint32_t user) const override;
   // Empties idle users' sequences and erases idle items' id rows (such an item leaves the
   // softmax and, without attributes, the candidates until its next event).
   size_t expire(std::span<const uint32_t> idle_users,

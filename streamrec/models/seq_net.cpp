@@ -45,7 +45,8 @@ SeqEncoderImpl::SeqEncoderImpl(SeqEncoderOptions o) : options_(std::move(o)) {
   }
 }
 
-torch::Tensor SeqEncoderImpl::forward(torch::Tensor x, torch::Tensor pad) {
+torch::Tensor SeqEncoderImpl::forward(torch::Tensor x, torch::Tensor pad,
+                                      torch::Tensor* last_attention) {
   const int64_t L = x.size(1);
   const auto keep = (~pad).unsqueeze(-1).to(x.dtype());  // [B, L, 1]
   if (options_.kind() == "gru" || options_.kind() == "lstm") {
@@ -60,10 +61,16 @@ torch::Tensor SeqEncoderImpl::forward(torch::Tensor x, torch::Tensor pad) {
   x = fast_dropout(x, options_.dropout(), is_training()) * keep;
   // Causal mask, added to the attention logits: position t may attend to positions <= t.
   const auto causal = torch::full({L, L}, -1e9f).triu(1);
+  torch::Tensor weights;
   for (int64_t b = 0; b < options_.blocks(); ++b) {
     auto q = attn_norms_[b]->as<torch::nn::LayerNorm>()->forward(x);
     x = q + multihead_attention(*attns_[b]->as<torch::nn::MultiheadAttention>(), q, x, causal,
-                                options_.dropout(), is_training());
+                                options_.dropout(), is_training(),
+                                last_attention ? &weights : nullptr);
+    if (last_attention) {  // [B, heads, L, L] -> the last query's row, mean over heads
+      auto last = weights.select(2, L - 1).mean(1);
+      *last_attention = b == 0 ? last : *last_attention + last;
+    }
     x = ffn_norms_[b]->as<torch::nn::LayerNorm>()->forward(x);
     auto f = ffn1_[b]->as<torch::nn::Linear>()->forward(x);
     f = fast_dropout(torch::relu(f), options_.dropout(), is_training());
@@ -71,6 +78,8 @@ torch::Tensor SeqEncoderImpl::forward(torch::Tensor x, torch::Tensor pad) {
                      is_training());
     x = (x + f) * keep;
   }
+  if (last_attention && options_.blocks() > 0)
+    *last_attention = *last_attention / options_.blocks();
   return last_norm_(x);
 }
 
@@ -128,7 +137,8 @@ torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training) {
 
 torch::Tensor multihead_attention(const torch::nn::MultiheadAttentionImpl& mha,
                                   const torch::Tensor& q, const torch::Tensor& kv,
-                                  const torch::Tensor& mask, double dropout, bool training) {
+                                  const torch::Tensor& mask, double dropout, bool training,
+                                  torch::Tensor* weights_out) {
   const int64_t B = q.size(0), L = q.size(1), d = q.size(2);
   const int64_t heads = mha.options.num_heads(), hd = d / heads;
   SR_ASSERT(mha._qkv_same_embed_dim && kv.sizes() == q.sizes());
@@ -142,6 +152,7 @@ torch::Tensor multihead_attention(const torch::nn::MultiheadAttentionImpl& mha,
   };
   Q = split(Q) * (1.0 / std::sqrt(static_cast<double>(hd)));
   auto weights = torch::baddbmm(mask, Q, split(KV.slice(2, 0, d)).transpose(1, 2)).softmax(-1);
+  if (weights_out) *weights_out = weights.reshape({B, heads, L, L});
   weights = fast_dropout(weights, dropout, training);
   auto out = torch::bmm(weights, split(KV.slice(2, d)));
   return F::linear(out.reshape({B, heads, L, hd}).transpose(1, 2).reshape({B, L, d}),

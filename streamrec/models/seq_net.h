@@ -18,10 +18,14 @@ struct SeqEncoderOptions {
 
 // Encodes item-embedding sequences [B, L, dim] (left-padded; `pad` [B, L] is true at
 // padding) into hidden states [B, L, dim]; position t sees only positions <= t.
+// `last_attention` (self-attention encoders only; else left undefined): the attention
+// weights of the last position over the L positions [B, L], averaged over heads and
+// blocks, before dropout.
 class SeqEncoderImpl : public torch::nn::Module {
  public:
   explicit SeqEncoderImpl(SeqEncoderOptions options);
-  torch::Tensor forward(torch::Tensor items, torch::Tensor pad);
+  torch::Tensor forward(torch::Tensor items, torch::Tensor pad,
+                        torch::Tensor* last_attention = nullptr);
   const SeqEncoderOptions& options() const { return options_; }
 
  private:
@@ -82,9 +86,11 @@ void dropout_mask(float* m, int64_t n, uint64_t state, uint32_t cut, float scale
 // `mha`'s attention of queries q [B, L, d] over keys and values kv [B, L, d], with an
 // additive mask [L, L], batch first: the same result as mha.forward on [L, B, d] inputs
 // (the same parameters, so checkpoints are unchanged), with fast_dropout on the attention
-// weights in place of torch's.
+// weights in place of torch's. `weights` (optional) receives the attention weights
+// [B, heads, L, L] before dropout.
 torch::Tensor multihead_attention(const torch::nn::MultiheadAttentionImpl& mha,
                                   const torch::Tensor& q, const torch::Tensor& kv,
-                                  const torch::Tensor& mask, double dropout, bool training);
+                                  const torch::Tensor& mask, double dropout, bool training,
+                                  torch::Tensor* weights = nullptr);
 
 }  // namespace streamrec::models

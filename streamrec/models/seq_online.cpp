@@ -144,10 +144,16 @@ void SeqModel::observe(const data::Interaction& e) {
   st.tower.has_id[e.item] = 1;
   // The user's own new event enters their sequence at once (real-time feature); the
   // weights learn it with the next micro-batch.
-  st.seqs[e.user].push_back(e.item);
+  auto& seq = st.seqs[e.user];
+  seq.push_back(e.item);
+  // Only the last maxlen + 2 items are ever read (a window's inputs and targets, one held
+  // out): older ones go, in blocks, so that a user's sequence, and with it the model's
+  // memory, snapshots and deltas, stays bounded however long the stream runs.
+  if (const size_t keep = static_cast<size_t>(st.maxlen) + 2; seq.size() > 2 * keep)
+    seq.erase(seq.begin(), seq.end() - static_cast<std::ptrdiff_t>(keep));
   st.cache.stale[e.user] = 1;
   st.delta.note_user(e.user);
-  st.online.note(e.user, st.seqs[e.user].size());
+  st.online.note(e.user, seq.size());
   if (st.online.pending.size() >= static_cast<size_t>(params_.integer("online_batch"))) flush();
 }
 

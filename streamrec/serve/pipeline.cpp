@@ -206,8 +206,16 @@ void add_fresh(const Pass& p, std::vector<Recommendation>& out,
   }
 }
 
-// Each recommended item's three most similar items among the user's last 50.
+// Each recommended item's three most similar items among the user's last 50, and for the
+// model's items the encoder's attention over the history (models that have one).
 void explain(const Pass& p, std::vector<Recommendation>& out) {
+  if (p.user != IdMap::kMissing) {
+    std::vector<std::pair<std::string, float>> attention;
+    for (const auto& [i, w] : p.v.model.attention(p.user))
+      attention.emplace_back(p.v.users.items().id(i), w);
+    for (auto& rec : out)
+      if (rec.source == "model") rec.attention = attention;
+  }
   size_t dim = 0;
   const auto vectors = p.v.model.item_vectors(dim);
   const size_t rows = dim > 0 ? vectors.size() / dim : 0;

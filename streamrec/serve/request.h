@@ -24,6 +24,11 @@ struct Recommendation {
   // "rank" (rank-scaled relevance among the candidates), "context" (weighted log-lift of
   // the item's categories under the request's context). Fresh items have none.
   std::vector<std::pair<std::string, float>> parts;
+  // With explain, for the model's items when it has a self-attention encoder (seq): the
+  // weight its last position gave each of the user's recent items (oldest first, summing to
+  // 1; averaged over heads and blocks), which is why the user's encoding points where it
+  // does. The same list for every model item of one answer (one encoding per user).
+  std::vector<std::pair<std::string, float>> attention;
 };
 
 struct RecommendRequest {

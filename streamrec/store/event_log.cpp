@@ -63,6 +63,9 @@ struct EventLog::Writer {
 EventLog::EventLog(const std::string& path, EventLogOptions options)
     : path_(path), options_(options), writer_(std::make_unique<Writer>()) {
   rocksdb::Options o = rocks_options();
+  // A 16 MiB memtable (RocksDB's default is 64): the log is written, rarely read, and each
+  // memtable is memory held until it is flushed.
+  o.write_buffer_size = 16 << 20;
   o.compression = rocksdb::kNoCompression;
   // A record cut short at the very end is a write that a crash interrupted (kill -9 between
   // the write calls of one record: the fault-injection test saw it), never acknowledged:

@@ -372,6 +372,28 @@ TEST(Server, NewItemsAreRecommendedFromTheirAttributes) {
               never_at);
   EXPECT_LT(liked_at, never_at) << "favourite category " << liked << " vs least taken " << never;
   EXPECT_GT(liked_score, never_score);
+
+  // explain=true: each model item carries the encoder's attention over the user's history
+  // (seq's self-attention): the history's items, weights summing to 1.
+  const auto explained = body_of(
+      reader.Get(fmt::format("/v1/recommend?user={}&n=5&explain=true", ds.users.id(user)).c_str()));
+  const auto history = body_of(reader.Get(("/v1/users/" + ds.users.id(user) + "/history").c_str()));
+  std::set<std::string> taken_items;
+  for (const auto& e : history["events"]) taken_items.insert(e["item"].get<std::string>());
+  size_t with_attention = 0;
+  for (const auto& it : explained["items"]) {
+    if (it["source"] != "model") continue;
+    ASSERT_TRUE(it.contains("attention")) << it.dump();
+    double sum = 0;
+    for (const auto& a : it["attention"]) {
+      sum += a["weight"].get<double>();
+      EXPECT_TRUE(taken_items.count(a["item"].get<std::string>())) << a.dump();
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-4);
+    EXPECT_EQ(it["attention"].size(), 20u);  // maxlen: the user has more events than that
+    ++with_attention;
+  }
+  EXPECT_GT(with_attention, 0u);
 }
 
 TEST(Server, ModelsWithoutOnlineLearningStillCountEveryEvent) {

@@ -30,7 +30,7 @@ const key = 'dashboard-test-admin-key';
 const dataDir = mkdtempSync(join(tmpdir(), 'streamrec-browser-'));
 const server = spawn(binary, ['serve', '--port', '0', '--data-dir', dataDir, '--demo',
   '--demo-rate', '300', '--demo-backlog', '3000', '--api-keys', `${key}:admin`,
-  '--gen', 'users=300,items=300'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  '--gen', 'users=300,items=300', '--model', 'seq:dim=16,maxlen=20'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const base = await new Promise((resolve, reject) => {
   let out = '';
   server.stdout.on('data', d => {
@@ -108,6 +108,11 @@ try {
   const explained = await page.$$eval('#recs tbody td:nth-child(7)',
     tds => tds.filter(td => td.textContent.trim().length > 0).length);
   assert.ok(explained > 0, 'explanations name history items');
+  // seq's attention over the history, as bars whose weights sum to 1.
+  await page.waitForSelector('#attention .att-row');
+  const weights = await page.$$eval('#attention .att-weight', s => s.map(x => Number(x.textContent)));
+  assert.ok(weights.length >= 3, `attention bars: ${weights.length}`);
+  assert.ok(Math.abs(weights.reduce((a, b) => a + b, 0) - 1) < 0.02, `attention weights sum to ${weights}`);
   assert.ok(await page.locator('#history tbody tr').count() >= 3);
   // Context controls: the request carries the chosen device and hour, and diversity.
   await page.selectOption('#user-device', 'tv');

@@ -23,7 +23,10 @@ async function post(base, path, body) {
 const batch = b => Array.from({ length: perBatch }, (_, i) => (
   { user: `batch-${b}`, item: `item-${i}-with-a-longer-name-to-fill-the-disk`, timestamp: 1700000000 + i }));
 
+const servers = [];  // killed on the way out, whatever happens
+process.on('exit', () => { for (const s of servers) s.kill('SIGKILL'); });
 const first = start();
+servers.push(first.server);
 const base = await first.base;
 const acked = [];
 let full = null, b = 0;
@@ -63,6 +66,7 @@ assert.equal(code, 0, `the server's exit code after SIGTERM: ${code}`);
 
 // A restart finds every acknowledged event.
 const second = start();
+servers.push(second.server);
 const base2 = await second.base;
 let missing = 0;
 for (const a of acked) {

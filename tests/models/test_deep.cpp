@@ -7,6 +7,7 @@
 #include "streamrec/core/serialize.h"
 
 #include <cstdio>
+#include <random>
 #include <sstream>
 #include "models/round_trip.h"
 #include "streamrec/data/generator.h"
@@ -218,6 +219,39 @@ TEST(Deep, SeqObserveUpdatesTheUsersSequenceAtOnce) {
   for (float v : fresh) ASSERT_TRUE(std::isfinite(v));
 }
 
+TEST(Deep, SeqKeepsABoundedSequencePerUserWithTheSameScores) {
+  // A user with thousands of observed events: the model keeps only what it reads (the last
+  // maxlen + 2 items, in blocks), so its saved state stays small and the scores are those
+  // of a model that saw only the last items. A huge micro-batch: no training step runs.
+  const auto& p = planted();
+  const std::string spec = "seq:dim=8,maxlen=10,epochs=1,eval_every=1,online_batch=65536";
+  auto a = make_model(spec), b = make_model(spec);
+  const TrainData train(p.ds.num_users(), p.ds.num_items(), p.split.train, &p.ds);
+  a->fit(train);
+  b->fit(train);
+  const uint32_t user = p.split.test.front().user;
+  auto saved = [](const Recommender& m) {
+    std::ostringstream out;
+    BinaryWriter w(out);
+    m.save(w);
+    return out.str().size();
+  };
+  const size_t before = saved(*a);
+  std::vector<data::Interaction> stream;
+  for (int k = 0; k < 5000; ++k)
+    stream.push_back({.user = user,
+                      .item = static_cast<uint32_t>((k * 37) % p.ds.num_items()),
+                      .timestamp = 2000000000 + k});
+  for (const auto& e : stream) a->observe(e);
+  for (size_t k = stream.size() - 25; k < stream.size(); ++k) b->observe(stream[k]);
+  std::vector<float> sa(a->num_items()), sb(b->num_items());
+  a->score_all(user, sa);
+  b->score_all(user, sb);
+  EXPECT_EQ(sa, sb);
+  a->flush();  // (save wants no unlearned events)
+  EXPECT_LT(saved(*a), before + 2000) << "5,000 events grew the saved state (20 KB uncapped)";
+}
+
 TEST(Deep, SeqBatchedQueriesEqualOneUserQueries) {
   // The server encodes concurrent requests' users in one batch: each user's query must be
   // the one it gets alone, stale (just after an online step) or cached.
@@ -425,6 +459,40 @@ TEST(Deep, SeqLearnsOnlineBetterThanFrozen) {
   std::printf("online_targets=all ndcg %.4f\n", r_whole.ndcg);
   EXPECT_GT(r_whole.ndcg, 1.2 * r_frozen.ndcg) << "all " << r_whole.ndcg;
   EXPECT_GT(r_online.ndcg, 0.85 * r_whole.ndcg) << "new " << r_online.ndcg;
+}
+
+TEST(Deep, SeqAttentionPointsAtThePlantedPredecessor) {
+  // Sequences alternate chain items (0..19, each followed two positions later by its
+  // successor) with random noise items (20..49): the item after a noise item is the chain
+  // successor of the item two positions back, which the last position must attend to.
+  std::mt19937 rng(7);
+  std::vector<data::Interaction> events;
+  const uint32_t users = 400, len = 12;
+  for (uint32_t u = 0; u < users; ++u) {
+    uint32_t chain = rng() % 20;
+    for (uint32_t t = 0; t < len; ++t) {
+      const uint32_t item = t % 2 == 0 ? (chain + t / 2) % 20 : 20 + rng() % 30;
+      events.push_back({u, item, 1.0f, data::EventType::kClick, int64_t{u} * 100 + t, 0});
+    }
+  }
+  auto m = make_model("seq:dim=32,maxlen=8,epochs=40,eval_every=40,dropout=0.1,seed=3");
+  m->fit(TrainData(users, 50, events));
+  size_t pointed = 0, with_history = 0;
+  for (uint32_t u = 0; u < users; ++u) {
+    const auto a = m->attention(u);  // history ends [..., chain item, noise item]
+    ASSERT_EQ(a.size(), 8u);
+    float sum = 0;
+    for (const auto& [item, w] : a) sum += w;
+    EXPECT_NEAR(sum, 1.0f, 1e-4f);
+    const auto top = std::max_element(
+        a.begin(), a.end(), [](const auto& x, const auto& y) { return x.second < y.second; });
+    ++with_history;
+    if (top - a.begin() == 6 && top->first < 20) ++pointed;  // the chain predecessor
+  }
+  std::printf("attention: the chain predecessor weighs most for %zu of %zu users\n", pointed,
+              with_history);
+  EXPECT_GE(pointed, with_history * 7 / 10) << pointed << " of " << with_history;
+  EXPECT_TRUE(make_model("seq:encoder=gru")->attention(0).empty());
 }
 
 }  // namespace

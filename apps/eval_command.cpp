@@ -86,6 +86,7 @@ struct EvalRun {
   std::vector<size_t> ks;
   bool validation;
   bool fit;  // false: the models are loaded artifacts
+  double calibrate, max_category_share;
 };
 
 void run_split(Built& built, const std::vector<std::string>& names, const EvalRun& run,
@@ -97,6 +98,8 @@ void run_split(Built& built, const std::vector<std::string>& names, const EvalRu
   eval::EvalOptions eo;
   eo.ks = run.ks;
   eo.on_validation = run.validation;
+  eo.calibrate = run.calibrate;
+  eo.max_category_share = run.max_category_share;
   std::vector<eval::EvalResult> results;
   for (size_t x = 0; x < built.size(); ++x) {
     auto& m = built[x];
@@ -144,6 +147,16 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--valid-ratio", split->valid_ratio, "temporal/random: validation share")
       ->capture_default_str();
   cmd->add_option("--seed", split->seed, "random split seed")->capture_default_str();
+  auto fair = std::make_shared<std::pair<double, double>>(0.0, 1.0);
+  cmd->add_option("--calibrate", fair->first,
+                  "loo/temporal/random: re-rank each list toward the user's category mix "
+                  "(Steck 2018), 0 (off) to 1, as the server's calibrate")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--max-category-share", fair->second,
+                  "loo/temporal/random: no category above this share of a list (1: no cap)")
+      ->check(CLI::Range(0.01, 1.0))
+      ->capture_default_str();
   preq->add_to(cmd, "prequential: ");
   auto load = std::make_shared<std::string>();
   cmd->add_option("--load", *load,
@@ -172,7 +185,7 @@ void add_eval_command(CLI::App& app) {
       run_cold_items(built, *models, ds, *cold, meta, *json_path);
     } else {
       split->protocol = *protocol;
-      EvalRun run{ds, *split, parse_ks(*ks), *validation, load->empty()};
+      EvalRun run{ds, *split, parse_ks(*ks), *validation, load->empty(), fair->first, fair->second};
       run_split(built, *models, run, meta, *json_path);
     }
   });

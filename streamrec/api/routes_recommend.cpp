@@ -23,6 +23,9 @@ engine::RecommendRequest recommend_request(const httplib::Request& req) {
   if (req.has_param("ranker")) r.ranker = parse_bool(req, "ranker", false);
   r.filter = parse_filter(req);
   r.diversity = parse_number(req, "diversity", 0);
+  if (req.has_param("calibrate")) r.calibrate = parse_number(req, "calibrate", 0);
+  if (req.has_param("max_category_share"))
+    r.max_category_share = parse_number(req, "max_category_share", 1);
   r.explore = parse_number(req, "explore", 0);
   for (const auto& c : raw_params(req, "context")) {
     auto pairs = data::parse_context(c, ",;");

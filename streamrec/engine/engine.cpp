@@ -42,7 +42,8 @@ using serve::Predicate;
 Engine::Engine(EngineOptions options)
     : options_((check_options(options), std::move(options))),
       limits_{options_.max_future_s, options_.image_root, options_.max_value},
-      pipeline_options_{options_.rank_pool, options_.context_weight, options_.fresh_seconds},
+      pipeline_options_{options_.rank_pool, options_.context_weight, options_.fresh_seconds,
+                        options_.calibrate, options_.max_category_share},
       log_((std::filesystem::create_directories(options_.data_dir), options_.data_dir + "/events"),
            store::EventLogOptions{options_.sync, options_.accept_data_loss}),
       catalog_(options_.data_dir + "/catalog", options_.sync),
@@ -226,6 +227,11 @@ std::vector<Recommendation> Engine::recommend(const RecommendRequest& r) const {
                  r.diversity);
   SR_INPUT_CHECK(r.explore >= 0 && r.explore <= 1, "field 'explore' must be 0 to 1, got {}",
                  r.explore);
+  SR_INPUT_CHECK(!r.calibrate || (*r.calibrate >= 0 && *r.calibrate <= 1),
+                 "field 'calibrate' must be 0 to 1, got {}", r.calibrate.value_or(0));
+  SR_INPUT_CHECK(!r.max_category_share || (*r.max_category_share > 0 && *r.max_category_share <= 1),
+                 "field 'max_category_share' must be above 0 and at most 1, got {}",
+                 r.max_category_share.value_or(1));
   // One read of the snapshot: the model, its ranker and its scorer of the same publish.
   const auto published = snapshot_.view();
   if (published.model) {

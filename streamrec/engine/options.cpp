@@ -128,6 +128,20 @@ const std::vector<EngineOption>& table() {
        0,
        100,
        {}},
+      {"--calibrate",
+       "default of the recommend parameter calibrate: pull each list's category mix toward the "
+       "user's history (Steck 2018), 0 (off) to 1",
+       SR_FIELD(calibrate),
+       0,
+       1,
+       {}},
+      {"--max-category-share",
+       "default of the recommend parameter max_category_share: no category above this share "
+       "of a list (1: no cap)",
+       SR_FIELD(max_category_share),
+       0.01,
+       1,
+       {}},
       {"--ann-min-items",
        "retrieve candidates from an HNSW index once the model has this many items (models with "
        "retrieval vectors: mf, seq)",

@@ -32,6 +32,7 @@ struct EngineOptions {
   size_t keep_versions = 10;
   int64_t fresh_seconds = 3 * 86400;
   double context_weight = 0.3;
+  double calibrate = 0, max_category_share = 1;
   size_t ann_min_items = 200000;
   int64_t retrain_every_s = 0;
   double quality_margin = 0.5;

@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
+#include <numeric>
 
 #include <fmt/format.h>
 
 #include "streamrec/core/parallel.h"
 #include "streamrec/eval/metrics.h"
+#include "streamrec/models/calibration.h"
 
 namespace streamrec::eval {
 namespace {
@@ -18,6 +21,111 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 const char* kRankMetrics[] = {"precision", "recall", "f1", "ndcg", "hr", "mrr", "map"};
+
+// NDCG@k per activity tercile of the evaluated users (by their number of fit events; ties
+// by index): cold, medium, heavy, and the gap between the best and the worst.
+void group_metrics(std::span<const uint32_t> users, std::span<const UserMetrics> at_k,
+                   std::span<const data::Interaction> fit_events, uint32_t n_users, size_t k,
+                   std::map<std::string, double>& out) {
+  std::vector<uint32_t> activity(n_users, 0);
+  for (const auto& e : fit_events) ++activity[e.user];
+  std::vector<size_t> order(users.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return activity[users[a]] < activity[users[b]]; });
+  const char* names[] = {"cold", "medium", "heavy"};
+  double lo = 1e300, hi = -1e300;
+  for (size_t g = 0; g < 3; ++g) {
+    const size_t b = order.size() * g / 3, e = order.size() * (g + 1) / 3;
+    double sum = 0;
+    for (size_t x = b; x < e; ++x) sum += at_k[order[x]].ndcg;
+    const double mean = e > b ? sum / (e - b) : 0;
+    out[fmt::format("ndcg@{}_{}", k, names[g])] = mean;
+    lo = std::min(lo, mean);
+    hi = std::max(hi, mean);
+  }
+  out[fmt::format("ndcg@{}_gap", k)] = hi - lo;
+}
+
+// The long tail's share of the lists (outside the most popular fifth of the items with
+// events) and, with item categories, the mean miscalibration of a list against the user's
+// history (Steck 2018).
+void exposure_metrics(const data::Dataset& ds, std::span<const uint32_t> users,
+                      const std::vector<std::vector<uint32_t>>& cut,
+                      std::span<const uint32_t> popularity, const models::TrainData& train,
+                      size_t k, std::map<std::string, double>& out) {
+  std::vector<uint32_t> by_pop;
+  for (uint32_t i = 0; i < popularity.size(); ++i)
+    if (popularity[i] > 0) by_pop.push_back(i);
+  std::stable_sort(by_pop.begin(), by_pop.end(),
+                   [&](uint32_t a, uint32_t b) { return popularity[a] > popularity[b]; });
+  std::vector<char> head(popularity.size(), 0);
+  for (size_t r = 0; r < by_pop.size() / 5; ++r) head[by_pop[r]] = 1;
+  out[fmt::format("longtail@{}", k)] = long_tail_share(cut, head);
+  if (ds.item_attrs.size() < popularity.size()) return;
+  std::map<std::string, size_t> index;
+  for (const auto& a : ds.item_attrs)
+    for (const auto& c : a.categories) index.emplace(c, index.size());
+  if (index.empty()) return;
+  auto mix = [&](auto&& items) {
+    std::vector<double> m(index.size(), 0.0);
+    double total = 0;
+    for (const uint32_t i : items) {
+      const auto& cats = ds.item_attrs[i].categories;
+      for (const auto& c : cats) m[index.at(c)] += 1.0 / cats.size();
+      total += cats.empty() ? 0 : 1;
+    }
+    if (total > 0)
+      for (auto& v : m) v /= total;
+    return std::make_pair(m, total);
+  };
+  double sum = 0;
+  size_t n = 0;
+  for (size_t x = 0; x < users.size(); ++x) {
+    const auto [p, hp] = mix(train.items_of(users[x]));
+    const auto [q, hq] = mix(cut[x]);
+    if (hp == 0 || hq == 0) continue;
+    sum += calibration_kl(p, q);
+    ++n;
+  }
+  if (n > 0) out[fmt::format("calibration_kl@{}", k)] = sum / n;
+}
+
+// Item categories as indices (empty when the data has none), for the re-ranking.
+std::vector<std::vector<uint32_t>> item_categories(const data::Dataset& ds, size_t& count) {
+  std::vector<std::vector<uint32_t>> out(ds.item_attrs.size() >= ds.num_items() ? ds.num_items()
+                                                                                : 0);
+  std::map<std::string, uint32_t> index;
+  for (size_t i = 0; i < out.size(); ++i)
+    for (const auto& c : ds.item_attrs[i].categories)
+      out[i].push_back(index.emplace(c, static_cast<uint32_t>(index.size())).first->second);
+  count = index.size();
+  return out;
+}
+
+// The top `k` of `top` (the model's best, best first) after the fairness re-ranking.
+std::vector<uint32_t> fair_list(const std::vector<models::ScoredItem>& top,
+                                std::span<const uint32_t> history, size_t k, const EvalOptions& o,
+                                const std::vector<std::vector<uint32_t>>& item_cats,
+                                size_t n_cats) {
+  std::vector<float> relevance;
+  std::vector<std::vector<uint32_t>> cats, history_cats;
+  for (const auto& s : top) {
+    relevance.push_back(s.score);
+    cats.push_back(item_cats[s.item]);
+  }
+  for (const uint32_t i : history) history_cats.push_back(item_cats[i]);
+  const auto target = models::category_mix(history_cats, n_cats);
+  std::vector<size_t> order(top.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  if (o.calibrate > 0)
+    order = models::calibrated_order(relevance, cats, target,
+                                     o.max_category_share < 1 ? top.size() : k, o.calibrate);
+  std::vector<uint32_t> list;
+  for (const size_t x : models::cap_category_share(order, cats, k, o.max_category_share))
+    list.push_back(top[x].item);
+  return list;
+}
 
 }  // namespace
 
@@ -29,6 +137,10 @@ std::vector<std::string> metric_names(const std::vector<size_t>& ks) {
   names.push_back(fmt::format("coverage@{}", k));
   names.push_back(fmt::format("avgpop@{}", k));
   names.push_back(fmt::format("gini@{}", k));
+  names.push_back(fmt::format("longtail@{}", k));
+  names.push_back(fmt::format("calibration_kl@{}", k));
+  for (const char* g : {"cold", "medium", "heavy", "gap"})
+    names.push_back(fmt::format("ndcg@{}_{}", k, g));
   return names;
 }
 
@@ -67,6 +179,9 @@ EvalResult evaluate(models::Recommender& model, const data::Dataset& ds, const S
   }
 
   const size_t max_k = o.ks.empty() ? 10 : *std::max_element(o.ks.begin(), o.ks.end());
+  size_t n_cats = 0;
+  const auto item_cats = item_categories(ds, n_cats);
+  const bool rerank = n_cats > 0 && (o.calibrate > 0 || o.max_category_share < 1);
   std::vector<std::vector<uint32_t>> lists(users.size());
   std::vector<std::vector<UserMetrics>> per_k(o.ks.size(), std::vector<UserMetrics>(users.size()));
   const auto t1 = std::chrono::steady_clock::now();
@@ -83,9 +198,12 @@ EvalResult evaluate(models::Recommender& model, const data::Dataset& ds, const S
           exclude.clear();
           std::merge(seen.begin(), seen.end(), non_candidates.begin(), non_candidates.end(),
                      std::back_inserter(exclude));
-          const auto top = models::top_k(scores, max_k, exclude);
+          const auto top = models::top_k(scores, rerank ? 5 * max_k : max_k, exclude);
           auto& list = lists[x];
-          for (const auto& s : top) list.push_back(s.item);
+          if (rerank)
+            list = fair_list(top, seen, max_k, o, item_cats, n_cats);
+          else
+            for (const auto& s : top) list.push_back(s.item);
           for (size_t k = 0; k < o.ks.size(); ++k)
             per_k[k][x] = user_metrics(list, relevant[u], o.ks[k]);
         }
@@ -129,6 +247,8 @@ EvalResult evaluate(models::Recommender& model, const data::Dataset& ds, const S
   for (const auto& e : fit_events) ++popularity[e.item];
   result.metrics[fmt::format("avgpop@{}", k0)] = average_popularity(cut, popularity);
   result.metrics[fmt::format("gini@{}", k0)] = exposure_gini(cut, n_items);
+  exposure_metrics(ds, users, cut, popularity, train, k0, result.metrics);
+  if (!o.ks.empty()) group_metrics(users, per_k[0], fit_events, n_users, k0, result.metrics);
 
   if (model.predicts_ratings() && ds.explicit_ratings) {
     std::vector<float> pred, actual;

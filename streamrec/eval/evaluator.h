@@ -19,6 +19,10 @@ namespace streamrec::eval {
 struct EvalOptions {
   std::vector<size_t> ks{10, 20};
   bool on_validation = false;  // fit on train, score validation (else fit train+valid, test)
+  // Fairness re-ranking of each list, as the server does it (models/calibration.h), from
+  // the model's top 5 x max(ks): calibrate 0..1, max_category_share (0, 1]. Needs item
+  // categories in the data (else no effect).
+  double calibrate = 0, max_category_share = 1;
 };
 
 struct EvalResult {

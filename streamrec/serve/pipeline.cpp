@@ -5,9 +5,11 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <unordered_map>
 
 #include "streamrec/core/error.h"
 #include "streamrec/core/simd.h"
+#include "streamrec/models/calibration.h"
 #include "streamrec/serve/ranker_features.h"
 #include "streamrec/serve/rerank.h"
 
@@ -71,7 +73,9 @@ void start(Pass& p) {
   const auto& r = p.r;
   p.n_explore = r.explore > 0 ? std::clamp<size_t>(std::lround(r.n * r.explore), 1, r.n) : 0;
   p.n_main = r.n - p.n_explore;
-  const bool rerank = r.diversity > 0 || !r.context.empty() || p.v.ranker;
+  const bool rerank = r.diversity > 0 || !r.context.empty() || p.v.ranker ||
+                      r.calibrate.value_or(p.v.options.calibrate) > 0 ||
+                      r.max_category_share.value_or(p.v.options.max_category_share) < 1;
   p.n_pool = rerank ? std::min<size_t>(
                           std::max(p.n_main * 5, p.v.ranker ? p.v.options.rank_pool : 0), 1000)
                     : p.n_main;
@@ -168,15 +172,15 @@ float category_overlap(const store::ItemRecord* a, const store::ItemRecord* b) {
   return all > 0 ? float(common) / all : 0.0f;
 }
 
-// Positions in the pool of the n_main items to return: by relevance, or by MMR with the
-// request's diversity (cosine of the model's item vectors, else shared categories).
-std::vector<size_t> order(const Pass& p) {
+// Positions in the pool of the best `n`: by relevance, or by MMR with the request's
+// diversity (cosine of the model's item vectors, else shared categories).
+std::vector<size_t> relevance_order(const Pass& p, size_t n) {
   std::vector<size_t> order;
   if (p.r.diversity > 0) {
     size_t dim = 0;
     const auto vectors = p.v.model.item_vectors(dim);
     const size_t rows = dim > 0 ? vectors.size() / dim : 0;
-    return mmr_order(p.relevance, p.n_main, p.r.diversity, [&](size_t a, size_t b) {
+    return mmr_order(p.relevance, n, p.r.diversity, [&](size_t a, size_t b) {
       const uint32_t i = p.pool[a].item, j = p.pool[b].item;
       if (i < rows && j < rows) return cosine(&vectors[i * dim], &vectors[j * dim], dim);
       return category_overlap(p.v.items.record(i), p.v.items.record(j));
@@ -186,8 +190,42 @@ std::vector<size_t> order(const Pass& p) {
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return p.relevance[a] > p.relevance[b]; });
-  if (order.size() > p.n_main) order.resize(p.n_main);
+  if (order.size() > n) order.resize(n);
   return order;
+}
+
+// Calibration and the category cap: the pool's categories and the user's history mix,
+// then Steck's greedy order (calibrate > 0) or the relevance order, capped by category.
+std::vector<size_t> fair_order(const Pass& p, double lambda, double share) {
+  std::unordered_map<std::string, uint32_t> index;
+  auto cats_of = [&](uint32_t item) {
+    std::vector<uint32_t> out;
+    if (const auto* rec = p.v.items.record(item))
+      for (const auto& c : rec->attrs.categories)
+        out.push_back(index.emplace(c, static_cast<uint32_t>(index.size())).first->second);
+    return out;
+  };
+  std::vector<std::vector<uint32_t>> pool_cats, history_cats;
+  for (const auto& c : p.pool) pool_cats.push_back(cats_of(c.item));
+  if (p.user != IdMap::kMissing)
+    for (const auto& e : p.v.users.history(p.user))
+      history_cats.push_back(cats_of(p.v.users.items().find(e.item)));
+  const auto target = models::category_mix(history_cats, index.size());
+  // With a cap, the whole pool in order, for the cap to walk past what it skips.
+  const size_t n = share < 1 ? p.pool.size() : p.n_main;
+  const auto ordered = lambda > 0
+                           ? models::calibrated_order(p.relevance, pool_cats, target, n, lambda)
+                           : relevance_order(p, n);
+  return models::cap_category_share(ordered, pool_cats, p.n_main, share);
+}
+
+// Positions in the pool of the n_main items to return, calibrated and capped by category
+// when the request (or the server's default) asks.
+std::vector<size_t> order(const Pass& p) {
+  const double lambda = p.r.calibrate.value_or(p.v.options.calibrate);
+  const double share = p.r.max_category_share.value_or(p.v.options.max_category_share);
+  if (lambda > 0 || share < 1) return fair_order(p, lambda, share);
+  return relevance_order(p, p.n_main);
 }
 
 // Fresh items in evenly spread exploration slots; they also fill what the other sources

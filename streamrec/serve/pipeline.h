@@ -28,7 +28,8 @@ namespace streamrec::serve {
 struct PipelineOptions {
   size_t rank_pool = 50;        // candidates the fusion ranker orders
   double context_weight = 0.3;  // weight of the context log-lift against rank-scaled relevance
-  int64_t fresh_seconds = 3 * 86400;  // items first seen this recently are "fresh"
+  int64_t fresh_seconds = 3 * 86400;             // items first seen this recently are "fresh"
+  double calibrate = 0, max_category_share = 1;  // requests' defaults (RecommendRequest)
 };
 
 // What one request reads.

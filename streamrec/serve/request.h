@@ -37,8 +37,12 @@ struct RecommendRequest {
   bool exclude_seen = true;
   std::vector<std::string> exclude;  // item ids never to return
   bool explain = false;
-  ItemFilter filter;           // categories, attribute predicates
-  double diversity = 0;        // MMR weight, 0 (pure relevance) to 1
+  ItemFilter filter;     // categories, attribute predicates
+  double diversity = 0;  // MMR weight, 0 (pure relevance) to 1
+  // Fairness re-ranking (nullopt: the server's default): calibrate 0..1 (Steck's calibrated
+  // lists: the list's category mix pulled toward the user's history; takes precedence over
+  // diversity), max_category_share 0..1 (no category above that share of the list).
+  std::optional<double> calibrate, max_category_share;
   double explore = 0;          // share of the n slots given to fresh items, 0 to 1
   data::Context context;       // device=tv, hour=20, ...
   bool exact = false;          // score every item even when the ANN index is in use

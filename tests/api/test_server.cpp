@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -249,6 +250,34 @@ TEST(Server, CatalogFiltersDiversityExplorationContext) {
       categories_in(get("/v1/recommend?user=" + user + "&n=10&diversity=0.7")["items"]);
   EXPECT_GE(diverse, plain);
   EXPECT_GE(diverse, 3u);
+
+  // Fairness re-ranking. A cap: no category above 20% of the 10 items. Calibration: the
+  // list's category mix is closer (KL, Steck's smoothing) to the user's history's.
+  const auto capped = get("/v1/recommend?user=" + user + "&n=10&max_category_share=0.2");
+  std::map<std::string, int> per_category;
+  for (const auto& it : capped["items"]) ++per_category[category_of(it["item"])];
+  for (const auto& [c, k] : per_category) EXPECT_LE(k, 2) << c;
+  const auto history = get("/v1/users/" + user + "/history");
+  auto mix_kl = [&](const json& items) {
+    std::map<std::string, double> p, q;
+    for (const auto& e : history["events"])
+      p[category_of(e["item"])] += 1.0 / history["events"].size();
+    for (const auto& it : items) q[category_of(it["item"])] += 1.0 / items.size();
+    double kl = 0;
+    for (const auto& [c, pc] : p) kl += pc * std::log(pc / (0.99 * q[c] + 0.01 * pc));
+    return kl;
+  };
+  const auto plain_list = get("/v1/recommend?user=" + user + "&n=10");
+  const auto calibrated = get("/v1/recommend?user=" + user + "&n=10&calibrate=0.9");
+  EXPECT_LT(mix_kl(calibrated["items"]), mix_kl(plain_list["items"]));
+  for (const char* bad : {"calibrate=2", "calibrate=-0.1", "max_category_share=0"}) {
+    const auto res = reader.Get(("/v1/recommend?user=" + user + "&" + bad).c_str());
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << bad;
+    EXPECT_NE(res->body.find(std::string(bad).substr(0, std::string(bad).find('='))),
+              std::string::npos)
+        << res->body;
+  }
 
   // Exploration: brand-new catalog items (no events yet) fill the explore share.
   json fresh = json::array();

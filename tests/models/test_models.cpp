@@ -231,6 +231,13 @@ TEST(Evaluate, HandComputedPopularityCase) {
   EXPECT_DOUBLE_EQ(r.metrics.at("ndcg@2"), (2.0 + 1.0 / std::log2(3.0)) / 3);
   EXPECT_DOUBLE_EQ(r.metrics.at("mrr@2"), 2.5 / 3);
   EXPECT_DOUBLE_EQ(r.metrics.at("precision@2"), 1.5 / 3);
+  // One user per activity tercile: the groups' NDCGs are the users' (1, 1, 1/log2 3).
+  EXPECT_DOUBLE_EQ(
+      r.metrics.at("ndcg@2_cold") + r.metrics.at("ndcg@2_medium") + r.metrics.at("ndcg@2_heavy"),
+      2.0 + 1.0 / std::log2(3.0));
+  EXPECT_DOUBLE_EQ(r.metrics.at("ndcg@2_gap"), 1.0 - 1.0 / std::log2(3.0));
+  EXPECT_GE(r.metrics.at("longtail@2"), 0.0);
+  EXPECT_LE(r.metrics.at("longtail@2"), 1.0);
 }
 
 // Every model learns the generator's planted structure better than popularity.

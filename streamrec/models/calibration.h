@@ -1,0 +1,34 @@
+// Re-ranking for fairness (module models: both the serving path and offline evaluation use
+// it): Steck's (2018) calibrated recommendations, and a cap on any category's share of a
+// list. Items are given by their categories (indices into the category mix). Pure
+// functions; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace streamrec::models {
+
+// A category mix: each item counts 1, split evenly over its categories; items without
+// categories count nothing. Sums to 1 (or is all zeros when no item has a category).
+std::vector<double> category_mix(std::span<const std::vector<uint32_t>> items, size_t categories);
+
+// Greedy calibrated re-ranking: picks `n` of the candidates, each time the one maximising
+// (1 - lambda) * (sum of picked relevance, min-max normalised to 0..1) - lambda *
+// KL(target || (1 - a) q + a target), q the mix of the picked list (a = 0.01). lambda 0 is
+// the relevance order. Returns candidate positions in pick order.
+std::vector<size_t> calibrated_order(std::span<const float> relevance,
+                                     std::span<const std::vector<uint32_t>> categories,
+                                     std::span<const double> target, size_t n, double lambda);
+
+// Walks `order` (candidate positions, best first) and keeps up to n of them such that no
+// category holds more than ceil(share * n) of the kept items; an item over the cap is
+// skipped (fewer than n come back when the candidates cannot fill the list otherwise).
+// share >= 1 keeps the first n.
+std::vector<size_t> cap_category_share(std::span<const size_t> order,
+                                       std::span<const std::vector<uint32_t>> categories, size_t n,
+                                       double share);
+
+}  // namespace streamrec::models

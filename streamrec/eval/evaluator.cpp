@@ -127,6 +127,59 @@ std::vector<uint32_t> fair_list(const std::vector<models::ScoredItem>& top,
   return list;
 }
 
+// Each user's relevant items: their targets without what they have in the fit data, sorted;
+// `users` gets the users with at least one.
+std::vector<std::vector<uint32_t>> relevant_items(std::span<const data::Interaction> targets,
+                                                  const models::TrainData& train,
+                                                  std::vector<uint32_t>& users) {
+  std::vector<std::vector<uint32_t>> relevant(train.num_users());
+  for (const auto& e : targets) relevant[e.user].push_back(e.item);
+  for (uint32_t u = 0; u < train.num_users(); ++u) {
+    auto& r = relevant[u];
+    std::sort(r.begin(), r.end());
+    r.erase(std::unique(r.begin(), r.end()), r.end());
+    const auto seen = train.items_of(u);
+    std::erase_if(r, [&](uint32_t i) { return std::binary_search(seen.begin(), seen.end(), i); });
+    if (!r.empty()) users.push_back(u);
+  }
+  return relevant;
+}
+
+// The means over users of the ranking metrics at cut-off K.
+void mean_metrics(std::span<const UserMetrics> per_user, size_t K,
+                  std::map<std::string, double>& out) {
+  UserMetrics sum;
+  for (const auto& m : per_user) {
+    sum.precision += m.precision;
+    sum.recall += m.recall;
+    sum.f1 += m.f1;
+    sum.ndcg += m.ndcg;
+    sum.hit += m.hit;
+    sum.mrr += m.mrr;
+    sum.map += m.map;
+  }
+  const double n = std::max<size_t>(1, per_user.size());
+  out[fmt::format("precision@{}", K)] = sum.precision / n;
+  out[fmt::format("recall@{}", K)] = sum.recall / n;
+  out[fmt::format("f1@{}", K)] = sum.f1 / n;
+  out[fmt::format("ndcg@{}", K)] = sum.ndcg / n;
+  out[fmt::format("hr@{}", K)] = sum.hit / n;
+  out[fmt::format("mrr@{}", K)] = sum.mrr / n;
+  out[fmt::format("map@{}", K)] = sum.map / n;
+}
+
+// MAE and RMSE of the model's predicted ratings of the targets.
+void rating_metrics(const models::Recommender& model, std::span<const data::Interaction> targets,
+                    std::map<std::string, double>& out) {
+  std::vector<float> pred, actual;
+  for (const auto& e : targets) {
+    pred.push_back(model.predict(e.user, e.item));
+    actual.push_back(e.value);
+  }
+  out["mae"] = mae(pred, actual);
+  out["rmse"] = rmse(pred, actual);
+}
+
 }  // namespace
 
 std::vector<std::string> metric_names(const std::vector<size_t>& ks) {
@@ -164,19 +217,8 @@ EvalResult evaluate(models::Recommender& model, const data::Dataset& ds, const S
   std::vector<uint32_t> non_candidates;
   for (uint32_t i = 0; i < n_items; ++i)
     if (!candidate[i]) non_candidates.push_back(i);
-
-  // Relevant items per user.
-  std::vector<std::vector<uint32_t>> relevant(n_users);
-  for (const auto& e : targets) relevant[e.user].push_back(e.item);
   std::vector<uint32_t> users;
-  for (uint32_t u = 0; u < n_users; ++u) {
-    auto& r = relevant[u];
-    std::sort(r.begin(), r.end());
-    r.erase(std::unique(r.begin(), r.end()), r.end());
-    const auto seen = train.items_of(u);
-    std::erase_if(r, [&](uint32_t i) { return std::binary_search(seen.begin(), seen.end(), i); });
-    if (!r.empty()) users.push_back(u);
-  }
+  const auto relevant = relevant_items(targets, train, users);
 
   const size_t max_k = o.ks.empty() ? 10 : *std::max_element(o.ks.begin(), o.ks.end());
   size_t n_cats = 0;
@@ -214,27 +256,7 @@ EvalResult evaluate(models::Recommender& model, const data::Dataset& ds, const S
   result.eval_seconds = seconds_since(t1);
   result.users = users.size();
 
-  const double n = std::max<size_t>(1, users.size());
-  for (size_t k = 0; k < o.ks.size(); ++k) {
-    UserMetrics sum;
-    for (const auto& m : per_k[k]) {
-      sum.precision += m.precision;
-      sum.recall += m.recall;
-      sum.f1 += m.f1;
-      sum.ndcg += m.ndcg;
-      sum.hit += m.hit;
-      sum.mrr += m.mrr;
-      sum.map += m.map;
-    }
-    const size_t K = o.ks[k];
-    result.metrics[fmt::format("precision@{}", K)] = sum.precision / n;
-    result.metrics[fmt::format("recall@{}", K)] = sum.recall / n;
-    result.metrics[fmt::format("f1@{}", K)] = sum.f1 / n;
-    result.metrics[fmt::format("ndcg@{}", K)] = sum.ndcg / n;
-    result.metrics[fmt::format("hr@{}", K)] = sum.hit / n;
-    result.metrics[fmt::format("mrr@{}", K)] = sum.mrr / n;
-    result.metrics[fmt::format("map@{}", K)] = sum.map / n;
-  }
+  for (size_t k = 0; k < o.ks.size(); ++k) mean_metrics(per_k[k], o.ks[k], result.metrics);
   // Beyond-accuracy metrics on the first cut-off.
   const size_t k0 = o.ks.empty() ? 10 : o.ks.front();
   std::vector<std::vector<uint32_t>> cut(lists.size());
@@ -250,15 +272,8 @@ EvalResult evaluate(models::Recommender& model, const data::Dataset& ds, const S
   exposure_metrics(ds, users, cut, popularity, train, k0, result.metrics);
   if (!o.ks.empty()) group_metrics(users, per_k[0], fit_events, n_users, k0, result.metrics);
 
-  if (model.predicts_ratings() && ds.explicit_ratings) {
-    std::vector<float> pred, actual;
-    for (const auto& e : targets) {
-      pred.push_back(model.predict(e.user, e.item));
-      actual.push_back(e.value);
-    }
-    result.metrics["mae"] = mae(pred, actual);
-    result.metrics["rmse"] = rmse(pred, actual);
-  }
+  if (model.predicts_ratings() && ds.explicit_ratings)
+    rating_metrics(model, targets, result.metrics);
   return result;
 }
 

@@ -85,7 +85,7 @@ void exposure_metrics(const data::Dataset& ds, std::span<const uint32_t> users,
     const auto [p, hp] = mix(train.items_of(users[x]));
     const auto [q, hq] = mix(cut[x]);
     if (hp == 0 || hq == 0) continue;
-    sum += calibration_kl(p, q);
+    sum += models::calibration_kl(p, q);
     ++n;
   }
   if (n > 0) out[fmt::format("calibration_kl@{}", k)] = sum / n;

@@ -87,14 +87,6 @@ double long_tail_share(const std::vector<std::vector<uint32_t>>& lists,
   return n ? static_cast<double>(tail) / n : 0;
 }
 
-double calibration_kl(std::span<const double> p, std::span<const double> q, double a) {
-  SR_ASSERT(p.size() == q.size());
-  double kl = 0;
-  for (size_t c = 0; c < p.size(); ++c)
-    if (p[c] > 0) kl += p[c] * std::log(p[c] / ((1 - a) * q[c] + a * p[c]));
-  return kl;
-}
-
 double mae(std::span<const float> p, std::span<const float> a) {
   SR_ASSERT(p.size() == a.size());
   if (p.empty()) return 0;

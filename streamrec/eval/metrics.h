@@ -31,10 +31,7 @@ double average_popularity(const std::vector<std::vector<uint32_t>>& lists,
 // Fairness on the item side. Share of recommended items that are not `head` items (the
 // popular ones: head[i] != 0), the long tail's share of exposure.
 double long_tail_share(const std::vector<std::vector<uint32_t>>& lists, std::span<const char> head);
-// Steck's (2018) miscalibration of one list: KL(p || (1 - a) q + a p) of the user's
-// category mix in their history `p` against the list's `q` (both sum to 1 over the same
-// categories; `a` keeps it finite where q is 0). 0 = the list mirrors the history.
-double calibration_kl(std::span<const double> p, std::span<const double> q, double a = 0.01);
+// (Calibration KL: models::calibration_kl, shared with the re-ranking.)
 
 double mae(std::span<const float> predicted, std::span<const float> actual);
 double rmse(std::span<const float> predicted, std::span<const float> actual);

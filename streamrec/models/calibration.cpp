@@ -21,9 +21,9 @@ std::vector<double> category_mix(std::span<const std::vector<uint32_t>> items, s
 
 namespace {
 
-// KL(p || (1 - a) q + a p) for q = counts / total.
-double miscalibration(std::span<const double> p, std::span<const double> counts, double total) {
-  constexpr double a = 0.01;
+// calibration_kl(p, counts / total) without making the quotient vector (the greedy loop).
+double miscalibration(std::span<const double> p, std::span<const double> counts, double total,
+                      double a = 0.01) {
   double kl = 0;
   for (size_t c = 0; c < p.size(); ++c)
     if (p[c] > 0) {
@@ -34,6 +34,10 @@ double miscalibration(std::span<const double> p, std::span<const double> counts,
 }
 
 }  // namespace
+
+double calibration_kl(std::span<const double> p, std::span<const double> q, double a) {
+  return miscalibration(p, q, 1.0, a);
+}
 
 std::vector<size_t> calibrated_order(std::span<const float> relevance,
                                      std::span<const std::vector<uint32_t>> categories,

@@ -15,6 +15,11 @@ namespace streamrec::models {
 // categories count nothing. Sums to 1 (or is all zeros when no item has a category).
 std::vector<double> category_mix(std::span<const std::vector<uint32_t>> items, size_t categories);
 
+// Steck's (2018) miscalibration of a list: KL(p || (1 - a) q + a p) of the user's category
+// mix in their history `p` against the list's `q` (over the same categories; `a` keeps it
+// finite where q is 0). 0 = the list mirrors the history.
+double calibration_kl(std::span<const double> p, std::span<const double> q, double a = 0.01);
+
 // Greedy calibrated re-ranking: picks `n` of the candidates, each time the one maximising
 // (1 - lambda) * (sum of picked relevance, min-max normalised to 0..1) - lambda *
 // KL(target || (1 - a) q + a target), q the mix of the picked list (a = 0.01). lambda 0 is

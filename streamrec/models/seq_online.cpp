@@ -124,8 +124,8 @@ size_t SeqModel::expire(std::span<const uint32_t> idle_users,
   }
   if (n == 0) return 0;
   st.online.rebuild_pool(st.seqs);
-  std::sort(changed.begin(), changed.end());
-  refresh_vectors_after_step(&changed);
+  // Item rows are recomputed only when some went (idle users' vectors are marked stale).
+  if (!changed.empty()) refresh_vectors_after_step(&changed);
   return n;
 }
 

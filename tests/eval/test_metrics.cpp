@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "streamrec/eval/metrics.h"
+#include "streamrec/models/calibration.h"
 
 namespace streamrec::eval {
 namespace {
@@ -60,11 +61,11 @@ TEST(Metrics, LongTailShareAndCalibration) {
   EXPECT_DOUBLE_EQ(long_tail_share({}, head), 0.0);
   // A list that mirrors the history is calibrated; one that drops a category is not.
   const std::vector<double> p = {0.5, 0.5}, same = {0.5, 0.5}, one = {1.0, 0.0};
-  EXPECT_NEAR(calibration_kl(p, same), 0.0, 1e-12);
+  EXPECT_NEAR(models::calibration_kl(p, same), 0.0, 1e-12);
   const double want = 0.5 * std::log(0.5 / (0.99 * 1.0 + 0.01 * 0.5)) +
                       0.5 * std::log(0.5 / (0.99 * 0.0 + 0.01 * 0.5));
-  EXPECT_NEAR(calibration_kl(p, one), want, 1e-12);
-  EXPECT_GT(calibration_kl(p, one), 1.0);
+  EXPECT_NEAR(models::calibration_kl(p, one), want, 1e-12);
+  EXPECT_GT(models::calibration_kl(p, one), 1.0);
 }
 
 }  // namespace

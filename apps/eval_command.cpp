@@ -1,6 +1,7 @@
 // `streamrec eval`: one protocol over several models, or over a trained artifact (--load).
 #include "commands.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -110,7 +111,11 @@ void run_split(Built& built, const std::vector<std::string>& names, const EvalRu
     results.back().model = names[x];
     m->set_progress({});
   }
-  fmt::print("{}", eval::format_table(results, ranking_columns(eo.ks, ds.explicit_ratings)));
+  auto columns = ranking_columns(eo.ks, ds.explicit_ratings);
+  if (std::any_of(results.begin(), results.end(),
+                  [](const auto& r) { return r.metrics.count("dp_epsilon") > 0; }))
+    columns.push_back("dp_epsilon");
+  fmt::print("{}", eval::format_table(results, columns));
   if (!json.empty()) write_text(json, eval::results_json(results, meta));
 }
 

@@ -15,6 +15,7 @@
 #include "streamrec/core/serialize.h"
 #include "streamrec/eval/split.h"
 #include "streamrec/models/artifact.h"
+#include "streamrec/models/privacy.h"
 #include "streamrec/models/registry.h"
 #include "streamrec/models/seq.h"
 
@@ -88,6 +89,14 @@ void add_train_command(CLI::App& app) {
                      {"validation_ndcg10", r.best_ndcg},
                      {"sequences_per_second", r.sequences_per_second}};
     }
+    if (const auto* p = model->privacy())
+      meta["privacy"] = {{"epsilon", p->epsilon},
+                         {"delta", p->delta},
+                         {"noise_multiplier", p->noise},
+                         {"clip", p->clip},
+                         {"sample_rate", p->sample_rate},
+                         {"steps", p->steps},
+                         {"users", p->users}};
     write_train_output(*out, *model, ds, meta);
     fmt::print("{} fitted in {:.1f} s on {} events; wrote {}\n", *spec, seconds, ds.events.size(),
                *out);

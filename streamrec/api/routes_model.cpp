@@ -35,6 +35,19 @@ json versions_json(const std::vector<engine::VersionInfo>& versions) {
   return list;
 }
 
+json privacy_json(const models::PrivacyReport* p) {
+  if (!p) return nullptr;
+  return {{"epsilon", p->epsilon},
+          {"delta", p->delta},
+          {"noise_multiplier", p->noise},
+          {"clip", p->clip},
+          {"sample_rate", p->sample_rate},
+          {"fit_steps", p->steps},
+          {"online_steps", p->online_steps},
+          {"users", p->users},
+          {"epsilon_all_versions", p->epsilon_all_versions}};
+}
+
 }  // namespace
 
 void add_model_routes(RouteTable& t) {
@@ -43,6 +56,7 @@ void add_model_routes(RouteTable& t) {
     send_json(res, 200,
               {{"model", engine.model_spec()},
                {"version", engine.model_version()},
+               {"privacy", privacy_json(engine.privacy().get())},
                {"retrain", retrain_json(engine.retrain_status())}});
   }));
   t.server.Get("/v1/model/versions", t.route(Role::kRead, [&engine](const auto&, auto& res) {

@@ -310,6 +310,12 @@ EngineStats Engine::stats() const {
   const auto ann = ann_.status();
   s.ann_updates = ann.updates;
   s.online_loss = online_loss_;
+  if (const auto p = privacy_.load()) {
+    s.dp_epsilon = p->epsilon;
+    s.dp_online_steps = p->online_steps;
+  } else {
+    s.dp_epsilon = std::numeric_limits<double>::quiet_NaN();
+  }
   s.ranker_steps = ranker_steps_;
   s.model_rows = model_rows_;
   s.model_bytes = model_bytes_;

@@ -42,6 +42,7 @@
 #include "streamrec/engine/options.h"
 #include "streamrec/engine/types.h"
 #include "streamrec/models/artifact.h"
+#include "streamrec/models/privacy.h"
 #include "streamrec/models/ranker.h"
 #include "streamrec/models/recommender.h"
 #include "streamrec/serve/ann_upkeep.h"
@@ -136,6 +137,9 @@ class Engine {
   RetrainStatus retrain_status() const;
   uint64_t model_version() const;
   const std::string& model_spec() const { return options_.model; }
+  // What the live model spent of its differential privacy (null: no DP), and with every
+  // model published since the start composed (epsilon_all_versions): /v1/model.
+  std::shared_ptr<const models::PrivacyReport> privacy() const { return privacy_.load(); }
   // The kept versions, oldest first.
   std::vector<VersionInfo> versions() const;
   // Makes a kept version's snapshot the live model again (as a new version, learning goes
@@ -315,8 +319,14 @@ class Engine {
   std::thread sampler_;
 
   serve::AnnUpkeep ann_;  // the ANN index kept in step with the serving copies (own lock)
+  // The learning model's figures for stats (note_model_state, learner lock held).
   std::atomic<double> online_loss_{0};
   std::atomic<uint64_t> model_rows_{0}, model_bytes_{0};
+  std::atomic<std::shared_ptr<const models::PrivacyReport>> privacy_;
+  // What the models replaced since the start spent (DP), and the model last noted.
+  models::RdpAccountant privacy_retired_;
+  const models::Recommender* noted_model_ = nullptr;
+  void note_model_state();
 
   std::atomic<int64_t> start_ms_{0};  // wall clock at start (the retrain schedule's origin)
   train::Retrainer retrainer_{[this](train::RetrainStatus& s) { retrain(s); }};

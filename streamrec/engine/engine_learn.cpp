@@ -124,11 +124,27 @@ void Engine::learn_batch(std::vector<train::Queued>& batch) {
     ranker_x_.clear();
     ranker_y_.clear();
   }
+  note_model_state();
+  last_user_ = batch.front().user_index;
+}
+
+void Engine::note_model_state() {
   online_loss_ = model_->online_loss();
   const auto size = model_->size();
   model_rows_ = size.rows;
   model_bytes_ = size.bytes;
-  last_user_ = batch.front().user_index;
+  if (model_.get() != noted_model_) {  // a new model: the last one's spending is final
+    if (const auto last = privacy_.load()) privacy_retired_.add(last->accountant);
+    noted_model_ = model_.get();
+  }
+  std::shared_ptr<models::PrivacyReport> report;
+  if (const auto* p = model_->privacy()) {
+    report = std::make_shared<models::PrivacyReport>(*p);
+    auto all = privacy_retired_;
+    all.add(p->accountant);
+    report->epsilon_all_versions = all.epsilon(p->delta);
+  }
+  privacy_.store(report);
 }
 
 void Engine::maybe_expire() {

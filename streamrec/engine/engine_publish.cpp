@@ -200,6 +200,7 @@ void Engine::publish_version(const std::string& reason, size_t events_learned,
   v.events_learned = events_learned;
   v.live_hr10 = metrics_.live_means().first;
   versions_.add(std::move(v), bytes);
+  note_model_state();  // a new version may be a new model
 }
 
 std::vector<VersionInfo> Engine::versions() const { return versions_.list(); }

@@ -72,6 +72,12 @@ const Metric kMetrics[] = {
      "model_rows", 1, SR_FIELD(model_rows)},
     {"model_bytes", kGauge, "parameter + optimizer bytes of the model", "streamrec_model_bytes",
      kValue, "model_mb", 1e-6, SR_FIELD(model_bytes)},
+    {"dp_epsilon", kGauge,
+     "user-level differential privacy: epsilon the model has spent, fit and online steps "
+     "(NaN: no DP)",
+     "streamrec_dp_epsilon", kValue, "dp_epsilon", 1, SR_FIELD(dp_epsilon)},
+    {"dp_online_steps", kCounter, "online DP-SGD steps the model ran within its budget", nullptr,
+     kNone, nullptr, 1, SR_FIELD(dp_online_steps)},
     {"ann_items", kGauge, "items in the ANN index (0: not in use)", "streamrec_ann_items", kNone,
      nullptr, 1, SR_FIELD(ann_items)},
     {"ann_updates", kCounter, "rows (re)inserted into the ANN index", nullptr, kNone, nullptr, 1,

@@ -31,6 +31,8 @@ struct EngineStats {
   double last_publish_ms = 0;
   double online_loss = 0;
   uint64_t model_rows = 0, model_bytes = 0;
+  double dp_epsilon = 0;  // NaN: the model has no differential privacy
+  uint64_t dp_online_steps = 0;
   uint64_t ann_items = 0, ann_updates = 0;
   bool ann_current = false;
   uint64_t query_jobs = 0, query_batches = 0;

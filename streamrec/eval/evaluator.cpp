@@ -12,6 +12,7 @@
 #include "streamrec/core/parallel.h"
 #include "streamrec/eval/metrics.h"
 #include "streamrec/models/calibration.h"
+#include "streamrec/models/privacy.h"
 
 namespace streamrec::eval {
 namespace {
@@ -210,6 +211,7 @@ EvalResult evaluate(models::Recommender& model, const data::Dataset& ds, const S
   const auto t0 = std::chrono::steady_clock::now();
   if (fit) model.fit(train);
   result.fit_seconds = seconds_since(t0);
+  if (const auto* p = model.privacy()) result.metrics["dp_epsilon"] = p->epsilon;
 
   // Non-candidates: items without any event.
   std::vector<char> candidate(n_items, 0);

@@ -18,6 +18,8 @@ class BinaryReader;
 
 namespace streamrec::models {
 
+struct PrivacyReport;
+
 // Training data: time-ordered events plus a per-user CSR of distinct items. Items of a
 // user are sorted by index; `values` sums the event values of repeated pairs. Ids are the
 // dense indices of `catalog` (which may be null for data without attributes).
@@ -127,6 +129,10 @@ class Recommender {
   // model's window), averaged over heads and blocks and renormalised over the history's
   // positions, so the weights sum to 1. Empty for other models and users without history.
   virtual std::vector<std::pair<uint32_t, float>> attention(uint32_t user) const { return {}; }
+
+  // Models trained with user-level differential privacy (privacy.h, the dp_* params): what
+  // the fit and the online steps since spent. Null for a model without DP (or not fitted).
+  virtual const PrivacyReport* privacy() const { return nullptr; }
 
   // The state TTL: forgets `idle_users` (no event left in the window: served as new users
   // from now on) and `idle_items` (no event in the window: what was learned of them goes).

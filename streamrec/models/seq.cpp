@@ -4,49 +4,53 @@ namespace streamrec::models {
 
 SeqModel::SeqModel(Params params) : params_(std::move(params)) {
   parse_fields(params_.str("features"));  // a bad field list fails at construction
+  SR_INPUT_CHECK(!DpConfig::from(params_).enabled || params_.integer("negatives") == 0,
+                 "seq: differential privacy trains with the full softmax; negatives {} must be 0",
+                 params_.integer("negatives"));
 }
 SeqModel::~SeqModel() = default;
 
 Params SeqModel::declare_params() {
-  return Params(
-      "seq",
-      {ParamSpec::choice("encoder", "sasrec", {"sasrec", "gru", "lstm"}, "sequence encoder"),
-       ParamSpec::integer("dim", 64, 4, 1024, "embedding and hidden size"),
-       ParamSpec::integer("maxlen", 200, 2, 4096, "most recent items encoded"),
-       ParamSpec::integer("blocks", 2, 1, 16, "self-attention blocks"),
-       ParamSpec::integer("heads", 1, 1, 16, "attention heads (dim must divide)"),
-       ParamSpec::real("dropout", 0.2, 0.0, 0.9, "dropout rate"),
-       ParamSpec::real("lr", 0.002, 1e-6, 1.0, "Adam learning rate (dense and item rows)"),
-       ParamSpec::integer("batch", 128, 1, 65536, "sequences per step"),
-       ParamSpec::integer("epochs", 200, 1, 100000, "most epochs"),
-       ParamSpec::integer("eval_every", 5, 1, 1000, "epochs between validation checks"),
-       ParamSpec::integer("patience", 6, 1, 1000, "checks without improvement before stopping"),
-       ParamSpec::integer("online_batch", 64, 1, 65536,
-                          "online: observed events per micro-batch step"),
-       ParamSpec::integer("online_replay", 64, 0, 65536,
-                          "online: older users' sequences mixed into each step (forgetting)"),
-       ParamSpec::integer("negatives", 0, 0, 1 << 24,
-                          "fit: sampled softmax over the batch's items plus this many uniform "
-                          "negatives (0: full softmax over the catalog)"),
-       ParamSpec::choice("online_targets", "new", {"new", "all"},
-                         "online: a step trains every position of the queued users' sequences "
-                         "(all) or only their new events' (new)"),
-       ParamSpec::integer("online_negatives", -1, -1, 1 << 24,
-                          "online: sampled softmax over the batch's items plus this many "
-                          "uniform negatives (0: full softmax over the catalog; -1: full "
-                          "softmax up to 20,000 items, 1,000 negatives above)"),
-       ParamSpec::string("features", "none",
-                         "item tower: attribute fields added to each item's id row, joined "
-                         "by '+' (categories, title, tags, numeric, image), all, or none; "
-                         "items without events are then scored by them (cold start)"),
-       ParamSpec::integer("image_size", 32, 8, 256, "item images are resized to this square"),
-       ParamSpec::real("id_dropout", 0.1, 0.0, 1.0,
-                       "item tower: share of id rows dropped per training step, so the "
-                       "attribute part learns to stand alone"),
-       ParamSpec::integer("warm_refit_epochs", 0, 0, 100000,
-                          "0: every fit starts afresh; N: a refit of a fitted model continues "
-                          "from its weights (new items get rows) for at most N epochs"),
-       ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")});
+  std::vector<ParamSpec> specs{
+      ParamSpec::choice("encoder", "sasrec", {"sasrec", "gru", "lstm"}, "sequence encoder"),
+      ParamSpec::integer("dim", 64, 4, 1024, "embedding and hidden size"),
+      ParamSpec::integer("maxlen", 200, 2, 4096, "most recent items encoded"),
+      ParamSpec::integer("blocks", 2, 1, 16, "self-attention blocks"),
+      ParamSpec::integer("heads", 1, 1, 16, "attention heads (dim must divide)"),
+      ParamSpec::real("dropout", 0.2, 0.0, 0.9, "dropout rate"),
+      ParamSpec::real("lr", 0.002, 1e-6, 1.0, "Adam learning rate (dense and item rows)"),
+      ParamSpec::integer("batch", 128, 1, 65536, "sequences per step"),
+      ParamSpec::integer("epochs", 200, 1, 100000, "most epochs"),
+      ParamSpec::integer("eval_every", 5, 1, 1000, "epochs between validation checks"),
+      ParamSpec::integer("patience", 6, 1, 1000, "checks without improvement before stopping"),
+      ParamSpec::integer("online_batch", 64, 1, 65536,
+                         "online: observed events per micro-batch step"),
+      ParamSpec::integer("online_replay", 64, 0, 65536,
+                         "online: older users' sequences mixed into each step (forgetting)"),
+      ParamSpec::integer("negatives", 0, 0, 1 << 24,
+                         "fit: sampled softmax over the batch's items plus this many uniform "
+                         "negatives (0: full softmax over the catalog)"),
+      ParamSpec::choice("online_targets", "new", {"new", "all"},
+                        "online: a step trains every position of the queued users' sequences "
+                        "(all) or only their new events' (new)"),
+      ParamSpec::integer("online_negatives", -1, -1, 1 << 24,
+                         "online: sampled softmax over the batch's items plus this many "
+                         "uniform negatives (0: full softmax over the catalog; -1: full "
+                         "softmax up to 20,000 items, 1,000 negatives above)"),
+      ParamSpec::string("features", "none",
+                        "item tower: attribute fields added to each item's id row, joined "
+                        "by '+' (categories, title, tags, numeric, image), all, or none; "
+                        "items without events are then scored by them (cold start)"),
+      ParamSpec::integer("image_size", 32, 8, 256, "item images are resized to this square"),
+      ParamSpec::real("id_dropout", 0.1, 0.0, 1.0,
+                      "item tower: share of id rows dropped per training step, so the "
+                      "attribute part learns to stand alone"),
+      ParamSpec::integer("warm_refit_epochs", 0, 0, 100000,
+                         "0: every fit starts afresh; N: a refit of a fitted model continues "
+                         "from its weights (new items get rows) for at most N epochs"),
+      ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")};
+  for (auto& spec : dp_param_specs()) specs.push_back(std::move(spec));
+  return Params("seq", std::move(specs));
 }
 
 void SeqModel::prepare_fit(const TrainData& data, bool warm) {
@@ -175,6 +179,52 @@ void SeqModel::train_epochs(std::vector<uint32_t>& train_users,
   report_.sequences_per_second = train_seconds > 0 ? sequences / train_seconds : 0;
 }
 
+void SeqModel::train_private(const std::vector<uint32_t>& train_users, bool warm) {
+  auto& st = *state_;
+  const auto dp = DpConfig::from(params_);
+  const double n = static_cast<double>(train_users.size());
+  const int64_t epochs = params_.integer(warm ? "warm_refit_epochs" : "epochs");
+  const double q = n > 0 ? std::min(1.0, static_cast<double>(params_.integer("batch")) / n) : 1.0;
+  // No one to learn from: no step (noise alone would only blur the initial weights).
+  const auto steps =
+      n > 0 ? static_cast<uint64_t>(std::ceil(static_cast<double>(epochs) / q)) : uint64_t{0};
+  const double noise = dp.target_epsilon > 0 && steps > 0
+                           ? RdpAccountant::calibrate(dp.target_epsilon, dp.delta, q, steps)
+                       : dp.noise > 0 ? dp.noise
+                                      : RdpAccountant::calibrate(dp.target_epsilon, dp.delta, 1.0,
+                                                                 std::max<int64_t>(1, epochs));
+  if (!warm) privacy_ = {};  // a warm refit composes with what the model spent before
+  privacy_.enabled = true;
+  privacy_.delta = dp.delta;
+  privacy_.clip = dp.clip;
+  privacy_.noise = noise;
+  privacy_.sample_rate = q;
+  privacy_.users = train_users.size();
+  log::info(
+      "seq DP-SGD: {} users, sampling rate {:.4f}, {} steps, noise multiplier {:.3f}, "
+      "clip {}",
+      train_users.size(), q, steps, noise, dp.clip);
+  std::uniform_real_distribution<double> coin(0.0, 1.0);
+  const auto t0 = std::chrono::steady_clock::now();
+  uint64_t sequences = 0;
+  st.dense.encoder->train();
+  std::vector<uint32_t> sample;
+  for (uint64_t step = 1; step <= steps; ++step) {
+    sample.clear();  // Poisson sampling: each user independently, as the accountant assumes
+    for (const uint32_t u : train_users)
+      if (coin(st.rng) < q) sample.push_back(u);
+    st.dp_step(sample, dp.clip, noise, q * n);
+    sequences += sample.size();
+    report_progress(step, steps);
+  }
+  privacy_.accountant.add(q, noise, steps);
+  privacy_.steps += steps;
+  privacy_.epsilon = privacy_.accountant.epsilon(dp.delta);
+  const double seconds = seconds_since(t0);
+  report_.epochs = report_.best_epoch = static_cast<int>(epochs);
+  report_.sequences_per_second = seconds > 0 ? sequences / seconds : 0;
+}
+
 void SeqModel::fit(const TrainData& data) {
   const auto start = std::chrono::steady_clock::now();
   use_torch_threads();
@@ -193,14 +243,22 @@ void SeqModel::fit(const TrainData& data) {
   }
   report_ = {};
   report_.best_ndcg = -1;
-  train_epochs(train_users, valid_users, warm);
+  if (DpConfig::from(params_).enabled)
+    train_private(train_users, warm);
+  else
+    train_epochs(train_users, valid_users, warm);
   // Final representations: every user's full fitted sequence, every item's row.
   state_->online.rebuild_pool(state_->seqs);
   refresh_vectors();
   report_.seconds = seconds_since(start);
-  log::info("seq ({}): {} epochs, best {} (validation ndcg@10 {:.4f}), {:.0f} sequences/s",
-            params_.str("encoder"), report_.epochs, report_.best_epoch, report_.best_ndcg,
-            report_.sequences_per_second);
+  if (privacy_.enabled)
+    log::info("seq ({}, DP): {} epochs, epsilon {:.3f} at delta {}, {:.0f} sequences/s",
+              params_.str("encoder"), report_.epochs, privacy_.epsilon, privacy_.delta,
+              report_.sequences_per_second);
+  else
+    log::info("seq ({}): {} epochs, best {} (validation ndcg@10 {:.4f}), {:.0f} sequences/s",
+              params_.str("encoder"), report_.epochs, report_.best_epoch, report_.best_ndcg,
+              report_.sequences_per_second);
 }
 
 void SeqModel::build_state(int64_t n_rows) {
@@ -251,6 +309,15 @@ void SeqModel::save(BinaryWriter& out) const {
   std::ostringstream image;
   if (st.tower.image_tower) torch::save(st.tower.image_tower, image);
   out.str(image.str());
+  if (DpConfig::from(params_).enabled) {  // (a model without DP writes nothing here)
+    out.u8(privacy_.enabled);
+    out.f64(privacy_.noise);
+    out.f64(privacy_.sample_rate);
+    out.u64(privacy_.steps);
+    out.u64(privacy_.online_steps);
+    out.u64(privacy_.users);
+    for (const double r : privacy_.accountant.rdp()) out.f64(r);
+  }
 }
 
 void SeqModel::load(BinaryReader& in) {
@@ -274,6 +341,21 @@ void SeqModel::load(BinaryReader& in) {
   st.tower.load_content(in, "seq snapshot", n_items_);
   std::istringstream image(in.str());
   if (st.tower.image_tower) torch::load(st.tower.image_tower, image);
+  privacy_ = {};
+  if (const auto dp = DpConfig::from(params_); dp.enabled) {
+    privacy_.enabled = in.u8() != 0;
+    privacy_.noise = in.f64();
+    privacy_.sample_rate = in.f64();
+    privacy_.steps = in.u64();
+    privacy_.online_steps = in.u64();
+    privacy_.users = in.u64();
+    std::vector<double> rdp(RdpAccountant::orders().size());
+    for (double& r : rdp) r = in.f64();
+    privacy_.accountant = RdpAccountant(rdp);
+    privacy_.delta = dp.delta;
+    privacy_.clip = dp.clip;
+    privacy_.epsilon = privacy_.accountant.epsilon(dp.delta);
+  }
   st.online.rebuild_pool(st.seqs);
   // User vectors are computed when first scored (a loaded copy may serve few of them).
   st.cache.invalidate_users(st.seqs.size());

@@ -20,6 +20,7 @@
 #include <limits>
 #include <memory>
 
+#include "streamrec/models/privacy.h"
 #include "streamrec/models/recommender.h"
 
 namespace streamrec::models {
@@ -54,6 +55,15 @@ class SeqModel final : public Recommender {
   // softmax and, without attributes, the candidates until its next event).
   size_t expire(std::span<const uint32_t> idle_users,
                 std::span<const uint32_t> idle_items) override;
+  // With dp_epsilon or dp_noise (user-level DP-SGD, privacy.h): each step samples every user
+  // with probability batch / users (Poisson), clips each sampled user's gradient (their
+  // sequence's loss; dense weights and all item rows together) to dp_clip and adds Gaussian
+  // noise to the sum; the fit runs exactly `epochs` epochs on every fitted event and keeps
+  // the last weights (no validation-based stopping: it would read the data outside the
+  // accountant). Online, an event extends its user's own input at once; a step on the
+  // weights (the queued users and the replay sample, each once, at the fit's noise; counted
+  // as sampling rate 1) runs only while the epsilon spent stays within dp_max_epsilon.
+  const PrivacyReport* privacy() const override { return privacy_.enabled ? &privacy_ : nullptr; }
   uint64_t online_steps() const { return online_steps_; }
   // Uniform negatives of an online step (0: full softmax): the param, or when it is -1 (the
   // default) 0 up to 20,000 items and 1,000 above.
@@ -98,11 +108,17 @@ class SeqModel final : public Recommender {
   double validation_ndcg(const std::vector<uint32_t>& valid_users);
   void train_epochs(std::vector<uint32_t>& train_users, const std::vector<uint32_t>& valid_users,
                     bool warm);
+  // The DP fit: Poisson-sampled steps for `epochs` epochs at the calibrated noise.
+  void train_private(const std::vector<uint32_t>& train_users, bool warm);
+  // A DP online step on the queued users (each once); false when it would spend more than
+  // dp_max_epsilon (the weights then stay).
+  bool flush_private(std::vector<uint32_t>& users, std::vector<uint32_t>& last_targets);
   // `changed`: the only items whose rows may have changed (null: any of them).
   void refresh_vectors_after_step(const std::vector<uint32_t>* changed = nullptr);
 
   std::unique_ptr<State> state_;
   FitReport report_;
+  PrivacyReport privacy_;
   uint64_t online_steps_ = 0;
   double online_loss_ = std::numeric_limits<double>::quiet_NaN();  // moving average
 };

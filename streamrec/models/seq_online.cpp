@@ -187,18 +187,44 @@ void SeqModel::flush() {
   }
   users.erase(std::unique(users.begin(), users.end()), users.end());
   // Replay: a sample of users seen before, against forgetting what the batch does not show.
+  // Under DP each user is in a step at most once (their gradient is what is clipped).
   const auto replay = static_cast<size_t>(params_.integer("online_replay"));
   if (!st.online.replay_pool.empty())
-    for (size_t r = 0; r < replay; ++r)
-      users.push_back(st.online.replay_pool[st.rng() % st.online.replay_pool.size()]);
+    for (size_t r = 0; r < replay; ++r) {
+      const uint32_t u = st.online.replay_pool[st.rng() % st.online.replay_pool.size()];
+      if (!privacy_.enabled || std::find(users.begin(), users.end(), u) == users.end())
+        users.push_back(u);
+    }
   if (only_new) last_targets.resize(users.size(), 0);
   st.dense.encoder->train();
-  st.train_step(users, 0, online_negatives(), last_targets);
+  if (privacy_.enabled) {
+    // Without a step the sequences still grew (their users' vectors are stale already).
+    if (!flush_private(users, last_targets)) return;
+  } else {
+    st.train_step(users, 0, online_negatives(), last_targets);
+  }
   ++online_steps_;
   // Moves by 10% per step (about the last ten micro-batches).
   online_loss_ =
       std::isnan(online_loss_) ? st.dense.last_loss : 0.9 * online_loss_ + 0.1 * st.dense.last_loss;
   refresh_vectors_after_step(st.step_all ? nullptr : &st.step_rows);
+}
+
+bool SeqModel::flush_private(std::vector<uint32_t>& users, std::vector<uint32_t>& last_targets) {
+  const auto dp = DpConfig::from(params_);
+  // An online step's users are chosen by their activity, not sampled: it counts as rate 1.
+  RdpAccountant next = privacy_.accountant;
+  next.add(1.0, privacy_.noise, 1);
+  const double epsilon = next.epsilon(dp.delta);
+  if (dp.max_epsilon <= 0 || epsilon > dp.max_epsilon) return false;
+  // A fixed denominator (the configured step size), so that it says nothing of the users.
+  const auto expected =
+      static_cast<double>(params_.integer("online_batch") + params_.integer("online_replay"));
+  state_->dp_step(users, dp.clip, privacy_.noise, expected, last_targets);
+  privacy_.accountant = std::move(next);
+  privacy_.epsilon = epsilon;
+  ++privacy_.online_steps;
+  return true;
 }
 
 void SeqModel::set_item_attributes(std::span<const uint32_t> items,

@@ -20,6 +20,7 @@
 #include "streamrec/core/parallel.h"
 #include "streamrec/core/serialize.h"
 #include "streamrec/core/simd.h"
+#include "streamrec/models/dp_sgd.h"
 #include "streamrec/models/seq_content.h"
 #include "streamrec/models/seq_items.h"
 #include "streamrec/models/seq_net.h"
@@ -233,6 +234,57 @@ struct SeqModel::State {
     loss.backward();
     dense.opt->step();
     dense.last_loss = loss.item<double>();
+  }
+
+  // One DP-SGD step (SeqModel::privacy()): each of `users` (each at most once) contributes
+  // the gradient of their own sequence's loss (full softmax: a sampled one would let other
+  // users pick a user's negatives), clipped to `clip` over the item rows and dense weights
+  // together; the sum gets noise of std noise x clip on every trainable coordinate and is
+  // divided by `expected` (the expected users per step), then the optimizers step. A step
+  // with no user still adds its noise (the accountant counts every step). `last_targets`
+  // as in train_step.
+  void dp_step(std::span<const uint32_t> users, double clip, double noise, double expected,
+               std::span<const uint32_t> last_targets = {}) {
+    step_all = true;
+    const auto n_items = static_cast<int64_t>(tower.item_keys.size());
+    // Items without events are not parameters: out of the softmax, and no noise.
+    std::vector<int64_t> blocked{0};
+    auto row_mask = torch::ones({n_items, 1});
+    for (int64_t i = 0; i < n_items; ++i)
+      if (!tower.has_id[i]) {
+        blocked.push_back(i + 1);
+        row_mask[i].fill_(0.0f);
+      }
+    const auto blocked_t = torch::tensor(blocked, torch::kLong);
+    ItemTower::Leaves leaves;
+    auto E = item_embeddings(tower.all_items, &leaves);
+    std::vector<torch::Tensor> params{leaves.ids}, masks{row_mask};
+    if (leaves.features.defined()) params.push_back(leaves.features);
+    const size_t n_leaves = params.size();
+    for (auto& group : dense.opt->param_groups())
+      for (auto& p : group.params()) params.push_back(p);
+    DpGradientSum sum(params, clip);
+    double loss_sum = 0;
+    for (size_t r = 0; r < users.size(); ++r) {
+      auto [in, tg] = make_batch(users.subspan(r, 1), true, 0);
+      if (r < last_targets.size() && last_targets[r] > 0 && last_targets[r] < maxlen)
+        tg.slice(1, 0, maxlen - last_targets[r]).zero_();
+      auto valid = tg.gt(0).view({-1});
+      if (valid.sum().item<int64_t>() == 0) continue;
+      auto h = dense.encoder(E.index({in}), in.eq(0));
+      auto loss = full_softmax_cross_entropy(h.reshape({-1, dim}).index({valid}), E,
+                                             tg.view({-1}).index({valid}), blocked_t);
+      sum.add(torch::autograd::grad({loss}, params, {}, /*retain_graph=*/true,
+                                    /*create_graph=*/false, /*allow_unused=*/true));
+      loss_sum += loss.item<double>();
+    }
+    auto noisy = sum.noisy_mean(noise, expected, masks);
+    for (size_t i = n_leaves; i < params.size(); ++i) params[i].mutable_grad() = noisy[i];
+    dense.opt->step();
+    leaves.ids.mutable_grad() = noisy[0];
+    if (leaves.features.defined()) leaves.features.mutable_grad() = noisy[1];
+    leaves.apply(*tower.items);
+    dense.last_loss = sum.users() ? loss_sum / static_cast<double>(sum.users()) : 0.0;
   }
 
   // Hidden state after the last item of each of `users`' sequences [B, dim] (zero for

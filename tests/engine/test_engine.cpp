@@ -72,6 +72,8 @@ TEST(Engine, LearnedEventsArePublishedAndRecommendationsComeFromTheModel) {
   EXPECT_EQ(s.events_logged, ds.events.size());
   EXPECT_GT(s.publishes_full + s.publishes_delta, 0u);
   EXPECT_GT(s.live_scored, 0u);
+  EXPECT_EQ(e.privacy(), nullptr);  // no differential privacy: none reported
+  EXPECT_TRUE(std::isnan(s.dp_epsilon));
   const std::string user = ds.users.id(ds.events.back().user);
   const auto recs = e.recommend(request(user));
   ASSERT_EQ(recs.size(), 10u);
@@ -81,6 +83,33 @@ TEST(Engine, LearnedEventsArePublishedAndRecommendationsComeFromTheModel) {
   for (const auto& r : recs)  // seen items are excluded
     for (const auto& h : history) EXPECT_NE(r.item, h.item);
   EXPECT_EQ(e.recommend(request("nobody")).front().source, "popular");
+}
+
+TEST(Engine, ADpModelReportsTheEpsilonItSpentFitAndOnline) {
+  testing::TempDir dir;
+  const auto ds = stream();
+  Engine e(options(dir.path().string(),
+                   "seq:dim=8,maxlen=10,epochs=2,online_batch=32,online_replay=8,dp_noise=3,"
+                   "dp_max_epsilon=40"));
+  ASSERT_NE(e.privacy(), nullptr);
+  e.ingest(logged(ds, 0, 1000));
+  e.wait_learned();
+  ASSERT_TRUE(e.start_retrain());  // a fit on the events: its steps are counted too
+  wait_retrain(e);
+  e.ingest(logged(ds, 1000, 2000));
+  e.wait_learned();
+  const auto p = e.privacy();
+  ASSERT_NE(p, nullptr);
+  const auto s = e.stats();
+  EXPECT_EQ(s.dp_epsilon, p->epsilon);
+  EXPECT_EQ(s.dp_online_steps, p->online_steps);
+  EXPECT_GT(p->steps, 0u);
+  EXPECT_GT(p->users, 0u);
+  EXPECT_GT(p->online_steps, 0u);
+  EXPECT_LE(p->epsilon, 40.0);
+  EXPECT_DOUBLE_EQ(p->noise, 3.0);
+  // The retrain's model replaced others that spent too: all versions compose to more.
+  EXPECT_GT(p->epsilon_all_versions, p->epsilon);
 }
 
 TEST(Engine, GuardRollsBackAModelThatLearnedNonFiniteScores) {

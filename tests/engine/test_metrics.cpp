@@ -16,46 +16,20 @@ namespace {
 
 // /v1/stats keys before the split; the split added ann_current and recommend_requests, the
 // state TTL state_expired.
-const std::set<std::string> kStatsKeys = {"model",
-                                          "events_ingested",
-                                          "events_learned",
-                                          "events_logged",
-                                          "model_version",
-                                          "rollbacks",
-                                          "publishes_delta",
-                                          "publishes_full",
-                                          "last_publish_ms",
-                                          "learn_steps",
-                                          "queue",
-                                          "queue_in_log",
-                                          "events_via_log",
-                                          "users",
-                                          "items",
-                                          "freshness_p50_ms",
-                                          "freshness_p99_ms",
-                                          "live_hr10",
-                                          "live_ndcg10",
-                                          "live_scored",
-                                          "ranked_hr10",
-                                          "ranked_ndcg10",
-                                          "ranker_steps",
-                                          "ranker_in_use",
-                                          "online_loss",
-                                          "model_rows",
-                                          "model_bytes",
-                                          "ann_items",
-                                          "ann_updates",
-                                          "query_jobs",
-                                          "query_batches",
-                                          "latency_p50_ms",
-                                          "latency_p99_ms",
-                                          "requests",
-                                          "request_errors",
-                                          "ann_current",
-                                          "recommend_requests",
-                                          "state_expired"};
+const std::set<std::string> kStatsKeys = {
+    "model",           "dp_epsilon",       "dp_online_steps",    "events_ingested",
+    "events_learned",  "events_logged",    "model_version",      "rollbacks",
+    "publishes_delta", "publishes_full",   "last_publish_ms",    "learn_steps",
+    "queue",           "queue_in_log",     "events_via_log",     "users",
+    "items",           "freshness_p50_ms", "freshness_p99_ms",   "live_hr10",
+    "live_ndcg10",     "live_scored",      "ranked_hr10",        "ranked_ndcg10",
+    "ranker_steps",    "ranker_in_use",    "online_loss",        "model_rows",
+    "model_bytes",     "ann_items",        "ann_updates",        "query_jobs",
+    "query_batches",   "latency_p50_ms",   "latency_p99_ms",     "requests",
+    "request_errors",  "ann_current",      "recommend_requests", "state_expired"};
 
 const std::set<std::string> kPrometheusNames = {"streamrec_events_ingested_total",
+                                                "streamrec_dp_epsilon",
                                                 "streamrec_events_learned_total",
                                                 "streamrec_learn_steps_total",
                                                 "streamrec_learn_queue",
@@ -76,11 +50,23 @@ const std::set<std::string> kPrometheusNames = {"streamrec_events_ingested_total
                                                 "streamrec_http_errors_total",
                                                 "streamrec_state_expired_events_total"};
 
-const std::set<std::string> kHistoryColumns = {
-    "ingested_per_s",   "learned_per_s",  "requests_per_s", "freshness_p50_ms",
-    "freshness_p99_ms", "latency_p50_ms", "latency_p99_ms", "live_hr10",
-    "live_ndcg10",      "online_loss",    "ranked_hr10",    "model_rows",
-    "model_mb",         "users",          "items",          "queue"};
+const std::set<std::string> kHistoryColumns = {"dp_epsilon",
+                                               "ingested_per_s",
+                                               "learned_per_s",
+                                               "requests_per_s",
+                                               "freshness_p50_ms",
+                                               "freshness_p99_ms",
+                                               "latency_p50_ms",
+                                               "latency_p99_ms",
+                                               "live_hr10",
+                                               "live_ndcg10",
+                                               "online_loss",
+                                               "ranked_hr10",
+                                               "model_rows",
+                                               "model_mb",
+                                               "users",
+                                               "items",
+                                               "queue"};
 
 TEST(Metrics, StatsKeysPrometheusNamesAndHistoryColumnsMatchTheGoldenLists) {
   std::set<std::string> keys, names, columns;

@@ -39,6 +39,7 @@ function drawTiles(s) {
     ['ANN items', fmt(s.ann_items)], ['model rows', fmt(s.model_rows)],
     ['last publish', fmt(s.last_publish_ms, 1) + ' ms (' + fmt(s.publishes_delta) + ' by delta, ' + fmt(s.publishes_full) + ' full)'],
     ['model memory', fmt(s.model_bytes / 1e6, 1) + ' MB'],
+    ['DP epsilon spent', s.dp_epsilon == null ? 'no DP' : fmt(s.dp_epsilon, 2) + ' (' + fmt(s.dp_online_steps) + ' online steps)'],
   ];
   tiles.innerHTML = list.map(([l, v]) => `<div class="tile" data-metric="${l}"><div class="label">${l}</div><div class="value">${v}</div></div>`).join('');
 }
@@ -58,6 +59,7 @@ function makeChart(id, series) {
 }
 makeChart('chart-events', [['ingested/s', '#2b7bd6'], ['learned/s', '#d6762b']]);
 makeChart('chart-quality', [['HR@10 (model)', '#2ba14b'], ['NDCG@10 (model)', '#8a2bd6'], ['HR@10 (fusion ranker)', '#d6762b']]);
+makeChart('chart-fairness', [['cold', '#2b7bd6'], ['medium', '#2ba14b'], ['heavy', '#d6762b']]);
 makeChart('chart-freshness', [['p50 ms', '#2b7bd6'], ['p99 ms', '#d62b4b']]);
 makeChart('chart-latency', [['p50 ms', '#2b7bd6'], ['p99 ms', '#d62b4b'], ['requests/s', '#777']]);
 makeChart('chart-loss', [['loss', '#d62b4b']]);
@@ -76,6 +78,7 @@ async function refresh() {
     drawTiles(s);
     charts['chart-events'].plot.setData([h.time, h.ingested_per_s, h.learned_per_s]);
     charts['chart-quality'].plot.setData([h.time, h.live_hr10, h.live_ndcg10, h.ranked_hr10]);
+    charts['chart-fairness'].plot.setData([h.time, h.live_ndcg10_cold, h.live_ndcg10_medium, h.live_ndcg10_heavy]);
     charts['chart-freshness'].plot.setData([h.time, h.freshness_p50_ms, h.freshness_p99_ms]);
     charts['chart-latency'].plot.setData([h.time, h.latency_p50_ms, h.latency_p99_ms, h.requests_per_s]);
     charts['chart-loss'].plot.setData([h.time, h.online_loss]);

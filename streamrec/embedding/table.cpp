@@ -687,6 +687,27 @@ size_t EmbeddingTable::evict_expired(int64_t now) {
   return n;
 }
 
+size_t EmbeddingTable::assign(std::span<const uint64_t> keys, std::span<const float> rows,
+                              int64_t now) {
+  const uint32_t dim = config_.dim;
+  SR_INPUT_CHECK(rows.size() == keys.size() * dim, "assign: {} row floats, want {}", rows.size(),
+                 keys.size() * dim);
+  const uint32_t t = stamp(now);
+  size_t n = 0;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const uint32_t row = find_row(*windex_, keys[k], hash_key(keys[k]));
+    if (row == UINT32_MAX) continue;
+    uint32_t* r = store_->row(row);
+    const uint32_t before = seq_begin(r);  // readers see the old row or the new one
+    copy_to_row(r + kHeader, rows.data() + k * dim, dim);
+    seq_end(r, before, count_of(r[kState]));
+    r[kLastSeen] = t;
+    dirty_[row >> 6] |= uint64_t{1} << (row & 63);
+    ++n;
+  }
+  return n;
+}
+
 size_t EmbeddingTable::erase(std::span<const uint64_t> keys) {
   size_t n = 0;
   for (uint64_t key : keys) {

@@ -103,6 +103,11 @@ class EmbeddingTable {
   // the keys up again (each is checked to still hold its key).
   size_t apply_gradients(std::span<const uint64_t> keys, std::span<const float> grads, int64_t now);
 
+  // Writer: sets the weights of `keys`' rows to `rows` (keys.size() * dim), keeping their
+  // optimizer state (e.g. weights a federated server averaged). Keys without a row are
+  // ignored. Returns the number of rows written.
+  size_t assign(std::span<const uint64_t> keys, std::span<const float> rows, int64_t now);
+
   // Writer: removes rows unseen since now - ttl_seconds; returns how many.
   size_t evict_expired(int64_t now);
   // Writer: removes these keys' rows and admission counts (e.g. a privacy deletion).

@@ -242,7 +242,7 @@ void Engine::score_before_learning(uint32_t u, uint32_t i, const Check& check) {
     }
   }
   guard_.record(live.first > 0);
-  metrics_.record_check(live, ranked);
+  metrics_.record_check(live, ranked, check.seen.size());
 }
 
 void Engine::note_learned(uint64_t seq) {

@@ -1,13 +1,18 @@
 #include "streamrec/engine/live_metrics.h"
 
+#include "streamrec/models/calibration.h"
+
 #include <algorithm>
+#include <limits>
 
 namespace streamrec::engine {
 
-void LiveMetrics::record_check(std::pair<float, float> model, std::pair<float, float> ranked) {
+void LiveMetrics::record_check(std::pair<float, float> model, std::pair<float, float> ranked,
+                               size_t history) {
   std::lock_guard lock(mutex_);
   live_.push(model);
   ranked_.push(ranked);
+  group_ndcg_[models::activity_group(history)].push(model.second);
   ++live_scored_;
 }
 
@@ -76,6 +81,13 @@ std::vector<MetricsPoint> LiveMetrics::points() const {
 void LiveMetrics::fill(EngineStats& s) const {
   std::lock_guard lock(mutex_);
   std::tie(s.live_hr10, s.live_ndcg10) = means_locked(live_);
+  double* group[] = {&s.live_ndcg10_cold, &s.live_ndcg10_medium, &s.live_ndcg10_heavy};
+  for (size_t g = 0; g < 3; ++g) {
+    double sum = 0;
+    for (const float x : group_ndcg_[g]) sum += x;
+    *group[g] = group_ndcg_[g].empty() ? std::numeric_limits<double>::quiet_NaN()
+                                       : sum / static_cast<double>(group_ndcg_[g].size());
+  }
   std::tie(s.ranked_hr10, s.ranked_ndcg10) = means_locked(ranked_);
   s.live_scored = live_scored_;
   s.requests = requests_;

@@ -1,7 +1,8 @@
 // The engine's live readings (module engine): prequential quality of the model and of the
-// fusion ranker over the last 1,000 live checks, request counts and latency (a ring for
-// percentiles and a Prometheus histogram), guard rollbacks, and the last hour of
-// per-second history points. fill() copies them into an EngineStats reading.
+// fusion ranker over the last 1,000 live checks (and the model's NDCG@10 per user activity
+// group over each group's last 1,000: the fairness gap, live), request counts and latency (a ring
+// for percentiles and a Prometheus histogram), guard rollbacks, and the last hour of per-second
+// history points. fill() copies them into an EngineStats reading.
 //
 // Thread-safety: every member may be called from any thread; one lock guards it all
 // (the HTTP counters are atomics). It takes no other lock.
@@ -31,8 +32,10 @@ class LiveMetrics {
   };
   static constexpr size_t kHistoryPoints = 3600;  // one hour of per-second points
 
-  // One live check: (hit, NDCG@10) of the model's top 10 and of the ranker's order.
-  void record_check(std::pair<float, float> model, std::pair<float, float> ranked);
+  // One live check: (hit, NDCG@10) of the model's top 10 and of the ranker's order, for a
+  // user who had `history` distinct items before the event (models::activity_group).
+  void record_check(std::pair<float, float> model, std::pair<float, float> ranked,
+                    size_t history = 0);
   // Mean (HR@10, NDCG@10) of the model's checks held, and how many are held.
   std::pair<double, double> live_means() const;
   size_t live_checks() const;
@@ -48,7 +51,8 @@ class LiveMetrics {
   void add_point(MetricsPoint point);  // the oldest goes beyond kHistoryPoints
   std::vector<MetricsPoint> points() const;
 
-  // Sets the fields of `s` these readings hold: live and ranked quality, live_scored,
+  // Sets the fields of `s` these readings hold: live and ranked quality (per activity group:
+  // NaN for a group without checks), live_scored,
   // requests, http_requests, http_errors, rollbacks, latency percentiles.
   void fill(EngineStats& s) const;
 
@@ -56,8 +60,9 @@ class LiveMetrics {
   std::pair<double, double> means_locked(const Ring<std::pair<float, float>>& ring) const;
 
   mutable std::mutex mutex_;
-  Ring<std::pair<float, float>> live_;    // (hit, ndcg) of the last 1,000
-  Ring<std::pair<float, float>> ranked_;  // the same after the ranker (pushed in step)
+  Ring<std::pair<float, float>> live_;     // (hit, ndcg) of the last 1,000
+  Ring<std::pair<float, float>> ranked_;   // the same after the ranker (pushed in step)
+  std::array<Ring<float>, 3> group_ndcg_;  // the model's NDCG@10 per activity group
   uint64_t live_scored_ = 0;
   Ring<double> latency_ms_;
   uint64_t requests_ = 0, rollbacks_ = 0;

@@ -21,6 +21,7 @@ struct EngineStats {
   uint64_t state_expired = 0;
   double freshness_p50_ms = 0, freshness_p99_ms = 0;
   double live_hr10 = 0, live_ndcg10 = 0;
+  double live_ndcg10_cold = 0, live_ndcg10_medium = 0, live_ndcg10_heavy = 0;
   uint64_t live_scored = 0;
   double ranked_hr10 = 0, ranked_ndcg10 = 0;
   uint64_t ranker_steps = 0;

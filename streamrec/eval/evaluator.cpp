@@ -48,6 +48,42 @@ void group_metrics(std::span<const uint32_t> users, std::span<const UserMetrics>
   out[fmt::format("ndcg@{}_gap", k)] = hi - lo;
 }
 
+// NDCG@k per value of each user attribute the data has (users.csv: categorical fields with at
+// most 20 values among the evaluated users; numeric `age` in bands <25, 25-34, 35-44, 45+):
+// `ndcg@k_<field>=<value>` and the gap between the best and worst group,
+// `ndcg@k_<field>_gap`. Users without the attribute are in no group of it.
+void attribute_metrics(const data::Dataset& ds, std::span<const uint32_t> users,
+                       std::span<const UserMetrics> at_k, size_t k,
+                       std::map<std::string, double>& out) {
+  std::map<std::string, std::map<std::string, std::pair<double, size_t>>> groups;
+  for (size_t x = 0; x < users.size(); ++x) {
+    if (users[x] >= ds.user_attrs.size()) continue;
+    const auto& a = ds.user_attrs[users[x]];
+    auto add = [&](const std::string& field, const std::string& value) {
+      auto& g = groups[field][value];
+      g.first += at_k[x].ndcg;
+      ++g.second;
+    };
+    for (const auto& [field, value] : a.fields) add(field, value);
+    if (const auto age = a.numeric.find("age"); age != a.numeric.end()) {
+      const double v = age->second;
+      add("age", v < 25 ? "<25" : v < 35 ? "25-34" : v < 45 ? "35-44" : "45+");
+    }
+  }
+  constexpr size_t kMaxValues = 20;  // beyond that (ids, zip codes) groups say little
+  for (const auto& [field, values] : groups) {
+    if (values.size() < 2 || values.size() > kMaxValues) continue;
+    double lo = 1e300, hi = -1e300;
+    for (const auto& [value, g] : values) {
+      const double mean = g.first / static_cast<double>(g.second);
+      out[fmt::format("ndcg@{}_{}={}", k, field, value)] = mean;
+      lo = std::min(lo, mean);
+      hi = std::max(hi, mean);
+    }
+    out[fmt::format("ndcg@{}_{}_gap", k, field)] = hi - lo;
+  }
+}
+
 // The long tail's share of the lists (outside the most popular fifth of the items with
 // events) and, with item categories, the mean miscalibration of a list against the user's
 // history (Steck 2018).
@@ -272,7 +308,10 @@ EvalResult evaluate(models::Recommender& model, const data::Dataset& ds, const S
   result.metrics[fmt::format("avgpop@{}", k0)] = average_popularity(cut, popularity);
   result.metrics[fmt::format("gini@{}", k0)] = exposure_gini(cut, n_items);
   exposure_metrics(ds, users, cut, popularity, train, k0, result.metrics);
-  if (!o.ks.empty()) group_metrics(users, per_k[0], fit_events, n_users, k0, result.metrics);
+  if (!o.ks.empty()) {
+    group_metrics(users, per_k[0], fit_events, n_users, k0, result.metrics);
+    attribute_metrics(ds, users, per_k[0], k0, result.metrics);
+  }
 
   if (model.predicts_ratings() && ds.explicit_ratings)
     rating_metrics(model, targets, result.metrics);

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include "streamrec/core/error.h"
+#include "streamrec/models/calibration.h"
 
 namespace streamrec::eval {
 
@@ -86,6 +88,9 @@ PrequentialResult prequential(models::Recommender& model, const data::Dataset& d
           hit = 1;
           ndcg = 1.0 / std::log2(rank + 2.0);
         }
+      const size_t group = models::activity_group(s.size());
+      r.group_ndcg[group] += ndcg;
+      ++r.group_scored[group];
       win_hr += hit;
       win_ndcg += ndcg;
       all_hr += hit;
@@ -113,6 +118,9 @@ PrequentialResult prequential(models::Recommender& model, const data::Dataset& d
     r.hr = all_hr / r.scored;
     r.ndcg = all_ndcg / r.scored;
   }
+  for (size_t g = 0; g < 3; ++g)
+    r.group_ndcg[g] = r.group_scored[g] ? r.group_ndcg[g] / static_cast<double>(r.group_scored[g])
+                                        : std::numeric_limits<double>::quiet_NaN();
   return r;
 }
 

@@ -8,6 +8,7 @@
 // not scored (they cannot be recommended).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -38,6 +39,10 @@ struct PrequentialResult {
   bool online = false;
   uint64_t warmup_events = 0, scored = 0, retrains = 0;
   double hr = 0, ndcg = 0;  // over all scored events
+  // NDCG@k per activity group of the event's user (models::activity_group: cold, medium,
+  // heavy), and how many scored events each holds.
+  std::array<double, 3> group_ndcg{};
+  std::array<uint64_t, 3> group_scored{};
   double fit_seconds = 0, replay_seconds = 0;
   std::vector<PrequentialPoint> curve;
 };

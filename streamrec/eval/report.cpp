@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "streamrec/data/csv.h"
+#include "streamrec/models/calibration.h"
 
 namespace streamrec::eval {
 
@@ -32,16 +33,20 @@ std::string format_table(const std::vector<EvalResult>& results,
 std::string format_prequential_table(const std::vector<PrequentialResult>& results, size_t k) {
   size_t w = 10;
   for (const auto& r : results) w = std::max(w, r.model.size());
-  std::string out = fmt::format(
-      "{:<{}} {:>7} {:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}\n", "model", w, "mode", "retrains",
-      "warmup", "scored", fmt::format("hr@{}", k), fmt::format("ndcg@{}", k), "fit_s", "replay_s");
+  std::string out =
+      fmt::format("{:<{}} {:>7} {:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+                  "model", w, "mode", "retrains", "warmup", "scored", fmt::format("hr@{}", k),
+                  fmt::format("ndcg@{}", k), "cold", "medium", "heavy", "fit_s", "replay_s");
   for (const auto& r : results)
     out += fmt::format(
-        "{:<{}} {:>7} {:>8} {:>10} {:>10} {:>9.4f} {:>9.4f} {:>9.2f} {:>9.2f}\n", r.model, w,
+        "{:<{}} {:>7} {:>8} {:>10} {:>10} {:>9.4f} {:>9.4f} {:>9.4f} {:>9.4f} {:>9.4f} {:>9.2f} "
+        "{:>9.2f}\n",
+        r.model, w,
         r.online     ? "online"
         : r.retrains ? "retrain"
                      : "frozen",
-        r.retrains, r.warmup_events, r.scored, r.hr, r.ndcg, r.fit_seconds, r.replay_seconds);
+        r.retrains, r.warmup_events, r.scored, r.hr, r.ndcg, r.group_ndcg[0], r.group_ndcg[1],
+        r.group_ndcg[2], r.fit_seconds, r.replay_seconds);
   return out;
 }
 
@@ -60,6 +65,25 @@ std::string results_json(const std::vector<EvalResult>& results,
   return j.dump(2);
 }
 
+namespace {
+
+// {"cold": NDCG, "medium": ..., "heavy": ..., "gap": best - worst of the groups with events}
+// (a group without scored events: null).
+nlohmann::json by_activity(const PrequentialResult& r) {
+  nlohmann::json j;
+  double lo = 1e300, hi = -1e300;
+  for (size_t g = 0; g < 3; ++g) {
+    j[models::kActivityGroups[g]] = r.group_scored[g] ? nlohmann::json(r.group_ndcg[g]) : nullptr;
+    if (!r.group_scored[g]) continue;
+    lo = std::min(lo, r.group_ndcg[g]);
+    hi = std::max(hi, r.group_ndcg[g]);
+  }
+  j["gap"] = hi >= lo ? nlohmann::json(hi - lo) : nullptr;
+  return j;
+}
+
+}  // namespace
+
 std::string prequential_json(const std::vector<PrequentialResult>& results,
                              const std::vector<std::pair<std::string, std::string>>& meta) {
   nlohmann::json j;
@@ -77,6 +101,7 @@ std::string prequential_json(const std::vector<PrequentialResult>& results,
                             {"scored", r.scored},
                             {"hr", r.hr},
                             {"ndcg", r.ndcg},
+                            {"ndcg_by_activity", by_activity(r)},
                             {"fit_seconds", r.fit_seconds},
                             {"replay_seconds", r.replay_seconds},
                             {"curve", curve}});

@@ -1,7 +1,7 @@
 // Re-ranking for fairness (module models: both the serving path and offline evaluation use
 // it): Steck's (2018) calibrated recommendations, and a cap on any category's share of a
-// list. Items are given by their categories (indices into the category mix). Pure
-// functions; thread-safe.
+// list; and the users' activity groups the live and replay fairness readings share. Items are given
+// by their categories (indices into the category mix). Pure functions; thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +10,12 @@
 #include <vector>
 
 namespace streamrec::models {
+
+// A user's activity group at an event by the distinct items they had before it: 0 cold
+// (fewer than 5), 1 medium (5-49), 2 heavy (50 or more). (Offline `eval` splits its users
+// into terciles instead: it knows them all in advance.)
+inline constexpr const char* kActivityGroups[] = {"cold", "medium", "heavy"};
+inline size_t activity_group(size_t history) { return history >= 50 ? 2 : history >= 5 ? 1 : 0; }
 
 // A category mix: each item counts 1, split evenly over its categories; items without
 // categories count nothing. Sums to 1 (or is all zeros when no item has a category).

@@ -7,6 +7,10 @@ SeqModel::SeqModel(Params params) : params_(std::move(params)) {
   SR_INPUT_CHECK(!DpConfig::from(params_).enabled || params_.integer("negatives") == 0,
                  "seq: differential privacy trains with the full softmax; negatives {} must be 0",
                  params_.integer("negatives"));
+  SR_INPUT_CHECK(params_.integer("fed_rounds") == 0 || params_.str("features") == "none",
+                 "seq: a federated fit (fed_rounds {}) trains id rows only; features must be "
+                 "none, not '{}'",
+                 params_.integer("fed_rounds"), params_.str("features"));
 }
 SeqModel::~SeqModel() = default;
 
@@ -48,6 +52,15 @@ Params SeqModel::declare_params() {
       ParamSpec::integer("warm_refit_epochs", 0, 0, 100000,
                          "0: every fit starts afresh; N: a refit of a fitted model continues "
                          "from its weights (new items get rows) for at most N epochs"),
+      ParamSpec::integer("fed_rounds", 0, 0, 1000000,
+                         "federated fit (simulated): rounds of FedAvg (0: centralised)"),
+      ParamSpec::integer("fed_clients", 64, 1, 1 << 24,
+                         "federated: users sampled per round (expected)"),
+      ParamSpec::integer("fed_local_steps", 5, 1, 10000,
+                         "federated: SGD steps each client runs on its own sequence"),
+      ParamSpec::real("fed_local_lr", 0.5, 1e-6, 1000, "federated: the clients' SGD rate"),
+      ParamSpec::real("fed_server_lr", 1.0, 1e-6, 1000,
+                      "federated: the server moves by this times the mean update"),
       ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")};
   for (auto& spec : dp_param_specs()) specs.push_back(std::move(spec));
   return Params("seq", std::move(specs));
@@ -243,15 +256,26 @@ void SeqModel::fit(const TrainData& data) {
   }
   report_ = {};
   report_.best_ndcg = -1;
-  if (DpConfig::from(params_).enabled)
+  if (params_.integer("fed_rounds") > 0) {
+    std::vector<uint32_t> clients;  // every user with a target (no validation: no selection)
+    for (uint32_t u = 0; u < data.num_users(); ++u)
+      if (state_->seqs[u].size() >= 2) clients.push_back(u);
+    train_federated(clients);
+  } else if (DpConfig::from(params_).enabled) {
     train_private(train_users, warm);
-  else
+  } else {
     train_epochs(train_users, valid_users, warm);
+  }
   // Final representations: every user's full fitted sequence, every item's row.
   state_->online.rebuild_pool(state_->seqs);
   refresh_vectors();
   report_.seconds = seconds_since(start);
-  if (privacy_.enabled)
+  if (params_.integer("fed_rounds") > 0)
+    log::info("seq ({}, federated): {} rounds{}", params_.str("encoder"), report_.epochs,
+              privacy_.enabled
+                  ? fmt::format(", epsilon {:.3f} at delta {}", privacy_.epsilon, privacy_.delta)
+                  : "");
+  else if (privacy_.enabled)
     log::info("seq ({}, DP): {} epochs, epsilon {:.3f} at delta {}, {:.0f} sequences/s",
               params_.str("encoder"), report_.epochs, privacy_.epsilon, privacy_.delta,
               report_.sequences_per_second);

@@ -63,6 +63,12 @@ class SeqModel final : public Recommender {
   // accountant). Online, an event extends its user's own input at once; a step on the
   // weights (the queued users and the replay sample, each once, at the fit's noise; counted
   // as sampling rate 1) runs only while the epsilon spent stays within dp_max_epsilon.
+  //
+  // With fed_rounds > 0 the fit is federated (simulated; federated.h): each round samples
+  // users with probability fed_clients / users; each starts from the server's weights, runs
+  // fed_local_steps SGD steps on their own sequence and sends the difference; the server
+  // averages the differences (clipped to dp_clip with DP-FedAvg's noise when dp_* is set)
+  // and never reads an event. Online, events then only extend their user's own input.
   const PrivacyReport* privacy() const override { return privacy_.enabled ? &privacy_ : nullptr; }
   uint64_t online_steps() const { return online_steps_; }
   // Uniform negatives of an online step (0: full softmax): the param, or when it is -1 (the
@@ -108,6 +114,9 @@ class SeqModel final : public Recommender {
   double validation_ndcg(const std::vector<uint32_t>& valid_users);
   void train_epochs(std::vector<uint32_t>& train_users, const std::vector<uint32_t>& valid_users,
                     bool warm);
+  // The federated fit (fed_rounds > 0, seq_federated.cpp): FedAvg rounds of sampled users'
+  // local steps on their own sequences; with dp_*, DP-FedAvg.
+  void train_federated(const std::vector<uint32_t>& clients);
   // The DP fit: Poisson-sampled steps for `epochs` epochs at the calibrated noise.
   void train_private(const std::vector<uint32_t>& train_users, bool warm);
   // A DP online step on the queued users (each once); false when it would spend more than

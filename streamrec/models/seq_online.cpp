@@ -171,6 +171,10 @@ int64_t SeqModel::online_negatives() const {
 void SeqModel::flush() {
   if (!state_ || state_->online.pending.empty()) return;
   auto& st = *state_;
+  if (params_.integer("fed_rounds") > 0) {  // federated: no central step reads the events
+    st.online.pending.clear();
+    return;
+  }
   use_torch_threads();
   std::vector<uint32_t> users = st.online.pending;
   st.online.pending.clear();

@@ -80,6 +80,33 @@ TEST(Table, DuplicateKeysAreSummedBeforeTheStep) {
   for (float x : gather(a, {1})) EXPECT_FLOAT_EQ(x, -0.1f);
 }
 
+TEST(Table, AssignSetsRowsKeepsOptimizerStateAndSkipsMissingKeys) {
+  auto c = config();
+  c.init = TableConfig::Init::kZeros;
+  EmbeddingTable a(c), b(c);
+  std::vector<float> out(4);
+  const std::vector<uint64_t> one = {1};
+  const std::vector<float> g = {1, 1, 1, 1};
+  for (auto* t : {&a, &b}) {
+    t->gather_train(one, 0, out);
+    t->apply_gradients(one, g, 1);  // Adagrad state: one squared gradient of 1 each
+  }
+  const std::vector<uint64_t> keys = {1, 99};  // 99 has no row
+  const std::vector<float> rows = {5, 6, 7, 8, 9, 9, 9, 9};
+  EXPECT_EQ(a.assign(keys, rows, 2), 1u);
+  EXPECT_EQ(gather(a, {1}), (std::vector<float>{5, 6, 7, 8}));
+  EXPECT_FALSE(a.contains(99));
+  EXPECT_THROW(a.assign(keys, std::vector<float>(3), 2), Error);
+  // The next step uses the kept state: the same move as the table never assigned.
+  const std::vector<float> before_b = gather(b, {1});
+  a.gather_train(one, 2, out);
+  b.gather_train(one, 2, out);
+  a.apply_gradients(one, g, 3);
+  b.apply_gradients(one, g, 3);
+  const auto after_a = gather(a, {1}), after_b = gather(b, {1});
+  for (size_t i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(after_a[i] - rows[i], after_b[i] - before_b[i]);
+}
+
 TEST(Table, AdmissionAfterNSightings) {
   auto c = config();
   c.admit_after = 3;

@@ -1,7 +1,10 @@
 // The engine's live readings without an engine: quality means over the last 1,000 checks,
 // the ranker's verdict needs 200 checks, latency lands in its histogram bucket, the
-// history keeps one hour of points, and fill() copies every reading into EngineStats.
+// history keeps one hour of points, fill() copies every reading into EngineStats, and the
+// model's NDCG@10 per user activity group.
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "streamrec/engine/live_metrics.h"
 
@@ -26,6 +29,23 @@ TEST(LiveMetrics, QualityMeansAndTheRankersVerdict) {
   EXPECT_DOUBLE_EQ(s.live_hr10, 1.0);
   EXPECT_DOUBLE_EQ(s.ranked_hr10, 0.0);
   EXPECT_EQ(s.rollbacks, 1u);
+}
+
+TEST(LiveMetrics, NdcgPerActivityGroup) {
+  LiveMetrics m;
+  EngineStats s;
+  m.fill(s);
+  EXPECT_TRUE(std::isnan(s.live_ndcg10_cold));  // no checks yet
+  m.record_check({1, 1.0f}, {0, 0}, 0);
+  m.record_check({1, 0.5f}, {0, 0}, 4);
+  m.record_check({1, 0.25f}, {0, 0}, 5);
+  m.record_check({0, 0.0f}, {0, 0}, 50);
+  m.record_check({1, 0.5f}, {0, 0}, 10000);
+  m.fill(s);
+  EXPECT_DOUBLE_EQ(s.live_ndcg10_cold, 0.75);
+  EXPECT_DOUBLE_EQ(s.live_ndcg10_medium, 0.25);
+  EXPECT_DOUBLE_EQ(s.live_ndcg10_heavy, 0.25);
+  EXPECT_DOUBLE_EQ(s.live_ndcg10, 2.25 / 5);
 }
 
 TEST(LiveMetrics, RequestsLandInTheirLatencyBucket) {

@@ -17,7 +17,9 @@
 #include "streamrec/core/serialize.h"
 #include "streamrec/data/generator.h"
 #include "streamrec/eval/evaluator.h"
+#include "streamrec/eval/prequential.h"
 #include "streamrec/models/artifact.h"
+#include "streamrec/models/calibration.h"
 #include "streamrec/models/ease.h"
 #include "streamrec/models/itemknn.h"
 #include "streamrec/models/registry.h"
@@ -238,6 +240,49 @@ TEST(Evaluate, HandComputedPopularityCase) {
   EXPECT_DOUBLE_EQ(r.metrics.at("ndcg@2_gap"), 1.0 - 1.0 / std::log2(3.0));
   EXPECT_GE(r.metrics.at("longtail@2"), 0.0);
   EXPECT_LE(r.metrics.at("longtail@2"), 1.0);
+  EXPECT_EQ(r.metrics.count("ndcg@2_gender_gap"), 0u);  // no user attributes, no groups
+  // With a users file: NDCG@2 per attribute value (u1 1, u2 1, u3 1/log2 3), the gap, age
+  // in bands; a field with one value says nothing and is left out.
+  auto with = ds;
+  with.user_attrs.resize(3);
+  const char* gender[] = {"f", "f", "m"};
+  const double age[] = {20, 40, 41};
+  for (size_t u = 0; u < 3; ++u) {
+    with.user_attrs[with.users.find(fmt::format("u{}", u + 1))].fields = {{"gender", gender[u]},
+                                                                          {"country", "x"}};
+    with.user_attrs[with.users.find(fmt::format("u{}", u + 1))].numeric = {{"age", age[u]}};
+  }
+  const auto a = eval::evaluate(*model, with, eval::split_events(with, so), eo);
+  EXPECT_DOUBLE_EQ(a.metrics.at("ndcg@2_gender=f"), 1.0);
+  EXPECT_DOUBLE_EQ(a.metrics.at("ndcg@2_gender=m"), 1.0 / std::log2(3.0));
+  EXPECT_DOUBLE_EQ(a.metrics.at("ndcg@2_gender_gap"), 1.0 - 1.0 / std::log2(3.0));
+  EXPECT_DOUBLE_EQ(a.metrics.at("ndcg@2_age=<25"), 1.0);
+  EXPECT_DOUBLE_EQ(a.metrics.at("ndcg@2_age=35-44"), (1.0 + 1.0 / std::log2(3.0)) / 2);
+  EXPECT_EQ(a.metrics.count("ndcg@2_country_gap"), 0u);
+}
+
+TEST(Evaluate, PrequentialNdcgPerActivityGroupAddsUpToTheWhole) {
+  EXPECT_EQ(activity_group(0), 0u);
+  EXPECT_EQ(activity_group(4), 0u);
+  EXPECT_EQ(activity_group(5), 1u);
+  EXPECT_EQ(activity_group(49), 1u);
+  EXPECT_EQ(activity_group(50), 2u);
+  data::GeneratorOptions g;
+  g.users = 100;
+  g.items = 80;
+  g.events = 6000;
+  const auto ds = data::generate(g);
+  auto model = make_model("popular");
+  const auto r = eval::prequential(*model, ds, {});
+  uint64_t scored = 0;
+  double weighted = 0;
+  for (size_t x = 0; x < 3; ++x) {
+    scored += r.group_scored[x];
+    if (r.group_scored[x]) weighted += r.group_ndcg[x] * static_cast<double>(r.group_scored[x]);
+  }
+  EXPECT_EQ(scored, r.scored);
+  EXPECT_GT(r.group_scored[2], 0u);  // 60 events a user: heavy users are scored too
+  EXPECT_NEAR(weighted / static_cast<double>(r.scored), r.ndcg, 1e-9);
 }
 
 // Every model learns the generator's planted structure better than popularity.

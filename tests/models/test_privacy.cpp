@@ -1,5 +1,6 @@
-// User-level differential privacy: the RDP accountant against published values and closed
-// forms, the clipping of one user's gradient, and seq's DP-SGD fit and online steps.
+// User-level differential privacy and federated learning: the RDP accountant against
+// published values and closed forms, the clipping of one user's gradient, seq's DP-SGD fit
+// and online steps, the federated server's averaging, and seq's federated fit.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,8 +10,10 @@
 #include "streamrec/data/generator.h"
 #include "streamrec/eval/evaluator.h"
 #include "streamrec/models/dp_sgd.h"
+#include "streamrec/models/federated.h"
 #include "streamrec/models/privacy.h"
 #include "streamrec/models/registry.h"
+#include "streamrec/models/seq.h"
 
 namespace streamrec::models {
 namespace {
@@ -231,6 +234,77 @@ TEST(Privacy, AnEmptyFitSpendsNothingAndOnlineStepsStayFinite) {
     m->score_all(u, scores);
     for (const float x : scores) ASSERT_TRUE(std::isfinite(x)) << "user " << u;
   }
+}
+
+// The server's side of federated learning takes updates only: a vector of floats the size
+// of its weights, no event type anywhere in its interface.
+static_assert(sizeof(ClientUpdate) == sizeof(std::vector<float>));
+static_assert(std::is_same_v<decltype(&FederatedServer::apply),
+                             void (FederatedServer::*)(std::span<const ClientUpdate>)>);
+
+TEST(Federated, TheServerAveragesClipsAndNoises) {
+  FederatedOptions o;
+  o.expected_clients = 2;
+  FederatedServer avg({1.0f, 1.0f}, o);
+  const std::vector<ClientUpdate> two{{{1.0f, 0.0f}}, {{3.0f, -2.0f}}};
+  avg.apply(two);
+  EXPECT_EQ(std::vector<float>(avg.weights().begin(), avg.weights().end()),
+            (std::vector<float>{3.0f, 0.0f}));  // + (1 + 3) / 2, (0 - 2) / 2
+  // Clipping: an update of norm 5 counts as norm 1, in its own direction.
+  o.clip = 1;
+  o.expected_clients = 1;
+  FederatedServer clipped({0.0f, 0.0f}, o);
+  const std::vector<ClientUpdate> big{{{3.0f, 4.0f}}};
+  clipped.apply(big);
+  EXPECT_NEAR(clipped.weights()[0], 0.6, 1e-6);
+  EXPECT_NEAR(clipped.weights()[1], 0.8, 1e-6);
+  EXPECT_EQ(clipped.clipped(), 1u);
+  // Noise: std noise x clip / expected clients per coordinate, even in a round without
+  // clients.
+  o.noise = 2;
+  o.clip = 0.5;
+  o.expected_clients = 4;
+  FederatedServer noisy(std::vector<float>(20000, 0.0f), o);
+  noisy.apply({});
+  double sq = 0;
+  for (const float w : noisy.weights()) sq += double{w} * w;
+  EXPECT_NEAR(std::sqrt(sq / 20000), 2 * 0.5 / 4, 0.01);
+  const std::vector<ClientUpdate> wrong{{{1.0f}}};
+  EXPECT_THROW(noisy.apply(wrong), Error);
+  o.clip = 0;
+  EXPECT_THROW(FederatedServer({0.0f}, o), Error);  // noise needs a clip
+}
+
+TEST(Federated, SeqLearnsFromClientsAndDpFedAvgReportsItsEpsilon) {
+  auto pop = make_model("popular");
+  const double pop_ndcg = ndcg(*pop);
+  auto fed = make_model("seq:dim=16,maxlen=20,fed_rounds=12,fed_clients=64");
+  const double fed_ndcg = ndcg(*fed);
+  EXPECT_EQ(fed->privacy(), nullptr);
+  auto dp = make_model("seq:dim=16,maxlen=20,fed_rounds=12,fed_clients=64,dp_epsilon=8");
+  const double dp_ndcg = ndcg(*dp);
+  ASSERT_NE(dp->privacy(), nullptr);
+  EXPECT_LE(dp->privacy()->epsilon, 8.0);
+  EXPECT_GT(dp->privacy()->epsilon, 7.5);
+  EXPECT_EQ(dp->privacy()->steps, 12u);
+  std::printf("federated seq: ndcg@10 %.4f, with DP-FedAvg %.4f, popular %.4f\n", fed_ndcg, dp_ndcg,
+              pop_ndcg);
+  EXPECT_GT(fed_ndcg, 1.5 * pop_ndcg);
+  // Online, no central step: the weights stay, a user's own events move their list.
+  const auto& ds = generated().ds;
+  std::vector<float> before(ds.num_items()), after(ds.num_items());
+  fed->score_all(5, before);
+  for (size_t i = 0; i < 100; ++i) {
+    data::Interaction e;
+    e.user = 5;
+    e.item = static_cast<uint32_t>(i % ds.num_items());
+    fed->observe(e);
+  }
+  fed->flush();
+  fed->score_all(5, after);
+  EXPECT_NE(before, after);
+  EXPECT_EQ(dynamic_cast<const SeqModel&>(*fed).online_steps(), 0u);
+  EXPECT_THROW(make_model("seq:fed_rounds=3,features=categories"), Error);
 }
 
 }  // namespace

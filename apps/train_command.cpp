@@ -86,7 +86,9 @@ void add_train_command(CLI::App& app) {
       const auto& r = seq->report();
       meta["fit"] = {{"epochs", r.epochs},
                      {"best_epoch", r.best_epoch},
-                     {"validation_ndcg10", r.best_ndcg},
+                     // (none for a DP or federated fit: it selects no epoch)
+                     {"validation_ndcg10",
+                      r.best_ndcg >= 0 ? nlohmann::json(r.best_ndcg) : nlohmann::json(nullptr)},
                      {"sequences_per_second", r.sequences_per_second}};
     }
     if (const auto* p = model->privacy())

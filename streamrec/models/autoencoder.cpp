@@ -12,6 +12,7 @@
 #include "streamrec/core/parallel.h"
 #include "streamrec/embedding/keys.h"
 #include "streamrec/embedding/table.h"
+#include "streamrec/models/dp_sgd.h"
 #include "streamrec/models/sparse_rows.h"
 #include "streamrec/models/torch_threads.h"
 
@@ -54,24 +55,60 @@ struct Autoencoder::State {
         torch::sparse_coo_tensor(idx, torch::tensor(vals), {static_cast<int64_t>(users.size()), n});
     return torch::mm(X, W) + in_bias;
   }
+
+  // The loss of `users` (the mean over them) with item tables Win and Wout.
+  torch::Tensor loss(const std::vector<uint32_t>& bu, const torch::Tensor& Win,
+                     const torch::Tensor& Wout, double drop, bool mse, double anneal,
+                     std::mt19937_64& rng, int64_t n) {
+    auto h = encoder->forward(encode_input(bu, Win, drop, rng, n));
+    torch::Tensor kl = torch::zeros({});
+    if (vae) {
+      auto mean = mu(h);
+      auto log_var = logvar(h);
+      h = mean + torch::randn_like(mean) * torch::exp(0.5 * log_var);
+      kl = (-0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum(1)).mean();
+    }
+    auto logits = decoder->forward(h).mm(Wout.t()) + out_bias;  // [B, n]
+    auto target = torch::zeros({static_cast<int64_t>(bu.size()), n});
+    auto* pt = target.data_ptr<float>();
+    for (size_t r = 0; r < bu.size(); ++r)
+      for (uint32_t i : items[bu[r]]) pt[r * n + i] = 1.0f;
+    auto l = mse ? (logits - target).pow(2).sum(1).mean()
+                 : -(torch::log_softmax(logits, 1) * target).sum(1).mean();
+    return l + anneal * kl;
+  }
+
+  // The dense parameters the optimizer holds, in its order.
+  std::vector<torch::Tensor> dense() const {
+    std::vector<torch::Tensor> out;
+    for (const auto& g : opt->param_groups())
+      for (const auto& p : g.params()) out.push_back(p);
+    return out;
+  }
 };
 
-Autoencoder::Autoencoder(Params params) : params_(std::move(params)) {}
+Autoencoder::Autoencoder(Params params) : params_(std::move(params)) {
+  SR_INPUT_CHECK(params_.real("dp_max_epsilon") == 0,
+                 "autoencoder: dp_max_epsilon is for online steps, which it has none of");
+  DpConfig::from(params_);  // a contradictory dp_* set fails at construction
+}
 Autoencoder::~Autoencoder() = default;
 
 Params Autoencoder::declare_params() {
-  return Params("autoencoder",
-                {ParamSpec::choice("variant", "dae", {"dae", "vae"}, "Mult-DAE or Mult-VAE"),
-                 ParamSpec::choice("loss", "multinomial", {"multinomial", "mse"},
-                                   "multinomial log-likelihood or squared error"),
-                 ParamSpec::integer("hidden", 600, 8, 8192, "hidden layer width"),
-                 ParamSpec::integer("latent", 200, 4, 4096, "bottleneck width"),
-                 ParamSpec::real("dropout", 0.5, 0.0, 0.95, "input dropout (of the user's items)"),
-                 ParamSpec::real("lr", 0.001, 1e-6, 1.0, "Adam learning rate"),
-                 ParamSpec::real("beta", 0.2, 0.0, 10.0, "vae: final KL weight (annealed)"),
-                 ParamSpec::integer("batch", 256, 1, 65536, "users per step"),
-                 ParamSpec::integer("epochs", 100, 1, 100000, "passes over the users"),
-                 ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")});
+  std::vector<ParamSpec> specs{
+      ParamSpec::choice("variant", "dae", {"dae", "vae"}, "Mult-DAE or Mult-VAE"),
+      ParamSpec::choice("loss", "multinomial", {"multinomial", "mse"},
+                        "multinomial log-likelihood or squared error"),
+      ParamSpec::integer("hidden", 600, 8, 8192, "hidden layer width"),
+      ParamSpec::integer("latent", 200, 4, 4096, "bottleneck width"),
+      ParamSpec::real("dropout", 0.5, 0.0, 0.95, "input dropout (of the user's items)"),
+      ParamSpec::real("lr", 0.001, 1e-6, 1.0, "Adam learning rate"),
+      ParamSpec::real("beta", 0.2, 0.0, 10.0, "vae: final KL weight (annealed)"),
+      ParamSpec::integer("batch", 256, 1, 65536, "users per step"),
+      ParamSpec::integer("epochs", 100, 1, 100000, "passes over the users"),
+      ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")};
+  for (auto& spec : dp_param_specs()) specs.push_back(std::move(spec));
+  return Params("autoencoder", std::move(specs));
 }
 
 void Autoencoder::build_network() {
@@ -117,32 +154,67 @@ void Autoencoder::build_network() {
 double Autoencoder::train_batch(const std::vector<uint32_t>& bu, std::mt19937_64& rng,
                                 double anneal) {
   auto& st = *state_;
-  const int64_t n = n_items_;
   auto Win = gather_rows(*st.in_rows, st.in_keys, true).requires_grad_(true);
   auto Wout = gather_rows(*st.out_rows, st.out_keys, true).requires_grad_(true);
-  auto h = st.encoder->forward(st.encode_input(bu, Win, params_.real("dropout"), rng, n));
-  torch::Tensor kl = torch::zeros({});
-  if (st.vae) {
-    auto mean = st.mu(h);
-    auto log_var = st.logvar(h);
-    h = mean + torch::randn_like(mean) * torch::exp(0.5 * log_var);
-    kl = (-0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum(1)).mean();
-  }
-  auto logits = st.decoder->forward(h).mm(Wout.t()) + st.out_bias;  // [B, n]
-  auto target = torch::zeros({static_cast<int64_t>(bu.size()), n});
-  auto* pt = target.data_ptr<float>();
-  for (size_t r = 0; r < bu.size(); ++r)
-    for (uint32_t i : st.items[bu[r]]) pt[r * n + i] = 1.0f;
-  auto loss = params_.str("loss") == "mse"
-                  ? (logits - target).pow(2).sum(1).mean()
-                  : -(torch::log_softmax(logits, 1) * target).sum(1).mean();
-  loss = loss + anneal * kl;
+  auto loss = st.loss(bu, Win, Wout, params_.real("dropout"), params_.str("loss") == "mse", anneal,
+                      rng, n_items_);
   st.opt->zero_grad();
   loss.backward();
   st.opt->step();
   apply_row_gradients(*st.in_rows, st.in_keys, Win);
   apply_row_gradients(*st.out_rows, st.out_keys, Wout);
   return loss.item<double>();
+}
+
+void Autoencoder::train_private(const std::vector<uint32_t>& users, std::mt19937_64& rng) {
+  auto& st = *state_;
+  const auto dp = DpConfig::from(params_);
+  const double n = static_cast<double>(users.size());
+  const int64_t epochs = params_.integer("epochs");
+  const double q = n > 0 ? std::min(1.0, static_cast<double>(params_.integer("batch")) / n) : 1.0;
+  const auto steps =
+      n > 0 ? static_cast<uint64_t>(std::ceil(static_cast<double>(epochs) / q)) : uint64_t{0};
+  const double noise = dp.target_epsilon > 0 && steps > 0
+                           ? RdpAccountant::calibrate(dp.target_epsilon, dp.delta, q, steps)
+                           : (dp.noise > 0 ? dp.noise : 1.0);
+  privacy_ = {};
+  privacy_.enabled = true;
+  privacy_.delta = dp.delta;
+  privacy_.clip = dp.clip;
+  privacy_.noise = noise;
+  privacy_.sample_rate = q;
+  privacy_.users = users.size();
+  std::uniform_real_distribution<double> coin(0.0, 1.0);
+  const bool mse = params_.str("loss") == "mse";
+  const auto dense = st.dense();
+  std::vector<uint32_t> one(1);
+  for (uint64_t step = 1; step <= steps; ++step) {
+    // Poisson sampling; each sampled user's gradient alone, clipped; noise on the sum.
+    auto Win = gather_rows(*st.in_rows, st.in_keys, true).requires_grad_(true);
+    auto Wout = gather_rows(*st.out_rows, st.out_keys, true).requires_grad_(true);
+    std::vector<torch::Tensor> params{Win, Wout};
+    params.insert(params.end(), dense.begin(), dense.end());
+    DpGradientSum sum(params, dp.clip);
+    const double anneal =
+        std::min(params_.real("beta"), params_.real("beta") * step / (0.8 * steps));
+    for (const uint32_t u : users) {
+      if (coin(rng) >= q) continue;
+      one[0] = u;
+      auto loss = st.loss(one, Win, Wout, params_.real("dropout"), mse, anneal, rng, n_items_);
+      sum.add(torch::autograd::grad({loss}, params, {}, false, false, /*allow_unused=*/true));
+    }
+    auto noisy = sum.noisy_mean(noise, q * n);
+    for (size_t x = 0; x < params.size(); ++x) params[x].mutable_grad() = noisy[x];
+    st.opt->step();
+    apply_row_gradients(*st.in_rows, st.in_keys, Win);
+    apply_row_gradients(*st.out_rows, st.out_keys, Wout);
+    report_progress(step, steps);
+  }
+  privacy_.accountant.add(q, noise, steps);
+  privacy_.steps = steps;
+  privacy_.epsilon = privacy_.accountant.epsilon(dp.delta);
+  log::info("autoencoder DP-SGD: {} steps at rate {:.4f}, noise {:.3f}: epsilon {:.3f} at delta {}",
+            steps, q, noise, privacy_.epsilon, dp.delta);
 }
 
 void Autoencoder::score_everyone(uint32_t num_users, std::mt19937_64& rng) {
@@ -178,6 +250,13 @@ void Autoencoder::fit(const TrainData& data) {
     if (!it.empty()) users.push_back(u);
   }
   std::mt19937_64 rng(static_cast<uint64_t>(params_.integer("seed")));
+  privacy_ = {};
+  if (DpConfig::from(params_).enabled) {
+    train_private(users, rng);
+    st.opt.reset();
+    score_everyone(data.num_users(), rng);
+    return;
+  }
   const int64_t epochs = params_.integer("epochs"), batch = params_.integer("batch");
   const int64_t total_steps = epochs * ((static_cast<int64_t>(users.size()) + batch - 1) / batch);
   int64_t step = 0;

@@ -6,11 +6,18 @@
 // log-likelihood (default) or the seed's squared error on the output logits (a Gaussian
 // likelihood; through a sigmoid it learned less than popularity here); Mult-VAE adds the KL
 // term, annealed up to `beta`. score(u, i) = the decoder's logit of item i.
+//
+// With dp_epsilon or dp_noise (privacy.h): user-level DP-SGD as seq does it: Poisson-sampled
+// steps (rate batch / users) for `epochs` epochs, each sampled user's gradient (their own
+// loss, over both item tables and the dense layers together) clipped to dp_clip, Gaussian
+// noise on the sum. A user's scores come from their own history through the private model.
 #pragma once
 
 #include <memory>
 #include <random>
+#include <vector>
 
+#include "streamrec/models/privacy.h"
 #include "streamrec/models/recommender.h"
 
 namespace streamrec::models {
@@ -26,6 +33,7 @@ class Autoencoder final : public Recommender {
   uint32_t num_items() const override { return n_items_; }
   void fit(const TrainData& data) override;
   void score_all(uint32_t user, std::span<float> scores) const override;
+  const PrivacyReport* privacy() const override { return privacy_.enabled ? &privacy_ : nullptr; }
 
  private:
   struct State;
@@ -33,10 +41,13 @@ class Autoencoder final : public Recommender {
   // (returns its loss); every user's scores after the last epoch.
   void build_network();
   double train_batch(const std::vector<uint32_t>& users, std::mt19937_64& rng, double anneal);
+  // The DP fit's steps over `users` (Poisson-sampled, clipped, noised).
+  void train_private(const std::vector<uint32_t>& users, std::mt19937_64& rng);
   void score_everyone(uint32_t num_users, std::mt19937_64& rng);
   Params params_;
   uint32_t n_items_ = 0;
   std::unique_ptr<State> state_;
+  PrivacyReport privacy_;
 };
 
 }  // namespace streamrec::models

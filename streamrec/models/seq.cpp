@@ -58,7 +58,7 @@ Params SeqModel::declare_params() {
                          "federated: users sampled per round (expected)"),
       ParamSpec::integer("fed_local_steps", 5, 1, 10000,
                          "federated: SGD steps each client runs on its own sequence"),
-      ParamSpec::real("fed_local_lr", 0.5, 1e-6, 1000, "federated: the clients' SGD rate"),
+      ParamSpec::real("fed_local_lr", 0.1, 1e-6, 1000, "federated: the clients' SGD rate"),
       ParamSpec::real("fed_server_lr", 1.0, 1e-6, 1000,
                       "federated: the server moves by this times the mean update"),
       ParamSpec::integer("seed", 42, 0, INT64_MAX, "random seed")};

@@ -49,6 +49,7 @@ TEST(Server, BackgroundRetrainSwapsInANewVersionWhileIngestGoesOn) {
   EXPECT_GT(m["retrain"]["holdout_checks"].get<int>(), 30);  // 300 held out of ~3000
   EXPECT_GT(m["retrain"]["holdout_hr10"].get<double>(), 0.0);
   EXPECT_EQ(m["version"].get<int>(), v0 + 1);
+  EXPECT_TRUE(m["privacy"].is_null());  // no differential privacy
   r.service.wait_learned();
   EXPECT_LE(
       m["retrain"]["events_fitted"].get<size_t>() + m["retrain"]["events_caught_up"].get<size_t>(),
@@ -83,6 +84,33 @@ TEST(Server, BackgroundRetrainSwapsInANewVersionWhileIngestGoesOn) {
   EXPECT_EQ(back["items"], at3["items"]);
   EXPECT_EQ(body_of(r.client(kRead).Get("/v1/model/versions"))["versions"].back()["reason"],
             "rollback to 3");
+}
+
+TEST(Server, ModelReportsTheDifferentialPrivacySpent) {
+  testing::TempDir dir;
+  const auto ds = small_stream();
+  Running r(dir.path().string(), "seq:dim=8,maxlen=10,epochs=2,dp_noise=2");
+  auto writer = r.client(kWrite);
+  const auto batches = event_batches(ds, 500);
+  post_batches(writer, batches, 0, 2);
+  r.service.wait_learned();
+  auto admin = r.client(kAdmin);
+  ASSERT_EQ(admin.Post("/v1/model/retrain", "", "application/json")->status, 202);
+  json m;
+  for (int t = 0; t < 600; ++t) {
+    m = body_of(admin.Get("/v1/model"));
+    if (!m["retrain"]["running"].get<bool>()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(m["privacy"].is_object()) << m.dump();
+  EXPECT_GT(m["privacy"]["epsilon"].get<double>(), 0.0);
+  EXPECT_EQ(m["privacy"]["noise_multiplier"].get<double>(), 2.0);
+  EXPECT_EQ(m["privacy"]["delta"].get<double>(), 1e-5);
+  EXPECT_EQ(m["privacy"]["online_steps"].get<int>(), 0);  // dp_max_epsilon 0: none
+  EXPECT_GE(m["privacy"]["epsilon_all_versions"].get<double>(),
+            m["privacy"]["epsilon"].get<double>());
+  const auto stats = body_of(r.client(kRead).Get("/v1/stats"));
+  EXPECT_EQ(stats["dp_epsilon"].get<double>(), m["privacy"]["epsilon"].get<double>());
 }
 
 TEST(Server, ScheduledRetrainSwapsOnlyWhenTheHeldOutCheckPasses) {

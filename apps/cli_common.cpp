@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
@@ -92,6 +93,23 @@ std::string id_lines(const IdMap& ids) {
   std::string text;
   for (uint32_t i = 0; i < ids.size(); ++i) text += std::string(ids.id(i)) + "\n";
   return text;
+}
+
+CLI::Validator model_spec_file() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        if (value.empty() || value[0] != '@') return {};
+        const std::string path = value.substr(1);
+        std::ifstream in(path);
+        if (!in) return fmt::format("cannot read the model spec file '{}'", path);
+        const auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+        if (j.is_discarded() || !j.is_object() || !j.contains("model") || !j["model"].is_string())
+          return fmt::format("'{}' has no \"model\" spec (a file `streamrec tune --json` writes)",
+                             path);
+        value = j["model"].get<std::string>();
+        return {};
+      },
+      "@FILE: the spec in a tune result");
 }
 
 void write_text(const std::string& path, const std::string& content) {

@@ -37,6 +37,9 @@ std::vector<std::string> ranking_columns(const std::vector<size_t>& ks, bool rat
 // The dense ids a model's rows stand for, one per line in index order (`train --out`,
 // `dist-train --out`/`--init`).
 std::string id_lines(const IdMap& ids);
+// For --model options: a value `@FILE` is replaced by the "model" spec of that JSON file (as
+// `streamrec tune --json` writes it); CLI11 reports a missing or malformed file.
+CLI::Validator model_spec_file();
 // Writes `content` to `path`; Error(kIo) when it cannot.
 void write_text(const std::string& path, const std::string& content);
 // What a results file says about the run.

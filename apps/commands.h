@@ -14,5 +14,6 @@ void add_train_command(CLI::App& app);
 void add_dist_train_command(CLI::App& app);
 void add_models_command(CLI::App& app);
 void add_metrics_command(CLI::App& app);
+void add_tune_command(CLI::App& app);
 
 }  // namespace streamrec::cli

@@ -134,7 +134,9 @@ void add_eval_command(CLI::App& app) {
   auto split = std::make_shared<eval::SplitOptions>();
   auto preq = std::make_shared<PrequentialCli>();
   cmd->add_option("--model", *models,
-                  "model spec name[:key=value,...], repeatable (see `streamrec models`)")
+                  "model spec name[:key=value,...], repeatable (see `streamrec models`), or "
+                  "@FILE (tune's result)")
+      ->transform(model_spec_file())
       ->capture_default_str();
   cmd->add_option("--protocol", *protocol,
                   "loo | temporal | random | prequential | cold-items (new items held out "

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   streamrec::cli::add_dist_train_command(app);
   streamrec::cli::add_models_command(app);
   streamrec::cli::add_metrics_command(app);
+  streamrec::cli::add_tune_command(app);
   app.parse_complete_callback([&] {
     if (threads > 0) streamrec::set_num_threads(threads);
     if (verbose) streamrec::log::set_level(spdlog::level::debug);

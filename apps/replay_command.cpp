@@ -29,7 +29,9 @@ void add_replay_command(CLI::App& app) {
   auto preq = std::make_shared<PrequentialCli>();
   auto json_path = std::make_shared<std::string>();
   preq->options.retrain_every = 86400;
-  cmd->add_option("--model", *models, "model spec name[:key=value,...], repeatable")
+  cmd->add_option("--model", *models,
+                  "model spec name[:key=value,...], repeatable, or @FILE (tune's result)")
+      ->transform(model_spec_file())
       ->capture_default_str();
   cmd->add_option("--mode", *modes,
                   "online (learn every event), frozen (warm-up fit only), retrain (refit on "

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "streamrec/api/http_server.h"
 #include "streamrec/api/redis_source.h"
@@ -211,6 +212,7 @@ struct ServeCli {
           },
           o.field(so));
     flags["--model-dir"]->excludes(flags["--model"]);
+    flags["--model"]->transform(model_spec_file());  // @FILE: tune's result
     cmd->add_option("--api-keys", keys,
                     "key:role,... (role read|write|admin); default $STREAMREC_API_KEYS; none = "
                     "no authentication");

@@ -53,7 +53,9 @@ void add_train_command(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   auto holdout = std::make_shared<eval::SplitOptions>();
   holdout->protocol = "none";
-  cmd->add_option("--model", *spec, "model spec name[:key=value,...]")->capture_default_str();
+  cmd->add_option("--model", *spec, "model spec name[:key=value,...], or @FILE (tune's result)")
+      ->transform(model_spec_file())
+      ->capture_default_str();
   cmd->add_option("--out", *out,
                   "output directory: model.ckpt (what serve --model-dir and eval --load read) "
                   "and manifest.json")

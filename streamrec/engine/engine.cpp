@@ -128,6 +128,11 @@ void Engine::prepare_request_thread() { models::use_only_this_thread(); }
 
 uint64_t Engine::model_version() const { return versions_.current(); }
 
+std::shared_ptr<const models::PrivacyReport> Engine::privacy() const {
+  std::lock_guard lock(privacy_mutex_);
+  return privacy_;
+}
+
 RetrainStatus Engine::retrain_status() const { return retrainer_.status(); }
 
 void Engine::wait_learned() const { queue_.wait_learned(); }
@@ -310,7 +315,7 @@ EngineStats Engine::stats() const {
   const auto ann = ann_.status();
   s.ann_updates = ann.updates;
   s.online_loss = online_loss_;
-  if (const auto p = privacy_.load()) {
+  if (const auto p = privacy()) {
     s.dp_epsilon = p->epsilon;
     s.dp_online_steps = p->online_steps;
   } else {

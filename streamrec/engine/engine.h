@@ -14,7 +14,7 @@
 // step; models that cannot save are served from the learning model under learner_mutex_.
 // Lock order: learner_mutex_, then state_mutex_. The parts' own locks (IngestQueue,
 // Versions, Retrainer, LiveMetrics, ServingSnapshot, AnnUpkeep) are innermost: taken under
-// these or alone, never taking one of them.
+// these or alone, never taking one of them; so is privacy_mutex_, which guards one pointer.
 #pragma once
 
 #include <array>
@@ -139,7 +139,7 @@ class Engine {
   const std::string& model_spec() const { return options_.model; }
   // What the live model spent of its differential privacy (null: no DP), and with every
   // model published since the start composed (epsilon_all_versions): /v1/model.
-  std::shared_ptr<const models::PrivacyReport> privacy() const { return privacy_.load(); }
+  std::shared_ptr<const models::PrivacyReport> privacy() const;
   // The kept versions, oldest first.
   std::vector<VersionInfo> versions() const;
   // Makes a kept version's snapshot the live model again (as a new version, learning goes
@@ -322,7 +322,9 @@ class Engine {
   // The learning model's figures for stats (note_model_state, learner lock held).
   std::atomic<double> online_loss_{0};
   std::atomic<uint64_t> model_rows_{0}, model_bytes_{0};
-  std::atomic<std::shared_ptr<const models::PrivacyReport>> privacy_;
+  // (A mutex, not std::atomic<shared_ptr>: libstdc++ 12's lock bit is invisible to TSan.)
+  mutable std::mutex privacy_mutex_;
+  std::shared_ptr<const models::PrivacyReport> privacy_;  // privacy_mutex_
   // What the models replaced since the start spent (DP), and the model last noted.
   models::RdpAccountant privacy_retired_;
   const models::Recommender* noted_model_ = nullptr;

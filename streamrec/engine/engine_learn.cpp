@@ -134,7 +134,7 @@ void Engine::note_model_state() {
   model_rows_ = size.rows;
   model_bytes_ = size.bytes;
   if (model_.get() != noted_model_) {  // a new model: the last one's spending is final
-    if (const auto last = privacy_.load()) privacy_retired_.add(last->accountant);
+    if (const auto last = privacy()) privacy_retired_.add(last->accountant);
     noted_model_ = model_.get();
   }
   std::shared_ptr<models::PrivacyReport> report;
@@ -144,7 +144,8 @@ void Engine::note_model_state() {
     all.add(p->accountant);
     report->epsilon_all_versions = all.epsilon(p->delta);
   }
-  privacy_.store(report);
+  std::lock_guard lock(privacy_mutex_);
+  privacy_ = std::move(report);
 }
 
 void Engine::maybe_expire() {

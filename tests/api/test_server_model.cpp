@@ -21,6 +21,17 @@
 namespace streamrec::api {
 namespace {
 
+// /v1/model once the retrain has finished (polled, at most 30 s).
+json model_after_retrain(httplib::Client& admin) {
+  json m;
+  for (int t = 0; t < 600; ++t) {
+    m = body_of(admin.Get("/v1/model"));
+    if (!m["retrain"]["running"].get<bool>()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return m;
+}
+
 TEST(Server, BackgroundRetrainSwapsInANewVersionWhileIngestGoesOn) {
   testing::TempDir dir;
   const auto ds = small_stream();
@@ -36,12 +47,7 @@ TEST(Server, BackgroundRetrainSwapsInANewVersionWhileIngestGoesOn) {
   // Ingest goes on during the retrain; the new version catches up on it.
   for (size_t b = batches.size() / 2; b < batches.size(); ++b)
     ASSERT_EQ(writer.Post("/v1/events", batches[b], "application/json")->status, 200);
-  json m;
-  for (int t = 0; t < 600; ++t) {
-    m = body_of(admin.Get("/v1/model"));
-    if (!m["retrain"]["running"].get<bool>()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const json m = model_after_retrain(admin);
   ASSERT_FALSE(m["retrain"]["running"].get<bool>());
   EXPECT_EQ(m["retrain"]["error"], "");
   EXPECT_TRUE(m["retrain"]["accepted"].get<bool>());
@@ -96,12 +102,7 @@ TEST(Server, ModelReportsTheDifferentialPrivacySpent) {
   r.service.wait_learned();
   auto admin = r.client(kAdmin);
   ASSERT_EQ(admin.Post("/v1/model/retrain", "", "application/json")->status, 202);
-  json m;
-  for (int t = 0; t < 600; ++t) {
-    m = body_of(admin.Get("/v1/model"));
-    if (!m["retrain"]["running"].get<bool>()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const json m = model_after_retrain(admin);
   ASSERT_TRUE(m["privacy"].is_object()) << m.dump();
   EXPECT_GT(m["privacy"]["epsilon"].get<double>(), 0.0);
   EXPECT_EQ(m["privacy"]["noise_multiplier"].get<double>(), 2.0);

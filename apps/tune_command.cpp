@@ -130,8 +130,12 @@ class Search {
  public:
   Search(std::vector<std::string> bases, uint64_t seed, int eta)
       : bases_(std::move(bases)), eta_(eta), rng_(seed) {
-    for (const auto& b : bases_) spaces_.push_back(space_for(b));
-    rotation_.resize(16);
+    size_t dims = 0;
+    for (const auto& b : bases_) {
+      spaces_.push_back(space_for(b));
+      dims = std::max(dims, spaces_.back().dims.size());
+    }
+    rotation_.resize(dims);  // one rotation per searched dimension
     std::uniform_real_distribution<double> u(0.0, 1.0);
     for (double& r : rotation_) r = u(rng_);
   }

@@ -27,6 +27,13 @@ Params SeqModel::declare_params() {
       ParamSpec::integer("epochs", 200, 1, 100000, "most epochs"),
       ParamSpec::integer("eval_every", 5, 1, 1000, "epochs between validation checks"),
       ParamSpec::integer("patience", 6, 1, 1000, "checks without improvement before stopping"),
+      ParamSpec::choice("windows", "last", {"last", "all"},
+                        "fit: each epoch trains every user's last maxlen positions (last), or "
+                        "tiles their whole sequence into windows of maxlen, the latest first "
+                        "and the older ones shifted at random each epoch (all)"),
+      ParamSpec::real("smoothing", 0.0, 0.0, 0.5,
+                      "label smoothing: share of each target's probability spread evenly over "
+                      "the catalog"),
       ParamSpec::integer("online_batch", 64, 1, 65536,
                          "online: observed events per micro-batch step"),
       ParamSpec::integer("online_replay", 64, 0, 65536,
@@ -149,14 +156,16 @@ void SeqModel::train_epochs(std::vector<uint32_t>& train_users,
   uint64_t sequences = 0;
   double train_seconds = 0;
   const int64_t epochs = params_.integer(warm ? "warm_refit_epochs" : "epochs");
+  std::vector<uint32_t> users, drops;
   for (int64_t epoch = 1; epoch <= epochs && !train_users.empty(); ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
-    std::shuffle(train_users.begin(), train_users.end(), st.rng);
+    epoch_windows(train_users, users, drops);
     st.dense.encoder->train();
-    for (size_t b = 0; b < train_users.size(); b += batch) {
-      const size_t e = std::min(train_users.size(), b + static_cast<size_t>(batch));
-      st.train_step(std::span<const uint32_t>(train_users.data() + b, e - b), 1,
-                    params_.integer("negatives"));
+    for (size_t b = 0; b < users.size(); b += batch) {
+      const size_t e = std::min(users.size(), b + static_cast<size_t>(batch));
+      st.train_step(std::span<const uint32_t>(users.data() + b, e - b), 1,
+                    params_.integer("negatives"), {},
+                    std::span<const uint32_t>(drops.data() + b, e - b));
       sequences += e - b;
     }
     train_seconds += seconds_since(t0);
@@ -190,6 +199,42 @@ void SeqModel::train_epochs(std::vector<uint32_t>& train_users,
     st.tower.items->load_full_bytes(best_items, "seq's best epoch");
   }
   report_.sequences_per_second = train_seconds > 0 ? sequences / train_seconds : 0;
+}
+
+void SeqModel::epoch_windows(std::vector<uint32_t>& train_users, std::vector<uint32_t>& users,
+                             std::vector<uint32_t>& drops) {
+  auto& st = *state_;
+  users.clear();
+  drops.clear();
+  if (params_.str("windows") == "last") {
+    std::shuffle(train_users.begin(), train_users.end(), st.rng);
+    users = train_users;
+    drops.assign(users.size(), 0);
+    return;
+  }
+  // Every fitted target once: windows of maxlen targets ending maxlen apart, the first at the
+  // user's last fitted item, the older ones shifted by a random j (overlapping the first by j).
+  const auto L = static_cast<uint64_t>(st.maxlen);
+  for (const uint32_t u : train_users) {
+    const uint64_t n = st.seqs[u].size() - 1;  // without the validation item
+    users.push_back(u);
+    drops.push_back(0);
+    const uint64_t j = st.rng() % L;
+    for (uint64_t d = L - j; d + 2 <= n; d += L) {
+      users.push_back(u);
+      drops.push_back(static_cast<uint32_t>(d));
+    }
+  }
+  std::vector<uint32_t> order(users.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), st.rng);
+  std::vector<uint32_t> u2(order.size()), d2(order.size());
+  for (size_t k = 0; k < order.size(); ++k) {
+    u2[k] = users[order[k]];
+    d2[k] = drops[order[k]];
+  }
+  users.swap(u2);
+  drops.swap(d2);
 }
 
 void SeqModel::train_private(const std::vector<uint32_t>& train_users, bool warm) {
@@ -296,6 +341,7 @@ void SeqModel::build_state(int64_t n_rows) {
   st.tower.content.fields = parse_fields(params_.str("features"));
   st.tower.content.image_size = static_cast<int>(params_.integer("image_size"));
   st.tower.id_dropout = params_.real("id_dropout");
+  st.smoothing = params_.real("smoothing");
   auto dense = st.dense.encoder->parameters();
   if (st.tower.content.fields & kImage) {
     st.tower.image_tower = ImageTower(ImageTowerOptions(st.dim));

@@ -114,6 +114,10 @@ class SeqModel final : public Recommender {
   double validation_ndcg(const std::vector<uint32_t>& valid_users);
   void train_epochs(std::vector<uint32_t>& train_users, const std::vector<uint32_t>& valid_users,
                     bool warm);
+  // One epoch's training windows in a random order: (users[k], drops[k]) is user's sequence
+  // without its validation item and drops[k] more (param `windows`).
+  void epoch_windows(std::vector<uint32_t>& train_users, std::vector<uint32_t>& users,
+                     std::vector<uint32_t>& drops);
   // The federated fit (fed_rounds > 0, seq_federated.cpp): FedAvg rounds of sampled users'
   // local steps on their own sequences; with dp_*, DP-FedAvg.
   void train_federated(const std::vector<uint32_t>& clients);

@@ -164,7 +164,7 @@ namespace {
 struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h,
                                const torch::Tensor& E, const torch::Tensor& targets,
-                               const torch::Tensor& blocked) {
+                               const torch::Tensor& blocked, double smoothing) {
     const int64_t P = h.size(0), N = E.size(0), d = h.size(1);
     SR_CHECK(P > 0 && E.size(1) == h.size(1) && targets.numel() == P, ErrorKind::kInvalidInput,
              "full softmax: h [{}, {}], E [{}, {}], {} targets", P, h.size(1), N, E.size(1),
@@ -225,7 +225,9 @@ struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
         1);
     auto dE = dEs[0];
     for (int w = 1; w < workers; ++w) dE.add_(dEs[w]);
-    const double loss = (row_sum.log() + row_max - picked).sum().item<double>();
+    auto per_row = row_sum.log() + row_max - picked;
+    if (smoothing > 0) add_smoothing(per_row, dh, dE, hc, Ec, tg, picked, blocked, smoothing);
+    const double loss = per_row.sum().item<double>();
     ctx->save_for_backward({dh, dE});
     return torch::tensor(static_cast<float>(loss / static_cast<double>(P)));
   }
@@ -234,16 +236,46 @@ struct FullSoftmaxCE : public torch::autograd::Function<FullSoftmaxCE> {
                                                torch::autograd::tensor_list grad) {
     const auto saved = ctx->get_saved_variables();
     const auto g = grad[0];
-    return {saved[0] * g, saved[1] * g, torch::Tensor(), torch::Tensor()};
+    return {saved[0] * g, saved[1] * g, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+
+  // Label smoothing: the target distribution is (1 - s) on the target plus s spread evenly
+  // over the M columns not blocked, so the loss per row is
+  //   lse - (1 - s) z_t - (s / M) sum_j z_j = (plain loss) + s z_t - s (h . Esum) / M
+  // with Esum the sum of the open rows; the logits' gradient gains s onehot - s / M on the
+  // open columns. The plain pass's per-row loss and gradients dh, dE (of the mean) are
+  // corrected in place.
+  static void add_smoothing(torch::Tensor& per_row, torch::Tensor& dh, torch::Tensor& dE,
+                            const torch::Tensor& h, const torch::Tensor& E,
+                            const torch::Tensor& targets, const torch::Tensor& picked,
+                            const torch::Tensor& blocked, double s) {
+    torch::NoGradGuard no_grad;
+    const int64_t P = h.size(0), N = E.size(0);
+    const auto closed = blocked.numel() > 0 ? std::get<0>(torch::_unique(blocked)) : blocked;
+    const int64_t M = N - closed.numel();
+    if (M <= 0) return;
+    auto esum = E.sum(0);
+    if (closed.numel() > 0) esum -= E.index_select(0, closed).sum(0);
+    const double spread = s / static_cast<double>(M);
+    per_row.add_(picked, s).sub_(h.mv(esum), spread);
+    // d/dh of the mean: s E_t / P - spread Esum / P; d/dE: s h_p / P at each target row,
+    // - spread (sum_p h_p) / P on every open row.
+    const double inv_p = 1.0 / static_cast<double>(P);
+    dh.add_(E.index_select(0, targets), s * inv_p).sub_(esum.unsqueeze(0), spread * inv_p);
+    dE.index_add_(0, targets, h, s * inv_p);
+    auto hsum = h.sum(0).mul_(spread * inv_p);
+    auto keep = dE.index_select(0, closed);  // closed rows: untouched by the spread
+    dE.sub_(hsum.unsqueeze(0));
+    if (closed.numel() > 0) dE.index_copy_(0, closed, keep);
   }
 };
 
 }  // namespace
 
 torch::Tensor full_softmax_cross_entropy(const torch::Tensor& h, const torch::Tensor& E,
-                                         const torch::Tensor& targets,
-                                         const torch::Tensor& blocked) {
-  return FullSoftmaxCE::apply(h, E, targets, blocked);
+                                         const torch::Tensor& targets, const torch::Tensor& blocked,
+                                         double smoothing) {
+  return FullSoftmaxCE::apply(h, E, targets, blocked, smoothing);
 }
 
 }  // namespace streamrec::models

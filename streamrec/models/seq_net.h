@@ -67,10 +67,11 @@ namespace streamrec::models {
 // of the softmax. Same value and gradients as cross_entropy(h.mm(E.t()) with blocked columns
 // at -inf, targets), without the [P, N] logits: positions go through in tiles whose logits
 // stay in cache, and the gradients of h and E are formed in the same pass (the loss is a
-// scalar: backward only scales them).
+// scalar: backward only scales them). `smoothing` s > 0: label smoothing, the target
+// distribution being 1 - s on the target plus s spread evenly over the open rows.
 torch::Tensor full_softmax_cross_entropy(const torch::Tensor& h, const torch::Tensor& E,
-                                         const torch::Tensor& targets,
-                                         const torch::Tensor& blocked);
+                                         const torch::Tensor& targets, const torch::Tensor& blocked,
+                                         double smoothing = 0);
 
 // Inverted dropout: in training, each element of x is zeroed with probability p and the rest
 // scaled by 1 / (1 - p) (the expectation stays x); outside training, x itself. The same as

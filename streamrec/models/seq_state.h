@@ -118,6 +118,7 @@ using namespace seq_internal;
 struct SeqModel::State {
   int64_t dim = 0, maxlen = 0;
   int64_t fit_rows = 0;  // item rows at fit (the initialiser's scale)
+  double smoothing = 0;  // label smoothing of train_step's loss (param `smoothing`)
   ItemTower tower;
   Dense dense;
   ScoringCache cache;
@@ -139,10 +140,12 @@ struct SeqModel::State {
   torch::Tensor item_rows() { return item_embeddings(tower.all_items, nullptr); }
 
   // Builds left-padded inputs [B, W] (item + 1; 0 = padding) for `users` from each sequence
-  // without its last `drop_last` items; with `targets`, also the next-item targets [B, W]
-  // (0 = no target), the inputs then ending one item earlier. W = maxlen.
+  // without its last `drop_last` items (plus drops[r] more for row r when `drops` is given);
+  // with `targets`, also the next-item targets [B, W] (0 = no target), the inputs then
+  // ending one item earlier. W = maxlen.
   std::pair<torch::Tensor, torch::Tensor> make_batch(std::span<const uint32_t> users, bool targets,
-                                                     int drop_last) const {
+                                                     int drop_last,
+                                                     std::span<const uint32_t> drops = {}) const {
     const int64_t B = static_cast<int64_t>(users.size());
     auto in = torch::zeros({B, maxlen}, torch::kLong);
     auto tg = torch::zeros({B, maxlen}, torch::kLong);
@@ -150,7 +153,8 @@ struct SeqModel::State {
     auto* ptg = tg.data_ptr<int64_t>();
     for (int64_t r = 0; r < B; ++r) {
       const auto& s = seqs[users[r]];
-      const int64_t n = static_cast<int64_t>(s.size()) - drop_last;  // usable prefix
+      const int64_t n = static_cast<int64_t>(s.size()) - drop_last -
+                        (drops.empty() ? 0 : static_cast<int64_t>(drops[r]));  // usable prefix
       // Inputs s[n-1-k..n-2] predict s[n-k..n-1] (targets), or inputs are the last items.
       const int64_t len = std::max<int64_t>(0, std::min<int64_t>(maxlen, targets ? n - 1 : n));
       const int64_t first = (targets ? n - 1 : n) - len;
@@ -168,11 +172,13 @@ struct SeqModel::State {
   // of the catalog: the batch's own items (inputs and targets: in-batch negatives) plus
   // `negatives` uniformly drawn items, and only those rows are gathered and updated.
   // `last_targets` (empty, or one per user): when above 0, only the user's last that many
-  // positions are targets (an online step on new events); 0: all of them.
+  // positions are targets (an online step on new events); 0: all of them. `drops` (empty,
+  // or one per user): row r's window ends drops[r] items earlier still (make_batch).
   void train_step(std::span<const uint32_t> users, int drop_last, int64_t negatives = 0,
-                  std::span<const uint32_t> last_targets = {}) {
+                  std::span<const uint32_t> last_targets = {},
+                  std::span<const uint32_t> drops = {}) {
     step_all = true;  // until a sampled step names its rows
-    auto [in, tg] = make_batch(users, true, drop_last);
+    auto [in, tg] = make_batch(users, true, drop_last, drops);
     auto* ptg = tg.data_ptr<int64_t>();
     for (size_t r = 0; r < last_targets.size(); ++r)
       if (last_targets[r] > 0 && last_targets[r] < maxlen)
@@ -229,7 +235,7 @@ struct SeqModel::State {
     auto h = dense.encoder(E.index({in}), in.eq(0));  // [B, L, d]
     auto hv = h.reshape({-1, dim}).index({valid});
     // Never predicts padding (or blocked rows).
-    auto loss = full_softmax_cross_entropy(hv, E, tg.view({-1}).index({valid}), blocked);
+    auto loss = full_softmax_cross_entropy(hv, E, tg.view({-1}).index({valid}), blocked, smoothing);
     dense.opt->zero_grad();
     loss.backward();
     dense.opt->step();

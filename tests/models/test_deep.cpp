@@ -461,6 +461,44 @@ TEST(Deep, SeqLearnsOnlineBetterThanFrozen) {
   EXPECT_GT(r_online.ndcg, 0.85 * r_whole.ndcg) << "new " << r_online.ndcg;
 }
 
+TEST(Deep, SeqWindowsAllLearnWhatOnlyOlderPositionsShow) {
+  // 300 users walk chain A (items 0..19, k -> k + 1) for 24 steps, then chain B (20..39) for
+  // 8: with maxlen 6 the last window holds only chain B, so only windows=all trains on A.
+  // Users 300..319 have just [k, k + 1] of chain A (never trained on: validation only).
+  std::mt19937 rng(5);
+  std::vector<data::Interaction> events;
+  const uint32_t walkers = 300, probes = 20;
+  for (uint32_t u = 0; u < walkers; ++u) {
+    const uint32_t a = rng() % 20, b = rng() % 20;
+    for (uint32_t t = 0; t < 32; ++t) {
+      const uint32_t item = t < 24 ? (a + t) % 20 : 20 + (b + t) % 20;
+      events.push_back({u, item, 1.0f, data::EventType::kClick, int64_t{u} * 100 + t, 0});
+    }
+  }
+  for (uint32_t k = 0; k < probes; ++k)
+    for (uint32_t t = 0; t < 2; ++t)
+      events.push_back({walkers + k, (k + t) % 20, 1.0f, data::EventType::kClick,
+                        int64_t{walkers + k} * 100 + t, 0});
+  const TrainData train(walkers + probes, 40, events);
+  for (const char* windows : {"all", "last"}) {
+    auto m = make_model(std::string("seq:dim=16,maxlen=6,epochs=30,eval_every=30,lr=0.005,") +
+                        "dropout=0.1,windows=" + windows);
+    m->fit(train);
+    int right = 0;
+    std::vector<float> scores(40);
+    for (uint32_t k = 0; k < probes; ++k) {
+      m->score_all(walkers + k, scores);
+      scores[k] = scores[(k + 1) % 20] = -1e30f;  // not their own items
+      right += std::max_element(scores.begin(), scores.end()) - scores.begin() == (k + 2) % 20;
+    }
+    std::printf("windows=%s: %d of 20\n", windows, right);
+    if (std::string(windows) == "all")
+      EXPECT_GE(right, 16) << "windows=all: next chain-A item first for " << right << " of 20";
+    else
+      EXPECT_LE(right, 6) << "windows=last: next chain-A item first for " << right << " of 20";
+  }
+}
+
 TEST(Deep, SeqAttentionPointsAtThePlantedPredecessor) {
   // Sequences alternate chain items (0..19, each followed two positions later by its
   // successor) with random noise items (20..49): the item after a noise item is the chain

@@ -1,6 +1,7 @@
 // The tiled full-softmax cross-entropy against libtorch's own cross_entropy on the [P, N]
 // logits: same loss, same gradients of h and E, with blocked rows, several tiles and a
-// last partial tile. And the seq encoder's own dropout and attention.
+// last partial tile, plain and with label smoothing. And the seq encoder's own dropout and
+// attention.
 #include <gtest/gtest.h>
 
 #include "streamrec/core/parallel.h"
@@ -26,21 +27,30 @@ TEST_P(FullSoftmax, MatchesCrossEntropyOnTheWholeLogits) {
   auto blocked = torch::tensor(std::vector<int64_t>{0, 3, N - 1}, torch::kLong);
   auto targets = torch::randint(4, N - 1, {P}, torch::kLong);  // never a blocked row
 
-  auto loss = full_softmax_cross_entropy(h, E, targets, blocked);
-  (loss * 3).backward();  // a non-unit upstream gradient
-  const auto dh = h.grad().clone(), dE = E.grad().clone();
-  h.mutable_grad().zero_();
-  E.mutable_grad().zero_();
+  for (const double s : {0.0, 0.1}) {  // plain, and with label smoothing
+    auto loss = full_softmax_cross_entropy(h, E, targets, blocked, s);
+    (loss * 3).backward();  // a non-unit upstream gradient
+    const auto dh = h.grad().clone(), dE = E.grad().clone();
+    h.mutable_grad().zero_();
+    E.mutable_grad().zero_();
 
-  auto logits = h.mm(E.t()).index_fill(1, blocked, -std::numeric_limits<float>::infinity());
-  auto ref = torch::nn::functional::cross_entropy(logits, targets);
-  (ref * 3).backward();
+    const auto ninf = -std::numeric_limits<float>::infinity();
+    auto logits = h.mm(E.t()).index_fill(1, blocked, ninf);
+    auto ref = torch::nn::functional::cross_entropy(logits, targets);
+    if (s > 0) {  // (1 - s) on the target, s spread over the N - 3 open rows
+      auto logp = logits.log_softmax(1).index_fill(1, blocked, 0.0f);
+      ref = (1 - s) * ref - s / static_cast<double>(N - 3) * logp.sum(1).mean();
+    }
+    (ref * 3).backward();
 
-  EXPECT_NEAR(loss.item<float>(), ref.item<float>(), 1e-5 * std::abs(ref.item<float>()));
-  EXPECT_TRUE(torch::allclose(dh, h.grad(), 1e-4, 1e-6)) << (dh - h.grad()).abs().max();
-  EXPECT_TRUE(torch::allclose(dE, E.grad(), 1e-4, 1e-6)) << (dE - E.grad()).abs().max();
-  // Blocked rows get no gradient.
-  EXPECT_EQ(dE[3].abs().sum().item<float>(), 0.0f);
+    EXPECT_NEAR(loss.item<float>(), ref.item<float>(), 1e-5 * std::abs(ref.item<float>())) << s;
+    EXPECT_TRUE(torch::allclose(dh, h.grad(), 1e-4, 1e-6)) << s << (dh - h.grad()).abs().max();
+    EXPECT_TRUE(torch::allclose(dE, E.grad(), 1e-4, 1e-6)) << s << (dE - E.grad()).abs().max();
+    // Blocked rows get no gradient.
+    EXPECT_EQ(dE[3].abs().sum().item<float>(), 0.0f) << s;
+    h.mutable_grad().zero_();
+    E.mutable_grad().zero_();
+  }
   set_num_threads(threads_before);
 }
 

@@ -94,13 +94,7 @@ void add_train_command(CLI::App& app) {
                      {"sequences_per_second", r.sequences_per_second}};
     }
     if (const auto* p = model->privacy())
-      meta["privacy"] = {{"epsilon", p->epsilon},
-                         {"delta", p->delta},
-                         {"noise_multiplier", p->noise},
-                         {"clip", p->clip},
-                         {"sample_rate", p->sample_rate},
-                         {"steps", p->steps},
-                         {"users", p->users}};
+      for (const auto& [name, value] : p->fields()) meta["privacy"][name] = value;
     write_train_output(*out, *model, ds, meta);
     fmt::print("{} fitted in {:.1f} s on {} events; wrote {}\n", *spec, seconds, ds.events.size(),
                *out);

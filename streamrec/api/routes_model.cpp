@@ -37,15 +37,9 @@ json versions_json(const std::vector<engine::VersionInfo>& versions) {
 
 json privacy_json(const models::PrivacyReport* p) {
   if (!p) return nullptr;
-  return {{"epsilon", p->epsilon},
-          {"delta", p->delta},
-          {"noise_multiplier", p->noise},
-          {"clip", p->clip},
-          {"sample_rate", p->sample_rate},
-          {"fit_steps", p->steps},
-          {"online_steps", p->online_steps},
-          {"users", p->users},
-          {"epsilon_all_versions", p->epsilon_all_versions}};
+  json j = json::object();
+  for (const auto& [name, value] : p->fields()) j[name] = value;
+  return j;
 }
 
 }  // namespace

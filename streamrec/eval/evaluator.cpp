@@ -35,17 +35,16 @@ void group_metrics(std::span<const uint32_t> users, std::span<const UserMetrics>
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return activity[users[a]] < activity[users[b]]; });
   const char* names[] = {"cold", "medium", "heavy"};
-  double lo = 1e300, hi = -1e300;
+  GroupGap gap;
   for (size_t g = 0; g < 3; ++g) {
     const size_t b = order.size() * g / 3, e = order.size() * (g + 1) / 3;
     double sum = 0;
     for (size_t x = b; x < e; ++x) sum += at_k[order[x]].ndcg;
     const double mean = e > b ? sum / (e - b) : 0;
     out[fmt::format("ndcg@{}_{}", k, names[g])] = mean;
-    lo = std::min(lo, mean);
-    hi = std::max(hi, mean);
+    gap.add(mean);
   }
-  out[fmt::format("ndcg@{}_gap", k)] = hi - lo;
+  out[fmt::format("ndcg@{}_gap", k)] = gap.gap();
 }
 
 // NDCG@k per value of each user attribute the data has (users.csv: categorical fields with at
@@ -73,14 +72,13 @@ void attribute_metrics(const data::Dataset& ds, std::span<const uint32_t> users,
   constexpr size_t kMaxValues = 20;  // beyond that (ids, zip codes) groups say little
   for (const auto& [field, values] : groups) {
     if (values.size() < 2 || values.size() > kMaxValues) continue;
-    double lo = 1e300, hi = -1e300;
+    GroupGap gap;
     for (const auto& [value, g] : values) {
       const double mean = g.first / static_cast<double>(g.second);
       out[fmt::format("ndcg@{}_{}={}", k, field, value)] = mean;
-      lo = std::min(lo, mean);
-      hi = std::max(hi, mean);
+      gap.add(mean);
     }
-    out[fmt::format("ndcg@{}_{}_gap", k, field)] = hi - lo;
+    out[fmt::format("ndcg@{}_{}_gap", k, field)] = gap.gap();
   }
 }
 

@@ -33,6 +33,17 @@ double average_popularity(const std::vector<std::vector<uint32_t>>& lists,
 double long_tail_share(const std::vector<std::vector<uint32_t>>& lists, std::span<const char> head);
 // (Calibration KL: models::calibration_kl, shared with the re-ranking.)
 
+// Fairness gap of group means: the best group's minus the worst's (0 before any group).
+struct GroupGap {
+  double lo = 1e300, hi = -1e300;
+  void add(double mean) {
+    lo = mean < lo ? mean : lo;
+    hi = mean > hi ? mean : hi;
+  }
+  bool empty() const { return hi < lo; }
+  double gap() const { return empty() ? 0.0 : hi - lo; }
+};
+
 double mae(std::span<const float> predicted, std::span<const float> actual);
 double rmse(std::span<const float> predicted, std::span<const float> actual);
 

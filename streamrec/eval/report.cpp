@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "streamrec/data/csv.h"
+#include "streamrec/eval/metrics.h"
 #include "streamrec/models/calibration.h"
 
 namespace streamrec::eval {
@@ -71,14 +72,12 @@ namespace {
 // (a group without scored events: null).
 nlohmann::json by_activity(const PrequentialResult& r) {
   nlohmann::json j;
-  double lo = 1e300, hi = -1e300;
+  GroupGap gap;
   for (size_t g = 0; g < 3; ++g) {
     j[models::kActivityGroups[g]] = r.group_scored[g] ? nlohmann::json(r.group_ndcg[g]) : nullptr;
-    if (!r.group_scored[g]) continue;
-    lo = std::min(lo, r.group_ndcg[g]);
-    hi = std::max(hi, r.group_ndcg[g]);
+    if (r.group_scored[g]) gap.add(r.group_ndcg[g]);
   }
-  j["gap"] = hi >= lo ? nlohmann::json(hi - lo) : nullptr;
+  j["gap"] = gap.empty() ? nlohmann::json(nullptr) : nlohmann::json(gap.gap());
   return j;
 }
 

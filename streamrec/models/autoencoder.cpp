@@ -170,20 +170,11 @@ void Autoencoder::train_private(const std::vector<uint32_t>& users, std::mt19937
   auto& st = *state_;
   const auto dp = DpConfig::from(params_);
   const double n = static_cast<double>(users.size());
-  const int64_t epochs = params_.integer("epochs");
-  const double q = n > 0 ? std::min(1.0, static_cast<double>(params_.integer("batch")) / n) : 1.0;
-  const auto steps =
-      n > 0 ? static_cast<uint64_t>(std::ceil(static_cast<double>(epochs) / q)) : uint64_t{0};
-  const double noise = dp.target_epsilon > 0 && steps > 0
-                           ? RdpAccountant::calibrate(dp.target_epsilon, dp.delta, q, steps)
-                           : (dp.noise > 0 ? dp.noise : 1.0);
-  privacy_ = {};
-  privacy_.enabled = true;
-  privacy_.delta = dp.delta;
-  privacy_.clip = dp.clip;
-  privacy_.noise = noise;
-  privacy_.sample_rate = q;
-  privacy_.users = users.size();
+  const auto plan = DpSchedule::epochs(
+      dp, users.size(), static_cast<double>(params_.integer("batch")), params_.integer("epochs"));
+  const double q = plan.q, noise = plan.noise;
+  const uint64_t steps = plan.steps;
+  privacy_.begin(dp, plan, users.size(), /*compose=*/false);
   std::uniform_real_distribution<double> coin(0.0, 1.0);
   const bool mse = params_.str("loss") == "mse";
   const auto dense = st.dense();
@@ -210,9 +201,7 @@ void Autoencoder::train_private(const std::vector<uint32_t>& users, std::mt19937
     apply_row_gradients(*st.out_rows, st.out_keys, Wout);
     report_progress(step, steps);
   }
-  privacy_.accountant.add(q, noise, steps);
-  privacy_.steps = steps;
-  privacy_.epsilon = privacy_.accountant.epsilon(dp.delta);
+  privacy_.spend(plan);
   log::info("autoencoder DP-SGD: {} steps at rate {:.4f}, noise {:.3f}: epsilon {:.3f} at delta {}",
             steps, q, noise, privacy_.epsilon, dp.delta);
 }

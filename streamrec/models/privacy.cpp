@@ -132,4 +132,49 @@ double RdpAccountant::calibrate(double epsilon, double delta, double q, uint64_t
   return hi;
 }
 
+namespace {
+
+DpSchedule schedule(const DpConfig& dp, size_t users, double per_step, int64_t passes,
+                    bool rounds) {
+  DpSchedule s;
+  const double n = static_cast<double>(users);
+  s.q = users > 0 ? std::min(1.0, per_step / n) : 1.0;
+  s.steps = users == 0 ? 0
+            : rounds   ? static_cast<uint64_t>(passes)
+                       : static_cast<uint64_t>(std::ceil(static_cast<double>(passes) / s.q));
+  s.noise = dp.noise > 0 ? dp.noise
+            : s.steps > 0
+                ? RdpAccountant::calibrate(dp.target_epsilon, dp.delta, s.q, s.steps)
+                : RdpAccountant::calibrate(dp.target_epsilon, dp.delta, 1.0,
+                                           static_cast<uint64_t>(std::max<int64_t>(1, passes)));
+  return s;
+}
+
+}  // namespace
+
+DpSchedule DpSchedule::epochs(const DpConfig& dp, size_t users, double per_step, int64_t passes) {
+  return schedule(dp, users, per_step, passes, false);
+}
+
+DpSchedule DpSchedule::rounds(const DpConfig& dp, size_t users, double per_step, int64_t rounds) {
+  return schedule(dp, users, per_step, rounds, true);
+}
+
+void PrivacyReport::begin(const DpConfig& dp, const DpSchedule& schedule, uint64_t n_users,
+                          bool compose) {
+  if (!compose) *this = {};
+  enabled = true;
+  delta = dp.delta;
+  clip = dp.clip;
+  noise = schedule.noise;
+  sample_rate = schedule.q;
+  users = n_users;
+}
+
+void PrivacyReport::spend(const DpSchedule& schedule) {
+  accountant.add(schedule.q, schedule.noise, schedule.steps);
+  steps += schedule.steps;
+  epsilon = accountant.epsilon(delta);
+}
+
 }  // namespace streamrec::models

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "streamrec/core/config.h"
@@ -34,6 +35,20 @@ struct DpConfig {
   double noise = 0;        // multiplier (std / clip); 0 until calibrated
   double max_epsilon = 0;  // online steps stop when they would spend more (0: no online steps)
   static DpConfig from(const Params& params);
+};
+
+// A DP fit's steps: each samples every one of `users` with probability q = min(1,
+// per_step / users) (Poisson), at noise multiplier `noise`: dp_noise, or the one that spends
+// dp_epsilon over the steps. Without users there is no step, and the noise is what the
+// target would need over `passes` steps at rate 1 (online DP steps still use it).
+struct DpSchedule {
+  double q = 1;
+  uint64_t steps = 0;
+  double noise = 1;
+  // `passes` expected passes over the users: ceil(passes / q) steps (DP-SGD epochs).
+  static DpSchedule epochs(const DpConfig& dp, size_t users, double per_step, int64_t passes);
+  // Exactly `rounds` steps (DP-FedAvg rounds).
+  static DpSchedule rounds(const DpConfig& dp, size_t users, double per_step, int64_t rounds);
 };
 
 class RdpAccountant {
@@ -74,6 +89,27 @@ struct PrivacyReport {
   // Set by the server: every model it has published since its start composed (each refit
   // reads the same users again), epsilon at delta; equal to `epsilon` until a second fit.
   double epsilon_all_versions = 0;
+
+  // A DP fit starts: the schedule and the config's delta and clip; a fresh fit's report
+  // starts over (`compose`: a warm refit keeps what the model spent before).
+  void begin(const DpConfig& dp, const DpSchedule& schedule, uint64_t n_users, bool compose);
+  // The schedule's steps ran: the accountant adds them and epsilon follows.
+  void spend(const DpSchedule& schedule);
+
+  // The report's public fields by name, the one schema of every place that shows it
+  // (the train manifest, /v1/model): epsilon, delta, noise_multiplier, clip, sample_rate,
+  // fit_steps, online_steps, users, epsilon_all_versions.
+  std::vector<std::pair<const char*, double>> fields() const {
+    return {{"epsilon", epsilon},
+            {"delta", delta},
+            {"noise_multiplier", noise},
+            {"clip", clip},
+            {"sample_rate", sample_rate},
+            {"fit_steps", static_cast<double>(steps)},
+            {"online_steps", static_cast<double>(online_steps)},
+            {"users", static_cast<double>(users)},
+            {"epsilon_all_versions", epsilon_all_versions}};
+  }
 };
 
 }  // namespace streamrec::models

@@ -240,24 +240,12 @@ void SeqModel::epoch_windows(std::vector<uint32_t>& train_users, std::vector<uin
 void SeqModel::train_private(const std::vector<uint32_t>& train_users, bool warm) {
   auto& st = *state_;
   const auto dp = DpConfig::from(params_);
-  const double n = static_cast<double>(train_users.size());
   const int64_t epochs = params_.integer(warm ? "warm_refit_epochs" : "epochs");
-  const double q = n > 0 ? std::min(1.0, static_cast<double>(params_.integer("batch")) / n) : 1.0;
-  // No one to learn from: no step (noise alone would only blur the initial weights).
-  const auto steps =
-      n > 0 ? static_cast<uint64_t>(std::ceil(static_cast<double>(epochs) / q)) : uint64_t{0};
-  const double noise = dp.target_epsilon > 0 && steps > 0
-                           ? RdpAccountant::calibrate(dp.target_epsilon, dp.delta, q, steps)
-                       : dp.noise > 0 ? dp.noise
-                                      : RdpAccountant::calibrate(dp.target_epsilon, dp.delta, 1.0,
-                                                                 std::max<int64_t>(1, epochs));
-  if (!warm) privacy_ = {};  // a warm refit composes with what the model spent before
-  privacy_.enabled = true;
-  privacy_.delta = dp.delta;
-  privacy_.clip = dp.clip;
-  privacy_.noise = noise;
-  privacy_.sample_rate = q;
-  privacy_.users = train_users.size();
+  const auto plan = DpSchedule::epochs(dp, train_users.size(),
+                                       static_cast<double>(params_.integer("batch")), epochs);
+  const double q = plan.q, noise = plan.noise, n = static_cast<double>(train_users.size());
+  const uint64_t steps = plan.steps;
+  privacy_.begin(dp, plan, train_users.size(), /*compose=*/warm);  // a warm refit composes
   log::info(
       "seq DP-SGD: {} users, sampling rate {:.4f}, {} steps, noise multiplier {:.3f}, "
       "clip {}",
@@ -275,9 +263,7 @@ void SeqModel::train_private(const std::vector<uint32_t>& train_users, bool warm
     sequences += sample.size();
     report_progress(step, steps);
   }
-  privacy_.accountant.add(q, noise, steps);
-  privacy_.steps += steps;
-  privacy_.epsilon = privacy_.accountant.epsilon(dp.delta);
+  privacy_.spend(plan);
   const double seconds = seconds_since(t0);
   report_.epochs = report_.best_epoch = static_cast<int>(epochs);
   report_.sequences_per_second = seconds > 0 ? sequences / seconds : 0;

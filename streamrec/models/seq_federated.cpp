@@ -51,12 +51,7 @@ torch::Tensor unflatten(std::span<const float> flat, const std::vector<torch::Te
 // own sequence: what make_batch builds, without the other users' sequences.
 std::pair<torch::Tensor, torch::Tensor> own_batch(const std::vector<uint32_t>& s, int64_t L) {
   auto in = torch::zeros({1, L}, torch::kLong), tg = torch::zeros({1, L}, torch::kLong);
-  const int64_t n = static_cast<int64_t>(s.size());
-  const int64_t len = std::max<int64_t>(0, std::min<int64_t>(L, n - 1));
-  for (int64_t k = 0; k < len; ++k) {
-    in.data_ptr<int64_t>()[L - len + k] = s[n - 1 - len + k] + 1;
-    tg.data_ptr<int64_t>()[L - len + k] = s[n - len + k] + 1;
-  }
+  fill_window(s, static_cast<int64_t>(s.size()), L, in.data_ptr<int64_t>(), tg.data_ptr<int64_t>());
   return {in, tg};
 }
 
@@ -69,22 +64,19 @@ void SeqModel::train_federated(const std::vector<uint32_t>& clients) {
   const int local_steps = static_cast<int>(params_.integer("fed_local_steps"));
   const double local_lr = params_.real("fed_local_lr");
   const double n = static_cast<double>(clients.size());
-  const double q =
-      n > 0 ? std::min(1.0, static_cast<double>(params_.integer("fed_clients")) / n) : 1.0;
-  const auto steps = n > 0 ? static_cast<uint64_t>(rounds) : uint64_t{0};
+  const double per_round = static_cast<double>(params_.integer("fed_clients"));
+  const auto plan = dp.enabled ? DpSchedule::rounds(dp, clients.size(), per_round, rounds)
+                               : DpSchedule{n > 0 ? std::min(1.0, per_round / n) : 1.0,
+                                            n > 0 ? static_cast<uint64_t>(rounds) : 0, 0};
+  const double q = plan.q;
+  const uint64_t steps = plan.steps;
   // The item rows of items with events (the others stay zero and out of the softmax).
   const auto n_items = static_cast<int64_t>(st.tower.item_keys.size());
   std::vector<uint64_t> keys;
-  std::vector<int64_t> blocked{0};
-  auto row_mask = torch::zeros({n_items, 1});
   for (int64_t i = 0; i < n_items; ++i)
-    if (st.tower.has_id[i]) {
-      keys.push_back(st.tower.item_keys[i]);
-      row_mask[i].fill_(1.0f);
-    } else {
-      blocked.push_back(i + 1);
-    }
-  const auto blocked_t = torch::tensor(blocked, torch::kLong);
+    if (st.tower.has_id[i]) keys.push_back(st.tower.item_keys[i]);
+  torch::Tensor row_mask;
+  const auto blocked_t = st.tower.closed_columns(&row_mask);
   auto rows = torch::zeros({n_items, st.dim});
   {
     auto live = gather_rows(*st.tower.items, keys, /*train=*/true);  // admits their rows
@@ -97,16 +89,8 @@ void SeqModel::train_federated(const std::vector<uint32_t>& clients) {
   fo.seed = static_cast<uint64_t>(params_.integer("seed"));
   if (dp.enabled) {
     fo.clip = dp.clip;
-    fo.noise = dp.target_epsilon > 0 && steps > 0
-                   ? RdpAccountant::calibrate(dp.target_epsilon, dp.delta, q, steps)
-                   : (dp.noise > 0 ? dp.noise : 1.0);
-    privacy_ = {};
-    privacy_.enabled = true;
-    privacy_.delta = dp.delta;
-    privacy_.clip = dp.clip;
-    privacy_.noise = fo.noise;
-    privacy_.sample_rate = q;
-    privacy_.users = clients.size();
+    fo.noise = plan.noise;
+    privacy_.begin(dp, plan, clients.size(), /*compose=*/false);
   }
   FederatedServer server(flatten(dense, rows), fo);
   log::info("seq federated: {} clients, {:.1f} per round, {} rounds of {} local steps{}",
@@ -150,11 +134,7 @@ void SeqModel::train_federated(const std::vector<uint32_t>& clients) {
   rows = unflatten(server.weights(), dense, st.dim);
   auto live = rows.index_select(0, row_mask.view({-1}).nonzero().view({-1})).contiguous();
   st.tower.items->assign(keys, std::span<const float>(live.data_ptr<float>(), live.numel()), 0);
-  if (dp.enabled) {
-    privacy_.accountant.add(q, fo.noise, steps);
-    privacy_.steps = steps;
-    privacy_.epsilon = privacy_.accountant.epsilon(dp.delta);
-  }
+  if (dp.enabled) privacy_.spend(plan);
   report_.epochs = report_.best_epoch = static_cast<int>(steps);
   log::info("seq federated: {} updates, {} clipped", server.updates(), server.clipped());
 }

@@ -34,6 +34,21 @@ struct ItemTower {
   ImageTower image_tower{nullptr};
   double id_dropout = 0;
 
+  // The softmax's closed columns over rows [padding, item 0, ...]: 0 (padding) and item + 1
+  // of every item without events; and `open` [items, 1] (1: has events), when asked.
+  torch::Tensor closed_columns(torch::Tensor* open = nullptr) const {
+    const auto n = static_cast<int64_t>(has_id.size());
+    std::vector<int64_t> closed{0};
+    for (int64_t i = 0; i < n; ++i)
+      if (!has_id[i]) closed.push_back(i + 1);
+    if (open) {
+      *open = torch::empty({n, 1});
+      float* p = open->data_ptr<float>();
+      for (int64_t i = 0; i < n; ++i) p[i] = has_id[i] ? 1.0f : 0.0f;
+    }
+    return torch::tensor(closed, torch::kLong);
+  }
+
   // The leaf tensors of one step's item embeddings, whose gradients go back to the table.
   struct Leaves {
     std::vector<uint64_t> id_keys, feature_keys;

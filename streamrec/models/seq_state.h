@@ -111,6 +111,19 @@ struct DeltaTracker {
   }
 };
 
+// One row of SeqModel::State::make_batch from the first n items of s: inputs
+// s[n-1-k..n-2] predicting s[n-k..n-1] into `tg` (when given), or else the last items as
+// inputs; left-padded rows of `maxlen` (item + 1; the padding already 0).
+inline void fill_window(const std::vector<uint32_t>& s, int64_t n, int64_t maxlen, int64_t* in,
+                        int64_t* tg) {
+  const int64_t len = std::max<int64_t>(0, std::min<int64_t>(maxlen, tg ? n - 1 : n));
+  const int64_t first = (tg ? n - 1 : n) - len;
+  for (int64_t k = 0; k < len; ++k) {
+    in[maxlen - len + k] = s[first + k] + 1;
+    if (tg) tg[maxlen - len + k] = s[first + k + 1] + 1;
+  }
+}
+
 }  // namespace seq_internal
 
 using namespace seq_internal;
@@ -155,13 +168,7 @@ struct SeqModel::State {
       const auto& s = seqs[users[r]];
       const int64_t n = static_cast<int64_t>(s.size()) - drop_last -
                         (drops.empty() ? 0 : static_cast<int64_t>(drops[r]));  // usable prefix
-      // Inputs s[n-1-k..n-2] predict s[n-k..n-1] (targets), or inputs are the last items.
-      const int64_t len = std::max<int64_t>(0, std::min<int64_t>(maxlen, targets ? n - 1 : n));
-      const int64_t first = (targets ? n - 1 : n) - len;
-      for (int64_t k = 0; k < len; ++k) {
-        pin[r * maxlen + maxlen - len + k] = s[first + k] + 1;
-        if (targets) ptg[r * maxlen + maxlen - len + k] = s[first + k + 1] + 1;
-      }
+      fill_window(s, n, maxlen, pin + r * maxlen, targets ? ptg + r * maxlen : nullptr);
     }
     return {in, tg};
   }
@@ -189,11 +196,8 @@ struct SeqModel::State {
     ItemTower::Leaves leaves;
     if (negatives <= 0 || negatives * 2 >= n_items) {
       // Items without events are not in the softmax (nothing says they are negatives).
-      std::vector<int64_t> blocked{0};
-      for (int64_t i = 0; i < n_items; ++i)
-        if (!tower.has_id[i]) blocked.push_back(i + 1);
       auto E = item_embeddings(tower.all_items, &leaves);
-      step(E, in, tg, valid, torch::tensor(blocked, torch::kLong));
+      step(E, in, tg, valid, tower.closed_columns());
       leaves.apply(*tower.items);
       return;
     }
@@ -252,16 +256,9 @@ struct SeqModel::State {
   void dp_step(std::span<const uint32_t> users, double clip, double noise, double expected,
                std::span<const uint32_t> last_targets = {}) {
     step_all = true;
-    const auto n_items = static_cast<int64_t>(tower.item_keys.size());
     // Items without events are not parameters: out of the softmax, and no noise.
-    std::vector<int64_t> blocked{0};
-    auto row_mask = torch::ones({n_items, 1});
-    for (int64_t i = 0; i < n_items; ++i)
-      if (!tower.has_id[i]) {
-        blocked.push_back(i + 1);
-        row_mask[i].fill_(0.0f);
-      }
-    const auto blocked_t = torch::tensor(blocked, torch::kLong);
+    torch::Tensor row_mask;
+    const auto blocked_t = tower.closed_columns(&row_mask);
     ItemTower::Leaves leaves;
     auto E = item_embeddings(tower.all_items, &leaves);
     std::vector<torch::Tensor> params{leaves.ids}, masks{row_mask};

@@ -24,10 +24,26 @@ std::string source_spec(std::string_view s) {
   return out;
 }
 
+// `sources` split at each '+' that starts a model's name: a '+' inside a source's own
+// parameter (seq's features=categories+title) stays in that source.
+std::vector<std::string> split_sources(const std::string& sources) {
+  std::vector<std::string> out;
+  for (const auto part : text::split(sources, "+")) {
+    const auto name = part.substr(0, part.find_first_of("/:"));
+    const bool model = std::any_of(model_registry().begin(), model_registry().end(),
+                                   [&](const ModelInfo& m) { return m.name == name; });
+    if (!model && !out.empty())
+      out.back().append("+").append(part);
+    else
+      out.emplace_back(part);
+  }
+  return out;
+}
+
 }  // namespace
 
 FusionModel::FusionModel(Params params) : params_(std::move(params)) {
-  for (auto s : text::split(params_.str("sources"), "+")) {
+  for (const auto& s : split_sources(params_.str("sources"))) {
     specs_.push_back(source_spec(s));
     SR_INPUT_CHECK(specs_.back().rfind("fusion", 0) != 0, "fusion: a source cannot be fusion");
     make_model(specs_.back());  // a bad spec fails at construction
@@ -42,7 +58,8 @@ Params FusionModel::declare_params() {
       "fusion",
       {ParamSpec::string("sources", "seq/maxlen=50/dim=50+itemknn+mf",
                          "candidate models joined by '+', each a model spec with '/' for "
-                         "':' and ','"),
+                         "':' and ',' (a '+' not followed by a model name stays in its "
+                         "source: seq/features=categories+title+ease)"),
        ParamSpec::integer("pool", 50, 1, 1000, "candidates from each source"),
        ParamSpec::integer("holdout", 1, 1, 100,
                           "each user's last events the ranker learns from (labels)"),

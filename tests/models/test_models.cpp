@@ -136,6 +136,13 @@ TEST(Registry, UnknownModelsAndParamsAreClearErrors) {
   EXPECT_THROW(make_model("mf:algo=svdpp"), Error);
 }
 
+TEST(Registry, FusionSourcesKeepAPlusInsideASourcesOwnParameter) {
+  // seq's features=categories+title inside a source: 'title' names no model, so that '+'
+  // stays in seq's spec; 'itemknn' starts the next source.
+  EXPECT_NO_THROW(make_model("fusion:sources=seq/features=categories+title/dim=8+itemknn"));
+  EXPECT_THROW(make_model("fusion:sources=seq/features=categories+titles+itemknn"), Error);
+}
+
 // Oracle: brute-force cosine over item columns in double precision.
 TEST(ItemKnn, MatchesBruteForceCosine) {
   const auto ds = random_binary(60, 25, 6, 3);

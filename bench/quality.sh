@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ranking quality over seeds (issue 27): each labelled spec on each data set, leave-one-out
-# by time, full ranking, one `eval` per seed (`,seed=S` appended). Prints one line per run
-# and a markdown table of NDCG@10 / HR@10 (mean, min-max) and seq's training speed.
+# by time, full ranking, one `eval` per seed (`seed=S` appended for models that declare it).
+# Prints one line per run and a markdown table of NDCG@10 / HR@10 (mean, min-max) and seq's training speed.
 #
 #   bench/quality.sh [DATA ...]     (default: ml-latest-small and movietweetings-100k)
 #   env SPECS="label=spec;label=spec"  SEEDS="1 2 3"  THREADS=2  BIN=build/apps/streamrec
@@ -23,11 +23,14 @@ for data in "$@"; do
     spec=${entry#*=}
     : >"$tmp/runs"
     for seed in $SEEDS; do
-      s="$spec"
-      [[ $s == *:* ]] && s="$s,seed=$seed" || s="$s:seed=$seed"
+      s="$spec"  # the seed goes only to models that declare one (`streamrec models`)
+      name=${spec%%:*}
+      if "$BIN" models | awk -v m="$name:" '$1 == m {f = 1; next} /^[a-z]/ {f = 0} f && $1 == "seed" {found = 1} END {exit !found}'; then
+        [[ $s == *:* ]] && s="$s,seed=$seed" || s="$s:seed=$seed"
+      fi
       "$BIN" --threads "$THREADS" eval --data "$data" --model "$s" --k 10 --json "$tmp/r.json" \
         >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
-      speed=$(grep -o '[0-9]* sequences/s' "$tmp/err" | tail -1 | cut -d' ' -f1)
+      speed=$(grep -o '[0-9]* sequences/s' "$tmp/err" | tail -1 | cut -d' ' -f1 || true)
       python3 - "$tmp/r.json" "${speed:-0}" >>"$tmp/runs" <<'EOF'
 import json, sys
 m = json.load(open(sys.argv[1]))["results"][0]

@@ -137,8 +137,7 @@ namespace {
 DpSchedule schedule(const DpConfig& dp, size_t users, double per_step, int64_t passes,
                     bool rounds) {
   DpSchedule s;
-  const double n = static_cast<double>(users);
-  s.q = users > 0 ? std::min(1.0, per_step / n) : 1.0;
+  s.q = DpSchedule::rate(users, per_step);
   s.steps = users == 0 ? 0
             : rounds   ? static_cast<uint64_t>(passes)
                        : static_cast<uint64_t>(std::ceil(static_cast<double>(passes) / s.q));

@@ -13,6 +13,7 @@
 // Thread-safety: values; no shared state.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -49,6 +50,10 @@ struct DpSchedule {
   static DpSchedule epochs(const DpConfig& dp, size_t users, double per_step, int64_t passes);
   // Exactly `rounds` steps (DP-FedAvg rounds).
   static DpSchedule rounds(const DpConfig& dp, size_t users, double per_step, int64_t rounds);
+  // The sampling rate alone: min(1, per_step / users), 1 without users.
+  static double rate(size_t users, double per_step) {
+    return users > 0 ? std::min(1.0, per_step / static_cast<double>(users)) : 1.0;
+  }
 };
 
 class RdpAccountant {

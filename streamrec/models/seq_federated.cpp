@@ -65,8 +65,9 @@ void SeqModel::train_federated(const std::vector<uint32_t>& clients) {
   const double local_lr = params_.real("fed_local_lr");
   const double n = static_cast<double>(clients.size());
   const double per_round = static_cast<double>(params_.integer("fed_clients"));
+  // Without DP: the same rate and rounds, no noise.
   const auto plan = dp.enabled ? DpSchedule::rounds(dp, clients.size(), per_round, rounds)
-                               : DpSchedule{n > 0 ? std::min(1.0, per_round / n) : 1.0,
+                               : DpSchedule{DpSchedule::rate(clients.size(), per_round),
                                             n > 0 ? static_cast<uint64_t>(rounds) : 0, 0};
   const double q = plan.q;
   const uint64_t steps = plan.steps;

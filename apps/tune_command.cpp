@@ -28,11 +28,13 @@
 namespace streamrec::cli {
 namespace {
 
-// One searched parameter: its range, sampled uniformly (or log-uniformly).
+// One searched parameter: its range, sampled uniformly (or log-uniformly), or (choices not
+// empty) one of its choices, each equally likely.
 struct Dim {
   const char* param;
   double lo, hi;
   bool log, integer;
+  std::vector<std::string> choices;
 };
 // A model's search space, and its resource: the epoch parameter and its rungs.
 struct Space {
@@ -46,31 +48,37 @@ struct Space {
 const std::vector<Space>& spaces() {
   static const std::vector<Space> s = {
       {"seq",
-       {{"dim", 16, 128, true, true},
-        {"maxlen", 20, 200, true, true},
-        {"blocks", 1, 3, false, true},
-        {"dropout", 0.0, 0.6, false, false},
-        {"lr", 3e-4, 1e-2, true, false}},
+       {{"dim", 16, 128, true, true, {}},
+        {"maxlen", 20, 200, true, true, {}},
+        {"blocks", 1, 3, false, true, {}},
+        {"dropout", 0.0, 0.6, false, false, {}},
+        {"lr", 3e-4, 1e-2, true, false, {}},
+        {"windows", 0, 0, false, false, {"last", "all"}},
+        {"features", 0, 0, false, false, {"none", "categories+title"}}},
        "epochs",
        5,
        135},
       {"mf",
-       {{"factors", 16, 256, true, true},
-        {"lr", 0.005, 0.2, true, false},
-        {"reg", 1e-5, 0.1, true, false}},
+       {{"factors", 16, 256, true, true, {}},
+        {"lr", 0.005, 0.2, true, false, {}},
+        {"reg", 1e-5, 0.1, true, false, {}}},
        "epochs",
        10,
        270},
       {"autoencoder",
-       {{"hidden", 64, 1024, true, true},
-        {"latent", 16, 256, true, true},
-        {"dropout", 0.2, 0.7, false, false},
-        {"lr", 1e-4, 1e-2, true, false}},
+       {{"hidden", 64, 1024, true, true, {}},
+        {"latent", 16, 256, true, true, {}},
+        {"dropout", 0.2, 0.7, false, false, {}},
+        {"lr", 1e-4, 1e-2, true, false, {}}},
        "epochs",
        10,
        270},
-      {"ease", {{"lambda", 10, 5000, true, false}}, nullptr, 0, 0},
-      {"itemknn", {{"k", 10, 500, true, true}, {"shrink", 0, 100, false, false}}, nullptr, 0, 0},
+      {"ease", {{"lambda", 10, 5000, true, false, {}}}, nullptr, 0, 0},
+      {"itemknn",
+       {{"k", 10, 500, true, true, {}}, {"shrink", 0, 100, false, false, {}}},
+       nullptr,
+       0,
+       0},
   };
   return s;
 }
@@ -83,13 +91,15 @@ Space space_for(const std::string& base) {
                                [&](const Space& s) { return name == s.model; });
   SR_INPUT_CHECK(it != spaces().end(), "tune: no search space for model '{}' (tunable: {})", name,
                  "seq, mf, autoencoder, ease, itemknn");
-  const auto declared = models::make_model(base)->params().specs();
+  auto params = models::make_model(base)->params();
+  const auto declared = params.specs();
   Space out = *it;
   out.dims.clear();
   for (const auto& d : it->dims) {
     const auto spec = std::find_if(declared.begin(), declared.end(),
                                    [&](const ParamSpec& p) { return p.name == d.param; });
     SR_ASSERT(spec != declared.end() && d.lo >= spec->min && d.hi <= spec->max);
+    for (const auto& c : d.choices) params.set(d.param, c);  // each choice is a valid value
     if (base.find(std::string(d.param) + "=") == std::string::npos) out.dims.push_back(d);
   }
   return out;
@@ -193,6 +203,11 @@ class Search {
       const auto& dim = space.dims[d];
       double u = radical_inverse(index, kPrimes[d % std::size(kPrimes)]) + rotation_[d];
       u -= std::floor(u);
+      if (!dim.choices.empty()) {
+        const auto n = dim.choices.size();
+        t.values.emplace_back(dim.param, dim.choices[std::min(n - 1, static_cast<size_t>(u * n))]);
+        continue;
+      }
       double v = dim.log ? std::exp(std::log(dim.lo) + u * (std::log(dim.hi) - std::log(dim.lo)))
                          : dim.lo + u * (dim.hi - dim.lo);
       t.values.emplace_back(

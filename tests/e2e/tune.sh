@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `streamrec tune` end to end on generated data: ASHA promotes seq's best configurations to
-# more epochs, the same --seed gives the same trials and best spec, and the best spec is
+# more epochs (choice parameters searched too), the same --seed gives the same trials and best spec, and the best spec is
 # what `eval --model @FILE` runs. Bad input is refused with a message naming it.
 #   tests/e2e/tune.sh BUILD/apps/streamrec
 set -euo pipefail
@@ -23,6 +23,10 @@ assert any(t["rung"] >= 1 for t in a["trials"]), "no configuration was promoted"
 best = max(t["validation_ndcg10"] for t in a["trials"])
 assert a["validation_ndcg10"] == best
 assert 0 < a["found_at_seconds"] <= a["elapsed_seconds"]
+# Choice parameters are searched too: both of seq's windows appear.
+windows = {p for t in a["trials"] if t["spec"].startswith("seq:")
+           for p in t["spec"].split(":", 1)[1].split(",") if p.startswith("windows=")}
+assert windows == {"windows=last", "windows=all"}, windows
 print("tune:", a["model"], a["validation_ndcg10"])
 PY
 out=$("$bin" --threads 1 eval --gen "$gen" --model "@$tmp/a.json" --k 10 2>/dev/null)

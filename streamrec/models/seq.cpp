@@ -3,6 +3,8 @@
 namespace streamrec::models {
 
 SeqModel::SeqModel(Params params) : params_(std::move(params)) {
+  if (params_.str("features") == "auto")
+    params_.set("features", params_.integer("fed_rounds") > 0 ? "none" : "categories+title");
   parse_fields(params_.str("features"));  // a bad field list fails at construction
   SR_INPUT_CHECK(!DpConfig::from(params_).enabled || params_.integer("negatives") == 0,
                  "seq: differential privacy trains with the full softmax; negatives {} must be 0",
@@ -17,17 +19,17 @@ SeqModel::~SeqModel() = default;
 Params SeqModel::declare_params() {
   std::vector<ParamSpec> specs{
       ParamSpec::choice("encoder", "sasrec", {"sasrec", "gru", "lstm"}, "sequence encoder"),
-      ParamSpec::integer("dim", 64, 4, 1024, "embedding and hidden size"),
-      ParamSpec::integer("maxlen", 200, 2, 4096, "most recent items encoded"),
+      ParamSpec::integer("dim", 50, 4, 1024, "embedding and hidden size"),
+      ParamSpec::integer("maxlen", 50, 2, 4096, "most recent items encoded"),
       ParamSpec::integer("blocks", 2, 1, 16, "self-attention blocks"),
       ParamSpec::integer("heads", 1, 1, 16, "attention heads (dim must divide)"),
-      ParamSpec::real("dropout", 0.2, 0.0, 0.9, "dropout rate"),
-      ParamSpec::real("lr", 0.002, 1e-6, 1.0, "Adam learning rate (dense and item rows)"),
+      ParamSpec::real("dropout", 0.4, 0.0, 0.9, "dropout rate"),
+      ParamSpec::real("lr", 0.001, 1e-6, 1.0, "Adam learning rate (dense and item rows)"),
       ParamSpec::integer("batch", 128, 1, 65536, "sequences per step"),
       ParamSpec::integer("epochs", 200, 1, 100000, "most epochs"),
       ParamSpec::integer("eval_every", 5, 1, 1000, "epochs between validation checks"),
       ParamSpec::integer("patience", 6, 1, 1000, "checks without improvement before stopping"),
-      ParamSpec::choice("windows", "last", {"last", "all"},
+      ParamSpec::choice("windows", "all", {"last", "all"},
                         "fit: each epoch trains every user's last maxlen positions (last), or "
                         "tiles their whole sequence into windows of maxlen, the latest first "
                         "and the older ones shifted at random each epoch (all)"),
@@ -48,10 +50,11 @@ Params SeqModel::declare_params() {
                          "online: sampled softmax over the batch's items plus this many "
                          "uniform negatives (0: full softmax over the catalog; -1: full "
                          "softmax up to 20,000 items, 1,000 negatives above)"),
-      ParamSpec::string("features", "none",
+      ParamSpec::string("features", "auto",
                         "item tower: attribute fields added to each item's id row, joined "
-                        "by '+' (categories, title, tags, numeric, image), all, or none; "
-                        "items without events are then scored by them (cold start)"),
+                        "by '+' (categories, title, tags, numeric, image), all, none, or auto "
+                        "(categories+title; none for a federated fit); items without events "
+                        "are then scored by them (cold start)"),
       ParamSpec::integer("image_size", 32, 8, 256, "item images are resized to this square"),
       ParamSpec::real("id_dropout", 0.1, 0.0, 1.0,
                       "item tower: share of id rows dropped per training step, so the "

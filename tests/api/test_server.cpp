@@ -330,8 +330,9 @@ TEST(Server, NewItemsAreRecommendedFromTheirAttributes) {
   // category the user took least.
   testing::TempDir dir;
   const auto ds = stream(300, 200, 12000);
-  Running r(dir.path().string(),
-            "seq:dim=16,maxlen=20,online_batch=64,online_replay=32,features=categories+tags");
+  Running r(
+      dir.path().string(),
+      "seq:dim=16,maxlen=20,lr=0.002,online_batch=64,online_replay=32,features=categories+tags");
   auto writer = r.client(kWrite);
   auto reader = r.client(kRead);
   json catalog = json::array();

@@ -309,9 +309,11 @@ TEST(Deep, SeqDeltasKeepCopiesEqualToTheLearner) {
   // The server's serving copies: a live one and a standby one version behind, both brought
   // to the learner's state by deltas instead of a full save + load.
   const auto& p = planted();
-  // (No dropout and no replay sample: a copy and the learner then train identically.)
+  // (No dropout, no id-row dropout and no replay sample: a copy and the learner then train
+  // identically.)
   const std::string spec =
-      "seq:dim=16,maxlen=20,epochs=3,eval_every=3,online_batch=8,online_replay=0,dropout=0";
+      "seq:dim=16,maxlen=20,epochs=3,eval_every=3,online_batch=8,online_replay=0,dropout=0,id_"
+      "dropout=0";
   auto m = make_model(spec);
   auto delta = [&](Recommender& from, bool expected) {
     std::ostringstream out;

@@ -50,7 +50,7 @@ TEST(ItemTower, RanksHeldOutItemsFromTheirAttributes) {
   const std::string spec = "seq:dim=32,maxlen=30,epochs=20,eval_every=10";
   auto with = make_model(spec + ",features=categories+title+tags");
   const double hr = eval::evaluate_cold_start(*with, ds, split, co).metrics.at("hr@10");
-  auto without = make_model(spec);
+  auto without = make_model(spec + ",features=none");
   const double hr_ids = eval::evaluate_cold_start(*without, ds, split, co).metrics.at("hr@10");
   const double random = metric(base, "random", "hr@10");
   const double category = metric(base, "category-popular", "hr@10");

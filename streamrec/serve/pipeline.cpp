@@ -289,8 +289,12 @@ std::vector<Recommendation> recommend(const ServingView& view, const RecommendRe
   std::vector<uint32_t> out_items;
   for (size_t x : order(p)) {
     const auto& c = p.pool[x];
-    Recommendation rec{
-        view.users.items().id(c.item), c.score, kSourceName[static_cast<int>(c.source)], {}, {}};
+    Recommendation rec{view.users.items().id(c.item),
+                       c.score,
+                       kSourceName[static_cast<int>(c.source)],
+                       {},
+                       {},
+                       {}};
     rec.parts = {{c.source == Source::kPopular ? "popularity" : "model", c.score},
                  {"rank", rank_relevance[x]}};
     if (!std::isnan(adjusted[x])) rec.parts.emplace_back(adjustment, adjusted[x]);
@@ -310,8 +314,12 @@ std::vector<Recommendation> by_counts(const store::UserState& users, const store
   for (const auto& s : pick_weights(counts.weights(), n, {}, [&](uint32_t i) {
          return items.recommendable(i, now) && filter.accepts(items.record(i));
        }))
-    out.push_back(
-        {users.items().id(s.item), static_cast<float>(counts.weights()[s.item]), source, {}, {}});
+    out.push_back({users.items().id(s.item),
+                   static_cast<float>(counts.weights()[s.item]),
+                   source,
+                   {},
+                   {},
+                   {}});
   return out;
 }
 
@@ -335,7 +343,7 @@ std::vector<Recommendation> fresh_items(const store::UserState& users,
   std::shuffle(fresh.begin(), fresh.end(), rng);
   std::vector<Recommendation> out;
   for (size_t x = 0; x < fresh.size() && x < n; ++x)
-    out.push_back({users.items().id(fresh[x].second), 0.0f, "fresh", {}, {}});
+    out.push_back({users.items().id(fresh[x].second), 0.0f, "fresh", {}, {}, {}});
   return out;
 }
 
@@ -358,7 +366,7 @@ std::vector<Recommendation> similar_items(const models::Recommender& model,
   for (const auto& s : pick(scores, n, self, [&](uint32_t j) {
          return j < users.items().size() && items.recommendable(j, now);
        }))
-    out.push_back({users.items().id(s.item), s.score, "similar", {}, {}});
+    out.push_back({users.items().id(s.item), s.score, "similar", {}, {}, {}});
   return out;
 }
 

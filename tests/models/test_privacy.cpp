@@ -333,6 +333,9 @@ TEST(Federated, SeqLearnsFromClientsAndDpFedAvgReportsItsEpsilon) {
   EXPECT_NE(before, after);
   EXPECT_EQ(dynamic_cast<const SeqModel&>(*fed).online_steps(), 0u);
   EXPECT_THROW(make_model("seq:fed_rounds=3,features=categories"), Error);
+  // The default item tower (auto) is categories+title, and none for a federated fit.
+  EXPECT_EQ(make_model("seq")->params().str("features"), "categories+title");
+  EXPECT_EQ(make_model("seq:fed_rounds=3")->params().str("features"), "none");
 }
 
 }  // namespace

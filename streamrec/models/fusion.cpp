@@ -109,14 +109,21 @@ void FusionModel::candidates(uint32_t user, std::span<const uint32_t> exclude,
   const FusionLayout layout{S};
   const auto F = static_cast<size_t>(layout.count());
   features.assign(items.size() * F, 0.0f);
-  for (size_t c = 0; c < items.size(); ++c) {
-    float* row = features.data() + c * F;
-    for (size_t s = 0; s < S; ++s) {
-      row[layout.score(s)] = scores[s][items[c]];
+  for (size_t s = 0; s < S; ++s) {
+    // Standardised over this list: sources' raw scales differ by user and by fit.
+    double sum = 0, sum2 = 0;
+    for (uint32_t i : items) sum += scores[s][i], sum2 += double(scores[s][i]) * scores[s][i];
+    const double n = std::max<double>(1, items.size()), mean = sum / n;
+    const double sd = std::sqrt(std::max(0.0, sum2 / n - mean * mean));
+    const double inv = sd > 1e-9 ? 1 / sd : 0;
+    for (size_t c = 0; c < items.size(); ++c) {
+      float* row = features.data() + c * F;
+      row[layout.score(s)] = static_cast<float>((scores[s][items[c]] - mean) * inv);
       row[layout.position(s)] = position[s][c];
     }
-    row[layout.popularity()] = log_popularity_[items[c]];
   }
+  for (size_t c = 0; c < items.size(); ++c)
+    features[c * F + layout.popularity()] = log_popularity_[items[c]];
   if (first_scores) *first_scores = std::move(scores.front());
 }
 
@@ -155,35 +162,118 @@ std::vector<FusionModel::RankerList> FusionModel::labelled_lists(
   return lists;
 }
 
-void FusionModel::train_ranker(const std::vector<RankerList>& lists) {
-  // Epochs over the lists, a few lists per step.
-  std::mt19937_64 rng(static_cast<uint64_t>(params_.integer("seed")));
+namespace {
+
+// NDCG@10 of ordering one list's rows by `scores` (ties against the row).
+double list_ndcg(std::span<const float> scores, std::span<const float> labels) {
+  double dcg = 0, ideal = 0;
+  size_t positives = 0;
+  for (size_t p = 0; p < labels.size(); ++p) {
+    if (labels[p] == 0.0f) continue;
+    size_t rank = 0;
+    for (size_t r = 0; r < scores.size() && rank < 10; ++r)
+      rank += r != p && scores[r] >= scores[p];
+    if (rank < 10) dcg += 1 / std::log2(rank + 2.0);
+    if (positives < 10) ideal += 1 / std::log2(positives + 2.0);
+    ++positives;
+  }
+  return ideal > 0 ? dcg / ideal : 0;
+}
+
+}  // namespace
+
+double FusionModel::held_out_ndcg(const std::vector<const RankerList*>& lists,
+                                  const FusionRanker* ranker, size_t source) const {
+  const auto F = static_cast<size_t>(FusionLayout{sources_.size()}.count());
+  double sum = 0;
+  std::vector<float> column;
+  for (const auto* l : lists) {
+    if (ranker) {
+      sum += list_ndcg(ranker->score(l->x), l->y);
+      continue;
+    }
+    column.resize(l->y.size());
+    for (size_t r = 0; r < column.size(); ++r)
+      column[r] = l->x[r * F + FusionLayout{sources_.size()}.score(source)];
+    sum += list_ndcg(column, l->y);
+  }
+  return lists.empty() ? 0 : sum / lists.size();
+}
+
+void FusionModel::ranker_epoch(FusionRanker& ranker, const std::vector<const RankerList*>& lists,
+                               std::mt19937_64& rng) {
+  // The lists in a random order, `lists` of them per step (listwise softmax).
   std::vector<size_t> order(lists.size());
   std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
   const auto per_step = static_cast<size_t>(params_.integer("lists"));
-  const int64_t epochs = params_.integer("epochs");
-  for (int64_t epoch = 1; epoch <= epochs && !lists.empty(); ++epoch) {
-    std::shuffle(order.begin(), order.end(), rng);
-    double loss = 0;
-    size_t steps = 0;
-    for (size_t b = 0; b < order.size(); b += per_step) {
-      std::vector<float> x, y;
-      for (size_t k = b; k < std::min(order.size(), b + per_step); ++k) {
-        const auto& l = lists[order[k]];
-        x.insert(x.end(), l.x.begin(), l.x.end());
-        y.insert(y.end(), l.y.begin(), l.y.end());
-      }
-      loss += ranker_->train(x, y);
-      ++steps;
+  double loss = 0;
+  size_t steps = 0;
+  std::vector<float> x, y;
+  std::vector<size_t> sizes;
+  for (size_t b = 0; b < order.size(); b += per_step) {
+    x.clear(), y.clear(), sizes.clear();
+    for (size_t k = b; k < std::min(order.size(), b + per_step); ++k) {
+      const auto& l = *lists[order[k]];
+      x.insert(x.end(), l.x.begin(), l.x.end());
+      y.insert(y.end(), l.y.begin(), l.y.end());
+      sizes.push_back(l.y.size());
     }
-    report_.last_loss = steps ? loss / steps : 0;
-    report_progress(epoch, epochs);
+    loss += ranker.train_lists(x, y, sizes);
+    ++steps;
   }
+  report_.last_loss = steps ? loss / steps : 0;
+}
+
+void FusionModel::train_ranker(const std::vector<RankerList>& lists) {
+  // 1. The base: the source whose own order is best over all the lists. The ranker starts
+  //    as its order and learns corrections (FusionRankerOptions::base).
+  std::mt19937_64 rng(static_cast<uint64_t>(params_.integer("seed")));
+  std::vector<const RankerList*> all;
+  for (const auto& l : lists) all.push_back(&l);
+  report_.source_ndcg.clear();
+  for (size_t s = 0; s < sources_.size(); ++s)
+    report_.source_ndcg.push_back(held_out_ndcg(all, nullptr, s));
+  report_.base =
+      static_cast<size_t>(std::max_element(report_.source_ndcg.begin(), report_.source_ndcg.end()) -
+                          report_.source_ndcg.begin());
+  ranker_options_.base = static_cast<int64_t>(FusionLayout{sources_.size()}.score(report_.base));
+  // 2. The epoch count, from 0 (the base's order) up, by 5-fold cross-validation over the
+  //    lists: corrections are kept only as far as they help on the lists they did not see.
+  std::shuffle(all.begin(), all.end(), rng);
+  const int64_t epochs = params_.integer("epochs");
+  constexpr size_t kFolds = 5;
+  std::vector<double> ndcg_at(static_cast<size_t>(epochs) + 1, 0.0);  // summed over folds
+  for (size_t fold = 0; fold < kFolds && all.size() >= kFolds; ++fold) {
+    std::vector<const RankerList*> fit, held;
+    for (size_t i = 0; i < all.size(); ++i) (i % kFolds == fold ? held : fit).push_back(all[i]);
+    FusionRanker trial(ranker_options_);
+    ndcg_at[0] += held_out_ndcg(held, &trial) * held.size();
+    for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
+      ranker_epoch(trial, fit, rng);
+      ndcg_at[static_cast<size_t>(epoch)] += held_out_ndcg(held, &trial) * held.size();
+      report_progress(fold * static_cast<uint64_t>(epochs) + epoch, (kFolds + 1) * epochs);
+    }
+  }
+  const auto best_epoch =
+      static_cast<int64_t>(std::max_element(ndcg_at.begin(), ndcg_at.end()) - ndcg_at.begin());
+  const double lists_held = std::max<double>(1, all.size());
+  report_.base_ndcg = ndcg_at[0] / lists_held;
+  report_.ranker_ndcg = ndcg_at[static_cast<size_t>(best_epoch)] / lists_held;
+  // 3. The ranker learns every list for the chosen number of epochs.
+  ranker_ = std::make_unique<FusionRanker>(ranker_options_);
+  for (int64_t epoch = 1; epoch <= best_epoch; ++epoch) {
+    ranker_epoch(*ranker_, all, rng);
+    report_progress(kFolds * epochs + epoch, (kFolds + 1) * epochs);
+  }
+  report_.epochs = best_epoch;
   log::info(
       "fusion: ranker trained on {} lists ({:.1f} candidates each; {:.1f}% of the held-out "
-      "items were among the candidates), loss {:.4f}",
+      "items were among the candidates) for {} epochs from source {}'s order (the sources' "
+      "NDCG@10 over the lists: {:.4f}); cross-validated NDCG@10 {:.4f}, the base's {:.4f}",
       lists.size(), lists.empty() ? 0.0 : double(report_.candidates) / lists.size(),
-      100 * report_.recall, report_.last_loss);
+      100 * report_.recall, best_epoch, report_.base + 1, fmt::join(report_.source_ndcg, " / "),
+      report_.ranker_ndcg, report_.base_ndcg);
 }
 
 void FusionModel::fit(const TrainData& data) {
@@ -207,12 +297,10 @@ void FusionModel::fit(const TrainData& data) {
   fit_sources(first);
 
   // 2. Candidate lists with the held-out items labelled; 3. the ranker learns them.
-  FusionRankerOptions ro;
-  ro.features = FusionLayout{sources_.size()}.count();
-  ro.hidden = params_.integer("hidden");
-  ro.lr = params_.real("lr");
-  ro.seed = static_cast<uint64_t>(params_.integer("seed"));
-  ranker_ = std::make_unique<FusionRanker>(ro);
+  ranker_options_.features = FusionLayout{sources_.size()}.count();
+  ranker_options_.hidden = params_.integer("hidden");
+  ranker_options_.lr = params_.real("lr");
+  ranker_options_.seed = static_cast<uint64_t>(params_.integer("seed"));
   train_ranker(labelled_lists(first, targets));
 
   // 4. The sources learn everything for serving.

@@ -1,9 +1,12 @@
 // `fusion`: one ranking from several models. Each source model (`sources`, e.g. seq, itemknn
 // and mf) proposes its top `pool` items; a FusionRanker (DCN cross layers + MLP) orders the
-// union from per-candidate features: every source's score and rank-scaled position, and the
-// item's log popularity. The ranker learns from each user's last `holdout` fitted events:
-// the sources are first fitted without them, the user's candidate list is labelled (the
-// items taken next = 1), and after the ranker's epochs the sources are refitted on all the
+// union from per-candidate features: every source's score (standardised over the list) and
+// rank-scaled position, and the item's log popularity. The ranker learns from each user's
+// last `holdout` fitted events: the sources are first fitted without them, the user's
+// candidate list is labelled (the items taken next = 1), the ranker learns the lists with a
+// listwise softmax loss, starting from the order of the source that ranks them best and
+// learning corrections for as many epochs as help on lists it did not see (5-fold
+// cross-validation; none: that source's order), and the sources are refitted on all the
 // data.
 //
 // Source specs are model specs with '/' for ':' and ',' (which separate fusion's own
@@ -11,13 +14,13 @@
 #pragma once
 
 #include <memory>
+#include <random>
 #include <vector>
 
+#include "streamrec/models/ranker.h"
 #include "streamrec/models/recommender.h"
 
 namespace streamrec::models {
-
-class FusionRanker;
 
 class FusionModel final : public Recommender {
  public:
@@ -38,6 +41,10 @@ class FusionModel final : public Recommender {
     size_t lists = 0, candidates = 0;
     double recall = 0;  // share of the held-out items that were among the candidates
     double last_loss = 0;
+    std::vector<double> source_ndcg;        // each source's own order's NDCG@10 over the lists
+    size_t base = 0;                        // the best of them: the ranker's starting order
+    int64_t epochs = 0;                     // the ranker's epochs, chosen on held-out lists
+    double ranker_ndcg = 0, base_ndcg = 0;  // cross-validated NDCG@10
   };
   const FitReport& report() const { return report_; }
 
@@ -56,11 +63,18 @@ class FusionModel final : public Recommender {
   std::vector<RankerList> labelled_lists(const TrainData& first,
                                          const std::vector<std::vector<uint32_t>>& targets);
   void train_ranker(const std::vector<RankerList>& lists);
+  // One listwise pass of `ranker` over `lists`.
+  void ranker_epoch(FusionRanker& ranker, const std::vector<const RankerList*>& lists,
+                    std::mt19937_64& rng);
+  // Mean NDCG@10 over `lists` of the ranker's order or (ranker null) source `source`'s.
+  double held_out_ndcg(const std::vector<const RankerList*>& lists, const FusionRanker* ranker,
+                       size_t source = 0) const;
 
   Params params_;
   std::vector<std::string> specs_;
   std::vector<std::unique_ptr<Recommender>> sources_;
   std::unique_ptr<FusionRanker> ranker_;
+  FusionRankerOptions ranker_options_;
   std::vector<float> log_popularity_;
   std::vector<std::vector<uint32_t>> seen_;  // each user's fitted items, sorted
   uint32_t n_items_ = 0;

@@ -20,17 +20,27 @@ class FusionNetImpl : public torch::nn::Module {
     deep1_ = register_module("deep1", torch::nn::Linear(features, o.hidden));
     deep2_ = register_module("deep2", torch::nn::Linear(o.hidden, o.hidden));
     out_ = register_module("out", torch::nn::Linear(features + o.hidden, 1));
+    if (o.base >= 0) {
+      torch::NoGradGuard no_grad;
+      out_->weight.zero_();
+      out_->bias.zero_();
+      base_weight_ = register_parameter("base_weight", torch::ones({1}));
+    }
+    base_ = o.base;
   }
   torch::Tensor forward(const torch::Tensor& x0) {
     auto x = x0;
     for (const auto& layer : *cross_) x = x0 * layer->as<torch::nn::Linear>()->forward(x) + x;
     auto h = torch::relu(deep2_(torch::relu(deep1_(x0))));
-    return out_(torch::cat({x, h}, 1)).squeeze(1);
+    auto logit = out_(torch::cat({x, h}, 1)).squeeze(1);
+    return base_ < 0 ? logit : logit + base_weight_ * x0.select(1, base_);
   }
 
  private:
   torch::nn::ModuleList cross_;
   torch::nn::Linear deep1_{nullptr}, deep2_{nullptr}, out_{nullptr};
+  torch::Tensor base_weight_;
+  int64_t base_ = -1;
 };
 TORCH_MODULE(FusionNet);
 
@@ -64,6 +74,29 @@ struct FusionRanker::Impl {
     }
     return (x - torch::tensor(mu)) * torch::tensor(inv);
   }
+
+  // Adds the rows to the running feature statistics.
+  void observe(std::span<const float> features) {
+    const auto width = static_cast<size_t>(F);
+    for (size_t r = 0; r < features.size() / width; ++r) {
+      count += 1;
+      for (size_t f = 0; f < width; ++f) {
+        const double v = features[r * width + f], d = v - mean[f];
+        mean[f] += d / count;
+        m2[f] += d * (v - mean[f]);
+      }
+    }
+  }
+
+  // One Adam step on `loss`; the net is left in eval mode.
+  double step(const torch::Tensor& loss) {
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+    net->eval();
+    ++steps;
+    return loss.item<double>();
+  }
 };
 
 FusionRanker::FusionRanker(FusionRankerOptions options) : impl_(std::make_unique<Impl>(options)) {}
@@ -89,14 +122,7 @@ double FusionRanker::train(std::span<const float> features, std::span<const floa
            "ranker: {} features for {} labels", features.size(), labels.size());
   if (rows == 0) return 0;
   auto& s = *impl_;
-  for (size_t r = 0; r < rows; ++r) {
-    s.count += 1;
-    for (size_t f = 0; f < F; ++f) {
-      const double v = features[r * F + f], d = v - s.mean[f];
-      s.mean[f] += d / s.count;
-      s.m2[f] += d * (v - s.mean[f]);
-    }
-  }
+  s.observe(features);
   s.net->train();
   auto x = s.standardised(features);
   auto y =
@@ -108,12 +134,38 @@ double FusionRanker::train(std::span<const float> features, std::span<const floa
       s.net->forward(x), y,
       torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions().pos_weight(
           torch::tensor({static_cast<float>(weight)})));
-  s.opt->zero_grad();
-  loss.backward();
-  s.opt->step();
-  s.net->eval();
-  ++s.steps;
-  return loss.item<double>();
+  return s.step(loss);
+}
+
+double FusionRanker::train_lists(std::span<const float> features, std::span<const float> labels,
+                                 std::span<const size_t> sizes) {
+  const auto F = static_cast<size_t>(impl_->F);
+  const size_t rows = features.size() / F;
+  size_t total = 0;
+  for (size_t n : sizes) total += n;
+  SR_CHECK(features.size() % F == 0 && labels.size() == rows && total == rows, ErrorKind::kInternal,
+           "ranker: {} features, {} labels, lists of {} rows", features.size(), labels.size(),
+           total);
+  if (rows == 0) return 0;
+  auto& s = *impl_;
+  s.observe(features);
+  s.net->train();
+  const auto logits = s.net->forward(s.standardised(features));
+  const auto y =
+      torch::from_blob(const_cast<float*>(labels.data()), {static_cast<int64_t>(rows)}).clone();
+  std::vector<torch::Tensor> losses;
+  int64_t at = 0;
+  for (size_t n : sizes) {
+    const auto len = static_cast<int64_t>(n);
+    const auto labels_of = y.narrow(0, at, len);
+    const double positives = labels_of.sum().item<double>();
+    if (positives > 0)
+      losses.push_back(-(torch::log_softmax(logits.narrow(0, at, len), 0) * labels_of).sum() /
+                       positives);
+    at += len;
+  }
+  if (losses.empty()) return 0;
+  return s.step(torch::stack(losses).mean());
 }
 
 std::unique_ptr<FusionRanker> FusionRanker::clone() const {

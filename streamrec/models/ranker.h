@@ -60,6 +60,10 @@ struct FusionRankerOptions {
   int64_t features = RankerFeatures::kCount;  // per candidate
   int64_t hidden = 32;
   int64_t cross_layers = 2;
+  // >= 0: the logit is this input feature (standardised) times a learned weight (from 1)
+  // plus the net's output, which starts at zero: the ranker starts as that feature's order
+  // and learns corrections to it. -1: the net's output alone.
+  int64_t base = -1;
   double lr = 0.003;
   uint64_t seed = 42;
 };
@@ -76,6 +80,11 @@ class FusionRanker {
   std::vector<float> score(std::span<const float> features) const;
   // One Adam step of binary cross-entropy on the rows (labels 1 or 0); returns the loss.
   double train(std::span<const float> features, std::span<const float> labels);
+  // One Adam step of listwise softmax cross-entropy: `sizes` splits the rows into candidate
+  // lists in order; a list's loss is the mean of -log softmax over its rows at its label-1
+  // rows (a list without one adds nothing). Returns the mean over the lists with labels.
+  double train_lists(std::span<const float> features, std::span<const float> labels,
+                     std::span<const size_t> sizes);
   // An independent copy (weights and feature statistics) for serving.
   std::unique_ptr<FusionRanker> clone() const;
   uint64_t steps() const;

@@ -184,18 +184,18 @@ double list_ndcg(std::span<const float> scores, std::span<const float> labels) {
 
 double FusionModel::held_out_ndcg(const std::vector<const RankerList*>& lists,
                                   const FusionRanker* ranker, size_t source) const {
-  const auto F = static_cast<size_t>(FusionLayout{sources_.size()}.count());
+  const FusionLayout layout{sources_.size()};
+  const auto F = static_cast<size_t>(layout.count());
   double sum = 0;
-  std::vector<float> column;
+  std::vector<float> scores;
   for (const auto* l : lists) {
     if (ranker) {
-      sum += list_ndcg(ranker->score(l->x), l->y);
-      continue;
+      scores = ranker->score(l->x);
+    } else {
+      scores.resize(l->y.size());
+      for (size_t r = 0; r < scores.size(); ++r) scores[r] = l->x[r * F + layout.score(source)];
     }
-    column.resize(l->y.size());
-    for (size_t r = 0; r < column.size(); ++r)
-      column[r] = l->x[r * F + FusionLayout{sources_.size()}.score(source)];
-    sum += list_ndcg(column, l->y);
+    sum += list_ndcg(scores, l->y);
   }
   return lists.empty() ? 0 : sum / lists.size();
 }

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <numeric>
 
 #include "streamrec/core/error.h"
 
@@ -154,15 +155,15 @@ double FusionRanker::train_lists(std::span<const float> features, std::span<cons
   const auto y =
       torch::from_blob(const_cast<float*>(labels.data()), {static_cast<int64_t>(rows)}).clone();
   std::vector<torch::Tensor> losses;
-  int64_t at = 0;
+  size_t at = 0;
   for (size_t n : sizes) {
-    const auto len = static_cast<int64_t>(n);
-    const auto labels_of = y.narrow(0, at, len);
-    const double positives = labels_of.sum().item<double>();
+    const double positives = std::accumulate(labels.begin() + at, labels.begin() + at + n, 0.0);
+    const auto from = static_cast<int64_t>(at), len = static_cast<int64_t>(n);
     if (positives > 0)
-      losses.push_back(-(torch::log_softmax(logits.narrow(0, at, len), 0) * labels_of).sum() /
-                       positives);
-    at += len;
+      losses.push_back(
+          -(torch::log_softmax(logits.narrow(0, from, len), 0) * y.narrow(0, from, len)).sum() /
+          positives);
+    at += n;
   }
   if (losses.empty()) return 0;
   return s.step(torch::stack(losses).mean());

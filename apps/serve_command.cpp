@@ -17,6 +17,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "streamrec/api/follower.h"
 #include "streamrec/api/http_server.h"
 #include "streamrec/api/redis_source.h"
 #include "streamrec/core/clock.h"
@@ -189,6 +190,7 @@ struct ServeCli {
   double replay_speed = 0;
   api::RedisSourceOptions redis;
   std::string redis_stream, redis_addr = "127.0.0.1:6379";
+  std::string leader_key;
   data::Dataset demo_data, replay_data;  // read before anything starts
   std::string example_user = "USER";
 
@@ -267,6 +269,8 @@ struct ServeCli {
                     "also consume events from this Redis Stream (consumer group; acknowledged "
                     "once durable)");
     cmd->add_option("--redis", redis_addr, "Redis host:port")->capture_default_str();
+    cmd->add_option("--leader-key", leader_key,
+                    "with --follow: the leader's API key (role admin; or STREAMREC_LEADER_KEY)");
     cmd->add_option("--redis-group", redis.group, "Redis consumer group")->capture_default_str();
     cmd->add_option("--redis-consumer", redis.consumer, "Redis consumer name")
         ->capture_default_str();
@@ -280,6 +284,12 @@ struct ServeCli {
       if (const char* env = std::getenv("STREAMREC_API_KEYS")) keys = env;
     ao.keys = api::parse_api_keys(keys);
     so.sync = !no_sync;
+    if (leader_key.empty())
+      if (const char* env = std::getenv("STREAMREC_LEADER_KEY")) leader_key = env;
+    SR_INPUT_CHECK(
+        so.follow.empty() || (!demo.enabled && replay_path.empty() && redis_stream.empty()),
+        "a replica (--follow) takes no events of its own: no --demo, --replay or "
+        "--redis-stream");
     if (!redis_stream.empty()) {
       redis.stream = redis_stream;
       const auto colon = redis_addr.rfind(':');
@@ -355,6 +365,13 @@ void ServeCli::run() {
     });
   }
   const std::string base = fmt::format("http://{}:{}", ao.host, port);
+  std::unique_ptr<api::Follower> follower;
+  std::thread follower_thread;
+  if (!so.follow.empty()) {
+    follower = std::make_unique<api::Follower>(
+        service, api::FollowerOptions{so.follow, leader_key, fmt::format("{}", base)});
+    follower_thread = std::thread([&] { follower->run(); });
+  }
   fmt::print("streamrec serving {} (model {}, data in {})\n", base, service.model_spec(),
              so.data_dir);
   fmt::print("  dashboard: {}/\n", base);
@@ -368,6 +385,8 @@ void ServeCli::run() {
   if (demo_thread.joinable()) demo_thread.join();
   if (replay_thread.joinable()) replay_thread.join();
   if (redis_thread.joinable()) redis_thread.join();
+  if (follower) follower->stop();
+  if (follower_thread.joinable()) follower_thread.join();
   waiter.join();
   SR_CHECK(redis_error.empty(), ErrorKind::kIo, "{}", redis_error);
   const auto left = service.stats().queue;

@@ -236,6 +236,17 @@ struct HttpServer::Impl {
     };
     if (req.method == "OPTIONS") return preflight(req, res);
     if (const auto why = foreign_origin(req)) return refuse(403, *why);
+    if (engine.is_replica() && req.method != "GET" && req.method != "HEAD") {
+      // A replica takes no writes: the client repeats it at the leader (307 keeps the method
+      // and body), before this server reads the body.
+      engine.count_http_request();
+      res.set_header("Connection", "close");
+      res.set_header("Location", engine.leader() + req.target);
+      send_json(res, 307,
+                {{"error", "this server is a read replica; send writes to the leader"},
+                 {"leader", engine.leader()}});
+      return httplib::Server::HandlerResponse::Handled;
+    }
     // A request that changes state is authenticated here, before its body is read (reads
     // are authenticated by their route: /v1/health and the dashboard's files are open).
     const bool changes = req.method != "GET" && req.method != "HEAD";
@@ -324,6 +335,7 @@ struct HttpServer::Impl {
     add_catalog_routes(*routes);
     add_model_routes(*routes);
     add_stats_routes(*routes);
+    add_replication_routes(*routes);
   }
 
   void mount_dashboard() {

@@ -57,11 +57,12 @@ std::string path_param(const httplib::Request& req, size_t k = 1);
 std::string routing_path(std::string_view target);
 
 // The route families (routes_*.cpp).
-void add_event_routes(RouteTable& t);      // POST /v1/events, users and their history
-void add_recommend_routes(RouteTable& t);  // recommend, similar, popular, trending
-void add_catalog_routes(RouteTable& t);    // items
-void add_model_routes(RouteTable& t);      // model, versions, rollback, retrain
-void add_stats_routes(RouteTable& t);      // health, stats, history, Prometheus metrics
+void add_event_routes(RouteTable& t);        // POST /v1/events, users and their history
+void add_recommend_routes(RouteTable& t);    // recommend, similar, popular, trending
+void add_catalog_routes(RouteTable& t);      // items
+void add_model_routes(RouteTable& t);        // model, versions, rollback, retrain
+void add_stats_routes(RouteTable& t);        // health, stats, history, Prometheus metrics
+void add_replication_routes(RouteTable& t);  // a leader's snapshot and publishes
 
 void send_json(httplib::Response& res, int status, const json& body);
 void send_error(httplib::Response& res, int status, const std::string& message);

@@ -54,7 +54,15 @@ void add_stats_routes(RouteTable& t) {
   auto& engine = t.engine;
   t.server.Get("/v1/health", [&engine](const auto&, auto& res) {
     const auto s = engine.stats();
-    send_json(res, 200, {{"status", "ok"}, {"model", s.model}, {"events", s.events_ingested}});
+    json out = {{"status", s.stale ? "stale" : "ok"}, {"model", s.model},
+                {"events", s.events_ingested},        {"role", s.role},
+                {"model_version", s.model_version},   {"publish", s.replication_publish}};
+    if (engine.is_replica()) {
+      out["leader"] = engine.leader();
+      out["lag_ms"] = s.lag_ms;
+      out["behind_publishes"] = s.behind_publishes;
+    }
+    send_json(res, 200, out);
   });
   t.server.Get("/v1/stats", t.route(Role::kRead, [&engine](const auto&, auto& res) {
     send_json(res, 200, stats_json(engine.stats()));

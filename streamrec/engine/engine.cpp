@@ -53,7 +53,8 @@ Engine::Engine(EngineOptions options)
       users_(options_.max_history),
       snapshot_(options_.batch_scoring, options_.batch_queries),
       ann_(options_.ann, options_.ann_min_items, options_.background_nice,
-           options_.background_idle) {
+           options_.background_idle),
+      replication_(options_.replication_log_mb << 20) {
   start_ms_ = unix_ms();
   if (options_.blas_threads > 0) set_blas_threads(options_.blas_threads);
   std::unique_ptr<models::Artifact> artifact;
@@ -64,6 +65,12 @@ Engine::Engine(EngineOptions options)
   model_ = models::make_model(options_.model);  // a bad spec fails here
   publisher_ = std::make_unique<train::Publisher>(
       options_.model, [this](auto copy) { install_serving(std::move(copy)); });
+  if (is_replica()) {  // no log, no fit, no learner: the leader's snapshot comes first
+    ranker_ = std::make_unique<models::FusionRanker>();
+    sampler_ = std::thread([this] { sampler_loop(); });
+    return;
+  }
+  publisher_->set_published([this](bool full, const std::string& b) { on_published(full, b); });
   auto start = read_checkpoint();
   if (!start && artifact) {
     log::info("serve: starting from the model in '{}' ({}, {} users, {} items)", options_.model_dir,
@@ -78,9 +85,10 @@ Engine::Engine(EngineOptions options)
 Engine::~Engine() {
   stopping_ = true;
   queue_.stop();
+  replication_.stop();
   retrainer_.join();
   sampler_cv_.notify_all();
-  learner_.join();
+  if (learner_.joinable()) learner_.join();
   sampler_.join();
 }
 
@@ -111,6 +119,8 @@ void Engine::check_event(const store::LoggedEvent& e, size_t x) const {
 }
 
 size_t Engine::ingest(std::span<const store::LoggedEvent> events) {
+  SR_CHECK(!is_replica(), ErrorKind::kUnsupported,
+           "this server is a read replica: send events to the leader at {}", options_.follow);
   for (size_t x = 0; x < events.size(); ++x) check_event(events[x], x);
   if (events.empty()) return 0;
   const uint64_t first = log_.append(events);  // durable before acknowledged or learned
@@ -126,7 +136,9 @@ std::vector<MetricsPoint> Engine::history_points() const { return metrics_.point
 
 void Engine::prepare_request_thread() { models::use_only_this_thread(); }
 
-uint64_t Engine::model_version() const { return versions_.current(); }
+uint64_t Engine::model_version() const {
+  return is_replica() ? replica_version_.load() : versions_.current();
+}
 
 std::shared_ptr<const models::PrivacyReport> Engine::privacy() const {
   std::lock_guard lock(privacy_mutex_);
@@ -150,6 +162,9 @@ std::vector<Recommendation> Engine::trending(size_t n, const ItemFilter& filter)
 }
 
 void Engine::upsert_items(std::span<const store::ItemRecord> items) {
+  SR_CHECK(!is_replica(), ErrorKind::kUnsupported,
+           "this server is a read replica: send catalog changes to the leader at {}",
+           options_.follow);
   const int64_t now = unix_seconds();
   std::vector<store::ItemRecord> records(items.begin(), items.end());
   for (size_t x = 0; x < records.size(); ++x) check_item(records[x], x, limits_);
@@ -168,6 +183,7 @@ void Engine::upsert_items(std::span<const store::ItemRecord> items) {
     std::unique_lock state(state_mutex_);
     for (auto& r : records) {
       const uint32_t i = users_.items().insert(r.id);
+      replicate_item(i, r);
       indices.push_back(i);
       attrs.push_back(tower_attributes(r));
       item_stats_.set_record(i, std::move(r));
@@ -239,6 +255,8 @@ std::vector<Recommendation> Engine::recommend(const RecommendRequest& r) const {
                  r.max_category_share.value_or(1));
   // One read of the snapshot: the model, its ranker and its scorer of the same publish.
   const auto published = snapshot_.view();
+  SR_CHECK(published.model || !is_replica(), ErrorKind::kUnsupported,
+           "this replica has not loaded the leader's snapshot yet ({})", options_.follow);
   if (published.model) {
     std::shared_lock state(state_mutex_);
     return recommend_with(*published.model, published, r);
@@ -302,6 +320,7 @@ EngineStats Engine::stats() const {
     s.freshness_p99_ms = c.freshness_p99_ms;
   }
   metrics_.fill(s);
+  fill_replication(s);  // (takes the learner lock on a replica: before the state lock)
   s.ranker_in_use = options_.ranker == "on" || (options_.ranker == "auto" && ranker_ahead_);
   s.publishes_delta = publisher_->delta_publishes();
   s.publishes_full = publisher_->full_publishes();
@@ -310,8 +329,10 @@ EngineStats Engine::stats() const {
   s.users = users_.users().size();
   s.state_expired = state_expired_;
   s.items = users_.items().size();
-  s.model = options_.model;
-  s.model_version = versions_.current();
+  if (!is_replica()) {
+    s.model = options_.model;
+    s.model_version = versions_.current();
+  }
   const auto ann = ann_.status();
   s.ann_updates = ann.updates;
   s.online_loss = online_loss_;

@@ -58,6 +58,7 @@
 #include "streamrec/train/ingest_queue.h"
 #include "streamrec/train/learned_events.h"
 #include "streamrec/train/publisher.h"
+#include "streamrec/train/replication_log.h"
 #include "streamrec/train/retrainer.h"
 #include "streamrec/train/versions.h"
 
@@ -146,6 +147,37 @@ class Engine {
   // on from it). Error(kInvalidInput) for a version not kept, kUnsupported without a
   // snapshot. Returns the new version number.
   uint64_t rollback_to(uint64_t version);
+
+  // Replication, the leader's side (engine_replica.cpp). A replica's full snapshot: the
+  // live serving copy with the state queries read (ids, histories, counters, item records)
+  // as of one publish. Error(kUnsupported) for a model that cannot save.
+  std::string replication_snapshot() const;
+  // The publishes after `after` of `epoch`, encoded (waiting up to `wait` for one), or
+  // nullopt when that position cannot be followed (the replica takes a snapshot).
+  // `follower` (may be empty) names the replica in replicas().
+  std::optional<std::string> replication_updates(uint64_t epoch, uint64_t after,
+                                                 std::chrono::milliseconds wait,
+                                                 const std::string& follower) const;
+  // The replicas that polled in the last 10 s.
+  std::vector<train::FollowerInfo> replicas() const;
+
+  // Replication, the replica's side (options.follow set): no log, no learning; the state
+  // and serving copies come from the leader's snapshot and publishes, in order.
+  bool is_replica() const { return !options_.follow.empty(); }
+  const std::string& leader() const { return options_.follow; }
+  struct FollowPosition {
+    bool loaded = false;  // a snapshot was applied
+    uint64_t epoch = 0, applied = 0;
+  };
+  FollowPosition follow_position() const;
+  // Replaces the state and serving copy with a snapshot's (Error(kCorrupt) if it does not
+  // parse; nothing changes then).
+  void follow_snapshot(std::string_view bytes);
+  // Applies encoded publishes in order; false when they do not follow what was applied (a
+  // gap, another epoch, a delta of another version, ids that disagree): take a snapshot.
+  bool follow_updates(std::string_view bytes);
+  // The last poll's outcome (ok: the leader answered), for lag_ms and stale.
+  void note_leader_contact(bool ok);
 
   // Blocks until every event ingested so far has been learned and is visible to queries.
   void wait_learned() const;
@@ -331,6 +363,30 @@ class Engine {
   void note_model_state();
 
   std::atomic<int64_t> start_ms_{0};  // wall clock at start (the retrain schedule's origin)
+
+  // Leader: the publishes replicas follow (own lock); the next publish is a reset (ids
+  // were rebuilt; learner lock).
+  mutable train::ReplicationLog replication_;
+  bool replication_reset_ = true;
+  void on_published(bool full, const std::string& bytes);
+  // Leader, state lock held (exclusive): a state change replicas must make too.
+  void replicate_event(uint32_t u, uint32_t i, int64_t counted_time, const store::LoggedEvent& e);
+  void replicate_item(uint32_t i, const store::ItemRecord& r);
+  void replicate_expiry(int64_t before);
+  // Replica: where it stands (learner lock), and its readings for stats (atomics).
+  struct Following {
+    bool loaded = false;
+    uint64_t epoch = 0, applied = 0, version = 0;
+    uint32_t skip = 0;  // ops of record applied+1 already in the snapshot's state
+    std::string spec;
+  };
+  Following following_;
+  std::atomic<uint64_t> replica_applied_{0}, replica_head_{0}, replica_version_{0};
+  std::atomic<int64_t> replica_contact_ms_{0};  // wall ms of the last answered poll
+  std::atomic<double> replica_lag_ms_{0};
+  // Replica, both locks held: applies one record's ops (false: ids disagree).
+  bool apply_ops(std::string_view ops, uint32_t count, uint32_t skip);
+  void fill_replication(EngineStats& s) const;
   train::Retrainer retrainer_{[this](train::RetrainStatus& s) { retrain(s); }};
 };
 

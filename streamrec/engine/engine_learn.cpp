@@ -85,6 +85,7 @@ Engine::Booked Engine::book_batch(std::vector<train::Queued>& batch) {
     }
     out.counted.push_back(
         {std::min(b.event.timestamp, now), b.event.context, users_.last_items(u, 3), false});
+    replicate_event(u, i, out.counted.back().timestamp, b.event);
     out.xs.push_back(to_interaction(u, i, b.event));
     learned_events_.push_back(out.xs.back());
     users_.add(u, i, std::move(b.event));
@@ -164,6 +165,7 @@ void Engine::maybe_expire() {
       return;
     last_expiry_ = now;
     expired_before_ = before;
+    replicate_expiry(before);
     const size_t events = users_.expire(before, emptied);
     state_expired_ += events;
     dropped = events + item_stats_.expire(before, idle_items) + learned_events_.expire(before);

@@ -98,6 +98,7 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::A
   // they would hold the deleted user's data), nor does the ANN index.
   versions_.forget();
   ann_.ids_rebuilt();
+  replication_reset_ = true;  // replicas take a new snapshot
   // The fusion ranker learned from the events' live checks: it starts over too (a deletion
   // must leave no trace of the user in it).
   ranker_ = std::make_unique<models::FusionRanker>();

@@ -37,6 +37,10 @@ struct EngineStats {
   uint64_t ann_items = 0, ann_updates = 0;
   bool ann_current = false;
   uint64_t query_jobs = 0, query_batches = 0;
+  std::string role = "leader";
+  uint64_t replication_publish = 0, behind_publishes = 0, replicas = 0;
+  double lag_ms = 0;
+  bool stale = false;
 };
 
 using MetricValue = std::variant<uint64_t, double, bool, std::string>;

@@ -51,6 +51,8 @@ struct EngineOptions {
   bool accept_data_loss = false;
   double max_value = 100;
   std::string image_root;
+  std::string follow;  // a replica of the leader at this URL (no log, no learning)
+  size_t replication_log_mb = 256;
 };
 
 // A reference to one field of an EngineOptions.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "streamrec/core/error.h"
 #include "streamrec/data/context.h"
 
 namespace streamrec::store {
@@ -194,6 +195,143 @@ void ItemStats::set_record(uint32_t i, ItemRecord r) {
                       : r.expires_at == 0 ? std::numeric_limits<int64_t>::max()
                                           : r.expires_at;
   records_[i] = std::make_unique<const ItemRecord>(std::move(r));
+}
+
+namespace {
+
+constexpr uint64_t kMaxCount = uint64_t{1} << 32;
+
+void save_f64s(BinaryWriter& w, const std::vector<double>& v) {
+  w.u64(v.size());
+  for (double x : v) w.f64(x);
+}
+
+std::vector<double> load_f64s(BinaryReader& r) {
+  std::vector<double> v(r.count(kMaxCount));
+  for (auto& x : v) x = r.f64();
+  return v;
+}
+
+template <typename Int>
+void save_i64s(BinaryWriter& w, const std::vector<Int>& v) {
+  w.u64(v.size());
+  for (auto x : v) w.i64(static_cast<int64_t>(x));
+}
+
+template <typename Int>
+std::vector<Int> load_i64s(BinaryReader& r, size_t n) {
+  SR_CHECK(r.u64() == n, ErrorKind::kCorrupt, "item stats: a per-item array is not of {} items", n);
+  std::vector<Int> v(n);
+  for (auto& x : v) x = static_cast<Int>(r.i64());
+  return v;
+}
+
+void save_counts(BinaryWriter& w, const std::unordered_map<std::string, double>& m) {
+  w.u64(m.size());
+  for (const auto& [k, v] : m) {
+    w.str(k);
+    w.f64(v);
+  }
+}
+
+std::unordered_map<std::string, double> load_counts(BinaryReader& r) {
+  std::unordered_map<std::string, double> m;
+  for (uint64_t n = r.count(kMaxCount); n > 0; --n) {
+    std::string k = r.str();
+    m[std::move(k)] = r.f64();
+  }
+  return m;
+}
+
+}  // namespace
+
+void ContextStats::save(BinaryWriter& w) const {
+  w.u64(total_);
+  save_counts(w, pair_total_);
+  save_counts(w, category_total_);
+  w.u64(pair_category_.size());
+  for (const auto& [k, m] : pair_category_) {
+    w.str(k);
+    save_counts(w, m);
+  }
+}
+
+void ContextStats::load(BinaryReader& r) {
+  total_ = r.u64();
+  pair_total_ = load_counts(r);
+  category_total_ = load_counts(r);
+  pair_category_.clear();
+  for (uint64_t n = r.count(kMaxCount); n > 0; --n) {
+    std::string k = r.str();
+    pair_category_[std::move(k)] = load_counts(r);
+  }
+}
+
+void DecayedCounts::save(BinaryWriter& w) const {
+  w.i64(ref_);
+  save_f64s(w, w_);
+}
+
+void DecayedCounts::load(BinaryReader& r) {
+  ref_ = r.i64();
+  w_ = load_f64s(r);
+}
+
+void ItemStats::save(BinaryWriter& w) const {
+  w.u64(size());
+  popular_.save(w);
+  trending_.save(w);
+  for (const auto& r : records_) {
+    w.u8(r ? 1 : 0);
+    if (!r) continue;
+    w.str(r->id);
+    w.str(Catalog::encode(*r));
+  }
+  save_i64s(w, first_seen_);
+  save_i64s(w, visible_until_);
+  save_i64s(w, item_events_);
+  save_i64s(w, last_event_);
+  w.i64(latest_time_);
+  context_.save(w);
+  for (const auto& list : co_) {
+    w.u64(list.size());
+    for (const auto& [j, c] : list) {
+      w.u32(j);
+      w.f32(c);
+    }
+  }
+}
+
+void ItemStats::load(BinaryReader& r) {
+  clear();
+  const size_t n = r.count(kMaxCount);
+  popular_.load(r);
+  trending_.load(r);
+  SR_CHECK(popular_.weights().size() <= n && trending_.weights().size() <= n, ErrorKind::kCorrupt,
+           "item stats: counts for more than {} items", n);
+  popular_.resize(n);
+  trending_.resize(n);
+  records_.resize(n);
+  for (auto& rec : records_) {
+    if (!r.u8()) continue;
+    const std::string id = r.str();
+    rec = std::make_unique<const ItemRecord>(Catalog::decode_item(r.str(), id));
+  }
+  first_seen_ = load_i64s<int64_t>(r, n);
+  visible_until_ = load_i64s<int64_t>(r, n);
+  item_events_ = load_i64s<uint64_t>(r, n);
+  last_event_ = load_i64s<int64_t>(r, n);
+  latest_time_ = r.i64();
+  context_.load(r);
+  co_.resize(n);
+  for (auto& list : co_) {
+    list.resize(r.count(kMaxTransitions));
+    for (auto& [j, c] : list) {
+      j = r.u32();
+      c = r.f32();
+      SR_CHECK(j < n, ErrorKind::kCorrupt, "item stats: transition to item {} of {}", j, n);
+    }
+  }
 }
 
 }  // namespace streamrec::store

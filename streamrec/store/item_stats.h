@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "streamrec/core/serialize.h"
 #include "streamrec/store/catalog.h"
 
 namespace streamrec::store {
@@ -34,6 +35,8 @@ class ContextStats {
                const std::vector<std::string>& categories) const;
   void clear();
   uint64_t events() const { return total_; }
+  void save(BinaryWriter& w) const;
+  void load(BinaryReader& r);
 
  private:
   std::unordered_map<std::string, std::unordered_map<std::string, double>> pair_category_;
@@ -55,6 +58,8 @@ class DecayedCounts {
     ref_ = 0;
   }
   const std::vector<double>& weights() const { return w_; }
+  void save(BinaryWriter& w) const;
+  void load(BinaryReader& r);
 
  private:
   double half_life_;
@@ -103,6 +108,11 @@ class ItemStats {
   uint64_t events(uint32_t i) const { return item_events_[i]; }
   int64_t first_seen(uint32_t i) const { return first_seen_[i]; }
   int64_t latest_time() const { return latest_time_; }  // newest event or catalog creation
+
+  // Everything as bytes, and back (a replica's snapshot); load replaces everything and
+  // throws Error(kCorrupt) on bytes that do not parse.
+  void save(BinaryWriter& w) const;
+  void load(BinaryReader& r);
 
  private:
   DecayedCounts popular_{kPopularHalfLife}, trending_{kTrendingHalfLife};

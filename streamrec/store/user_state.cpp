@@ -1,6 +1,9 @@
 #include "streamrec/store/user_state.h"
 
 #include <algorithm>
+#include <sstream>
+
+#include "streamrec/core/error.h"
 
 namespace streamrec::store {
 
@@ -64,6 +67,54 @@ std::vector<uint32_t> UserState::last_items(uint32_t u, size_t n) const {
   for (size_t k = h.size() > n ? h.size() - n : 0; k < h.size(); ++k)
     out.push_back(items_.find(h[k].item));
   return out;
+}
+
+namespace {
+
+void save_ids(BinaryWriter& w, const IdMap& ids) {
+  w.u64(ids.size());
+  for (const auto& id : ids.ids()) w.str(id);
+}
+
+void load_ids(BinaryReader& r, IdMap& ids) {
+  ids = IdMap();
+  const uint64_t n = r.count(UINT32_MAX - 1);
+  ids.reserve(n);
+  for (uint64_t k = 0; k < n; ++k) {
+    const std::string id = r.str();
+    SR_CHECK(ids.insert(id) == k, ErrorKind::kCorrupt, "user state: id '{}' appears twice", id);
+  }
+}
+
+}  // namespace
+
+void UserState::save(BinaryWriter& w) const {
+  w.u64(max_history_);
+  save_ids(w, users_);
+  save_ids(w, items_);
+  w.u64(history_.size());
+  for (size_t u = 0; u < history_.size(); ++u) {
+    w.u64(history_[u].size());
+    for (const auto& e : history_[u]) w.str(EventLog::encode(e));
+    w.u32s(seen_[u]);
+  }
+}
+
+void UserState::load(BinaryReader& r) {
+  max_history_ = r.count(UINT32_MAX);
+  load_ids(r, users_);
+  load_ids(r, items_);
+  const uint64_t n = r.count(users_.size());
+  history_.assign(n, {});
+  seen_.assign(n, {});
+  for (size_t u = 0; u < n; ++u) {
+    const uint64_t events = r.count(max_history_);
+    for (uint64_t k = 0; k < events; ++k) history_[u].push_back(EventLog::decode(r.str(), k));
+    seen_[u] = r.u32s();
+    for (uint32_t i : seen_[u])
+      SR_CHECK(i < items_.size(), ErrorKind::kCorrupt, "user state: item index {} of {}", i,
+               items_.size());
+  }
 }
 
 }  // namespace streamrec::store

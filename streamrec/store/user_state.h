@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "streamrec/core/id_map.h"
+#include "streamrec/core/serialize.h"
 #include "streamrec/store/event_log.h"
 
 namespace streamrec::store {
@@ -50,6 +51,11 @@ class UserState {
   }
   // The item indices of the user's last `n` events, oldest first.
   std::vector<uint32_t> last_items(uint32_t u, size_t n) const;
+
+  // The whole state (ids, histories, seen sets) as bytes, and back (a replica's snapshot);
+  // load replaces everything and throws Error(kCorrupt) on bytes that do not parse.
+  void save(BinaryWriter& w) const;
+  void load(BinaryReader& r);
 
  private:
   static inline const std::deque<LoggedEvent> kNoHistory{};

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <utility>
 
+#include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/serialize.h"
 #include "streamrec/models/registry.h"
@@ -32,6 +33,7 @@ void Publisher::publish_full(models::Recommender& model, const std::optional<std
   standby_ = nullptr;
   standby_delta_.clear();
   install_(std::move(copy));
+  if (published_ && bytes) published_(true, *bytes);
   ++full_;
   last_ms_ = ms_since(t0);
 }
@@ -48,34 +50,64 @@ bool Publisher::publish_delta(models::Recommender& model,
     delta = std::move(out).str();
   }
   model.mark_delta();
-  // Free: only this pointer holds it (queries and the ANN thread hold the live copies they
-  // read). The acquire fence orders their last reads of it before the writes below.
-  bool applied = false;
-  if (standby_ && standby_.use_count() == 1) {
-    std::atomic_thread_fence(std::memory_order_acquire);
-    try {
-      const std::string both[] = {std::move(standby_delta_), delta};
-      standby_->apply_deltas(both);
-      applied = true;
-    } catch (const std::exception& e) {
-      log::error("serve: a serving copy failed to apply a delta ({}); publishing in full",
-                 e.what());
-    }
-  }
-  if (!applied) {
+  if (!swap_in(delta)) {
     auto old_live = live_;
     publish_full(model, save());
     standby_ = std::move(old_live);  // the old live state + this delta = the new live state
     standby_delta_ = std::move(delta);
     return true;
   }
-  auto next = std::move(standby_);
-  standby_ = std::exchange(live_, next);
-  standby_delta_ = std::move(delta);
-  install_(std::move(next));
+  if (published_) published_(false, standby_delta_);
   ++delta_;
   last_ms_ = ms_since(t0);
   return true;
+}
+
+bool Publisher::swap_in(const std::string& delta) {
+  // Free: only this pointer holds it (queries and the ANN thread hold the live copies they
+  // read). The acquire fence orders their last reads of it before the writes below.
+  if (!standby_ || standby_.use_count() != 1) return false;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  try {
+    const std::string both[] = {std::move(standby_delta_), delta};
+    standby_->apply_deltas(both);
+  } catch (const std::exception& e) {
+    log::error("serve: a serving copy failed to apply a delta ({}); publishing in full", e.what());
+    standby_ = nullptr;
+    return false;
+  }
+  auto next = std::move(standby_);
+  standby_ = std::exchange(live_, next);
+  standby_delta_ = delta;
+  install_(std::move(next));
+  return true;
+}
+
+void Publisher::install_full(const std::string& bytes) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::shared_ptr<models::Recommender> copy = models::loaded_model(spec_, bytes, "leader's model");
+  live_ = copy;
+  standby_ = nullptr;
+  standby_delta_.clear();
+  install_(std::move(copy));
+  ++full_;
+  last_ms_ = ms_since(t0);
+}
+
+void Publisher::install_delta(const std::string& delta) {
+  SR_CHECK(live_, ErrorKind::kInvalidInput, "a delta arrived before any full state");
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!swap_in(delta)) {  // a fresh copy of the live state takes the delta
+    std::shared_ptr<models::Recommender> copy =
+        models::loaded_model(spec_, models::saved_bytes(*live_), "serving copy");
+    const std::string one[] = {delta};
+    copy->apply_deltas(one);
+    standby_ = std::exchange(live_, copy);
+    standby_delta_ = delta;
+    install_(std::move(copy));
+  }
+  ++delta_;
+  last_ms_ = ms_since(t0);
 }
 
 std::optional<std::string> Publisher::live_bytes() const {

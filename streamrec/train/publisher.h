@@ -5,8 +5,12 @@
 // the standby. So a publish costs the rows that changed, not the whole model, and a copy is
 // never written while a query reads it. Each new live copy goes to `install`.
 //
-// Thread-safety: publish_* and live_bytes are called by one thread at a time (the engine's
-// learner lock); the counters may be read from any thread. It takes no lock; `install` may.
+// A replica's publisher has no learning model: it installs the full states and deltas a
+// leader's publisher made (install_*), with the same live/standby pair.
+//
+// Thread-safety: publish_*, install_* and live_bytes are called by one thread at a time
+// (the engine's learner lock); the counters may be read from any thread. It takes no lock;
+// `install` and `published` may.
 #pragma once
 
 #include <atomic>
@@ -35,6 +39,16 @@ class Publisher {
   // published) if the model makes no delta now (it cannot, or there is no live copy).
   bool publish_delta(models::Recommender& model,
                      const std::function<std::optional<std::string>()>& save);
+  // A replica: the live copy becomes the model of the full state `bytes`; or the live
+  // state plus `delta` (Error when it does not apply, e.g. a delta of another model). The
+  // published hook is not called.
+  void install_full(const std::string& bytes);
+  void install_delta(const std::string& delta);
+  // Called with what each publish_* made live: the full state or the delta (a leader's
+  // replication log keeps them).
+  void set_published(std::function<void(bool full, const std::string& bytes)> fn) {
+    published_ = std::move(fn);
+  }
   // The live copy's saved state, or nullopt when there is none.
   std::optional<std::string> live_bytes() const;
 
@@ -44,7 +58,11 @@ class Publisher {
 
  private:
   const std::string spec_;
+  // The standby, brought to the live state plus `delta`, becomes live (the live one the
+  // standby, one delta behind). False if the standby is busy or fails to apply it.
+  bool swap_in(const std::string& delta);
   const Install install_;
+  std::function<void(bool, const std::string&)> published_;
   std::shared_ptr<models::Recommender> live_, standby_;
   std::string standby_delta_;  // takes the standby to the live state
   std::atomic<uint64_t> full_{0}, delta_{0};

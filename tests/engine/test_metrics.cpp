@@ -52,6 +52,12 @@ const std::set<std::string> kStatsKeys = {"model",
                                           "ann_updates",
                                           "query_jobs",
                                           "query_batches",
+                                          "role",
+                                          "replication_publish",
+                                          "behind_publishes",
+                                          "lag_ms",
+                                          "stale",
+                                          "replicas",
                                           "latency_p50_ms",
                                           "latency_p99_ms",
                                           "requests",
@@ -83,7 +89,12 @@ const std::set<std::string> kPrometheusNames = {"streamrec_events_ingested_total
                                                 "streamrec_last_publish_ms",
                                                 "streamrec_http_requests_total",
                                                 "streamrec_http_errors_total",
-                                                "streamrec_state_expired_events_total"};
+                                                "streamrec_state_expired_events_total",
+                                                "streamrec_replication_publish",
+                                                "streamrec_replica_behind_publishes",
+                                                "streamrec_replica_lag_ms",
+                                                "streamrec_replica_stale",
+                                                "streamrec_replicas"};
 
 const std::set<std::string> kHistoryColumns = {"live_ndcg10_cold",
                                                "live_ndcg10_medium",
@@ -104,7 +115,9 @@ const std::set<std::string> kHistoryColumns = {"live_ndcg10_cold",
                                                "model_mb",
                                                "users",
                                                "items",
-                                               "queue"};
+                                               "queue",
+                                               "lag_ms",
+                                               "replicas"};
 
 TEST(Metrics, StatsKeysPrometheusNamesAndHistoryColumnsMatchTheGoldenLists) {
   std::set<std::string> keys, names, columns;

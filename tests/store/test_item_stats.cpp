@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sstream>
+
+#include "streamrec/core/error.h"
 
 #include "streamrec/store/item_stats.h"
 
@@ -109,6 +112,51 @@ TEST(ItemStats, ExpireDropsTheTransitionsOfItemsWithoutARecentEvent) {
   idle.clear();
   EXPECT_EQ(s.expire(250, idle), 1u);  // 1's list; 0 again (idle still), no list left
   EXPECT_EQ(idle, (std::vector<uint32_t>{0, 1}));
+}
+
+TEST(ItemStats, SavedAndLoadedItAnswersAsBefore) {
+  ItemStats a;
+  ItemRecord r;
+  r.id = "x";
+  r.attrs.categories = {"sport"};
+  r.hidden = true;
+  r.created_at = 50;
+  a.set_record(2, r);
+  for (uint32_t k = 0; k < 40; ++k) {
+    a.count_event(k % 5, 1000 + k, k % 2 ? "device=tv" : "");
+    const std::vector<uint32_t> previous = {(k + 1) % 5, (k + 3) % 5};
+    a.count_transitions(k % 5, previous);
+  }
+  std::stringstream bytes;
+  BinaryWriter w(bytes);
+  a.save(w);
+  ItemStats b;
+  b.count_event(9, 1, "");  // replaced by the load
+  BinaryReader in(bytes, "test");
+  b.load(in);
+  ASSERT_EQ(b.size(), a.size());
+  EXPECT_EQ(b.popular().weights(), a.popular().weights());
+  EXPECT_EQ(b.trending().weights(), a.trending().weights());
+  EXPECT_EQ(b.latest_time(), a.latest_time());
+  EXPECT_EQ(b.context().events(), a.context().events());
+  const std::vector<std::pair<std::string, std::string>> tv = {{"device", "tv"}};
+  EXPECT_EQ(b.context().boost(tv, {"sport"}), a.context().boost(tv, {"sport"}));
+  for (uint32_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b.events(i), a.events(i));
+    EXPECT_EQ(b.first_seen(i), a.first_seen(i));
+    EXPECT_EQ(b.recommendable(i, 2000), a.recommendable(i, 2000));
+  }
+  EXPECT_FALSE(b.recommendable(2, 2000)) << "the hidden record came back";
+  ASSERT_NE(b.record(2), nullptr);
+  EXPECT_EQ(b.record(2)->id, "x");
+  const std::vector<uint32_t> recent = {0, 1};
+  const auto all = [](uint32_t) { return true; };
+  EXPECT_EQ(b.itemcf_candidates(recent, 5, {}, all), a.itemcf_candidates(recent, 5, {}, all));
+  // A truncated copy is refused with kCorrupt, not read past its end.
+  std::stringstream cut(bytes.str().substr(0, bytes.str().size() / 2));
+  BinaryReader short_in(cut, "test");
+  ItemStats c;
+  EXPECT_THROW(c.load(short_in), Error);
 }
 
 }  // namespace

@@ -33,7 +33,8 @@ function start(name, args) {
   children.push(s.server);
   return s;
 }
-const exited = s => new Promise(r => (s.exitCode !== null ? r() : s.on('exit', r)));
+const running = s => s.exitCode === null && s.signalCode === null;
+const exited = s => new Promise(r => (running(s) ? s.on('exit', r) : r()));
 
 let failed = false;
 try {
@@ -109,7 +110,7 @@ try {
   failed = true;
   console.error(e);
 } finally {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const c of children) if (running(c)) c.kill('SIGKILL');
   await Promise.all(children.map(exited));
   rmSync(root, { recursive: true, force: true });
 }

@@ -40,6 +40,7 @@ function drawTiles(s) {
     ['last publish', fmt(s.last_publish_ms, 1) + ' ms (' + fmt(s.publishes_delta) + ' by delta, ' + fmt(s.publishes_full) + ' full)'],
     ['model memory', fmt(s.model_bytes / 1e6, 1) + ' MB'],
     ['DP epsilon spent', s.dp_epsilon == null ? 'no DP' : fmt(s.dp_epsilon, 2) + ' (' + fmt(s.dp_online_steps) + ' online steps)'],
+    ['role', s.role === 'replica' ? `replica${s.stale ? ' (stale)' : ''}, ${fmt(s.lag_ms)} ms lag` : `leader, ${fmt(s.replicas)} replicas`],
   ];
   tiles.innerHTML = list.map(([l, v]) => `<div class="tile" data-metric="${l}"><div class="label">${l}</div><div class="value">${v}</div></div>`).join('');
 }
@@ -64,6 +65,7 @@ makeChart('chart-freshness', [['p50 ms', '#2b7bd6'], ['p99 ms', '#d62b4b']]);
 makeChart('chart-latency', [['p50 ms', '#2b7bd6'], ['p99 ms', '#d62b4b'], ['requests/s', '#777']]);
 makeChart('chart-loss', [['loss', '#d62b4b']]);
 makeChart('chart-tables', [['users', '#2b7bd6'], ['items', '#d6762b'], ['model rows', '#2ba14b'], ['model MB', '#777']]);
+makeChart('chart-replication', [['replicas', '#2b7bd6'], ['lag ms', '#d62b4b']]);
 makeChart('chart-versions', [['live HR@10', '#2ba14b'], ['version made (HR@10 then)', '#d6762b', true]]);
 makeChart('chart-activity', [['events', '#2b7bd6']]);
 
@@ -83,6 +85,8 @@ async function refresh() {
     charts['chart-latency'].plot.setData([h.time, h.latency_p50_ms, h.latency_p99_ms, h.requests_per_s]);
     charts['chart-loss'].plot.setData([h.time, h.online_loss]);
     charts['chart-tables'].plot.setData([h.time, h.users, h.items, h.model_rows, h.model_mb]);
+    charts['chart-replication'].plot.setData([h.time, h.replicas, h.lag_ms]);
+    drawReplication(await api('/v1/replication/replicas'));
     document.body.dataset.points = h.time.length;
     status.textContent = `live · ${new Date().toLocaleTimeString()}`;
     status.classList.remove('bad');
@@ -91,6 +95,22 @@ async function refresh() {
     status.classList.add('bad');
   }
 }
+// Replication: a leader lists the replicas that follow it; a replica names its leader.
+function drawReplication(r) {
+  const summary = document.getElementById('replication-summary');
+  const body = document.querySelector('#replicas tbody');
+  if (r.role === 'replica') {
+    summary.textContent = `This server is a read replica of ${r.leader}: publish ${r.applied} applied, ` +
+      `${r.behind_publishes} behind, lag ${fmt(r.lag_ms)} ms${r.stale ? ' (stale: the leader does not answer)' : ''}.`;
+    body.innerHTML = '';
+    return;
+  }
+  summary.textContent = `This server is the leader (publish ${r.publish}); ${r.replicas.length} replica(s) polled in the last 10 s` +
+    (r.replicas.length ? '.' : ' (start one with serve --follow URL).');
+  body.innerHTML = r.replicas.map(x => `<tr><td>${esc(x.id)}</td><td>${x.applied}</td><td>${x.behind_publishes}</td>` +
+    `<td>${fmt(x.seen_ms_ago / 1000, 1)} s ago</td></tr>`).join('');
+}
+
 refresh();
 setInterval(refresh, 2000);
 

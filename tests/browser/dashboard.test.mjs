@@ -54,7 +54,7 @@ try {
   page.on('pageerror', e => errors.push(e.message));
   await page.goto(`${base}/?key=${key}`);
 
-  // Overview: tiles fill in, seven charts draw (one the live fairness gap), and the history grows while events flow.
+  // Overview: tiles fill in, eight charts draw (one the live fairness gap, one replication), and the history grows while events flow.
   await page.waitForSelector('.tile[data-metric="events learned"]');
   await page.waitForFunction(() => Number(document.body.dataset.points || 0) >= 3, null, { timeout: 30000 });
   const learned = async () => Number((await page.textContent('.tile[data-metric="events learned"] .value')).replace(/[^\d]/g, ''));
@@ -62,7 +62,8 @@ try {
   const points = Number(await page.evaluate(() => document.body.dataset.points));
   await page.waitForFunction(p => Number(document.body.dataset.points) > p, points, { timeout: 20000 });
   await page.waitForFunction(f => Number(document.querySelector('.tile[data-metric="events learned"] .value').textContent.replace(/[^\d]/g, '')) > f, first, { timeout: 20000 });
-  assert.equal(await page.locator('#overview .uplot canvas').count(), 7, 'seven charts');
+  assert.equal(await page.locator('#overview .uplot canvas').count(), 8, 'eight charts');
+  assert.match(await page.textContent('#replication-summary'), /This server is the leader \(publish \d+\); 0 replica/);
   assert.equal(await page.locator('#chart-fairness .uplot canvas').count(), 1, 'the fairness chart');
   assert.ok(Number((await page.textContent('.tile[data-metric="model rows"] .value')).replace(/[^\d]/g, '')) > 0, 'model rows');
   assert.equal(await page.textContent('.tile[data-metric="DP epsilon spent"] .value'), 'no DP');

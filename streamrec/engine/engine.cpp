@@ -197,8 +197,13 @@ void Engine::upsert_items(std::span<const store::ItemRecord> items) {
 }
 
 void Engine::upsert_users(std::span<const store::UserRecord> users) {
+  SR_CHECK(!is_replica(), ErrorKind::kUnsupported,
+           "this server is a read replica: send user records to the leader at {}", options_.follow);
   for (size_t x = 0; x < users.size(); ++x) check_user(users[x], x);
   catalog_.put_users(users);
+  // After the write: a snapshot meanwhile may hold a record and apply it again (the same).
+  for (const auto& r : users) replicate_user(r);
+  content_changed_ = true;  // the next publish carries them to replicas
 }
 
 std::optional<ItemInfo> Engine::item(const std::string& id) const {
@@ -239,6 +244,11 @@ Engine::Activity Engine::item_activity(const std::string& id, size_t buckets) co
 }
 
 std::optional<store::UserRecord> Engine::user(const std::string& id) const {
+  if (is_replica()) {
+    std::shared_lock state(state_mutex_);
+    const auto it = replica_users_.find(id);
+    return it == replica_users_.end() ? std::nullopt : std::make_optional(it->second);
+  }
   return catalog_.user(id);
 }
 

@@ -373,6 +373,7 @@ class Engine {
   void replicate_event(uint32_t u, uint32_t i, int64_t counted_time, const store::LoggedEvent& e);
   void replicate_item(uint32_t i, const store::ItemRecord& r);
   void replicate_expiry(int64_t before);
+  void replicate_user(const store::UserRecord& r);
   // Replica: where it stands (learner lock), and its readings for stats (atomics).
   struct Following {
     bool loaded = false;
@@ -384,6 +385,7 @@ class Engine {
   std::atomic<uint64_t> replica_applied_{0}, replica_head_{0}, replica_version_{0};
   std::atomic<int64_t> replica_contact_ms_{0};  // wall ms of the last answered poll
   std::atomic<double> replica_lag_ms_{0};
+  std::unordered_map<std::string, store::UserRecord> replica_users_;  // state lock
   // Replica, both locks held: applies one record's ops (false: ids disagree).
   bool apply_ops(std::string_view ops, uint32_t count, uint32_t skip);
   void fill_replication(EngineStats& s) const;

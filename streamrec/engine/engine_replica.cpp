@@ -13,7 +13,7 @@ namespace streamrec::engine {
 namespace {
 
 constexpr uint32_t kSnapshotFormat = 1, kUpdatesFormat = 1;
-constexpr uint8_t kOpEvent = 1, kOpItem = 2, kOpExpiry = 3;
+constexpr uint8_t kOpEvent = 1, kOpItem = 2, kOpExpiry = 3, kOpUser = 4;
 constexpr int64_t kStaleMs = 3000;
 
 template <typename Fn>
@@ -53,6 +53,13 @@ void Engine::replicate_expiry(int64_t before) {
   }));
 }
 
+void Engine::replicate_user(const store::UserRecord& r) {
+  replication_.add_op(encoded([&](BinaryWriter& w) {
+    w.u8(kOpUser);
+    w.str(store::Catalog::encode(r));
+  }));
+}
+
 void Engine::on_published(bool full, const std::string& bytes) {
   // Learner lock held (every publish is made under it).
   replication_.publish(versions_.current(), full, std::make_shared<const std::string>(bytes),
@@ -76,6 +83,11 @@ std::string Engine::replication_snapshot() const {
     w.str(*bytes);
     users_.save(w);
     item_stats_.save(w);
+    std::vector<std::string> records;
+    catalog_.scan_users(
+        [&](const store::UserRecord& r) { records.push_back(store::Catalog::encode(r)); });
+    w.u64(records.size());
+    for (const auto& r : records) w.str(r);
   });
 }
 
@@ -130,6 +142,11 @@ void Engine::follow_snapshot(std::string_view bytes) {
   users.load(r);
   store::ItemStats items;
   items.load(r);
+  std::unordered_map<std::string, store::UserRecord> records;
+  for (uint64_t n = r.count(UINT32_MAX); n > 0; --n) {
+    auto u = store::Catalog::decode_user(r.str(), "(snapshot)");
+    records[u.id] = std::move(u);
+  }
   auto publisher = std::make_unique<train::Publisher>(
       f.spec, [this](auto copy) { install_serving(std::move(copy)); });
   std::lock_guard learner(learner_mutex_);
@@ -137,6 +154,7 @@ void Engine::follow_snapshot(std::string_view bytes) {
     std::unique_lock state(state_mutex_);
     users_ = std::move(users);
     item_stats_ = std::move(items);
+    replica_users_ = std::move(records);
     ann_.ids_rebuilt();
   }
   publisher_ = std::move(publisher);
@@ -177,6 +195,9 @@ bool Engine::apply_ops(std::string_view ops, uint32_t count, uint32_t skip) {
       if (k < skip) continue;
       if (users_.items().insert(id) != i) return false;
       item_stats_.set_record(i, std::move(record));
+    } else if (op == kOpUser) {
+      auto u = store::Catalog::decode_user(r.str(), "(publish)");
+      if (k >= skip) replica_users_[u.id] = std::move(u);
     } else {
       SR_CHECK(op == kOpExpiry, ErrorKind::kCorrupt, "unknown state change {} in a publish", op);
       const int64_t before = r.i64();

@@ -193,6 +193,13 @@ void Catalog::scan_items(const std::function<void(const ItemRecord&)>& fn) const
   check(it->status(), "cannot scan items");
 }
 
+void Catalog::scan_users(const std::function<void(const UserRecord&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(kUserPrefix); it->Valid() && it->key().starts_with(kUserPrefix); it->Next())
+    fn(decode_user(it->value().ToStringView(), it->key().ToStringView()));
+  check(it->status(), "cannot scan users");
+}
+
 bool Catalog::erase_user(const std::string& id) {
   if (!user(id)) return false;
   rocksdb::WriteOptions wo;

@@ -46,8 +46,9 @@ class Catalog {
   void put_users(std::span<const UserRecord> users);
   std::optional<ItemRecord> item(const std::string& id) const;
   std::optional<UserRecord> user(const std::string& id) const;
-  // Every item, in id byte order.
+  // Every item, in id byte order; every user, in no particular order.
   void scan_items(const std::function<void(const ItemRecord&)>& fn) const;
+  void scan_users(const std::function<void(const UserRecord&)>& fn) const;
   // Removes a user's record (a privacy request) and compacts it out of the files; true if
   // there was one.
   bool erase_user(const std::string& id);

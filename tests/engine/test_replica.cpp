@@ -98,14 +98,17 @@ TEST(Replica, ServesWhatTheLeaderPublishedAndFollowsItsDeltas) {
   Engine replica(options(rdir.path().string(), "http://leader:1"));
   EXPECT_THROW(replica.recommend(request("u1")), Error) << "nothing loaded yet";
   EXPECT_THROW(replica.ingest(logged(ds, 0, 1)), Error) << "a replica takes no writes";
+  leader.upsert_users(std::vector<store::UserRecord>{{"early", {{{"gender", "F"}}, {}}}});
   leader.ingest(logged(ds, 0, 1500));
   leader.wait_learned();
   EXPECT_EQ(follow(leader, replica), 1);
+  ASSERT_TRUE(replica.user("early").has_value()) << "user records are in the snapshot";
   std::vector<std::string> users;
   for (uint32_t u = 0; u < 20; ++u) users.push_back(ds.users.id(u));
   expect_same_answers(leader, replica, users);
   // More events and a catalog record: the replica follows by publishes, not a snapshot.
   leader.upsert_items(std::vector<store::ItemRecord>{{"new-item", {"title", {"c1"}, {}, {}}}});
+  leader.upsert_users(std::vector<store::UserRecord>{{"late", {{{"gender", "M"}}, {}}}});
   for (size_t from = 1500; from < ds.events.size(); from += 300) {
     leader.ingest(logged(ds, from, from + 300));
     leader.wait_learned();
@@ -116,6 +119,8 @@ TEST(Replica, ServesWhatTheLeaderPublishedAndFollowsItsDeltas) {
   EXPECT_EQ(s.role, "replica");
   EXPECT_GT(s.publishes_delta, 0u) << "the model followed by deltas";
   EXPECT_EQ(s.behind_publishes, 0u);
+  ASSERT_TRUE(replica.user("late").has_value()) << "and in the publishes";
+  EXPECT_EQ(replica.user("late")->attrs.fields.at("gender"), "M");
   ASSERT_TRUE(replica.item("new-item").has_value());
   EXPECT_EQ(replica.item("new-item")->record->attrs.title, "title");
 }
@@ -125,16 +130,19 @@ TEST(Replica, ADeletionReachesTheReplicaAtTheNextPublish) {
   const auto ds = stream();
   Engine leader(options(ldir.path().string()));
   Engine replica(options(rdir.path().string(), "http://leader:1"));
+  const std::string user = ds.users.id(ds.events.back().user);
+  leader.upsert_users(std::vector<store::UserRecord>{{user, {{{"gender", "F"}}, {}}}});
   leader.ingest(logged(ds, 0, ds.events.size()));
   leader.wait_learned();
   follow(leader, replica);
-  const std::string user = ds.users.id(ds.events.back().user);
+  ASSERT_TRUE(replica.user(user).has_value());
   ASSERT_FALSE(replica.history(user).empty());
   ASSERT_EQ(replica.recommend(request(user)).front().source, "model");
   ASSERT_TRUE(leader.erase_user(user).has_value());
   // The deletion rebuilt the leader's ids: the replica's position is void, it reloads.
   EXPECT_EQ(follow(leader, replica), 1);
   EXPECT_TRUE(replica.history(user).empty());
+  EXPECT_FALSE(replica.user(user).has_value());
   EXPECT_EQ(replica.recommend(request(user)).front().source, "popular");
   expect_same_answers(leader, replica, {ds.users.id(0), ds.users.id(1)});
 }

@@ -106,5 +106,76 @@ TEST(EngineThreads, IngestServingPublishAnnRetrainAndDeletionOverlap) {
   EXPECT_EQ(e.recommend(r).size(), 10u);
 }
 
+// A replica following a learning leader while request threads read it: its link applies
+// snapshots and publishes (state ops under its locks, serving copies installed) as the
+// leader's ingest, learner and publishes go on, and the leader answers the link's polls.
+TEST(EngineThreads, AReplicaFollowsWhileBothServe) {
+  testing::TempDir ldir, rdir;
+  data::GeneratorOptions g;
+  g.users = 100;
+  g.items = 80;
+  g.events = 3000;
+  const auto ds = data::generate(g);
+  EngineOptions o;
+  o.model = "mf:algo=bpr,factors=8";
+  o.sync = false;
+  o.live_checks = 0;  // no libtorch code (see above)
+  o.publish_ms = 0;
+  o.micro_batch = 64;
+  o.data_dir = ldir.path().string();
+  Engine leader(o);
+  o.data_dir = rdir.path().string();
+  o.follow = "http://leader:1";
+  Engine replica(o);
+  std::vector<store::LoggedEvent> events;
+  for (const auto& ev : ds.events)
+    events.push_back({ds.users.id(ev.user), ds.items.id(ev.item), 1.0f, data::EventType::kClick,
+                      ev.timestamp, ""});
+  leader.ingest(std::span(events).subspan(0, 500));
+  leader.wait_learned();
+  replica.follow_snapshot(leader.replication_snapshot());
+  std::atomic<bool> done{false};
+  std::thread link([&] {  // what api::Follower does, without HTTP
+    while (!done) {
+      const auto at = replica.follow_position();
+      const auto up =
+          leader.replication_updates(at.epoch, at.applied, std::chrono::milliseconds(20), "r");
+      if (!up || !replica.follow_updates(*up))
+        replica.follow_snapshot(leader.replication_snapshot());
+      replica.note_leader_contact(true);
+    }
+  });
+  std::thread reader([&] {
+    for (size_t k = 0; !done; ++k) {
+      RecommendRequest r;
+      r.user = events[k % events.size()].user;
+      r.n = 5;
+      r.ranker = false;
+      EXPECT_LE(replica.recommend(r).size(), 5u);
+      (void)replica.history(r.user);
+      (void)replica.popular(5);
+      (void)replica.stats();
+      (void)leader.replicas();
+    }
+  });
+  for (size_t x = 500; x < events.size(); x += 100)
+    leader.ingest(std::span(events).subspan(x, std::min<size_t>(100, events.size() - x)));
+  leader.wait_learned();
+  // Until the replica has applied the leader's last publish (a condition, not a duration).
+  const uint64_t head = leader.stats().replication_publish;
+  std::mutex m;
+  std::condition_variable cv;
+  std::unique_lock lock(m);
+  for (int t = 0; t < 12000 && replica.follow_position().applied < head; ++t)
+    cv.wait_for(lock, std::chrono::milliseconds(10));
+  done = true;
+  link.join();
+  reader.join();
+  EXPECT_GE(replica.follow_position().applied, head);
+  EXPECT_EQ(replica.stats().users, leader.stats().users);
+  const auto& last = events.back();
+  EXPECT_EQ(replica.history(last.user).size(), leader.history(last.user).size());
+}
+
 }  // namespace
 }  // namespace streamrec::engine

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -49,7 +50,7 @@ bool Follower::sleep_retry() {
 
 void Follower::run() {
   auto& http = client_->http;
-  bool snapshot_next = true, reachable = true;
+  bool snapshot_next = true, reachable = true, fresh_snapshot = false;
   const auto failed = [&](const std::string& what) {
     engine_.note_leader_contact(false);
     if (reachable)
@@ -71,6 +72,7 @@ void Follower::run() {
         engine_.note_leader_contact(true);
         engine_.follow_snapshot(res->body);
         snapshot_next = false;
+        fresh_snapshot = true;
         reachable = true;
         continue;
       }
@@ -87,8 +89,12 @@ void Follower::run() {
         log::info("replica: publish {} can no longer be followed; loading a new snapshot",
                   at.applied);
         snapshot_next = true;
+        // A snapshot's own position refused: the leader moved on (a reset) at once; do not
+        // spin if it keeps doing so.
+        if (std::exchange(fresh_snapshot, false) && !sleep_retry()) return;
         continue;
       }
+      fresh_snapshot = false;
       if (res->status != 200) {
         if (!failed(fmt::format("updates: HTTP {}: {}", res->status, res->body.substr(0, 200))))
           return;

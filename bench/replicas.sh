@@ -29,7 +29,10 @@ L=http://127.0.0.1:$PORT R1=http://127.0.0.1:$((PORT + 1)) R2=http://127.0.0.1:$
 PIDS+=($!)
 LEADER=$!
 stat() { curl -sf "$1/v1/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"; }
-until [ "$(stat $L events_learned 2>/dev/null || echo 0)" -ge "$EVENTS" ]; do
+# Until the backlog is learned and the learner has caught up with the stream (at most a
+# second of it queued): the probes then meet a leader in its steady state.
+until [ "$(stat $L events_learned 2>/dev/null || echo 0)" -ge "$EVENTS" ] &&
+  [ "$(stat $L queue)" -le "$RATE" ]; do
   kill -0 $LEADER 2>/dev/null || { cat "$DIR/leader.log" >&2; exit 1; }
   sleep 1
 done

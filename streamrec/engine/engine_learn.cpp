@@ -100,6 +100,7 @@ void Engine::learn_batch(std::vector<train::Queued>& batch) {
   // Counters (popularity, transitions, context) move event by event here, after the
   // event's check: a check sees nothing of its own event or later ones.
   const Booked booked = book_batch(batch);
+  replication_.publish_state(versions_.current());  // replicas see the events before the model
   const auto& xs = booked.xs;
   const bool online = model_->supports_online();
   size_t c = 0;

@@ -15,6 +15,7 @@ namespace {
 constexpr uint32_t kSnapshotFormat = 1, kUpdatesFormat = 1;
 constexpr uint8_t kOpEvent = 1, kOpItem = 2, kOpExpiry = 3, kOpUser = 4;
 constexpr int64_t kStaleMs = 3000;
+constexpr uint8_t kDelta = 0, kFullState = 1, kStateOnly = 2;  // a publish's model part
 
 template <typename Fn>
 std::string encoded(Fn&& fn) {
@@ -107,8 +108,8 @@ std::optional<std::string> Engine::replication_updates(uint64_t epoch, uint64_t 
     for (const auto& r : *records) {
       w.u64(r->number);
       w.u64(r->version);
-      w.u8(r->full ? 1 : 0);
-      w.str(*r->model);
+      w.u8(!r->model ? kStateOnly : r->full ? kFullState : kDelta);
+      w.str(r->model ? *r->model : std::string());
       w.u32(r->op_count);
       w.str(r->ops);
       w.i64(r->wall_ms);
@@ -221,13 +222,14 @@ bool Engine::follow_updates(std::string_view bytes) {
   if (!following_.loaded || epoch != following_.epoch) return false;
   for (uint64_t n = r.count(1 << 20); n > 0; --n) {
     const uint64_t number = r.u64(), version = r.u64();
-    const bool full = r.u8() != 0;
+    const uint8_t kind = r.u8();
+    SR_CHECK(kind <= kStateOnly, ErrorKind::kCorrupt, "publish {}: unknown kind {}", number, kind);
     const std::string model = r.str();
     const uint32_t count = r.u32();
     const std::string ops = r.str();
     const int64_t wall_ms = r.i64();
     if (number != following_.applied + 1) return false;  // a gap
-    if (!full && version != following_.version) {
+    if (kind == kDelta && version != following_.version) {
       log::warn("replica: refused publish {}: a delta of model version {}, this copy is {}", number,
                 version, following_.version);
       return false;
@@ -239,12 +241,12 @@ bool Engine::follow_updates(std::string_view bytes) {
         return false;
       }
     }
-    if (full)
+    if (kind == kFullState)
       publisher_->install_full(model);
-    else
+    else if (kind == kDelta)
       publisher_->install_delta(model);
     following_.applied = number;
-    following_.version = version;
+    if (kind != kStateOnly) following_.version = version;
     replica_lag_ms_ = static_cast<double>(unix_ms() - (wall_ms + offset));
   }
   replica_applied_ = following_.applied;

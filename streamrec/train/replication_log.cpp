@@ -50,6 +50,14 @@ void ReplicationLog::publish(uint64_t version, bool full, std::shared_ptr<const 
   published_.notify_all();
 }
 
+void ReplicationLog::publish_state(uint64_t version) {
+  {
+    std::lock_guard lock(mutex_);
+    if (pending_count_ == 0) return;
+  }
+  publish(version, false, nullptr, false);
+}
+
 void ReplicationLog::trim() {
   while (records_.size() > 1 && bytes_ > max_bytes_) {
     bytes_ -= records_.begin()->second->bytes();

@@ -1,8 +1,9 @@
 // The leader's side of replication (module train): what each publish changed, kept so
-// that read replicas can follow the learner. Between publishes the engine appends the
-// state changes it makes (events booked, catalog records, expiries: opaque encoded ops) in
-// the order it makes them; a publish closes them into a numbered record with the model's
-// delta or full state. A replica that applied record n asks for the records after n
+// that read replicas can follow the learner. The engine appends the state changes it makes
+// (events booked, catalog records, expiries: opaque encoded ops) in the order it makes them;
+// a publish closes them into a numbered record with the model's delta or full state, and
+// publish_state into a record without a model (so replicas see events as soon as they are
+// booked, before the model's next publish). A replica that applied record n asks for the records after n
 // (long-polling for the next one); one whose n is no longer kept, or of another epoch
 // (each leader process draws one at start), or before a reset (ids rebuilt: a refit, a
 // deletion) must take a full snapshot instead.
@@ -29,7 +30,7 @@ struct ReplicationRecord {
   uint64_t number = 0;   // base_+1, base_+2, ... in its epoch
   uint64_t version = 0;  // the model version it belongs to
   bool full = false;     // `model` is the full state, else a delta from the record before
-  std::shared_ptr<const std::string> model;
+  std::shared_ptr<const std::string> model;  // null: state changes only
   std::string ops;  // the state changes since the record before, encoded, in order
   uint32_t op_count = 0;
   int64_t wall_ms = 0;  // leader's Unix ms at the publish
@@ -60,6 +61,8 @@ class ReplicationLog {
   // Closes the pending ops into the next record. `reset`: ids were rebuilt, so nothing
   // before this record can be followed (kept records and pending ops are dropped first).
   void publish(uint64_t version, bool full, std::shared_ptr<const std::string> model, bool reset);
+  // The pending ops, if any, as a record without a model.
+  void publish_state(uint64_t version);
   ReplicationHead head() const;
 
   // The records after `after` of `epoch` (together at most about `max_bytes`, at least

@@ -71,6 +71,19 @@ TEST(ReplicationLog, ALongPollReturnsWhenTheNextRecordIsPublished) {
   EXPECT_EQ((*got)[0]->number, 2u);
 }
 
+TEST(ReplicationLog, StateChangesGoOutWithoutAModelOnlyWhenThereAreSome) {
+  ReplicationLog log(1 << 20);
+  log.publish(1, true, bytes(1), true);
+  log.publish_state(1);
+  EXPECT_EQ(log.head().number, 1u) << "nothing pending: no record";
+  log.add_op("e");
+  log.publish_state(1);
+  const auto got = log.after(log.epoch(), 1, milliseconds(0), 1 << 20);
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0]->model, nullptr);
+  EXPECT_EQ((*got)[0]->ops, "e");
+}
+
 TEST(ReplicationLog, FollowersAreListedWhileTheyPoll) {
   ReplicationLog log(1 << 20);
   log.saw_follower("a", 3, 1000);

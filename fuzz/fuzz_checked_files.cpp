@@ -1,7 +1,8 @@
 // libFuzzer: what Streamrec reads back from its own files, as a damaged disk or a hostile
 // copy could leave them: the checked-file envelope (magic, kind, version, size, CRC), an
 // embedding table's payload inside a valid envelope (so the fuzzer reaches the parser past
-// the checksum), a catalog record and an event-log record. The first byte picks which.
+// the checksum), a catalog record, an event-log record, and the serving state a replica
+// loads from its leader's snapshot (UserState, ItemStats). The first byte picks which.
 // Bad bytes must be an Error (kCorrupt), never a crash or a huge allocation.
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
@@ -9,6 +10,10 @@
 #include "streamrec/embedding/table.h"
 #include "streamrec/store/catalog.h"
 #include "streamrec/store/event_log.h"
+#include "streamrec/store/item_stats.h"
+#include "streamrec/store/user_state.h"
+
+#include <sstream>
 
 using namespace streamrec;
 
@@ -18,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const std::string_view bytes(reinterpret_cast<const char*>(data + 1), size - 1);
   try {
-    switch (data[0] % 5) {
+    switch (data[0] % 7) {
       case 0:
         checked_payload(bytes, "embtable", 1, "fuzz");
         break;
@@ -38,6 +43,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 4:
         store::EventLog::decode(bytes, 1);
         break;
+      case 5: {
+        std::istringstream in{std::string(bytes)};
+        BinaryReader r(in, "fuzz");
+        store::UserState().load(r);
+        break;
+      }
+      case 6: {
+        std::istringstream in{std::string(bytes)};
+        BinaryReader r(in, "fuzz");
+        store::ItemStats().load(r);
+        break;
+      }
     }
   } catch (const Error&) {
   }

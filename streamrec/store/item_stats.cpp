@@ -206,9 +206,11 @@ void save_f64s(BinaryWriter& w, const std::vector<double>& v) {
   for (double x : v) w.f64(x);
 }
 
+// Every loader grows its vectors as the data is read, never by a count read from it: a
+// damaged count runs out of data (Error(kCorrupt)) before it can allocate much.
 std::vector<double> load_f64s(BinaryReader& r) {
-  std::vector<double> v(r.count(kMaxCount));
-  for (auto& x : v) x = r.f64();
+  std::vector<double> v;
+  for (uint64_t n = r.count(kMaxCount); n > 0; --n) v.push_back(r.f64());
   return v;
 }
 
@@ -221,8 +223,8 @@ void save_i64s(BinaryWriter& w, const std::vector<Int>& v) {
 template <typename Int>
 std::vector<Int> load_i64s(BinaryReader& r, size_t n) {
   SR_CHECK(r.u64() == n, ErrorKind::kCorrupt, "item stats: a per-item array is not of {} items", n);
-  std::vector<Int> v(n);
-  for (auto& x : v) x = static_cast<Int>(r.i64());
+  std::vector<Int> v;
+  for (size_t k = 0; k < n; ++k) v.push_back(static_cast<Int>(r.i64()));
   return v;
 }
 
@@ -309,14 +311,14 @@ void ItemStats::load(BinaryReader& r) {
   trending_.load(r);
   SR_CHECK(popular_.weights().size() <= n && trending_.weights().size() <= n, ErrorKind::kCorrupt,
            "item stats: counts for more than {} items", n);
-  popular_.resize(n);
-  trending_.resize(n);
-  records_.resize(n);
-  for (auto& rec : records_) {
+  for (size_t i = 0; i < n; ++i) {
+    records_.emplace_back();
     if (!r.u8()) continue;
     const std::string id = r.str();
-    rec = std::make_unique<const ItemRecord>(Catalog::decode_item(r.str(), id));
+    records_.back() = std::make_unique<const ItemRecord>(Catalog::decode_item(r.str(), id));
   }
+  popular_.resize(n);  // (n records were read: the count is real)
+  trending_.resize(n);
   first_seen_ = load_i64s<int64_t>(r, n);
   visible_until_ = load_i64s<int64_t>(r, n);
   item_events_ = load_i64s<uint64_t>(r, n);

@@ -79,7 +79,6 @@ void save_ids(BinaryWriter& w, const IdMap& ids) {
 void load_ids(BinaryReader& r, IdMap& ids) {
   ids = IdMap();
   const uint64_t n = r.count(UINT32_MAX - 1);
-  ids.reserve(n);
   for (uint64_t k = 0; k < n; ++k) {
     const std::string id = r.str();
     SR_CHECK(ids.insert(id) == k, ErrorKind::kCorrupt, "user state: id '{}' appears twice", id);

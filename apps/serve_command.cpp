@@ -368,8 +368,8 @@ void ServeCli::run() {
   std::unique_ptr<api::Follower> follower;
   std::thread follower_thread;
   if (!so.follow.empty()) {
-    follower = std::make_unique<api::Follower>(
-        service, api::FollowerOptions{so.follow, leader_key, fmt::format("{}", base)});
+    follower =
+        std::make_unique<api::Follower>(service, api::FollowerOptions{so.follow, leader_key, base});
     follower_thread = std::thread([&] { follower->run(); });
   }
   fmt::print("streamrec serving {} (model {}, data in {})\n", base, service.model_spec(),

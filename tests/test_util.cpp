@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "streamrec/data/generator.h"
+
 namespace streamrec::testing {
 
 TempDir::TempDir() {
@@ -27,6 +29,14 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
 std::string shared_data(const std::string& name) {
   const auto p = std::filesystem::path(STREAMREC_SHARED_DATA) / name;
   return std::filesystem::exists(p) ? p.string() : std::string();
+}
+
+data::Dataset generated(size_t users, size_t items, size_t events) {
+  data::GeneratorOptions g;
+  g.users = users;
+  g.items = items;
+  g.events = events;
+  return data::generate(g);
 }
 
 data::Dataset tiny_dataset(const std::vector<std::tuple<int, int, int64_t>>& triples) {

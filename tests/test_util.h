@@ -28,4 +28,8 @@ std::string shared_data(const std::string& name);
 // A dataset from (user, item, timestamp) triples; ids are "u<N>" / "i<N>".
 data::Dataset tiny_dataset(const std::vector<std::tuple<int, int, int64_t>>& triples);
 
+// The built-in generator's stream of `events` events over `users` users and `items` items
+// (its other options at their defaults).
+data::Dataset generated(size_t users, size_t items, size_t events);
+
 }  // namespace streamrec::testing

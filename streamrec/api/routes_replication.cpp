@@ -1,8 +1,6 @@
 // Routes: a leader's replication (GET /v1/replication/snapshot, /updates, /replicas). The
 // snapshot and publishes are binary (the engine's encoding), for `serve --follow`; they
 // hold every user's history, so they need the admin role.
-#include <charconv>
-
 #include <fmt/format.h>
 
 #include "streamrec/api/http_util.h"
@@ -11,32 +9,18 @@
 #include "streamrec/engine/engine.h"
 
 namespace streamrec::api {
-namespace {
-
-// An unsigned 64-bit query parameter (an epoch is one: a double would round it).
-uint64_t parse_u64(const httplib::Request& req, const char* name) {
-  const std::string v = req.get_param_value(name);
-  uint64_t out = 0;
-  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  SR_INPUT_CHECK(!v.empty() && ec == std::errc() && end == v.data() + v.size(),
-                 "parameter '{}' must be an unsigned integer, got '{}'", name, v.substr(0, 40));
-  return out;
-}
-
-}  // namespace
 
 void add_replication_routes(RouteTable& t) {
   auto& engine = t.engine;
   t.server.Get("/v1/replication/snapshot", t.route(Role::kAdmin, [&engine](const auto&, auto& res) {
-    SR_CHECK(!engine.is_replica(), ErrorKind::kUnsupported,
-             "this server is a replica; follow its leader {}", engine.leader());
     res.set_content(engine.replication_snapshot(), "application/octet-stream");
   }));
   t.server.Get(
       "/v1/replication/updates", t.route(Role::kAdmin, [&engine](const auto& req, auto& res) {
-        SR_CHECK(!engine.is_replica(), ErrorKind::kUnsupported,
-                 "this server is a replica; follow its leader {}", engine.leader());
-        const uint64_t epoch = parse_u64(req, "epoch"), after = parse_u64(req, "after");
+        static_assert(sizeof(size_t) == sizeof(uint64_t));  // an epoch fits parse_count
+        for (const char* p : {"epoch", "after"})
+          SR_INPUT_CHECK(req.has_param(p), "parameter '{}' is required", p);
+        const uint64_t epoch = parse_count(req, "epoch", 0), after = parse_count(req, "after", 0);
         const auto wait = parse_count(req, "wait_ms", 0);
         SR_INPUT_CHECK(wait <= 30000, "parameter 'wait_ms' must be 0 to 30000, got {}", wait);
         const std::string replica = req.get_param_value("replica").substr(0, 200);

@@ -118,9 +118,13 @@ void Engine::check_event(const store::LoggedEvent& e, size_t x) const {
   engine::check_event(e, x, unix_seconds(), limits_);
 }
 
-size_t Engine::ingest(std::span<const store::LoggedEvent> events) {
+void Engine::check_leader(std::string_view what) const {
   SR_CHECK(!is_replica(), ErrorKind::kUnsupported,
-           "this server is a read replica: send events to the leader at {}", options_.follow);
+           "this server is a read replica: send {} to the leader at {}", what, options_.follow);
+}
+
+size_t Engine::ingest(std::span<const store::LoggedEvent> events) {
+  check_leader("events");
   for (size_t x = 0; x < events.size(); ++x) check_event(events[x], x);
   if (events.empty()) return 0;
   const uint64_t first = log_.append(events);  // durable before acknowledged or learned
@@ -137,7 +141,9 @@ std::vector<MetricsPoint> Engine::history_points() const { return metrics_.point
 void Engine::prepare_request_thread() { models::use_only_this_thread(); }
 
 uint64_t Engine::model_version() const {
-  return is_replica() ? replica_version_.load() : versions_.current();
+  if (!is_replica()) return versions_.current();
+  std::lock_guard learner(learner_mutex_);
+  return following_.version;
 }
 
 std::shared_ptr<const models::PrivacyReport> Engine::privacy() const {
@@ -162,9 +168,7 @@ std::vector<Recommendation> Engine::trending(size_t n, const ItemFilter& filter)
 }
 
 void Engine::upsert_items(std::span<const store::ItemRecord> items) {
-  SR_CHECK(!is_replica(), ErrorKind::kUnsupported,
-           "this server is a read replica: send catalog changes to the leader at {}",
-           options_.follow);
+  check_leader("catalog changes");
   const int64_t now = unix_seconds();
   std::vector<store::ItemRecord> records(items.begin(), items.end());
   for (size_t x = 0; x < records.size(); ++x) check_item(records[x], x, limits_);
@@ -197,8 +201,7 @@ void Engine::upsert_items(std::span<const store::ItemRecord> items) {
 }
 
 void Engine::upsert_users(std::span<const store::UserRecord> users) {
-  SR_CHECK(!is_replica(), ErrorKind::kUnsupported,
-           "this server is a read replica: send user records to the leader at {}", options_.follow);
+  check_leader("user records");
   for (size_t x = 0; x < users.size(); ++x) check_user(users[x], x);
   catalog_.put_users(users);
   // After the write: a snapshot meanwhile may hold a record and apply it again (the same).

@@ -283,6 +283,10 @@ class Engine {
     std::vector<train::Queued> to_learn;
   };
   Rebuilt rebuild_state(uint64_t covered_seq);
+  // State lock held (exclusive): event `e` of user `u` with item `i` enters the state in one
+  // step (the start's rebuild, a replica): the item's counters at `counted`, its
+  // transitions with the user's last three items, then the user's history.
+  void add_to_state(uint32_t u, uint32_t i, int64_t counted, store::LoggedEvent e);
   void refit_from_log(const std::string& reason,
                       std::unique_ptr<models::Artifact> resume = nullptr);
   std::string checkpoint_path() const { return options_.data_dir + "/" + models::kArtifactFile; }
@@ -374,21 +378,23 @@ class Engine {
   void replicate_item(uint32_t i, const store::ItemRecord& r);
   void replicate_expiry(int64_t before);
   void replicate_user(const store::UserRecord& r);
-  // Replica: where it stands (learner lock), and its readings for stats (atomics).
+  // Replica: where it stands (learner lock).
   struct Following {
     bool loaded = false;
     uint64_t epoch = 0, applied = 0, version = 0;
+    uint64_t head = 0;  // the leader's last publish, as of its last answer
     uint32_t skip = 0;  // ops of record applied+1 already in the snapshot's state
     std::string spec;
+    double lag_ms = 0;  // the leader's publish -> applied here, of the last record
   };
   Following following_;
-  std::atomic<uint64_t> replica_applied_{0}, replica_head_{0}, replica_version_{0};
   std::atomic<int64_t> replica_contact_ms_{0};  // wall ms of the last answered poll
-  std::atomic<double> replica_lag_ms_{0};
   std::unordered_map<std::string, store::UserRecord> replica_users_;  // state lock
   // Replica, both locks held: applies one record's ops (false: ids disagree).
   bool apply_ops(std::string_view ops, uint32_t count, uint32_t skip);
   void fill_replication(EngineStats& s) const;
+  // Error(kUnsupported) naming the leader on a replica: `what` goes to the leader.
+  void check_leader(std::string_view what) const;
   train::Retrainer retrainer_{[this](train::RetrainStatus& s) { retrain(s); }};
 };
 

@@ -100,7 +100,8 @@ void Engine::learn_batch(std::vector<train::Queued>& batch) {
   // Counters (popularity, transitions, context) move event by event here, after the
   // event's check: a check sees nothing of its own event or later ones.
   const Booked booked = book_batch(batch);
-  replication_.publish_state(versions_.current());  // replicas see the events before the model
+  // Replicas see the events before the model learns them.
+  replication_.publish(versions_.current(), train::ReplicationLog::Kind::kState, {}, false);
   const auto& xs = booked.xs;
   const bool online = model_->supports_online();
   size_t c = 0;

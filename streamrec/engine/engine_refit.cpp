@@ -40,6 +40,12 @@ namespace streamrec::engine {
 
 using data::parse_context;
 
+void Engine::add_to_state(uint32_t u, uint32_t i, int64_t counted, store::LoggedEvent e) {
+  item_stats_.count_event(i, counted, e.context);
+  item_stats_.count_transitions(i, users_.last_items(u, 3));
+  users_.add(u, i, std::move(e));
+}
+
 Engine::Rebuilt Engine::rebuild_state(uint64_t covered_seq) {
   std::vector<store::LoggedEvent> logged;
   std::vector<uint64_t> seqs;
@@ -75,13 +81,9 @@ Engine::Rebuilt Engine::rebuild_state(uint64_t covered_seq) {
     item_stats_.set_record(i, r);
   });
   const int64_t clock = unix_seconds();  // counters never take a time past the clock
-  for (size_t x : order) {
-    const auto& e = all[x];
-    users_.ensure_user(e.user);
-    item_stats_.count_event(e.item, std::min(logged[x].timestamp, clock), logged[x].context);
-    item_stats_.count_transitions(e.item, users_.last_items(e.user, 3));
-    users_.add(e.user, e.item, std::move(logged[x]));
-  }
+  for (size_t x : order)
+    add_to_state(all[x].user, all[x].item, std::min(logged[x].timestamp, clock),
+                 std::move(logged[x]));
   // The learner takes them in log order.
   std::sort(to_learn.begin(), to_learn.end(),
             [](const train::Queued& a, const train::Queued& b) { return a.seq < b.seq; });

@@ -15,7 +15,7 @@ namespace {
 constexpr uint32_t kSnapshotFormat = 1, kUpdatesFormat = 1;
 constexpr uint8_t kOpEvent = 1, kOpItem = 2, kOpExpiry = 3, kOpUser = 4;
 constexpr int64_t kStaleMs = 3000;
-constexpr uint8_t kDelta = 0, kFullState = 1, kStateOnly = 2;  // a publish's model part
+using Kind = train::ReplicationRecord::Kind;
 
 template <typename Fn>
 std::string encoded(Fn&& fn) {
@@ -25,55 +25,62 @@ std::string encoded(Fn&& fn) {
   return std::move(out).str();
 }
 
+// A state change for the replicas, encoded only when one follows.
+template <typename Fn>
+void add_encoded(train::ReplicationLog& log, Fn&& fn) {
+  if (log.followed()) log.add_op(encoded(std::forward<Fn>(fn)));
+}
+
 }  // namespace
 
 void Engine::replicate_event(uint32_t u, uint32_t i, int64_t counted_time,
                              const store::LoggedEvent& e) {
-  replication_.add_op(encoded([&](BinaryWriter& w) {
+  add_encoded(replication_, [&](BinaryWriter& w) {
     w.u8(kOpEvent);
     w.u32(u);
     w.u32(i);
     w.i64(counted_time);
     w.str(store::EventLog::encode(e));
-  }));
+  });
 }
 
 void Engine::replicate_item(uint32_t i, const store::ItemRecord& r) {
-  replication_.add_op(encoded([&](BinaryWriter& w) {
+  add_encoded(replication_, [&](BinaryWriter& w) {
     w.u8(kOpItem);
     w.u32(i);
     w.str(r.id);
     w.str(store::Catalog::encode(r));
-  }));
+  });
 }
 
 void Engine::replicate_expiry(int64_t before) {
-  replication_.add_op(encoded([&](BinaryWriter& w) {
+  add_encoded(replication_, [&](BinaryWriter& w) {
     w.u8(kOpExpiry);
     w.i64(before);
-  }));
+  });
 }
 
 void Engine::replicate_user(const store::UserRecord& r) {
-  replication_.add_op(encoded([&](BinaryWriter& w) {
+  add_encoded(replication_, [&](BinaryWriter& w) {
     w.u8(kOpUser);
     w.str(store::Catalog::encode(r));
-  }));
+  });
 }
 
 void Engine::on_published(bool full, const std::string& bytes) {
   // Learner lock held (every publish is made under it).
-  replication_.publish(versions_.current(), full, std::make_shared<const std::string>(bytes),
+  replication_.publish(versions_.current(), full ? Kind::kFull : Kind::kDelta, bytes,
                        std::exchange(replication_reset_, false));
 }
 
 std::string Engine::replication_snapshot() const {
+  check_leader("replication requests");
   std::lock_guard learner(learner_mutex_);  // no publish meanwhile
   std::shared_lock state(state_mutex_);     // no op meanwhile
   const auto bytes = publisher_->live_bytes();
   SR_CHECK(bytes, ErrorKind::kUnsupported, "model {} cannot be saved, so it cannot be replicated",
            options_.model);
-  const auto head = replication_.head();
+  const auto head = replication_.start_following();
   return encoded([&](BinaryWriter& w) {
     w.u32(kSnapshotFormat);
     w.u64(head.epoch);
@@ -95,6 +102,7 @@ std::string Engine::replication_snapshot() const {
 std::optional<std::string> Engine::replication_updates(uint64_t epoch, uint64_t after,
                                                        std::chrono::milliseconds wait,
                                                        const std::string& follower) const {
+  check_leader("replication requests");
   if (!follower.empty()) replication_.saw_follower(follower, after, unix_ms());
   const auto records = replication_.after(epoch, after, wait, size_t{64} << 20);
   if (!records) return std::nullopt;
@@ -108,8 +116,8 @@ std::optional<std::string> Engine::replication_updates(uint64_t epoch, uint64_t 
     for (const auto& r : *records) {
       w.u64(r->number);
       w.u64(r->version);
-      w.u8(!r->model ? kStateOnly : r->full ? kFullState : kDelta);
-      w.str(r->model ? *r->model : std::string());
+      w.u8(static_cast<uint8_t>(r->kind));
+      w.str(r->model);
       w.u32(r->op_count);
       w.str(r->ops);
       w.i64(r->wall_ms);
@@ -161,9 +169,8 @@ void Engine::follow_snapshot(std::string_view bytes) {
   publisher_ = std::move(publisher);
   publisher_->install_full(model);  // Error(kCorrupt) for a model that does not load
   f.loaded = true;
+  f.head = f.applied;
   following_ = std::move(f);
-  replica_applied_ = following_.applied;
-  replica_version_ = following_.version;
   log::info(
       "replica: loaded the leader's snapshot at publish {} (model {} version {}, {} users, {} "
       "items)",
@@ -182,13 +189,7 @@ bool Engine::apply_ops(std::string_view ops, uint32_t count, uint32_t skip) {
       auto e = store::EventLog::decode(r.str(), k);
       if (k < skip) continue;
       if (users_.users().insert(e.user) != u || users_.items().insert(e.item) != i) return false;
-      users_.ensure_user(u);
-      item_stats_.ensure(i);
-      const auto previous = users_.last_items(u, 3);
-      const std::string context = e.context;
-      users_.add(u, i, std::move(e));
-      item_stats_.count_event(i, counted, context);
-      item_stats_.count_transitions(i, previous);
+      add_to_state(u, i, counted, std::move(e));
     } else if (op == kOpItem) {
       const uint32_t i = r.u32();
       const std::string id = r.str();
@@ -198,7 +199,8 @@ bool Engine::apply_ops(std::string_view ops, uint32_t count, uint32_t skip) {
       item_stats_.set_record(i, std::move(record));
     } else if (op == kOpUser) {
       auto u = store::Catalog::decode_user(r.str(), "(publish)");
-      if (k >= skip) replica_users_[u.id] = std::move(u);
+      if (k < skip) continue;
+      replica_users_[u.id] = std::move(u);
     } else {
       SR_CHECK(op == kOpExpiry, ErrorKind::kCorrupt, "unknown state change {} in a publish", op);
       const int64_t before = r.i64();
@@ -222,14 +224,16 @@ bool Engine::follow_updates(std::string_view bytes) {
   if (!following_.loaded || epoch != following_.epoch) return false;
   for (uint64_t n = r.count(1 << 20); n > 0; --n) {
     const uint64_t number = r.u64(), version = r.u64();
-    const uint8_t kind = r.u8();
-    SR_CHECK(kind <= kStateOnly, ErrorKind::kCorrupt, "publish {}: unknown kind {}", number, kind);
+    const uint8_t k = r.u8();
+    SR_CHECK(k <= static_cast<uint8_t>(Kind::kState), ErrorKind::kCorrupt,
+             "publish {}: unknown kind {}", number, k);
+    const auto kind = static_cast<Kind>(k);
     const std::string model = r.str();
     const uint32_t count = r.u32();
     const std::string ops = r.str();
     const int64_t wall_ms = r.i64();
     if (number != following_.applied + 1) return false;  // a gap
-    if (kind == kDelta && version != following_.version) {
+    if (kind == Kind::kDelta && version != following_.version) {
       log::warn("replica: refused publish {}: a delta of model version {}, this copy is {}", number,
                 version, following_.version);
       return false;
@@ -241,17 +245,15 @@ bool Engine::follow_updates(std::string_view bytes) {
         return false;
       }
     }
-    if (kind == kFullState)
+    if (kind == Kind::kFull)
       publisher_->install_full(model);
-    else if (kind == kDelta)
+    else if (kind == Kind::kDelta)
       publisher_->install_delta(model);
     following_.applied = number;
-    if (kind != kStateOnly) following_.version = version;
-    replica_lag_ms_ = static_cast<double>(unix_ms() - (wall_ms + offset));
+    if (kind != Kind::kState) following_.version = version;
+    following_.lag_ms = static_cast<double>(unix_ms() - (wall_ms + offset));
   }
-  replica_applied_ = following_.applied;
-  replica_version_ = following_.version;
-  replica_head_ = head;
+  following_.head = head;
   return true;
 }
 
@@ -267,15 +269,16 @@ void Engine::fill_replication(EngineStats& s) const {
     return;
   }
   s.role = "replica";
-  s.replication_publish = replica_applied_;
-  s.behind_publishes = replica_head_ > replica_applied_ ? replica_head_ - replica_applied_ : 0;
   const int64_t contact = replica_contact_ms_, now = unix_ms();
   s.stale = contact == 0 || now - contact > kStaleMs;
-  s.lag_ms = s.stale ? static_cast<double>(now - (contact == 0 ? start_ms_.load() : contact))
-                     : replica_lag_ms_.load();
   std::lock_guard learner(learner_mutex_);
   s.model = following_.spec;
   s.model_version = following_.version;
+  s.replication_publish = following_.applied;
+  s.behind_publishes =
+      following_.head > following_.applied ? following_.head - following_.applied : 0;
+  s.lag_ms = s.stale ? static_cast<double>(now - (contact == 0 ? start_ms_.load() : contact))
+                     : following_.lag_ms;
 }
 
 }  // namespace streamrec::engine

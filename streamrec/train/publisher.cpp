@@ -29,11 +29,16 @@ void Publisher::publish_full(models::Recommender& model, const std::optional<std
     copy = models::loaded_model(spec_, *bytes, "serving copy");
     model.mark_delta();  // the next delta starts at the state of `bytes`
   }
+  go_live_full(std::move(copy), t0);
+  if (published_ && bytes) published_(true, *bytes);
+}
+
+void Publisher::go_live_full(std::shared_ptr<models::Recommender> copy,
+                             std::chrono::steady_clock::time_point t0) {
   live_ = copy;
   standby_ = nullptr;
   standby_delta_.clear();
   install_(std::move(copy));
-  if (published_ && bytes) published_(true, *bytes);
   ++full_;
   last_ms_ = ms_since(t0);
 }
@@ -85,13 +90,7 @@ bool Publisher::swap_in(const std::string& delta) {
 
 void Publisher::install_full(const std::string& bytes) {
   const auto t0 = std::chrono::steady_clock::now();
-  std::shared_ptr<models::Recommender> copy = models::loaded_model(spec_, bytes, "leader's model");
-  live_ = copy;
-  standby_ = nullptr;
-  standby_delta_.clear();
-  install_(std::move(copy));
-  ++full_;
-  last_ms_ = ms_since(t0);
+  go_live_full(models::loaded_model(spec_, bytes, "leader's model"), t0);
 }
 
 void Publisher::install_delta(const std::string& delta) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -61,6 +62,9 @@ class Publisher {
   // The standby, brought to the live state plus `delta`, becomes live (the live one the
   // standby, one delta behind). False if the standby is busy or fails to apply it.
   bool swap_in(const std::string& delta);
+  // `copy` (null: none) becomes live in full, with no standby.
+  void go_live_full(std::shared_ptr<models::Recommender> copy,
+                    std::chrono::steady_clock::time_point t0);
   const Install install_;
   std::function<void(bool, const std::string&)> published_;
   std::shared_ptr<models::Recommender> live_, standby_;

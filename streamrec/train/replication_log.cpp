@@ -20,29 +20,32 @@ ReplicationLog::ReplicationLog(size_t max_bytes) : max_bytes_(max_bytes), epoch_
 
 void ReplicationLog::add_op(std::string_view op) {
   std::lock_guard lock(mutex_);
+  if (!active_) return;
   pending_.append(op);
   ++pending_count_;
 }
 
-void ReplicationLog::publish(uint64_t version, bool full, std::shared_ptr<const std::string> model,
-                             bool reset) {
-  auto r = std::make_shared<ReplicationRecord>();
-  r->version = version;
-  r->full = full;
-  r->model = std::move(model);
-  r->wall_ms = unix_ms();
+void ReplicationLog::publish(uint64_t version, Kind kind, std::string_view model, bool reset) {
   {
     std::lock_guard lock(mutex_);
-    if (reset) {  // nothing before can be followed: a replica restarts from a snapshot
+    if (kind == Kind::kState && (pending_count_ == 0 || !active_)) return;
+    ++head_;
+    if (reset || !active_) {  // nothing before can be followed: a replica takes a snapshot
       records_.clear();
       bytes_ = 0;
       pending_.clear();
       pending_count_ = 0;
+      base_ = head_;  // a snapshot at this record is where following starts
+      if (!active_) return;
     }
-    r->number = ++head_;
+    auto r = std::make_shared<ReplicationRecord>();
+    r->number = head_;
+    r->version = version;
+    r->kind = kind;
+    r->model = model;
+    r->wall_ms = unix_ms();
     r->ops = std::exchange(pending_, {});
     r->op_count = std::exchange(pending_count_, 0);
-    if (reset) base_ = head_;  // a snapshot at this record is where following starts
     bytes_ += r->bytes();
     records_.emplace(r->number, std::move(r));
     trim();
@@ -50,12 +53,10 @@ void ReplicationLog::publish(uint64_t version, bool full, std::shared_ptr<const 
   published_.notify_all();
 }
 
-void ReplicationLog::publish_state(uint64_t version) {
-  {
-    std::lock_guard lock(mutex_);
-    if (pending_count_ == 0) return;
-  }
-  publish(version, false, nullptr, false);
+ReplicationHead ReplicationLog::start_following() {
+  std::lock_guard lock(mutex_);
+  active_ = true;
+  return {epoch_, head_, pending_count_};
 }
 
 void ReplicationLog::trim() {

@@ -15,13 +15,7 @@
 namespace streamrec::engine {
 namespace {
 
-data::Dataset stream() {
-  data::GeneratorOptions g;
-  g.users = 200;
-  g.items = 150;
-  g.events = 6000;
-  return data::generate(g);
-}
+data::Dataset stream() { return testing::generated(200, 150, 6000); }
 
 std::vector<store::LoggedEvent> logged(const data::Dataset& ds, size_t from, size_t to,
                                        data::EventType type = data::EventType::kClick) {

@@ -11,13 +11,7 @@
 namespace streamrec::engine {
 namespace {
 
-data::Dataset stream() {
-  data::GeneratorOptions g;
-  g.users = 120;
-  g.items = 100;
-  g.events = 3000;
-  return data::generate(g);
-}
+data::Dataset stream() { return testing::generated(120, 100, 3000); }
 
 std::vector<store::LoggedEvent> logged(const data::Dataset& ds, size_t from, size_t to) {
   std::vector<store::LoggedEvent> out;

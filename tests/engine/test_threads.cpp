@@ -21,11 +21,7 @@ namespace {
 
 TEST(EngineThreads, IngestServingPublishAnnRetrainAndDeletionOverlap) {
   testing::TempDir dir;
-  data::GeneratorOptions g;
-  g.users = 150;
-  g.items = 120;
-  g.events = 4000;
-  const auto ds = data::generate(g);
+  const auto ds = testing::generated(150, 120, 4000);
   EngineOptions o;
   o.model = "mf:algo=bpr,factors=8";
   o.data_dir = dir.path().string();
@@ -111,11 +107,7 @@ TEST(EngineThreads, IngestServingPublishAnnRetrainAndDeletionOverlap) {
 // leader's ingest, learner and publishes go on, and the leader answers the link's polls.
 TEST(EngineThreads, AReplicaFollowsWhileBothServe) {
   testing::TempDir ldir, rdir;
-  data::GeneratorOptions g;
-  g.users = 100;
-  g.items = 80;
-  g.events = 3000;
-  const auto ds = data::generate(g);
+  const auto ds = testing::generated(100, 80, 3000);
   EngineOptions o;
   o.model = "mf:algo=bpr,factors=8";
   o.sync = false;

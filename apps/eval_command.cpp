@@ -11,6 +11,7 @@
 
 #include "cli_common.h"
 #include "progress.h"
+#include "ranks.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/eval/cold_start.h"
@@ -91,7 +92,7 @@ struct EvalRun {
 };
 
 void run_split(Built& built, const std::vector<std::string>& names, const EvalRun& run,
-               const Meta& meta, const std::string& json) {
+               const Ranks& ranks, const Meta& meta, const std::string& json) {
   const auto& ds = run.ds;
   const eval::Split sp = eval::split_events(ds, run.split);
   log::info("split {}: {} train, {} validation, {} test events", run.split.protocol,
@@ -104,13 +105,21 @@ void run_split(Built& built, const std::vector<std::string>& names, const EvalRu
   std::vector<eval::EvalResult> results;
   for (size_t x = 0; x < built.size(); ++x) {
     auto& m = built[x];
+    if (!ranks.root()) {  // a rank's share of the fit; rank 0 evaluates
+      m->fit(eval::fit_data(ds, sp, eo));
+      ranks.report(*m);
+      continue;
+    }
     Progress fit_bar(fmt::format("fit {}", names[x]));
     m->set_progress(fit_bar.callback());
     Progress eval_bar(fmt::format("rank {}", names[x]));
     results.push_back(eval::evaluate(*m, ds, sp, eo, run.fit, eval_bar.callback()));
-    results.back().model = names[x];
+    results.back().model =
+        ranks.active() ? fmt::format("{} x{} ranks", names[x], ranks.size()) : names[x];
     m->set_progress({});
+    ranks.report(*m);
   }
+  if (!ranks.root()) return;
   auto columns = ranking_columns(eo.ks, ds.explicit_ratings);
   if (std::any_of(results.begin(), results.end(),
                   [](const auto& r) { return r.metrics.count("dp_epsilon") > 0; }))
@@ -182,6 +191,14 @@ void add_eval_command(CLI::App& app) {
     }
     for (const auto& spec : *models)
       if (load->empty()) built.push_back(models::make_model(spec));
+    Ranks ranks;  // under mpirun: the models fit on every rank, rank 0 evaluates
+    if (ranks.active())
+      SR_INPUT_CHECK(
+          load->empty() && (*protocol == "loo" || *protocol == "temporal" || *protocol == "random"),
+          "eval on {} MPI ranks fits models with --protocol loo, temporal or random "
+          "(not --load or {})",
+          ranks.size(), *protocol);
+    for (size_t x = 0; x < built.size(); ++x) ranks.attach(*built[x], (*models)[x]);
     const auto meta = run_meta(*data, ds, *protocol);
     if (*protocol == "prequential") {
       preq->options.k = parse_ks(*ks).front();
@@ -193,7 +210,7 @@ void add_eval_command(CLI::App& app) {
     } else {
       split->protocol = *protocol;
       EvalRun run{ds, *split, parse_ks(*ks), *validation, load->empty(), fair->first, fair->second};
-      run_split(built, *models, run, meta, *json_path);
+      run_split(built, *models, run, ranks, meta, *json_path);
     }
   });
 }

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "ranks.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/parallel.h"
@@ -41,9 +42,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const streamrec::Error& e) {
     fmt::print(stderr, "streamrec: {}: {}\n", streamrec::to_string(e.kind()), e.what());
+    streamrec::cli::fail_job(2);
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "streamrec: unexpected error: {}\n", e.what());
+    streamrec::cli::fail_job(3);
     return 3;
   }
   return 0;

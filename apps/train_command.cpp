@@ -10,6 +10,7 @@
 
 #include "cli_common.h"
 #include "progress.h"
+#include "ranks.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/core/serialize.h"
@@ -68,16 +69,21 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--seed", holdout->seed, "random split seed")->capture_default_str();
   cmd->callback([=] {
     auto model = models::make_model(*spec);  // a bad spec fails before any work
+    Ranks ranks;  // under mpirun: every rank fits its share, rank 0 writes
+    ranks.attach(*model, *spec);
     const auto ds = data->load();
     std::vector<data::Interaction> events = ds.events;
     if (holdout->protocol != "none") events = eval::split_events(ds, *holdout).fit_for_test();
-    Progress bar(fmt::format("fit {}", *spec));
-    model->set_progress(bar.callback());
+    Progress bar(fmt::format("fit {}{}", *spec,
+                             ranks.active() ? fmt::format(" on {} ranks", ranks.size()) : ""));
+    if (ranks.root()) model->set_progress(bar.callback());
     const auto t0 = std::chrono::steady_clock::now();
     model->fit(models::TrainData(ds.num_users(), ds.num_items(), std::move(events), &ds));
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     model->set_progress({});
+    ranks.report(*model);
+    if (!ranks.root()) return;
     nlohmann::json meta = {{"model", model->name()},
                            {"params", model->params().summary()},
                            {"holdout", holdout->protocol},
@@ -92,6 +98,13 @@ void add_train_command(CLI::App& app) {
                      {"validation_ndcg10",
                       r.best_ndcg >= 0 ? nlohmann::json(r.best_ndcg) : nlohmann::json(nullptr)},
                      {"sequences_per_second", r.sequences_per_second}};
+      if (ranks.active())
+        meta["fit"]["ranks"] = {{"ranks", ranks.size()},
+                                {"steps", r.steps},
+                                {"rank0_row_bytes", r.row_bytes},
+                                {"rank0_gradient_bytes", r.gradient_bytes},
+                                {"rank0_reduce_bytes", r.reduce_bytes},
+                                {"rank0_comm_seconds", r.comm_seconds}};
     }
     if (const auto* p = model->privacy())
       for (const auto& [name, value] : p->fields()) meta["privacy"][name] = value;

@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <limits>
 #include <numeric>
 
@@ -73,6 +74,39 @@ void Comm::all_reduce_sum(std::span<uint64_t> data) const {
            "all-reduce of {} integers: MPI counts are 32-bit", data.size());
   MPI_Allreduce(MPI_IN_PLACE, data.data(), static_cast<int>(data.size()), MPI_UINT64_T, MPI_SUM,
                 MPI_COMM_WORLD);
+}
+
+void Comm::all_reduce_sum(std::span<double> data) const {
+  SR_CHECK(data.size() <= size_t{std::numeric_limits<int>::max()}, ErrorKind::kInvalidInput,
+           "all-reduce of {} doubles: MPI counts are 32-bit", data.size());
+  MPI_Allreduce(MPI_IN_PLACE, data.data(), static_cast<int>(data.size()), MPI_DOUBLE, MPI_SUM,
+                MPI_COMM_WORLD);
+}
+
+std::vector<std::string> Comm::all_gather(const std::string& bytes) const {
+  SR_CHECK(bytes.size() <= size_t{std::numeric_limits<int>::max()}, ErrorKind::kInvalidInput,
+           "all-gather of {} bytes: MPI counts are 32-bit", bytes.size());
+  int mine = static_cast<int>(bytes.size());
+  std::vector<int> counts(static_cast<size_t>(size_));
+  MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  const auto displ = displacements(counts);
+  std::string all(static_cast<size_t>(displ.back()) + static_cast<size_t>(counts.back()), '\0');
+  MPI_Allgatherv(bytes.data(), mine, MPI_BYTE, all.data(), counts.data(), displ.data(), MPI_BYTE,
+                 MPI_COMM_WORLD);
+  std::vector<std::string> out;
+  for (size_t r = 0; r < counts.size(); ++r) out.push_back(all.substr(displ[r], counts[r]));
+  return out;
+}
+
+void Comm::broadcast(std::span<double> data, int root) const {
+  SR_CHECK(data.size() <= size_t{std::numeric_limits<int>::max()}, ErrorKind::kInvalidInput,
+           "broadcast of {} doubles: MPI counts are 32-bit", data.size());
+  MPI_Bcast(data.data(), static_cast<int>(data.size()), MPI_DOUBLE, root, MPI_COMM_WORLD);
+}
+
+void Comm::abort(int code) const {
+  MPI_Abort(MPI_COMM_WORLD, code);
+  std::abort();  // not reached: MPI_Abort ends the process
 }
 
 void Comm::broadcast(std::span<float> data, int root) const {

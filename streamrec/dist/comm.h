@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace streamrec::dist {
@@ -36,9 +37,16 @@ class Comm {
   // In place: every rank ends with the element-wise sum over ranks.
   void all_reduce_sum(std::span<float> data) const;
   void all_reduce_sum(std::span<uint64_t> data) const;
+  void all_reduce_sum(std::span<double> data) const;
+  // Every rank's `bytes`, in rank order.
+  std::vector<std::string> all_gather(const std::string& bytes) const;
   // In place: every rank ends with `root`'s values.
   void broadcast(std::span<float> data, int root = 0) const;
+  void broadcast(std::span<double> data, int root = 0) const;
   void barrier() const;
+  // Not collective: ends every rank of the job (a rank that fails alone would leave the
+  // others waiting in their next collective).
+  [[noreturn]] void abort(int code) const;
 
  private:
   int rank_ = 0, size_ = 1;

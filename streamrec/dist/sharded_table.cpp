@@ -14,7 +14,19 @@
 namespace streamrec::dist {
 
 ShardedTable::ShardedTable(const Comm& comm, embedding::TableConfig config)
-    : comm_(comm), local_(std::move(config)) {}
+    : comm_(comm),
+      owned_(std::make_unique<embedding::EmbeddingTable>(std::move(config))),
+      local_(*owned_) {}
+
+ShardedTable::ShardedTable(const Comm& comm, embedding::EmbeddingTable& shard)
+    : comm_(comm), local_(shard) {}
+
+uint64_t ShardedTable::off_rank(const std::vector<int>& counts, size_t size) const {
+  uint64_t n = 0;
+  for (size_t q = 0; q < counts.size(); ++q)
+    if (static_cast<int>(q) != comm_.rank()) n += static_cast<uint64_t>(counts[q]) * size;
+  return n;
+}
 
 int ShardedTable::owner(uint64_t key) const {
   // Another mix than the local index's (which hashes key ^ the golden ratio), so a shard's
@@ -23,7 +35,7 @@ int ShardedTable::owner(uint64_t key) const {
                           static_cast<uint64_t>(comm_.size()));
 }
 
-ShardedTable::Route ShardedTable::route(std::span<const uint64_t> keys) const {
+ShardedTable::Route ShardedTable::route(std::span<const uint64_t> keys) {
   SR_INPUT_CHECK(keys.size() < (uint64_t{1} << 31) / std::max<uint32_t>(1, dim()),
                  "sharded table: a batch of {} keys is too large for MPI's 32-bit counts",
                  keys.size());
@@ -39,6 +51,7 @@ ShardedTable::Route ShardedTable::route(std::span<const uint64_t> keys) const {
   std::vector<uint64_t> send(keys.size());
   for (size_t j = 0; j < keys.size(); ++j) send[j] = keys[r.order[j]];
   r.received = comm_.all_to_all(send, r.send_counts, r.recv_counts);
+  sent_.keys += off_rank(r.send_counts, sizeof(uint64_t));
   return r;
 }
 
@@ -57,9 +70,10 @@ std::vector<int> times_dim(const std::vector<int>& counts, uint32_t dim) {
 }
 }  // namespace
 
-void ShardedTable::reply(const Route& r, std::span<const float> rows, std::span<float> out) const {
+void ShardedTable::reply(const Route& r, std::span<const float> rows, std::span<float> out) {
   const uint32_t d = dim();
   const auto got = comm_.all_to_all(rows, times_dim(r.recv_counts, d), times_dim(r.send_counts, d));
+  sent_.rows += off_rank(r.recv_counts, size_t{d} * sizeof(float));
   for (size_t j = 0; j < r.order.size(); ++j)
     std::memcpy(out.data() + size_t{r.order[j]} * d, got.data() + j * d, d * sizeof(float));
 }
@@ -93,6 +107,7 @@ void ShardedTable::apply_gradients(std::span<const uint64_t> keys, std::span<con
     std::memcpy(send.data() + j * d, grads.data() + size_t{r.order[j]} * d, d * sizeof(float));
   const auto received =
       comm_.all_to_all(send, times_dim(r.send_counts, d), times_dim(r.recv_counts, d));
+  sent_.gradients += off_rank(r.send_counts, size_t{d} * sizeof(float));
   local_.apply_gradients(r.received, received, now);
 }
 

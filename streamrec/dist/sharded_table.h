@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ namespace streamrec::dist {
 class ShardedTable {
  public:
   ShardedTable(const Comm& comm, embedding::TableConfig config);
+  // Over `shard`, a table the caller owns (it must outlive this) and fills only through
+  // this object while it shards.
+  ShardedTable(const Comm& comm, embedding::EmbeddingTable& shard);
 
   uint32_t dim() const { return local_.dim(); }
   int owner(uint64_t key) const;
@@ -51,6 +55,11 @@ class ShardedTable {
   // This rank's shard (its own calls are local: checkpoints, export, stats of the shard).
   embedding::EmbeddingTable& local() { return local_; }
   const embedding::EmbeddingTable& local() const { return local_; }
+  // Bytes this rank sent to other ranks: keys (requests), rows (replies), gradients.
+  struct Sent {
+    uint64_t keys = 0, rows = 0, gradients = 0;
+  };
+  const Sent& sent() const { return sent_; }
   // Collective: rows and bytes summed over the shards.
   embedding::TableStats stats() const;
 
@@ -62,13 +71,18 @@ class ShardedTable {
     std::vector<int> send_counts, recv_counts;
     std::vector<uint64_t> received;
   };
-  Route route(std::span<const uint64_t> keys) const;
+  Route route(std::span<const uint64_t> keys);
   // Sends each received key's row back to the rank that asked, into `out` at its positions.
-  void reply(const Route& r, std::span<const float> rows, std::span<float> out) const;
+  void reply(const Route& r, std::span<const float> rows, std::span<float> out);
+
+  // Bytes of `counts` elements of `size` bytes bound for other ranks.
+  uint64_t off_rank(const std::vector<int>& counts, size_t size) const;
 
   const Comm& comm_;
-  embedding::EmbeddingTable local_;
+  std::unique_ptr<embedding::EmbeddingTable> owned_;  // null over a caller's shard
+  embedding::EmbeddingTable& local_;
   std::vector<float> rows_;  // scratch: the rows of the received keys
+  Sent sent_;
 };
 
 }  // namespace streamrec::dist

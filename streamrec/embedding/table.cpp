@@ -918,9 +918,21 @@ void EmbeddingTable::merge_full(const std::string& path,
                                 const std::function<bool(uint64_t key)>& keep) {
   auto in = open_checked_file(path, "embtable", kFileVersion);
   BinaryReader r(*in, path);
+  merge_from(r, path, keep);
+}
+
+void EmbeddingTable::merge_full_bytes(std::string_view bytes, const std::string& what,
+                                      const std::function<bool(uint64_t key)>& keep) {
+  MemoryIStream in(checked_payload(bytes, "embtable", kFileVersion, what));
+  BinaryReader r(in, what);
+  merge_from(r, what, keep);
+}
+
+void EmbeddingTable::merge_from(BinaryReader& r, const std::string& what,
+                                const std::function<bool(uint64_t key)>& keep) {
   int64_t file_base = 0;
   bool file_has_base = false;
-  check_table_header(r, config_, path, file_base, file_has_base);
+  check_table_header(r, config_, what, file_base, file_has_base);
   if (!has_time_base_ && file_has_base) {
     time_base_ = file_base;
     has_time_base_ = true;

@@ -142,6 +142,9 @@ class EmbeddingTable {
   // files of another sharding. Last-seen times keep their event time whatever the file's
   // time base. Marks afterwards, as load_full does.
   void merge_full(const std::string& path, const std::function<bool(uint64_t key)>& keep);
+  // The same from the bytes save_full_bytes wrote (a rank's shard sent over MPI).
+  void merge_full_bytes(std::string_view bytes, const std::string& what,
+                        const std::function<bool(uint64_t key)>& keep);
   // Writer: removes every row and admission count.
   void clear();
 
@@ -176,6 +179,8 @@ class EmbeddingTable {
   bool read_row(uint32_t row, uint64_t key, float* out) const;
   void write_full(BinaryWriter& w) const;  // a full checkpoint's payload
   void read_full(BinaryReader& r, const std::string& what);
+  void merge_from(BinaryReader& r, const std::string& what,
+                  const std::function<bool(uint64_t key)>& keep);
   void write_delta(BinaryWriter& w) const;  // a delta checkpoint's payload
   void read_delta(BinaryReader& r, const std::string& what, std::vector<uint64_t>* keys = nullptr);
   void write_rows(BinaryWriter& w, const std::vector<uint32_t>& rows) const;

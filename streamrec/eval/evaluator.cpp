@@ -232,6 +232,11 @@ std::vector<std::string> metric_names(const std::vector<size_t>& ks) {
   return names;
 }
 
+models::TrainData fit_data(const data::Dataset& ds, const Split& split, const EvalOptions& o) {
+  return models::TrainData(ds.num_users(), ds.num_items(),
+                           o.on_validation ? split.train : split.fit_for_test(), &ds);
+}
+
 EvalResult evaluate(models::Recommender& model, const data::Dataset& ds, const Split& split,
                     const EvalOptions& o, bool fit, const models::ProgressFn& progress) {
   EvalResult result;
@@ -239,9 +244,8 @@ EvalResult evaluate(models::Recommender& model, const data::Dataset& ds, const S
   result.params = model.params().summary();
   const uint32_t n_users = ds.num_users(), n_items = ds.num_items();
 
-  const auto fit_events = o.on_validation ? split.train : split.fit_for_test();
   const auto& targets = o.on_validation ? split.validation : split.test;
-  const models::TrainData train(n_users, n_items, fit_events, &ds);
+  const models::TrainData train = fit_data(ds, split, o);
   const auto t0 = std::chrono::steady_clock::now();
   if (fit) model.fit(train);
   result.fit_seconds = seconds_since(t0);
@@ -302,12 +306,12 @@ EvalResult evaluate(models::Recommender& model, const data::Dataset& ds, const S
   result.metrics[fmt::format("coverage@{}", k0)] =
       item_coverage(cut, n_items) * n_items / std::max<uint32_t>(1, n_candidates);
   std::vector<uint32_t> popularity(n_items, 0);
-  for (const auto& e : fit_events) ++popularity[e.item];
+  for (const auto& e : train.events()) ++popularity[e.item];
   result.metrics[fmt::format("avgpop@{}", k0)] = average_popularity(cut, popularity);
   result.metrics[fmt::format("gini@{}", k0)] = exposure_gini(cut, n_items);
   exposure_metrics(ds, users, cut, popularity, train, k0, result.metrics);
   if (!o.ks.empty()) {
-    group_metrics(users, per_k[0], fit_events, n_users, k0, result.metrics);
+    group_metrics(users, per_k[0], train.events(), n_users, k0, result.metrics);
     attribute_metrics(ds, users, per_k[0], k0, result.metrics);
   }
 

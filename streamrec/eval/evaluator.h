@@ -34,8 +34,11 @@ struct EvalResult {
   size_t users = 0;
 };
 
-// Fits `model` (unless `fit` is false) and evaluates it. `progress` (may be empty) receives
-// (done, total) over users.
+// What evaluate() fits on: the split's fit events (train + validation, or train alone
+// with on_validation).
+models::TrainData fit_data(const data::Dataset& ds, const Split& split, const EvalOptions& options);
+// Fits `model` (unless `fit` is false) on fit_data and evaluates it. `progress` (may be
+// empty) receives (done, total) over users.
 EvalResult evaluate(models::Recommender& model, const data::Dataset& ds, const Split& split,
                     const EvalOptions& options, bool fit = true,
                     const models::ProgressFn& progress = {});

@@ -19,6 +19,7 @@ class BinaryReader;
 namespace streamrec::models {
 
 struct PrivacyReport;
+class DataParallel;
 
 // Training data: time-ordered events plus a per-user CSR of distinct items. Items of a
 // user are sorted by index; `values` sums the event values of repeated pairs. Ids are the
@@ -157,6 +158,10 @@ class Recommender {
   virtual void apply_deltas(std::span<const std::string> deltas);
 
   void set_progress(ProgressFn fn) { progress_ = std::move(fn); }
+  // The next fits train data-parallel over `world` (data_parallel.h; null: in this process
+  // alone). Returns false when the model cannot (then nothing changes); `world` must
+  // outlive the fits.
+  virtual bool train_on(DataParallel* world) { return world == nullptr; }
 
   // Top-k items for `user` by score_all, skipping `exclude` (sorted ascending). Ties go to
   // the lower item index.

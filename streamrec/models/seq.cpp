@@ -128,24 +128,36 @@ double SeqModel::validation_ndcg(const std::vector<uint32_t>& valid_users) {
   st.dense.encoder->eval();
   auto E = st.item_rows();
   double ndcg = 0;
-  for (size_t b = 0; b < valid_users.size(); b += 256) {
-    const size_t e = std::min(valid_users.size(), b + 256);
-    const std::span<const uint32_t> users(valid_users.data() + b, e - b);
-    auto scores = st.encode_last(users, E, 1).mm(E.t());
-    scores.select(1, 0).fill_(-INFINITY);
-    auto* ps = scores.data_ptr<float>();
-    for (size_t r = 0; r < users.size(); ++r) {
-      const auto& s = st.seqs[users[r]];
-      float* row = ps + r * n_rows;
-      for (size_t k = 0; k + 1 < s.size(); ++k) row[s[k] + 1] = -INFINITY;
-      const float target = row[s.back() + 1];
-      int64_t rank = 0;
-      for (int64_t i = 1; i < n_rows && rank < 10; ++i)
-        rank += row[i] > target || (row[i] == target && i < static_cast<int64_t>(s.back() + 1));
-      if (rank < 10) ndcg += 1.0 / std::log2(rank + 2.0);
-    }
+  // In a data-parallel fit each process scores its shares of the users.
+  std::vector<std::pair<size_t, size_t>> ranges{{0, valid_users.size()}};
+  if (st.tower.world) {
+    ranges.clear();
+    for (const int s : st.tower.world->mine())
+      ranges.push_back(share_range(valid_users.size(), st.tower.world->shares(), s));
   }
+  for (const auto& [first, last] : ranges)
+    for (size_t b = first; b < last; b += 256) {
+      const size_t e = std::min(last, b + 256);
+      const std::span<const uint32_t> users(valid_users.data() + b, e - b);
+      auto scores = st.encode_last(users, E, 1).mm(E.t());
+      scores.select(1, 0).fill_(-INFINITY);
+      auto* ps = scores.data_ptr<float>();
+      for (size_t r = 0; r < users.size(); ++r) {
+        const auto& s = st.seqs[users[r]];
+        float* row = ps + r * n_rows;
+        for (size_t k = 0; k + 1 < s.size(); ++k) row[s[k] + 1] = -INFINITY;
+        const float target = row[s.back() + 1];
+        int64_t rank = 0;
+        for (int64_t i = 1; i < n_rows && rank < 10; ++i)
+          rank += row[i] > target || (row[i] == target && i < static_cast<int64_t>(s.back() + 1));
+        if (rank < 10) ndcg += 1.0 / std::log2(rank + 2.0);
+      }
+    }
   st.dense.encoder->train();
+  if (st.tower.world) {  // every process takes the root's sum: the same decisions everywhere
+    st.tower.world->sum(std::span<double>(&ndcg, 1));
+    ndcg = st.tower.world->from_root(ndcg);
+  }
   return valid_users.empty() ? 0.0 : ndcg / valid_users.size();
 }
 
@@ -156,7 +168,7 @@ void SeqModel::train_epochs(std::vector<uint32_t>& train_users,
   std::stringstream best_dense, best_image;
   std::string best_items;
   int since_best = 0;
-  uint64_t sequences = 0;
+  uint64_t sequences = 0, steps = 0;
   double train_seconds = 0;
   const int64_t epochs = params_.integer(warm ? "warm_refit_epochs" : "epochs");
   std::vector<uint32_t> users, drops;
@@ -166,9 +178,13 @@ void SeqModel::train_epochs(std::vector<uint32_t>& train_users,
     st.dense.encoder->train();
     for (size_t b = 0; b < users.size(); b += batch) {
       const size_t e = std::min(users.size(), b + static_cast<size_t>(batch));
-      st.train_step(std::span<const uint32_t>(users.data() + b, e - b), 1,
-                    params_.integer("negatives"), {},
-                    std::span<const uint32_t>(drops.data() + b, e - b));
+      const std::span<const uint32_t> batch_users(users.data() + b, e - b),
+          batch_drops(drops.data() + b, e - b);
+      if (st.tower.world)
+        st.train_step_shares(batch_users, 1, params_.integer("negatives"), batch_drops,
+                             static_cast<uint64_t>(params_.integer("seed")) * 1000003 + ++steps);
+      else
+        st.train_step(batch_users, 1, params_.integer("negatives"), {}, batch_drops);
       sequences += e - b;
     }
     train_seconds += seconds_since(t0);
@@ -202,6 +218,32 @@ void SeqModel::train_epochs(std::vector<uint32_t>& train_users,
     st.tower.items->load_full_bytes(best_items, "seq's best epoch");
   }
   report_.sequences_per_second = train_seconds > 0 ? sequences / train_seconds : 0;
+}
+
+void SeqModel::fit_shares(std::vector<uint32_t>& train_users,
+                          const std::vector<uint32_t>& valid_users, bool warm) {
+  auto& st = *state_;
+  auto& world = *world_;
+  // The processes start from the same weights (same seed; the table's initialiser is per
+  // key) and draw their own dropout masks from here on.
+  torch::manual_seed(static_cast<uint64_t>(params_.integer("seed")) +
+                     0x9E3779B97F4A7C15ull * static_cast<uint64_t>(world.mine().front()));
+  st.tower.world = &world;
+  const auto before = world.traffic();
+  try {
+    train_epochs(train_users, valid_users, warm);
+  } catch (...) {
+    st.tower.world = nullptr;
+    throw;
+  }
+  world.unshard(*st.tower.items);
+  st.tower.world = nullptr;
+  const auto& t = world.traffic();
+  report_.row_bytes = t.row_bytes - before.row_bytes;
+  report_.gradient_bytes = t.gradient_bytes - before.gradient_bytes;
+  report_.reduce_bytes = t.reduce_bytes - before.reduce_bytes;
+  report_.steps = t.steps - before.steps;
+  report_.comm_seconds = t.comm_seconds - before.comm_seconds;
 }
 
 void SeqModel::epoch_windows(std::vector<uint32_t>& train_users, std::vector<uint32_t>& users,
@@ -282,6 +324,10 @@ void SeqModel::fit(const TrainData& data) {
   // A warm refit keeps the encoder, the item rows and the optimizers' state of the fitted
   // model and trains them further on `data`; the catalog can only have grown.
   const bool warm = params_.integer("warm_refit_epochs") > 0 && state_ && state_->tower.items;
+  SR_INPUT_CHECK(
+      !world_ || (!DpConfig::from(params_).enabled && params_.integer("fed_rounds") == 0 && !warm),
+      "seq: a data-parallel fit trains centrally and afresh: not with dp_*, "
+      "fed_rounds or a warm refit");
   prepare_fit(data, warm);
   std::vector<uint32_t> train_users, valid_users;
   for (uint32_t u = 0; u < data.num_users(); ++u) {
@@ -297,6 +343,8 @@ void SeqModel::fit(const TrainData& data) {
     train_federated(clients);
   } else if (DpConfig::from(params_).enabled) {
     train_private(train_users, warm);
+  } else if (world_) {
+    fit_shares(train_users, valid_users, warm);
   } else {
     train_epochs(train_users, valid_users, warm);
   }

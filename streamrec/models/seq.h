@@ -70,6 +70,15 @@ class SeqModel final : public Recommender {
   // averages the differences (clipped to dp_clip with DP-FedAvg's noise when dp_* is set)
   // and never reads an event. Online, events then only extend their user's own input.
   const PrivacyReport* privacy() const override { return privacy_.enabled ? &privacy_ : nullptr; }
+  // Data-parallel fit (module dist runs it on MPI ranks): each global batch is cut into the
+  // world's shares, the item rows (ids and attributes) are sharded by key during the fit,
+  // the dense gradients summed, validation split over the shares; after the fit every
+  // process holds the whole model, the same artifact as one process's. Not with dp_* or
+  // fed_rounds (checked at fit). Online learning stays in one process.
+  bool train_on(DataParallel* world) override {
+    world_ = world;
+    return true;
+  }
   uint64_t online_steps() const { return online_steps_; }
   // Uniform negatives of an online step (0: full softmax): the param, or when it is -1 (the
   // default) 0 up to 20,000 items and 1,000 above.
@@ -99,6 +108,9 @@ class SeqModel final : public Recommender {
   struct FitReport {
     int epochs = 0, best_epoch = 0;
     double best_ndcg = 0, sequences_per_second = 0, seconds = 0;
+    // A data-parallel fit's: bytes this process sent, seconds in collectives, and steps.
+    uint64_t row_bytes = 0, gradient_bytes = 0, reduce_bytes = 0, steps = 0;
+    double comm_seconds = 0;
   };
   const FitReport& report() const { return report_; }
 
@@ -129,7 +141,13 @@ class SeqModel final : public Recommender {
   // `changed`: the only items whose rows may have changed (null: any of them).
   void refresh_vectors_after_step(const std::vector<uint32_t>* changed = nullptr);
 
+  // A data-parallel fit's part: the fit on this process's shares; then every process's
+  // table becomes the whole one and the report gets the traffic.
+  void fit_shares(std::vector<uint32_t>& train_users, const std::vector<uint32_t>& valid_users,
+                  bool warm);
+
   std::unique_ptr<State> state_;
+  DataParallel* world_ = nullptr;
   FitReport report_;
   PrivacyReport privacy_;
   uint64_t online_steps_ = 0;

@@ -12,6 +12,7 @@
 
 #include "streamrec/embedding/keys.h"
 #include "streamrec/embedding/table.h"
+#include "streamrec/models/data_parallel.h"
 #include "streamrec/models/seq_content.h"
 #include "streamrec/models/seq_net.h"
 #include "streamrec/models/sparse_rows.h"
@@ -33,6 +34,9 @@ struct ItemTower {
   size_t all_bag_rows = 0;
   ImageTower image_tower{nullptr};
   double id_dropout = 0;
+  // During a data-parallel fit: `items` is this process's shard, and every gather and
+  // gradient goes through `world` (the same calls on every rank, even with no keys).
+  DataParallel* world = nullptr;
 
   // The softmax's closed columns over rows [padding, item 0, ...]: 0 (padding) and item + 1
   // of every item without events; and `open` [items, 1] (1: has events), when asked.
@@ -53,11 +57,32 @@ struct ItemTower {
   struct Leaves {
     std::vector<uint64_t> id_keys, feature_keys;
     torch::Tensor ids, features;
-    void apply(embedding::EmbeddingTable& table) const {
-      apply_row_gradients(table, id_keys, ids);
-      if (features.defined()) apply_row_gradients(table, feature_keys, features);
-    }
   };
+
+  // Rows of `keys` [keys.size(), dim] from the table (or, in a data-parallel fit, their
+  // owners); `train` admits them (gather_train).
+  torch::Tensor gather(const std::vector<uint64_t>& keys, bool train) {
+    if (!world) return gather_rows(*items, keys, train);
+    auto m = torch::zeros({static_cast<int64_t>(keys.size()), static_cast<int64_t>(items->dim())});
+    world->gather_rows(*items, keys, train, std::span<float>(m.data_ptr<float>(), m.numel()));
+    return m;
+  }
+  // A step's row gradients to the table; in a data-parallel fit they are queued for the
+  // world's apply_gradients.
+  void apply(const Leaves& leaves) {
+    if (!world) {
+      apply_row_gradients(*items, leaves.id_keys, leaves.ids);
+      if (leaves.features.defined())
+        apply_row_gradients(*items, leaves.feature_keys, leaves.features);
+      return;
+    }
+    for (const auto* part : {&leaves.ids, &leaves.features}) {
+      if (!part->defined() || !part->grad().defined()) continue;
+      const auto g = part->grad().contiguous();
+      world->push_gradients(part == &leaves.ids ? leaves.id_keys : leaves.feature_keys,
+                            std::span<const float>(g.data_ptr<float>(), g.numel()));
+    }
+  }
 
   // Embeddings [rows.size(), dim] of items `rows`. With `leaves`, a training step's
   // differentiable leaves (and id dropout).
@@ -71,7 +96,7 @@ struct ItemTower {
       id_keys[r] = item_keys[rows[r]];
       pm[r] = has_id[rows[r]] ? 1.0f : 0.0f;
     }
-    auto ids = train ? gather_id_rows(id_keys, pm) : gather_rows(*items, id_keys, false);
+    auto ids = train ? gather_id_rows(id_keys, pm) : gather(id_keys, false);
     if (train) ids.requires_grad_(true);
     if (train && id_dropout > 0 && content.enabled())
       mask.mul_(torch::bernoulli(torch::full({n, 1}, 1.0 - id_dropout)));
@@ -99,10 +124,10 @@ struct ItemTower {
         live.push_back(id_keys[r]);
         at.push_back(r);
       }
-    if (static_cast<int64_t>(live.size()) == n) return gather_rows(*items, id_keys, true);
+    if (static_cast<int64_t>(live.size()) == n) return gather(id_keys, true);
     auto ids = torch::zeros({n, static_cast<int64_t>(items->dim())});
-    if (!at.empty())
-      ids.index_copy_(0, torch::tensor(at, torch::kLong), gather_rows(*items, live, true));
+    auto rows = gather(live, true);  // even with no keys: a collective in a data-parallel fit
+    if (!at.empty()) ids.index_copy_(0, torch::tensor(at, torch::kLong), rows);
     return ids;
   }
 
@@ -138,8 +163,9 @@ struct ItemTower {
     }
     if (!all) local = make_bag(content, rows);
     const Bag& bag = all ? all_bag : local;
+    if (bag.keys.empty() && !world) return emb;
+    auto F = gather(bag.keys, leaves != nullptr);  // a collective in a data-parallel fit
     if (bag.keys.empty()) return emb;
-    auto F = gather_rows(*items, bag.keys, leaves != nullptr);
     if (leaves) F.requires_grad_(true);
     namespace nnf = torch::nn::functional;
     auto out = emb + nnf::embedding_bag(

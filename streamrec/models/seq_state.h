@@ -198,10 +198,24 @@ struct SeqModel::State {
       // Items without events are not in the softmax (nothing says they are negatives).
       auto E = item_embeddings(tower.all_items, &leaves);
       step(E, in, tg, valid, tower.closed_columns());
-      leaves.apply(*tower.items);
+      tower.apply(leaves);
       return;
     }
-    // Local ids: 0 = padding, 1.. = the sampled rows in first-seen order.
+    auto rows = sampled_rows(in, tg, negatives, rng);
+    auto E = item_embeddings(rows, &leaves);
+    step(E, in, tg, valid, torch::zeros({1}, torch::kLong));
+    tower.apply(leaves);
+    step_all = false;
+    step_rows = std::move(rows);
+  }
+
+  // A sampled step's rows: `in` and `tg` remapped in place to local ids (0 = padding, 1.. =
+  // the batch's items in first-seen order), then `negatives` uniform draws from `gen` of
+  // items with events not yet among them.
+  template <typename Gen>
+  std::vector<uint32_t> sampled_rows(torch::Tensor& in, torch::Tensor& tg, int64_t negatives,
+                                     Gen& gen) {
+    const auto n_items = static_cast<int64_t>(tower.item_keys.size());
     local.assign(n_items + 1, 0);
     std::vector<uint32_t> rows;
     auto remap = [&](torch::Tensor t) {
@@ -219,31 +233,116 @@ struct SeqModel::State {
     remap(in);
     remap(tg);
     for (int64_t k = 0; k < negatives; ++k) {
-      const auto item = static_cast<int64_t>(rng() % static_cast<uint64_t>(n_items)) + 1;
+      const auto item = static_cast<int64_t>(gen() % static_cast<uint64_t>(n_items)) + 1;
       if (local[item] == 0 && tower.has_id[item - 1]) {
         rows.push_back(static_cast<uint32_t>(item - 1));
         local[item] = static_cast<int64_t>(rows.size());
       }
     }
-    auto E = item_embeddings(rows, &leaves);
-    step(E, in, tg, valid, torch::zeros({1}, torch::kLong));
-    leaves.apply(*tower.items);
-    step_all = false;
-    step_rows = std::move(rows);
+    return rows;
   }
 
-  // Forward, loss over the rows of E (row 0 = padding, and the `blocked` columns out of the
-  // softmax), backward, dense step.
-  void step(const torch::Tensor& E, const torch::Tensor& in, const torch::Tensor& tg,
-            const torch::Tensor& valid, const torch::Tensor& blocked) {
+  // Forward and loss over the rows of E (row 0 = padding, and the `blocked` columns out of
+  // the softmax).
+  torch::Tensor forward_loss(const torch::Tensor& E, const torch::Tensor& in,
+                             const torch::Tensor& tg, const torch::Tensor& valid,
+                             const torch::Tensor& blocked) {
     auto h = dense.encoder(E.index({in}), in.eq(0));  // [B, L, d]
     auto hv = h.reshape({-1, dim}).index({valid});
     // Never predicts padding (or blocked rows).
-    auto loss = full_softmax_cross_entropy(hv, E, tg.view({-1}).index({valid}), blocked, smoothing);
+    return full_softmax_cross_entropy(hv, E, tg.view({-1}).index({valid}), blocked, smoothing);
+  }
+
+  // forward_loss, backward, dense step.
+  void step(const torch::Tensor& E, const torch::Tensor& in, const torch::Tensor& tg,
+            const torch::Tensor& valid, const torch::Tensor& blocked) {
+    auto loss = forward_loss(E, in, tg, valid, blocked);
     dense.opt->zero_grad();
     loss.backward();
     dense.opt->step();
     dense.last_loss = loss.item<double>();
+  }
+
+  // train_step in a data-parallel fit (tower.world set): every process passes the same
+  // global batch and trains its shares of it. A share's loss is its positions' mean
+  // cross-entropy times its share of the batch's positions, so the gradients summed over
+  // the shares are the whole batch's mean's. Sampled negatives come from a stream of
+  // (`stream`, share), so processes keep `rng` (the epochs' order) in step.
+  void train_step_shares(std::span<const uint32_t> users, int drop_last, int64_t negatives,
+                         std::span<const uint32_t> drops, uint64_t stream) {
+    auto& world = *tower.world;
+    step_all = true;
+    struct Share {
+      torch::Tensor in, tg, valid;
+      double count = 0;
+    };
+    std::vector<Share> mine;
+    double total = 0;
+    for (const int s : world.mine()) {
+      const auto [b, e] = share_range(users.size(), world.shares(), s);
+      auto [in, tg] = make_batch(users.subspan(b, e - b), true, drop_last, drops.subspan(b, e - b));
+      auto valid = tg.gt(0).view({-1});
+      mine.push_back({in, tg, valid, static_cast<double>(valid.sum().item<int64_t>())});
+      total += mine.back().count;
+    }
+    world.sum(std::span<double>(&total, 1));
+    if (total == 0) return;  // the same on every process
+    const auto n_items = static_cast<int64_t>(tower.item_keys.size());
+    const bool full = negatives <= 0 || negatives * 2 >= n_items;
+    dense.opt->zero_grad();
+    double loss_sum = 0;
+    for (size_t x = 0; x < mine.size(); ++x) {
+      auto& sh = mine[x];
+      ItemTower::Leaves leaves;
+      torch::Tensor E, blocked;
+      if (full) {
+        E = item_embeddings(tower.all_items, &leaves);
+        blocked = tower.closed_columns();
+      } else {
+        std::mt19937_64 gen(stream * 0x9E3779B97F4A7C15ull +
+                            static_cast<uint64_t>(world.mine()[x]));
+        E = item_embeddings(sampled_rows(sh.in, sh.tg, negatives, gen), &leaves);
+        blocked = torch::zeros({1}, torch::kLong);
+      }
+      if (sh.count == 0) continue;  // its gathers were still made (collectives)
+      auto loss = forward_loss(E, sh.in, sh.tg, sh.valid, blocked) * (sh.count / total);
+      loss.backward();
+      loss_sum += loss.item<double>();
+      tower.apply(leaves);
+    }
+    world.apply_gradients(*tower.items);
+    sum_dense_gradients(loss_sum);
+    dense.opt->step();
+  }
+
+  // Sums the dense gradients (and `loss`, into dense.last_loss) over the processes.
+  void sum_dense_gradients(double loss) {
+    std::vector<torch::Tensor> params;
+    for (auto& group : dense.opt->param_groups())
+      for (auto& p : group.params()) params.push_back(p);
+    int64_t n = 1;
+    for (const auto& p : params) n += p.numel();
+    std::vector<float> flat(static_cast<size_t>(n), 0.0f);
+    int64_t at = 0;
+    for (const auto& p : params) {
+      if (p.grad().defined())
+        std::memcpy(flat.data() + at, p.grad().contiguous().data_ptr<float>(), p.numel() * 4);
+      at += p.numel();
+    }
+    std::vector<double> l{loss};
+    tower.world->sum(flat);
+    tower.world->sum(l);
+    torch::NoGradGuard no_grad;
+    at = 0;
+    for (auto& p : params) {
+      auto g = torch::from_blob(flat.data() + at, p.sizes(), torch::kFloat32);
+      if (p.grad().defined())
+        p.mutable_grad().copy_(g);
+      else
+        p.mutable_grad() = g.clone();
+      at += p.numel();
+    }
+    dense.last_loss = l[0];
   }
 
   // One DP-SGD step (SeqModel::privacy()): each of `users` (each at most once) contributes
@@ -286,7 +385,7 @@ struct SeqModel::State {
     dense.opt->step();
     leaves.ids.mutable_grad() = noisy[0];
     if (leaves.features.defined()) leaves.features.mutable_grad() = noisy[1];
-    leaves.apply(*tower.items);
+    tower.apply(leaves);
     dense.last_loss = sum.users() ? loss_sum / static_cast<double>(sum.users()) : 0.0;
   }
 

@@ -2,6 +2,7 @@
 // returns its own result (mpirun fails when any rank does).
 #include <gtest/gtest.h>
 
+#include "streamrec/core/parallel.h"
 #include "streamrec/dist/comm.h"
 #include "tests/dist/world.h"
 
@@ -12,6 +13,7 @@ const Comm* g_world = nullptr;
 int main(int argc, char** argv) {
   streamrec::dist::Comm comm(&argc, &argv);
   streamrec::dist::testing::g_world = &comm;
+  streamrec::set_num_threads(1);  // ranks share this machine's cores (and may outnumber them)
   ::testing::InitGoogleTest(&argc, argv);
   // An exception ends the process (and mpirun then the job) instead of failing one test:
   // the other ranks would wait in that test's next collective for a rank that moved on.

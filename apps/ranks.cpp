@@ -1,0 +1,67 @@
+#include "ranks.h"
+
+#include <cstdlib>
+#include <exception>
+
+#include "streamrec/core/error.h"
+#include "streamrec/core/log.h"
+#include "streamrec/dist/comm.h"
+#include "streamrec/dist/data_parallel.h"
+#include "streamrec/models/seq.h"
+
+namespace streamrec::cli {
+namespace {
+
+const dist::Comm* g_active = nullptr;  // for fail_job
+
+int launched_ranks() {
+  const char* n = std::getenv("OMPI_COMM_WORLD_SIZE");
+  return n ? std::atoi(n) : 1;
+}
+
+}  // namespace
+
+Ranks::Ranks() {
+  if (launched_ranks() <= 1) return;
+  comm_ = std::make_unique<dist::Comm>();
+  shares_ = std::make_unique<dist::RankShares>(*comm_);
+  g_active = comm_.get();
+  if (comm_->rank() != 0) log::set_level(spdlog::level::warn);  // rank 0 speaks for the job
+}
+
+Ranks::~Ranks() {
+  if (comm_ && std::uncaught_exceptions() > 0) {
+    // No MPI_Finalize while the other ranks may wait in a collective: main prints the
+    // error, then fail_job ends the job.
+    (void)shares_.release();
+    (void)comm_.release();
+    return;
+  }
+  if (g_active == comm_.get()) g_active = nullptr;
+}
+
+bool Ranks::root() const { return !comm_ || comm_->rank() == 0; }
+int Ranks::size() const { return comm_ ? comm_->size() : 1; }
+
+void Ranks::attach(models::Recommender& model, const std::string& spec) {
+  if (!comm_) return;
+  SR_INPUT_CHECK(model.train_on(shares_.get()),
+                 "{} does not fit on MPI ranks (seq does; dist-bpr through dist-train)", spec);
+}
+
+void Ranks::report(const models::Recommender& model) const {
+  const auto* seq = dynamic_cast<const models::SeqModel*>(&model);
+  if (!comm_ || !seq) return;
+  const auto& r = seq->report();
+  log::info(
+      "{} ranks: {} steps; rank {} sent {:.1f} MB of rows, {:.1f} MB of row gradients, "
+      "{:.1f} MB of all-reduce; {:.1f} s of {:.1f} s in row exchange and collectives",
+      comm_->size(), r.steps, comm_->rank(), r.row_bytes / 1e6, r.gradient_bytes / 1e6,
+      r.reduce_bytes / 1e6, r.comm_seconds, r.seconds);
+}
+
+void fail_job(int code) {
+  if (g_active && g_active->size() > 1) g_active->abort(code);
+}
+
+}  // namespace streamrec::cli

@@ -1,0 +1,44 @@
+// The MPI ranks `train` and `eval` fit on when mpirun starts them with more than one rank
+// (OMPI_COMM_WORLD_SIZE > 1; otherwise none, and no MPI is initialised). Every rank runs
+// the same command on the same data; the models fit data-parallel (models/data_parallel.h)
+// and rank 0 alone evaluates, prints and writes. A rank that fails ends the whole job
+// (fail_job), so no rank is left waiting in a collective.
+#pragma once
+
+#include <memory>
+#include <string>
+
+namespace streamrec::models {
+class Recommender;
+}
+
+namespace streamrec::dist {
+class Comm;
+class RankShares;
+}  // namespace streamrec::dist
+
+namespace streamrec::cli {
+
+class Ranks {
+ public:
+  Ranks();
+  ~Ranks();
+  bool active() const { return comm_ != nullptr; }
+  bool root() const;
+  int size() const;
+  // Makes `model` (named `spec` in errors) fit over the ranks; Error(kInvalidInput) when
+  // it cannot. Nothing without ranks.
+  void attach(models::Recommender& model, const std::string& spec);
+  // Rank 0 logs what the last fit of `model` moved and how long it waited, per rank.
+  void report(const models::Recommender& model) const;
+
+ private:
+  std::unique_ptr<dist::Comm> comm_;
+  std::unique_ptr<dist::RankShares> shares_;
+};
+
+// Called by main on an error: under mpirun with ranks active, ends every rank (MPI_Abort
+// with `code`); otherwise returns.
+void fail_job(int code);
+
+}  // namespace streamrec::cli

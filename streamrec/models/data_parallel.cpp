@@ -1,0 +1,45 @@
+#include "streamrec/models/data_parallel.h"
+
+#include <numeric>
+
+#include "streamrec/core/error.h"
+#include "streamrec/embedding/table.h"
+
+namespace streamrec::models {
+
+void DataParallel::push_gradients(std::span<const uint64_t> keys, std::span<const float> grads) {
+  SR_CHECK(keys.empty() || grads.size() % keys.size() == 0, ErrorKind::kInternal,
+           "push_gradients: {} floats for {} keys", grads.size(), keys.size());
+  pushed_keys_.insert(pushed_keys_.end(), keys.begin(), keys.end());
+  pushed_grads_.insert(pushed_grads_.end(), grads.begin(), grads.end());
+}
+
+std::vector<int> LocalShares::mine() const {
+  std::vector<int> all(static_cast<size_t>(shares_));
+  std::iota(all.begin(), all.end(), 0);
+  return all;
+}
+
+void LocalShares::gather_rows(embedding::EmbeddingTable& shard, std::span<const uint64_t> keys,
+                              bool train, std::span<float> out) {
+  if (train)
+    shard.gather_train(keys, 0, out);
+  else
+    shard.gather(keys, out);
+}
+
+void LocalShares::apply_gradients(embedding::EmbeddingTable& shard) {
+  shard.apply_gradients(pushed_keys_, pushed_grads_, 0);
+  pushed_keys_.clear();
+  pushed_grads_.clear();
+  ++traffic_.steps;
+}
+
+std::pair<size_t, size_t> share_range(size_t n, int shares, int s) {
+  const auto k = static_cast<size_t>(shares), q = static_cast<size_t>(s);
+  const size_t base = n / k, extra = n % k;
+  const size_t begin = q * base + std::min(q, extra);
+  return {begin, begin + base + (q < extra ? 1 : 0)};
+}
+
+}  // namespace streamrec::models

@@ -92,7 +92,7 @@ struct EvalRun {
 };
 
 void run_split(Built& built, const std::vector<std::string>& names, const EvalRun& run,
-               const Ranks& ranks, const Meta& meta, const std::string& json) {
+               Ranks& ranks, const Meta& meta, const std::string& json) {
   const auto& ds = run.ds;
   const eval::Split sp = eval::split_events(ds, run.split);
   log::info("split {}: {} train, {} validation, {} test events", run.split.protocol,
@@ -107,7 +107,7 @@ void run_split(Built& built, const std::vector<std::string>& names, const EvalRu
     auto& m = built[x];
     if (!ranks.root()) {  // a rank's share of the fit; rank 0 evaluates
       m->fit(eval::fit_data(ds, sp, eo));
-      ranks.report(*m);
+      ranks.report(0);
       continue;
     }
     Progress fit_bar(fmt::format("fit {}", names[x]));
@@ -117,7 +117,7 @@ void run_split(Built& built, const std::vector<std::string>& names, const EvalRu
     results.back().model =
         ranks.active() ? fmt::format("{} x{} ranks", names[x], ranks.size()) : names[x];
     m->set_progress({});
-    ranks.report(*m);
+    ranks.report(results.back().fit_seconds);
   }
   if (!ranks.root()) return;
   auto columns = ranking_columns(eo.ks, ds.explicit_ratings);
@@ -179,6 +179,7 @@ void add_eval_command(CLI::App& app) {
                   "evaluate the model `streamrec train --out DIR` wrote (no fit; train it with "
                   "--holdout of the same protocol for a fair test) instead of --model");
   cmd->callback([=] {
+    Ranks ranks;  // under mpirun: the models fit on every rank, rank 0 evaluates
     const data::Dataset ds = data->load();
     // Build every model first so that a bad spec fails before any work.
     std::vector<std::unique_ptr<models::Recommender>> built;
@@ -191,7 +192,6 @@ void add_eval_command(CLI::App& app) {
     }
     for (const auto& spec : *models)
       if (load->empty()) built.push_back(models::make_model(spec));
-    Ranks ranks;  // under mpirun: the models fit on every rank, rank 0 evaluates
     if (ranks.active())
       SR_INPUT_CHECK(
           load->empty() && (*protocol == "loo" || *protocol == "temporal" || *protocol == "random"),

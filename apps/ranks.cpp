@@ -7,7 +7,7 @@
 #include "streamrec/core/log.h"
 #include "streamrec/dist/comm.h"
 #include "streamrec/dist/data_parallel.h"
-#include "streamrec/models/seq.h"
+#include "streamrec/models/recommender.h"
 
 namespace streamrec::cli {
 namespace {
@@ -45,19 +45,27 @@ int Ranks::size() const { return comm_ ? comm_->size() : 1; }
 
 void Ranks::attach(models::Recommender& model, const std::string& spec) {
   if (!comm_) return;
-  SR_INPUT_CHECK(model.train_on(shares_.get()),
-                 "{} does not fit on MPI ranks (seq does; dist-bpr through dist-train)", spec);
+  SR_INPUT_CHECK(
+      model.train_on(shares_.get()),
+      "{} does not fit on MPI ranks (seq and autoencoder do; dist-bpr through dist-train)", spec);
 }
 
-void Ranks::report(const models::Recommender& model) const {
-  const auto* seq = dynamic_cast<const models::SeqModel*>(&model);
-  if (!comm_ || !seq) return;
-  const auto& r = seq->report();
+models::DataParallel::Traffic Ranks::report(double seconds) {
+  if (!comm_) return {};
+  const auto& now = shares_->traffic();
+  models::DataParallel::Traffic t;
+  t.row_bytes = now.row_bytes - reported_.row_bytes;
+  t.gradient_bytes = now.gradient_bytes - reported_.gradient_bytes;
+  t.reduce_bytes = now.reduce_bytes - reported_.reduce_bytes;
+  t.steps = now.steps - reported_.steps;
+  t.comm_seconds = now.comm_seconds - reported_.comm_seconds;
+  reported_ = now;
   log::info(
       "{} ranks: {} steps; rank {} sent {:.1f} MB of rows, {:.1f} MB of row gradients, "
       "{:.1f} MB of all-reduce; {:.1f} s of {:.1f} s in row exchange and collectives",
-      comm_->size(), r.steps, comm_->rank(), r.row_bytes / 1e6, r.gradient_bytes / 1e6,
-      r.reduce_bytes / 1e6, r.comm_seconds, r.seconds);
+      comm_->size(), t.steps, comm_->rank(), t.row_bytes / 1e6, t.gradient_bytes / 1e6,
+      t.reduce_bytes / 1e6, t.comm_seconds, seconds);
+  return t;
 }
 
 void fail_job(int code) {

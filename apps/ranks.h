@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "streamrec/models/data_parallel.h"
+
 namespace streamrec::models {
 class Recommender;
 }
@@ -29,12 +31,14 @@ class Ranks {
   // Makes `model` (named `spec` in errors) fit over the ranks; Error(kInvalidInput) when
   // it cannot. Nothing without ranks.
   void attach(models::Recommender& model, const std::string& spec);
-  // Rank 0 logs what the last fit of `model` moved and how long it waited, per rank.
-  void report(const models::Recommender& model) const;
+  // Logs (rank 0) what the fits since the last report moved and waited for, as rank 0's
+  // share, against the fits' `seconds`; returns it (zeros without ranks).
+  models::DataParallel::Traffic report(double seconds);
 
  private:
   std::unique_ptr<dist::Comm> comm_;
   std::unique_ptr<dist::RankShares> shares_;
+  models::DataParallel::Traffic reported_;  // the traffic at the last report
 };
 
 // Called by main on an error: under mpirun with ranks active, ends every rank (MPI_Abort

@@ -82,7 +82,7 @@ void add_train_command(CLI::App& app) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     model->set_progress({});
-    ranks.report(*model);
+    const auto traffic = ranks.report(seconds);
     if (!ranks.root()) return;
     nlohmann::json meta = {{"model", model->name()},
                            {"params", model->params().summary()},
@@ -98,14 +98,14 @@ void add_train_command(CLI::App& app) {
                      {"validation_ndcg10",
                       r.best_ndcg >= 0 ? nlohmann::json(r.best_ndcg) : nlohmann::json(nullptr)},
                      {"sequences_per_second", r.sequences_per_second}};
-      if (ranks.active())
-        meta["fit"]["ranks"] = {{"ranks", ranks.size()},
-                                {"steps", r.steps},
-                                {"rank0_row_bytes", r.row_bytes},
-                                {"rank0_gradient_bytes", r.gradient_bytes},
-                                {"rank0_reduce_bytes", r.reduce_bytes},
-                                {"rank0_comm_seconds", r.comm_seconds}};
     }
+    if (ranks.active())
+      meta["ranks"] = {{"ranks", ranks.size()},
+                       {"steps", traffic.steps},
+                       {"rank0_row_bytes", traffic.row_bytes},
+                       {"rank0_gradient_bytes", traffic.gradient_bytes},
+                       {"rank0_reduce_bytes", traffic.reduce_bytes},
+                       {"rank0_comm_seconds", traffic.comm_seconds}};
     if (const auto* p = model->privacy())
       for (const auto& [name, value] : p->fields()) meta["privacy"][name] = value;
     write_train_output(*out, *model, ds, meta);

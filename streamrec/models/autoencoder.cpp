@@ -12,6 +12,7 @@
 #include "streamrec/core/parallel.h"
 #include "streamrec/embedding/keys.h"
 #include "streamrec/embedding/table.h"
+#include "streamrec/models/data_parallel_torch.h"
 #include "streamrec/models/dp_sgd.h"
 #include "streamrec/models/sparse_rows.h"
 #include "streamrec/models/torch_threads.h"
@@ -166,6 +167,38 @@ double Autoencoder::train_batch(const std::vector<uint32_t>& bu, std::mt19937_64
   return loss.item<double>();
 }
 
+double Autoencoder::train_shares(const std::vector<uint32_t>& bu, uint64_t step, double anneal) {
+  auto& st = *state_;
+  auto& world = *world_;
+  st.opt->zero_grad();
+  std::vector<torch::Tensor> wins, wouts;
+  double loss_sum = 0;
+  for (const int s : world.mine()) {
+    const auto [b, e] = share_range(bu.size(), world.shares(), s);
+    // The item tables through their owners (collectives: made even by an empty share).
+    wins.push_back(gather_rows(world, *st.in_rows, st.in_keys, true).requires_grad_(true));
+    wouts.push_back(gather_rows(world, *st.out_rows, st.out_keys, true).requires_grad_(true));
+    if (b == e) continue;
+    // Input dropout from a stream of (seed, step, share): processes keep `rng` (the epochs'
+    // order) in step.
+    std::mt19937_64 drop(static_cast<uint64_t>(params_.integer("seed")) * 1000003 + step * 4099 +
+                         static_cast<uint64_t>(s));
+    const std::vector<uint32_t> share(bu.begin() + b, bu.begin() + e);
+    auto loss = st.loss(share, wins.back(), wouts.back(), params_.real("dropout"),
+                        params_.str("loss") == "mse", anneal, drop, n_items_) *
+                (static_cast<double>(e - b) / static_cast<double>(bu.size()));
+    loss.backward();
+    loss_sum += loss.item<double>();
+  }
+  for (const auto& w : wins) push_row_gradients(world, st.in_keys, w);
+  world.apply_gradients(*st.in_rows);
+  for (const auto& w : wouts) push_row_gradients(world, st.out_keys, w);
+  world.apply_gradients(*st.out_rows);
+  sum_gradients(world, st.dense(), loss_sum);
+  st.opt->step();
+  return loss_sum;
+}
+
 void Autoencoder::train_private(const std::vector<uint32_t>& users, std::mt19937_64& rng) {
   auto& st = *state_;
   const auto dp = DpConfig::from(params_);
@@ -240,6 +273,11 @@ void Autoencoder::fit(const TrainData& data) {
   }
   std::mt19937_64 rng(static_cast<uint64_t>(params_.integer("seed")));
   privacy_ = {};
+  SR_INPUT_CHECK(!world_ || !DpConfig::from(params_).enabled,
+                 "autoencoder: a data-parallel fit is not private (no dp_*)");
+  if (world_)  // the same initial weights everywhere (above); each process its own VAE noise
+    torch::manual_seed(static_cast<uint64_t>(params_.integer("seed")) +
+                       0x9E3779B97F4A7C15ull * static_cast<uint64_t>(world_->mine().front()));
   if (DpConfig::from(params_).enabled) {
     train_private(users, rng);
     st.opt.reset();
@@ -257,11 +295,17 @@ void Autoencoder::fit(const TrainData& data) {
                                      users.begin() + std::min(users.size(), b + batch));
       const double anneal =
           std::min(params_.real("beta"), params_.real("beta") * step / (0.8 * total_steps));
-      epoch_loss += train_batch(bu, rng, anneal) * bu.size();
+      epoch_loss += (world_ ? train_shares(bu, static_cast<uint64_t>(step), anneal)
+                            : train_batch(bu, rng, anneal)) *
+                    bu.size();
       ++step;
     }
     report_progress(epoch, epochs);
     log::debug("autoencoder epoch {}: loss {:.4f}", epoch, epoch_loss / users.size());
+  }
+  if (world_) {  // every process holds the whole model again
+    world_->unshard(*st.in_rows);
+    world_->unshard(*st.out_rows);
   }
   st.opt.reset();
   score_everyone(data.num_users(), rng);

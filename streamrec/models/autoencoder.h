@@ -34,6 +34,14 @@ class Autoencoder final : public Recommender {
   void fit(const TrainData& data) override;
   void score_all(uint32_t user, std::span<float> scores) const override;
   const PrivacyReport* privacy() const override { return privacy_.enabled ? &privacy_ : nullptr; }
+  // Data-parallel fit (data_parallel.h; module dist runs it on MPI ranks): each batch of
+  // users is cut into the world's shares, both item tables are sharded by key during the
+  // fit and gathered whole each step (the full softmax), the dense gradients summed; after
+  // the fit every process holds the whole model. Not with dp_*.
+  bool train_on(DataParallel* world) override {
+    world_ = world;
+    return true;
+  }
 
  private:
   struct State;
@@ -41,12 +49,15 @@ class Autoencoder final : public Recommender {
   // (returns its loss); every user's scores after the last epoch.
   void build_network();
   double train_batch(const std::vector<uint32_t>& users, std::mt19937_64& rng, double anneal);
+  // train_batch over the world's shares of `users` (the same on every process).
+  double train_shares(const std::vector<uint32_t>& users, uint64_t step, double anneal);
   // The DP fit's steps over `users` (Poisson-sampled, clipped, noised).
   void train_private(const std::vector<uint32_t>& users, std::mt19937_64& rng);
   void score_everyone(uint32_t num_users, std::mt19937_64& rng);
   Params params_;
   uint32_t n_items_ = 0;
   std::unique_ptr<State> state_;
+  DataParallel* world_ = nullptr;
   PrivacyReport privacy_;
 };
 

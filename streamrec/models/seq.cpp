@@ -229,7 +229,6 @@ void SeqModel::fit_shares(std::vector<uint32_t>& train_users,
   torch::manual_seed(static_cast<uint64_t>(params_.integer("seed")) +
                      0x9E3779B97F4A7C15ull * static_cast<uint64_t>(world.mine().front()));
   st.tower.world = &world;
-  const auto before = world.traffic();
   try {
     train_epochs(train_users, valid_users, warm);
   } catch (...) {
@@ -238,12 +237,6 @@ void SeqModel::fit_shares(std::vector<uint32_t>& train_users,
   }
   world.unshard(*st.tower.items);
   st.tower.world = nullptr;
-  const auto& t = world.traffic();
-  report_.row_bytes = t.row_bytes - before.row_bytes;
-  report_.gradient_bytes = t.gradient_bytes - before.gradient_bytes;
-  report_.reduce_bytes = t.reduce_bytes - before.reduce_bytes;
-  report_.steps = t.steps - before.steps;
-  report_.comm_seconds = t.comm_seconds - before.comm_seconds;
 }
 
 void SeqModel::epoch_windows(std::vector<uint32_t>& train_users, std::vector<uint32_t>& users,

@@ -108,9 +108,6 @@ class SeqModel final : public Recommender {
   struct FitReport {
     int epochs = 0, best_epoch = 0;
     double best_ndcg = 0, sequences_per_second = 0, seconds = 0;
-    // A data-parallel fit's: bytes this process sent, seconds in collectives, and steps.
-    uint64_t row_bytes = 0, gradient_bytes = 0, reduce_bytes = 0, steps = 0;
-    double comm_seconds = 0;
   };
   const FitReport& report() const { return report_; }
 
@@ -142,7 +139,7 @@ class SeqModel final : public Recommender {
   void refresh_vectors_after_step(const std::vector<uint32_t>* changed = nullptr);
 
   // A data-parallel fit's part: the fit on this process's shares; then every process's
-  // table becomes the whole one and the report gets the traffic.
+  // table becomes the whole one.
   void fit_shares(std::vector<uint32_t>& train_users, const std::vector<uint32_t>& valid_users,
                   bool warm);
 

@@ -12,7 +12,7 @@
 
 #include "streamrec/embedding/keys.h"
 #include "streamrec/embedding/table.h"
-#include "streamrec/models/data_parallel.h"
+#include "streamrec/models/data_parallel_torch.h"
 #include "streamrec/models/seq_content.h"
 #include "streamrec/models/seq_net.h"
 #include "streamrec/models/sparse_rows.h"
@@ -62,10 +62,7 @@ struct ItemTower {
   // Rows of `keys` [keys.size(), dim] from the table (or, in a data-parallel fit, their
   // owners); `train` admits them (gather_train).
   torch::Tensor gather(const std::vector<uint64_t>& keys, bool train) {
-    if (!world) return gather_rows(*items, keys, train);
-    auto m = torch::zeros({static_cast<int64_t>(keys.size()), static_cast<int64_t>(items->dim())});
-    world->gather_rows(*items, keys, train, std::span<float>(m.data_ptr<float>(), m.numel()));
-    return m;
+    return world ? gather_rows(*world, *items, keys, train) : gather_rows(*items, keys, train);
   }
   // A step's row gradients to the table; in a data-parallel fit they are queued for the
   // world's apply_gradients.
@@ -76,12 +73,8 @@ struct ItemTower {
         apply_row_gradients(*items, leaves.feature_keys, leaves.features);
       return;
     }
-    for (const auto* part : {&leaves.ids, &leaves.features}) {
-      if (!part->defined() || !part->grad().defined()) continue;
-      const auto g = part->grad().contiguous();
-      world->push_gradients(part == &leaves.ids ? leaves.id_keys : leaves.feature_keys,
-                            std::span<const float>(g.data_ptr<float>(), g.numel()));
-    }
+    push_row_gradients(*world, leaves.id_keys, leaves.ids);
+    push_row_gradients(*world, leaves.feature_keys, leaves.features);
   }
 
   // Embeddings [rows.size(), dim] of items `rows`. With `leaves`, a training step's

@@ -311,38 +311,12 @@ struct SeqModel::State {
       tower.apply(leaves);
     }
     world.apply_gradients(*tower.items);
-    sum_dense_gradients(loss_sum);
-    dense.opt->step();
-  }
-
-  // Sums the dense gradients (and `loss`, into dense.last_loss) over the processes.
-  void sum_dense_gradients(double loss) {
     std::vector<torch::Tensor> params;
     for (auto& group : dense.opt->param_groups())
       for (auto& p : group.params()) params.push_back(p);
-    int64_t n = 1;
-    for (const auto& p : params) n += p.numel();
-    std::vector<float> flat(static_cast<size_t>(n), 0.0f);
-    int64_t at = 0;
-    for (const auto& p : params) {
-      if (p.grad().defined())
-        std::memcpy(flat.data() + at, p.grad().contiguous().data_ptr<float>(), p.numel() * 4);
-      at += p.numel();
-    }
-    std::vector<double> l{loss};
-    tower.world->sum(flat);
-    tower.world->sum(l);
-    torch::NoGradGuard no_grad;
-    at = 0;
-    for (auto& p : params) {
-      auto g = torch::from_blob(flat.data() + at, p.sizes(), torch::kFloat32);
-      if (p.grad().defined())
-        p.mutable_grad().copy_(g);
-      else
-        p.mutable_grad() = g.clone();
-      at += p.numel();
-    }
-    dense.last_loss = l[0];
+    sum_gradients(world, params, loss_sum);
+    dense.opt->step();
+    dense.last_loss = loss_sum;
   }
 
   // One DP-SGD step (SeqModel::privacy()): each of `users` (each at most once) contributes

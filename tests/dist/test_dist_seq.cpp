@@ -10,6 +10,7 @@
 
 #include "streamrec/data/generator.h"
 #include "streamrec/dist/data_parallel.h"
+#include "streamrec/models/autoencoder.h"
 #include "streamrec/models/seq.h"
 #include "tests/dist/world.h"
 
@@ -78,7 +79,7 @@ TEST(DistSeq, OneStepOnRanksIsOneProcessPlayingTheRanksBitForBit) {
     models::SeqModel reference(one_step(features, negatives));
     reference.train_on(&local);
     reference.fit(train_data(ds));
-    EXPECT_EQ(distributed.report().steps, 1u);
+    EXPECT_EQ(ranks.traffic().steps, 1u);
     // Item rows: each owner summed the ranks' gradients in rank order, as LocalShares does.
     EXPECT_EQ(item_rows(distributed), item_rows(reference));
     const auto got = outputs(distributed, ds.num_users(), ds.num_items());
@@ -111,8 +112,8 @@ TEST(DistSeq, EveryRankEndsWithTheSameModel) {
   auto root = mine;
   comm.broadcast(root);
   EXPECT_EQ(mine, root);
-  EXPECT_GT(m.report().steps, 0u);
-  if (comm.size() > 1) EXPECT_GT(m.report().row_bytes + m.report().reduce_bytes, 0u);
+  EXPECT_GT(ranks.traffic().steps, 0u);
+  if (comm.size() > 1) EXPECT_GT(ranks.traffic().row_bytes + ranks.traffic().reduce_bytes, 0u);
 }
 
 TEST(DistSeq, RanksLearnAsWellAsOneProcess) {
@@ -136,6 +137,73 @@ TEST(DistSeq, RanksLearnAsWellAsOneProcess) {
   // and in rounding only (measured: 0.5654 alone, 0.5669 / 0.5651 / 0.5624 on 1 / 2 / 3 ranks).
   const double a = alone.report().best_ndcg, b = spread.report().best_ndcg;
   EXPECT_GT(a, 0.3);
+  EXPECT_NEAR(b, a, 0.03) << comm.size() << " ranks";
+}
+
+// The autoencoder's step over ranks against LocalShares: both item tables sharded, the
+// dense layers' gradients summed (no input dropout, so no randomness differs).
+TEST(DistAutoencoder, OneStepOnRanksIsOneProcessPlayingTheRanksBitForBit) {
+  const Comm& comm = *testing::g_world;
+  const auto ds = small_data();
+  auto p = models::Autoencoder::declare_params();
+  p.set_from({"hidden=32,latent=8,dropout=0,epochs=1,batch=4096"});
+  RankShares ranks(comm);
+  models::Autoencoder distributed(p);
+  ASSERT_TRUE(distributed.train_on(&ranks));
+  distributed.fit(train_data(ds));
+  models::LocalShares local(comm.size());
+  models::Autoencoder reference(p);
+  reference.train_on(&local);
+  reference.fit(train_data(ds));
+  models::Autoencoder whole(p);
+  whole.fit(train_data(ds));
+  EXPECT_EQ(ranks.traffic().steps, 2u);  // one per item table
+  std::vector<float> got, want, one, s(ds.num_items());
+  for (uint32_t u = 0; u < ds.num_users(); u += 7) {
+    distributed.score_all(u, s);
+    got.insert(got.end(), s.begin(), s.end());
+    reference.score_all(u, s);
+    want.insert(want.end(), s.begin(), s.end());
+    whole.score_all(u, s);
+    one.insert(one.end(), s.begin(), s.end());
+  }
+  if (comm.size() <= 2)
+    EXPECT_EQ(got, want);
+  else
+    EXPECT_EQ(differing(got, want), 0u);
+  EXPECT_EQ(differing(got, one), 0u);  // the shares' summed step is the whole batch's
+}
+
+TEST(DistAutoencoder, RanksLearnAsWellAsOneProcess) {
+  const Comm& comm = *testing::g_world;
+  const auto ds = small_data();
+  auto p = models::Autoencoder::declare_params();
+  p.set_from({"hidden=64,latent=16,epochs=30,batch=64"});
+  models::Autoencoder alone(p);
+  alone.fit(train_data(ds));
+  RankShares ranks(comm);
+  models::Autoencoder spread(p);
+  spread.train_on(&ranks);
+  spread.fit(train_data(ds));
+  // Each user's score of the items they have against the rest: the share of (own, other)
+  // pairs ranked right, over users 0, 5, 10, ... (the fit's own data: how well it learned).
+  auto auc = [&](const models::Autoencoder& m) {
+    std::vector<float> s(ds.num_items());
+    double right = 0, pairs = 0;
+    std::vector<char> own(ds.num_items());
+    for (uint32_t u = 0; u < ds.num_users(); u += 5) {
+      m.score_all(u, s);
+      std::fill(own.begin(), own.end(), 0);
+      for (const auto& e : ds.events)
+        if (e.user == u) own[e.item] = 1;
+      for (uint32_t i = 0; i < ds.num_items(); ++i)
+        for (uint32_t j = 0; own[i] && j < ds.num_items(); ++j)
+          if (!own[j]) right += s[i] > s[j], pairs += 1;
+    }
+    return pairs > 0 ? right / pairs : 0.0;
+  };
+  const double a = auc(alone), b = auc(spread);
+  EXPECT_GT(a, 0.7);
   EXPECT_NEAR(b, a, 0.03) << comm.size() << " ranks";
 }
 

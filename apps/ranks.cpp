@@ -68,6 +68,13 @@ models::DataParallel::Traffic Ranks::report(double seconds) {
   return t;
 }
 
+void refuse_ranks(const std::string& command) {
+  SR_CHECK(launched_ranks() <= 1, ErrorKind::kUnsupported,
+           "{} runs in one process, not on {} MPI ranks (train and eval fit seq and "
+           "autoencoder on ranks; dist-train fits dist-bpr)",
+           command, launched_ranks());
+}
+
 void fail_job(int code) {
   if (g_active && g_active->size() > 1) g_active->abort(code);
 }

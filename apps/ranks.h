@@ -41,6 +41,10 @@ class Ranks {
   models::DataParallel::Traffic reported_;  // the traffic at the last report
 };
 
+// Error(kUnsupported) when mpirun started `command` on more than one rank: it runs in one
+// process (each rank would run its own copy).
+void refuse_ranks(const std::string& command);
+
 // Called by main on an error: under mpirun with ranks active, ends every rank (MPI_Abort
 // with `code`); otherwise returns.
 void fail_job(int code);

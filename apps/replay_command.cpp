@@ -10,6 +10,7 @@
 
 #include "cli_common.h"
 #include "progress.h"
+#include "ranks.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/eval/prequential.h"
@@ -48,6 +49,7 @@ void add_replay_command(CLI::App& app) {
   preq->add_to(cmd, "");
   cmd->add_option("--json", *json_path, "write results and curves as JSON");
   cmd->callback([=] {
+    refuse_ranks("replay");
     const data::Dataset ds = data->load();
     for (const auto& spec : *models) models::make_model(spec);  // bad specs fail before work
     std::vector<eval::PrequentialResult> results;

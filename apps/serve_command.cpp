@@ -17,6 +17,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "ranks.h"
 #include "streamrec/api/follower.h"
 #include "streamrec/api/http_server.h"
 #include "streamrec/api/redis_source.h"
@@ -404,6 +405,7 @@ void add_serve_command(CLI::App& app) {
   cli->add_server_flags(cmd);
   cli->add_feed_flags(cmd);
   cmd->callback([cli] {
+    refuse_ranks("serve");  // (the online loop on ranks is not built)
     cli->prepare();
     cli->run();
   });

@@ -19,6 +19,7 @@
 
 #include "cli_common.h"
 #include "progress.h"
+#include "ranks.h"
 #include "streamrec/core/error.h"
 #include "streamrec/core/log.h"
 #include "streamrec/eval/evaluator.h"
@@ -357,7 +358,10 @@ void add_tune_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--k", o->k, "NDCG cut-off")->capture_default_str();
   cmd->add_option("--json", o->json, "write the best spec and every trial (JSON; --model @FILE)");
-  cmd->callback([=] { run_tune(*o, *data); });
+  cmd->callback([=] {
+    refuse_ranks("tune");
+    run_tune(*o, *data);
+  });
 }
 
 }  // namespace streamrec::cli

@@ -60,8 +60,8 @@ print(f"Model: {a.gbit:g} Gbit/s per rank, {a.latency_us:g} us per message; seq 
 for label, items, full, seq_ms in (("ml-latest-small (9,742 items, full softmax)", 9742, True, a.seq_ms),
                                    (f"10M items (sampled softmax, {a.negatives} negatives)", 10_000_000, False, a.sampled_seq_ms)):
     print(f"**{label}**\n")
-    print("| ranks | compute ms | MB sent / rank | transfer ms | latency ms | fit step ms | fit speed-up | dominant | online events/s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| ranks | compute ms | MB sent / rank | transfer ms | latency ms | fit step ms | fit speed-up | dominant | online events/s | online dominant |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     base = None
     for n in (1, 4, 16, 64):
         c, b, t, l = step(n, items, a.batch, seq_ms, full)
@@ -71,6 +71,7 @@ for label, items, full, seq_ms in (("ml-latest-small (9,742 items, full softmax)
         oc, ob, ot, ol = step(n, items, 2 * a.online_batch * n, a.online_seq_ms if full else a.sampled_seq_ms, full)
         online = n * a.online_batch / (oc + ot + ol)
         dom = max((c, "compute"), (t, "transfer"), (l, "latency"))[1]
+        odom = max((oc, "compute"), (ot, "transfer"), (ol, "latency"))[1]
         print(f"| {n} | {c*1e3:.1f} | {b/1e6:.2f} | {t*1e3:.1f} | {l*1e3:.2f} | {total*1e3:.1f} | "
-              f"{base/total:.1f}x | {dom} | {online:,.0f} |")
+              f"{base/total:.1f}x | {dom} | {online:,.0f} | {odom} |")
     print()

@@ -57,7 +57,6 @@ void RankShares::apply_gradients(embedding::EmbeddingTable& shard) {
   traffic_.gradient_bytes += table.sent().keys + table.sent().gradients;
   pushed_keys_.clear();
   pushed_grads_.clear();
-  ++traffic_.steps;
 }
 
 void RankShares::unshard(embedding::EmbeddingTable& shard) {

@@ -15,7 +15,6 @@ class RankShares final : public models::DataParallel {
   explicit RankShares(const Comm& comm) : comm_(comm) {}
   int shares() const override { return comm_.size(); }
   std::vector<int> mine() const override { return {comm_.rank()}; }
-  bool root() const override { return comm_.rank() == 0; }
   void sum(std::span<float> values) override;
   void sum(std::span<double> values) override;
   void gather_rows(embedding::EmbeddingTable& shard, std::span<const uint64_t> keys, bool train,

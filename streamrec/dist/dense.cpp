@@ -3,12 +3,14 @@
 #include <torch/torch.h>
 
 #include "streamrec/core/error.h"
+#include "streamrec/dist/data_parallel.h"
+#include "streamrec/models/data_parallel_torch.h"
 
 namespace streamrec::dist {
 namespace {
 
-// The parameters' values (or their gradients, zeros where a parameter has none) end to end.
-std::vector<float> flatten(const std::vector<at::Tensor>& parameters, bool gradients) {
+// The parameters' values end to end.
+std::vector<float> flatten(const std::vector<at::Tensor>& parameters) {
   size_t n = 0;
   for (const auto& p : parameters) {
     SR_CHECK(p.scalar_type() == torch::kFloat32 && p.device().is_cpu(), ErrorKind::kInternal,
@@ -18,11 +20,8 @@ std::vector<float> flatten(const std::vector<at::Tensor>& parameters, bool gradi
   std::vector<float> flat(n, 0.0f);
   size_t pos = 0;
   for (const auto& p : parameters) {
-    const auto t = gradients ? p.grad() : p.detach();
-    if (t.defined()) {
-      const auto c = t.contiguous();
-      std::copy_n(c.data_ptr<float>(), static_cast<size_t>(p.numel()), flat.begin() + pos);
-    }
+    const auto c = p.detach().contiguous();
+    std::copy_n(c.data_ptr<float>(), static_cast<size_t>(p.numel()), flat.begin() + pos);
     pos += static_cast<size_t>(p.numel());
   }
   return flat;
@@ -31,24 +30,15 @@ std::vector<float> flatten(const std::vector<at::Tensor>& parameters, bool gradi
 }  // namespace
 
 void average_gradients(const Comm& comm, const std::vector<at::Tensor>& parameters) {
-  auto flat = flatten(parameters, /*gradients=*/true);
-  comm.all_reduce_sum(flat);
-  const float scale = 1.0f / static_cast<float>(comm.size());
+  RankShares world(comm);
+  models::sum_gradients(world, parameters);
   torch::NoGradGuard no_grad;
-  size_t pos = 0;
-  for (const auto& p : parameters) {
-    const auto n = static_cast<size_t>(p.numel());
-    auto mean = torch::from_blob(flat.data() + pos, p.sizes(), torch::kFloat32) * scale;
-    if (p.grad().defined())
-      p.grad().copy_(mean);
-    else
-      p.mutable_grad() = mean.clone();
-    pos += n;
-  }
+  const float scale = 1.0f / static_cast<float>(comm.size());
+  for (const auto& p : parameters) p.mutable_grad().mul_(scale);
 }
 
 void broadcast_parameters(const Comm& comm, const std::vector<at::Tensor>& parameters) {
-  auto flat = flatten(parameters, /*gradients=*/false);
+  auto flat = flatten(parameters);
   comm.broadcast(flat);
   torch::NoGradGuard no_grad;
   size_t pos = 0;

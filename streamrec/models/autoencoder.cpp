@@ -194,8 +194,9 @@ double Autoencoder::train_shares(const std::vector<uint32_t>& bu, uint64_t step,
   world.apply_gradients(*st.in_rows);
   for (const auto& w : wouts) push_row_gradients(world, st.out_keys, w);
   world.apply_gradients(*st.out_rows);
-  sum_gradients(world, st.dense(), loss_sum);
+  sum_gradients(world, st.dense(), &loss_sum);
   st.opt->step();
+  world.end_step();
   return loss_sum;
 }
 
@@ -276,8 +277,7 @@ void Autoencoder::fit(const TrainData& data) {
   SR_INPUT_CHECK(!world_ || !DpConfig::from(params_).enabled,
                  "autoencoder: a data-parallel fit is not private (no dp_*)");
   if (world_)  // the same initial weights everywhere (above); each process its own VAE noise
-    torch::manual_seed(static_cast<uint64_t>(params_.integer("seed")) +
-                       0x9E3779B97F4A7C15ull * static_cast<uint64_t>(world_->mine().front()));
+    seed_process(*world_, static_cast<uint64_t>(params_.integer("seed")));
   if (DpConfig::from(params_).enabled) {
     train_private(users, rng);
     st.opt.reset();

@@ -32,7 +32,6 @@ void LocalShares::apply_gradients(embedding::EmbeddingTable& shard) {
   shard.apply_gradients(pushed_keys_, pushed_grads_, 0);
   pushed_keys_.clear();
   pushed_grads_.clear();
-  ++traffic_.steps;
 }
 
 std::pair<size_t, size_t> share_range(size_t n, int shares, int s) {
@@ -40,6 +39,17 @@ std::pair<size_t, size_t> share_range(size_t n, int shares, int s) {
   const size_t base = n / k, extra = n % k;
   const size_t begin = q * base + std::min(q, extra);
   return {begin, begin + base + (q < extra ? 1 : 0)};
+}
+
+std::vector<uint32_t> my_shares(const DataParallel* world, std::span<const uint32_t> all) {
+  if (!world) return {all.begin(), all.end()};
+  std::vector<uint32_t> out;
+  for (const int s : world->mine()) {
+    const auto [b, e] = share_range(all.size(), world->shares(), s);
+    out.insert(out.end(), all.begin() + static_cast<ptrdiff_t>(b),
+               all.begin() + static_cast<ptrdiff_t>(e));
+  }
+  return out;
 }
 
 }  // namespace streamrec::models

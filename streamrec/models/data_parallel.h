@@ -36,8 +36,6 @@ class DataParallel {
   virtual ~DataParallel() = default;
   virtual int shares() const = 0;
   virtual std::vector<int> mine() const = 0;
-  // True on the process that reports and writes (rank 0).
-  virtual bool root() const = 0;
   // Collective: element-wise sum over the processes, in place.
   virtual void sum(std::span<float> values) = 0;
   virtual void sum(std::span<double> values) = 0;
@@ -53,6 +51,8 @@ class DataParallel {
   virtual void unshard(embedding::EmbeddingTable& shard) = 0;
   // Collective: a value every process takes from the root (keeps decisions in step).
   virtual double from_root(double value) = 0;
+  // A model calls it once at the end of each training step (Traffic::steps).
+  void end_step() { ++traffic_.steps; }
   const Traffic& traffic() const { return traffic_; }
 
  protected:
@@ -69,7 +69,6 @@ class LocalShares final : public DataParallel {
   explicit LocalShares(int shares) : shares_(shares) {}
   int shares() const override { return shares_; }
   std::vector<int> mine() const override;
-  bool root() const override { return true; }
   void sum(std::span<float>) override {}
   void sum(std::span<double>) override {}
   void gather_rows(embedding::EmbeddingTable& shard, std::span<const uint64_t> keys, bool train,
@@ -85,5 +84,8 @@ class LocalShares final : public DataParallel {
 // The [begin, end) of share `s` of `n` items cut into `shares` contiguous shares (the first
 // n % shares shares one longer).
 std::pair<size_t, size_t> share_range(size_t n, int shares, int s);
+// The items of `all` in `world`'s shares for this process, in order (all of them without a
+// world).
+std::vector<uint32_t> my_shares(const DataParallel* world, std::span<const uint32_t> all);
 
 }  // namespace streamrec::models

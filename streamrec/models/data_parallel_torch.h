@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "streamrec/core/error.h"
 #include "streamrec/embedding/table.h"
 #include "streamrec/models/data_parallel.h"
 
@@ -31,12 +32,16 @@ inline void push_row_gradients(DataParallel& world, const std::vector<uint64_t>&
   world.push_gradients(keys, std::span<const float>(g.data_ptr<float>(), g.numel()));
 }
 
-// Collective: each parameter's gradient (zeros where it has none) and `loss` become their
-// sums over the processes.
+// Collective: each parameter's gradient (zeros where it has none) and `loss` (when given)
+// become their sums over the processes.
 inline void sum_gradients(DataParallel& world, const std::vector<torch::Tensor>& params,
-                          double& loss) {
+                          double* loss = nullptr) {
   int64_t n = 0;
-  for (const auto& p : params) n += p.numel();
+  for (const auto& p : params) {
+    SR_CHECK(p.scalar_type() == torch::kFloat32 && p.device().is_cpu(), ErrorKind::kInternal,
+             "data-parallel: dense parameters must be float32 on the CPU");
+    n += p.numel();
+  }
   std::vector<float> flat(static_cast<size_t>(n), 0.0f);
   int64_t at = 0;
   for (const auto& p : params) {
@@ -46,7 +51,7 @@ inline void sum_gradients(DataParallel& world, const std::vector<torch::Tensor>&
     at += p.numel();
   }
   world.sum(flat);
-  world.sum(std::span<double>(&loss, 1));
+  if (loss) world.sum(std::span<double>(loss, 1));
   torch::NoGradGuard no_grad;
   at = 0;
   for (auto p : params) {
@@ -57,6 +62,12 @@ inline void sum_gradients(DataParallel& world, const std::vector<torch::Tensor>&
       p.mutable_grad() = g.clone();
     at += p.numel();
   }
+}
+
+// After the processes' shared initialisation: torch's generator draws this process's own
+// masks and noise from here on (seed + its first share).
+inline void seed_process(const DataParallel& world, uint64_t seed) {
+  torch::manual_seed(seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(world.mine().front()));
 }
 
 }  // namespace streamrec::models

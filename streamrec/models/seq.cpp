@@ -129,30 +129,24 @@ double SeqModel::validation_ndcg(const std::vector<uint32_t>& valid_users) {
   auto E = st.item_rows();
   double ndcg = 0;
   // In a data-parallel fit each process scores its shares of the users.
-  std::vector<std::pair<size_t, size_t>> ranges{{0, valid_users.size()}};
-  if (st.tower.world) {
-    ranges.clear();
-    for (const int s : st.tower.world->mine())
-      ranges.push_back(share_range(valid_users.size(), st.tower.world->shares(), s));
-  }
-  for (const auto& [first, last] : ranges)
-    for (size_t b = first; b < last; b += 256) {
-      const size_t e = std::min(last, b + 256);
-      const std::span<const uint32_t> users(valid_users.data() + b, e - b);
-      auto scores = st.encode_last(users, E, 1).mm(E.t());
-      scores.select(1, 0).fill_(-INFINITY);
-      auto* ps = scores.data_ptr<float>();
-      for (size_t r = 0; r < users.size(); ++r) {
-        const auto& s = st.seqs[users[r]];
-        float* row = ps + r * n_rows;
-        for (size_t k = 0; k + 1 < s.size(); ++k) row[s[k] + 1] = -INFINITY;
-        const float target = row[s.back() + 1];
-        int64_t rank = 0;
-        for (int64_t i = 1; i < n_rows && rank < 10; ++i)
-          rank += row[i] > target || (row[i] == target && i < static_cast<int64_t>(s.back() + 1));
-        if (rank < 10) ndcg += 1.0 / std::log2(rank + 2.0);
-      }
+  const auto users_here = my_shares(st.tower.world, valid_users);
+  for (size_t b = 0; b < users_here.size(); b += 256) {
+    const size_t e = std::min(users_here.size(), b + 256);
+    const std::span<const uint32_t> users(users_here.data() + b, e - b);
+    auto scores = st.encode_last(users, E, 1).mm(E.t());
+    scores.select(1, 0).fill_(-INFINITY);
+    auto* ps = scores.data_ptr<float>();
+    for (size_t r = 0; r < users.size(); ++r) {
+      const auto& s = st.seqs[users[r]];
+      float* row = ps + r * n_rows;
+      for (size_t k = 0; k + 1 < s.size(); ++k) row[s[k] + 1] = -INFINITY;
+      const float target = row[s.back() + 1];
+      int64_t rank = 0;
+      for (int64_t i = 1; i < n_rows && rank < 10; ++i)
+        rank += row[i] > target || (row[i] == target && i < static_cast<int64_t>(s.back() + 1));
+      if (rank < 10) ndcg += 1.0 / std::log2(rank + 2.0);
     }
+  }
   st.dense.encoder->train();
   if (st.tower.world) {  // every process takes the root's sum: the same decisions everywhere
     st.tower.world->sum(std::span<double>(&ndcg, 1));
@@ -226,8 +220,7 @@ void SeqModel::fit_shares(std::vector<uint32_t>& train_users,
   auto& world = *world_;
   // The processes start from the same weights (same seed; the table's initialiser is per
   // key) and draw their own dropout masks from here on.
-  torch::manual_seed(static_cast<uint64_t>(params_.integer("seed")) +
-                     0x9E3779B97F4A7C15ull * static_cast<uint64_t>(world.mine().front()));
+  seed_process(world, static_cast<uint64_t>(params_.integer("seed")));
   st.tower.world = &world;
   try {
     train_epochs(train_users, valid_users, warm);

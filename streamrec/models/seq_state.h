@@ -40,6 +40,14 @@ struct Dense {
   double last_loss = 0;
 
   // The weights and their Adam state, as two strings (torch::save archives).
+  // The parameters the optimizer holds (encoder, and image tower when there is one).
+  std::vector<torch::Tensor> parameters() const {
+    std::vector<torch::Tensor> out;
+    for (const auto& group : opt->param_groups())
+      for (const auto& p : group.params()) out.push_back(p);
+    return out;
+  }
+
   void write(BinaryWriter& out) const {
     std::ostringstream enc, state;
     torch::save(encoder, enc);
@@ -311,12 +319,10 @@ struct SeqModel::State {
       tower.apply(leaves);
     }
     world.apply_gradients(*tower.items);
-    std::vector<torch::Tensor> params;
-    for (auto& group : dense.opt->param_groups())
-      for (auto& p : group.params()) params.push_back(p);
-    sum_gradients(world, params, loss_sum);
+    sum_gradients(world, dense.parameters(), &loss_sum);
     dense.opt->step();
     dense.last_loss = loss_sum;
+    world.end_step();
   }
 
   // One DP-SGD step (SeqModel::privacy()): each of `users` (each at most once) contributes
@@ -337,8 +343,7 @@ struct SeqModel::State {
     std::vector<torch::Tensor> params{leaves.ids}, masks{row_mask};
     if (leaves.features.defined()) params.push_back(leaves.features);
     const size_t n_leaves = params.size();
-    for (auto& group : dense.opt->param_groups())
-      for (auto& p : group.params()) params.push_back(p);
+    for (auto& p : dense.parameters()) params.push_back(p);
     DpGradientSum sum(params, clip);
     double loss_sum = 0;
     for (size_t r = 0; r < users.size(); ++r) {

@@ -1,7 +1,7 @@
-// `seq` fitted data-parallel on MPI ranks (RankShares) against one process: one step bit for
-// bit against LocalShares (one process playing as many ranks), the ranks' replicas equal
-// after a fit, and the quality of 1 process vs N ranks within a tolerance. CTest runs this
-// on 1, 2 and 3 ranks. Only non-fatal checks (a rank that returned early would leave the
+// `seq` and `autoencoder` fitted data-parallel on MPI ranks (RankShares) against one
+// process: one step bit for bit against LocalShares (one process playing as many ranks), the ranks'
+// replicas equal after a fit, and the quality of 1 process vs N ranks within a tolerance. CTest
+// runs this on 1, 2 and 3 ranks. Only non-fatal checks (a rank that returned early would leave the
 // others waiting in a collective).
 #include <gtest/gtest.h>
 
@@ -31,9 +31,9 @@ models::TrainData train_data(const data::Dataset& ds) {
 }
 
 // Scores of every item for users 0, 7, 14, ... (a model's whole output, as float bits).
-std::vector<float> outputs(const models::SeqModel& m, uint32_t users, uint32_t items) {
-  std::vector<float> all, s(items);
-  for (uint32_t u = 0; u < users; u += 7) {
+std::vector<float> outputs(const models::Recommender& m, const data::Dataset& ds) {
+  std::vector<float> all, s(ds.num_items());
+  for (uint32_t u = 0; u < ds.num_users(); u += 7) {
     m.score_all(u, s);
     all.insert(all.end(), s.begin(), s.end());
   }
@@ -47,6 +47,29 @@ size_t differing(const std::vector<float>& got, const std::vector<float>& want) 
     off += std::abs(got[i] - want[i]) > 1e-4f * (1.0f + std::abs(want[i]));
   return off;
 }
+
+// `Model` fitted with `p` on `ds` three ways: by one process alone, on the ranks, and (with
+// `playing`) by one process playing the ranks (LocalShares).
+template <typename Model>
+struct Fitted {
+  RankShares ranks;
+  models::LocalShares local;
+  Model alone, on_ranks, playing;
+
+  Fitted(const Params& p, const data::Dataset& ds, bool with_playing)
+      : ranks(*testing::g_world),
+        local(testing::g_world->size()),
+        alone(p),
+        on_ranks(p),
+        playing(p) {
+    alone.fit(train_data(ds));
+    EXPECT_TRUE(on_ranks.train_on(&ranks));
+    on_ranks.fit(train_data(ds));
+    if (!with_playing) return;
+    playing.train_on(&local);
+    playing.fit(train_data(ds));
+  }
+};
 
 std::vector<float> item_rows(const models::SeqModel& m) {
   size_t dim = 0;
@@ -71,19 +94,11 @@ TEST(DistSeq, OneStepOnRanksIsOneProcessPlayingTheRanksBitForBit) {
   for (const auto& [features, negatives] :
        {std::pair{"none", "0"}, {"categories", "0"}, {"categories", "40"}}) {
     SCOPED_TRACE(std::string(features) + ", negatives " + negatives);
-    RankShares ranks(comm);
-    models::SeqModel distributed(one_step(features, negatives));
-    ASSERT_TRUE(distributed.train_on(&ranks));
-    distributed.fit(train_data(ds));
-    models::LocalShares local(comm.size());
-    models::SeqModel reference(one_step(features, negatives));
-    reference.train_on(&local);
-    reference.fit(train_data(ds));
-    EXPECT_EQ(ranks.traffic().steps, 1u);
+    Fitted<models::SeqModel> f(one_step(features, negatives), ds, /*with_playing=*/true);
+    EXPECT_EQ(f.ranks.traffic().steps, 1u);
     // Item rows: each owner summed the ranks' gradients in rank order, as LocalShares does.
-    EXPECT_EQ(item_rows(distributed), item_rows(reference));
-    const auto got = outputs(distributed, ds.num_users(), ds.num_items());
-    const auto want = outputs(reference, ds.num_users(), ds.num_items());
+    EXPECT_EQ(item_rows(f.on_ranks), item_rows(f.playing));
+    const auto got = outputs(f.on_ranks, ds), want = outputs(f.playing, ds);
     ASSERT_EQ(got.size(), want.size());
     if (comm.size() <= 2)  // a + b: the all-reduce's order cannot matter
       EXPECT_EQ(got, want);
@@ -92,9 +107,7 @@ TEST(DistSeq, OneStepOnRanksIsOneProcessPlayingTheRanksBitForBit) {
     if (std::string(negatives) != "0") continue;  // (the whole batch draws other negatives)
     // And the shares' summed gradients are the whole batch's, up to rounding: one process
     // fed the whole batch takes the same step.
-    models::SeqModel whole(one_step(features, negatives));
-    whole.fit(train_data(ds));
-    EXPECT_EQ(differing(got, outputs(whole, ds.num_users(), ds.num_items())), 0u);
+    EXPECT_EQ(differing(got, outputs(f.alone, ds)), 0u);
   }
 }
 
@@ -108,7 +121,7 @@ TEST(DistSeq, EveryRankEndsWithTheSameModel) {
   m.train_on(&ranks);
   m.fit(train_data(ds));
   // Dropout masks differ per rank; the weights after each summed step may not.
-  auto mine = outputs(m, ds.num_users(), ds.num_items());
+  auto mine = outputs(m, ds);
   auto root = mine;
   comm.broadcast(root);
   EXPECT_EQ(mine, root);
@@ -127,15 +140,10 @@ TEST(DistSeq, RanksLearnAsWellAsOneProcess) {
   const auto ds = data::generate(g);
   auto p = models::SeqModel::declare_params();
   p.set_from({"dim=24,maxlen=20,blocks=1,epochs=20,eval_every=5,lr=0.003,features=none"});
-  models::SeqModel alone(p);
-  alone.fit(train_data(ds));
-  RankShares ranks(comm);
-  models::SeqModel spread(p);
-  spread.train_on(&ranks);
-  spread.fit(train_data(ds));
+  Fitted<models::SeqModel> f(p, ds, /*with_playing=*/false);
   // Validation NDCG@10 of each user's last item. The runs differ in their dropout masks
   // and in rounding only (measured: 0.5654 alone, 0.5669 / 0.5651 / 0.5624 on 1 / 2 / 3 ranks).
-  const double a = alone.report().best_ndcg, b = spread.report().best_ndcg;
+  const double a = f.alone.report().best_ndcg, b = f.on_ranks.report().best_ndcg;
   EXPECT_GT(a, 0.3);
   EXPECT_NEAR(b, a, 0.03) << comm.size() << " ranks";
 }
@@ -147,31 +155,14 @@ TEST(DistAutoencoder, OneStepOnRanksIsOneProcessPlayingTheRanksBitForBit) {
   const auto ds = small_data();
   auto p = models::Autoencoder::declare_params();
   p.set_from({"hidden=32,latent=8,dropout=0,epochs=1,batch=4096"});
-  RankShares ranks(comm);
-  models::Autoencoder distributed(p);
-  ASSERT_TRUE(distributed.train_on(&ranks));
-  distributed.fit(train_data(ds));
-  models::LocalShares local(comm.size());
-  models::Autoencoder reference(p);
-  reference.train_on(&local);
-  reference.fit(train_data(ds));
-  models::Autoencoder whole(p);
-  whole.fit(train_data(ds));
-  EXPECT_EQ(ranks.traffic().steps, 2u);  // one per item table
-  std::vector<float> got, want, one, s(ds.num_items());
-  for (uint32_t u = 0; u < ds.num_users(); u += 7) {
-    distributed.score_all(u, s);
-    got.insert(got.end(), s.begin(), s.end());
-    reference.score_all(u, s);
-    want.insert(want.end(), s.begin(), s.end());
-    whole.score_all(u, s);
-    one.insert(one.end(), s.begin(), s.end());
-  }
+  Fitted<models::Autoencoder> f(p, ds, /*with_playing=*/true);
+  EXPECT_EQ(f.ranks.traffic().steps, 1u);
+  const auto got = outputs(f.on_ranks, ds), want = outputs(f.playing, ds);
   if (comm.size() <= 2)
     EXPECT_EQ(got, want);
   else
     EXPECT_EQ(differing(got, want), 0u);
-  EXPECT_EQ(differing(got, one), 0u);  // the shares' summed step is the whole batch's
+  EXPECT_EQ(differing(got, outputs(f.alone, ds)), 0u);  // the shares' step is the whole batch's
 }
 
 TEST(DistAutoencoder, RanksLearnAsWellAsOneProcess) {
@@ -179,12 +170,7 @@ TEST(DistAutoencoder, RanksLearnAsWellAsOneProcess) {
   const auto ds = small_data();
   auto p = models::Autoencoder::declare_params();
   p.set_from({"hidden=64,latent=16,epochs=30,batch=64"});
-  models::Autoencoder alone(p);
-  alone.fit(train_data(ds));
-  RankShares ranks(comm);
-  models::Autoencoder spread(p);
-  spread.train_on(&ranks);
-  spread.fit(train_data(ds));
+  Fitted<models::Autoencoder> f(p, ds, /*with_playing=*/false);
   // Each user's score of the items they have against the rest: the share of (own, other)
   // pairs ranked right, over users 0, 5, 10, ... (the fit's own data: how well it learned).
   auto auc = [&](const models::Autoencoder& m) {
@@ -202,7 +188,7 @@ TEST(DistAutoencoder, RanksLearnAsWellAsOneProcess) {
     }
     return pairs > 0 ? right / pairs : 0.0;
   };
-  const double a = auc(alone), b = auc(spread);
+  const double a = auc(f.alone), b = auc(f.on_ranks);
   EXPECT_GT(a, 0.7);
   EXPECT_NEAR(b, a, 0.03) << comm.size() << " ranks";
 }

@@ -1,7 +1,9 @@
-// The MPI ranks `train` and `eval` fit on when mpirun starts them with more than one rank
-// (OMPI_COMM_WORLD_SIZE > 1; otherwise none, and no MPI is initialised). Every rank runs
-// the same command on the same data; the models fit data-parallel (models/data_parallel.h)
-// and rank 0 alone evaluates, prints and writes. A rank that fails ends the whole job
+// The MPI ranks `train`, `eval`, `replay` and `serve` run on when mpirun starts them with
+// more than one rank (OMPI_COMM_WORLD_SIZE > 1; otherwise none, and no MPI is initialised).
+// For train, eval and replay every rank runs the same command on the same data; the models
+// fit (and replay learns online) data-parallel (models/data_parallel.h) and rank 0 alone
+// evaluates, prints and writes. For serve, rank 0 runs the server and the other ranks learn
+// in lock step with its model (models/lockstep.h). A rank that fails ends the whole job
 // (fail_job), so no rank is left waiting in a collective.
 #pragma once
 
@@ -11,8 +13,9 @@
 #include "streamrec/models/data_parallel.h"
 
 namespace streamrec::models {
+class Lockstep;
 class Recommender;
-}
+}  // namespace streamrec::models
 
 namespace streamrec::dist {
 class Comm;
@@ -31,8 +34,14 @@ class Ranks {
   // Makes `model` (named `spec` in errors) fit over the ranks; Error(kInvalidInput) when
   // it cannot. Nothing without ranks.
   void attach(models::Recommender& model, const std::string& spec);
-  // Logs (rank 0) what the fits since the last report moved and waited for, as rank 0's
-  // share, against the fits' `seconds`; returns it (zeros without ranks).
+  // Online learning in lock step (`serve`): rank 0 learns with the models the returned
+  // Lockstep wraps (null without ranks); the other ranks call follow_root() instead, which
+  // returns when rank 0's Lockstep stops.
+  std::unique_ptr<models::Lockstep> lockstep();
+  void follow_root();
+  // Collective: logs (rank 0) what the fits and online steps since the last report moved
+  // and waited for, as rank 0's share (root_bytes: what rank 0 received), against their
+  // `seconds`; returns it (zeros without ranks).
   models::DataParallel::Traffic report(double seconds);
 
  private:

@@ -49,7 +49,9 @@ void add_replay_command(CLI::App& app) {
   preq->add_to(cmd, "");
   cmd->add_option("--json", *json_path, "write results and curves as JSON");
   cmd->callback([=] {
-    refuse_ranks("replay");
+    // Under mpirun every rank replays the same events: the fits and the online steps run
+    // data-parallel, rank 0 alone scores, prints and writes.
+    Ranks ranks;
     const data::Dataset ds = data->load();
     for (const auto& spec : *models) models::make_model(spec);  // bad specs fail before work
     std::vector<eval::PrequentialResult> results;
@@ -57,14 +59,20 @@ void add_replay_command(CLI::App& app) {
       for (const auto& mode : *modes) {
         auto options = preq->options;
         options.learn = mode == "online";
+        options.score = ranks.root();
         if (mode != "retrain") options.retrain_every = 0;
         auto model = models::make_model((*models)[x]);  // a fresh model per mode
-        const std::string label = fmt::format("{} [{}]", (*models)[x], mode);
+        ranks.attach(*model, (*models)[x]);
+        const std::string label =
+            ranks.active() ? fmt::format("{} [{}] x{} ranks", (*models)[x], mode, ranks.size())
+                           : fmt::format("{} [{}]", (*models)[x], mode);
         Progress bar("replay " + label);
-        results.push_back(eval::prequential(*model, ds, options, bar.callback()));
+        results.push_back(
+            eval::prequential(*model, ds, options, ranks.root() ? bar.callback() : nullptr));
         results.back().model = label;
+        ranks.report(results.back().fit_seconds + results.back().replay_seconds);
       }
-    preq->write(results, run_meta(*data, ds, "prequential"), *json_path);
+    if (ranks.root()) preq->write(results, run_meta(*data, ds, "prequential"), *json_path);
   });
 }
 

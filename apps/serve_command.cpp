@@ -28,6 +28,7 @@
 #include "streamrec/data/generator.h"
 #include "streamrec/data/reader.h"
 #include "streamrec/engine/engine.h"
+#include "streamrec/models/lockstep.h"
 
 namespace streamrec::cli {
 namespace {
@@ -316,10 +317,11 @@ struct ServeCli {
     }
   }
 
-  void run();
+  // `lockstep` (rank 0 under mpirun): the ranks learn with the engine's models.
+  void run(models::Lockstep* lockstep);
 };
 
-void ServeCli::run() {
+void ServeCli::run(models::Lockstep* lockstep) {
   // Installed even where the shell started us with SIGINT ignored (background jobs).
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
@@ -327,7 +329,12 @@ void ServeCli::run() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
-  engine::Engine service(so);
+  engine::AdoptModel adopt;
+  if (lockstep)
+    adopt = [lockstep](std::unique_ptr<models::Recommender> m, const std::string& spec) {
+      return lockstep->wrap(std::move(m), spec);
+    };
+  engine::Engine service(so, adopt);
   api::HttpServer server(service, ao);
   const int port = server.bind();
   std::atomic<bool> stop{false}, served{false};
@@ -405,9 +412,22 @@ void add_serve_command(CLI::App& app) {
   cli->add_server_flags(cmd);
   cli->add_feed_flags(cmd);
   cmd->callback([cli] {
-    refuse_ranks("serve");  // (the online loop on ranks is not built)
+    // Under mpirun rank 0 serves and the other ranks learn in lock step with its model.
+    Ranks ranks;
+    if (!ranks.root()) {
+      ranks.follow_root();
+      ranks.report(0);
+      return;
+    }
+    SR_INPUT_CHECK(!ranks.active() || cli->so.follow.empty(),
+                   "a replica (--follow) runs in one process, not on {} MPI ranks", ranks.size());
+    const auto t0 = std::chrono::steady_clock::now();
+    auto lockstep = ranks.lockstep();
     cli->prepare();
-    cli->run();
+    cli->run(lockstep.get());
+    if (!lockstep) return;
+    lockstep->stop();
+    ranks.report(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   });
 }
 

@@ -31,7 +31,11 @@ std::vector<int> displacements(std::span<const int> counts) {
 
 Comm::Comm(int* argc, char*** argv) {
   SR_CHECK(!g_initialised.exchange(true), ErrorKind::kInternal, "MPI is initialised once");
-  MPI_Init(argc, argv);
+  // Serialized: a server's learner thread makes the collectives, not the main thread.
+  int provided = 0;
+  MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
+  SR_CHECK(provided >= MPI_THREAD_SERIALIZED, ErrorKind::kUnsupported,
+           "this MPI gives threads level {}; Streamrec needs MPI_THREAD_SERIALIZED", provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
 }
@@ -96,6 +100,31 @@ std::vector<std::string> Comm::all_gather(const std::string& bytes) const {
   std::vector<std::string> out;
   for (size_t r = 0; r < counts.size(); ++r) out.push_back(all.substr(displ[r], counts[r]));
   return out;
+}
+
+std::vector<std::string> Comm::gather(const std::string& bytes, int root) const {
+  SR_CHECK(bytes.size() <= size_t{std::numeric_limits<int>::max()}, ErrorKind::kInvalidInput,
+           "gather of {} bytes: MPI counts are 32-bit", bytes.size());
+  int mine = static_cast<int>(bytes.size());
+  std::vector<int> counts(static_cast<size_t>(size_));
+  MPI_Gather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, root, MPI_COMM_WORLD);
+  const auto displ = displacements(counts);
+  std::string all(rank_ == root ? static_cast<size_t>(displ.back() + counts.back()) : 0, '\0');
+  MPI_Gatherv(bytes.data(), mine, MPI_BYTE, all.data(), counts.data(), displ.data(), MPI_BYTE, root,
+              MPI_COMM_WORLD);
+  std::vector<std::string> out;
+  if (rank_ == root)
+    for (size_t r = 0; r < counts.size(); ++r) out.push_back(all.substr(displ[r], counts[r]));
+  return out;
+}
+
+void Comm::broadcast(std::string& bytes, int root) const {
+  uint64_t n = bytes.size();
+  MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD);
+  SR_CHECK(n <= uint64_t{std::numeric_limits<int>::max()}, ErrorKind::kInvalidInput,
+           "broadcast of {} bytes: MPI counts are 32-bit", n);
+  bytes.resize(n);
+  MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, root, MPI_COMM_WORLD);
 }
 
 void Comm::broadcast(std::span<double> data, int root) const {

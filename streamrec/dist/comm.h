@@ -3,7 +3,8 @@
 // headers stay in comm.cpp.
 //
 // Every call but rank()/size() is collective: all ranks make the same calls in the same
-// order (a rank that skips one leaves the others waiting). MPI's own errors abort the job
+// order (a rank that skips one leaves the others waiting). Any thread may make them, one
+// at a time (MPI_THREAD_SERIALIZED). MPI's own errors abort the job
 // (its default handler), with MPI's message on stderr.
 #pragma once
 
@@ -40,6 +41,10 @@ class Comm {
   void all_reduce_sum(std::span<double> data) const;
   // Every rank's `bytes`, in rank order.
   std::vector<std::string> all_gather(const std::string& bytes) const;
+  // `root` gets every rank's `bytes` in rank order; the other ranks get an empty vector.
+  std::vector<std::string> gather(const std::string& bytes, int root = 0) const;
+  // In place: every rank ends with `root`'s bytes (any length).
+  void broadcast(std::string& bytes, int root = 0) const;
   // In place: every rank ends with `root`'s values.
   void broadcast(std::span<float> data, int root = 0) const;
   void broadcast(std::span<double> data, int root = 0) const;

@@ -39,6 +39,10 @@ double RankShares::from_root(double value) {
   return value;
 }
 
+void RankShares::from_root(std::string& bytes) {
+  timed(traffic_.comm_seconds, [&] { comm_.broadcast(bytes); });
+}
+
 void RankShares::gather_rows(embedding::EmbeddingTable& shard, std::span<const uint64_t> keys,
                              bool train, std::span<float> out) {
   ShardedTable table(comm_, shard);
@@ -66,6 +70,19 @@ void RankShares::unshard(embedding::EmbeddingTable& shard) {
   for (size_t r = 0; r < shards.size(); ++r)
     shard.merge_full_bytes(shards[r], "rank " + std::to_string(r) + "'s shard",
                            [](uint64_t) { return true; });
+}
+
+void RankShares::to_root(embedding::EmbeddingTable& shard) {
+  std::string changed;
+  if (!root()) {
+    changed = shard.save_delta_bytes();
+    shard.mark();
+    traffic_.root_bytes += changed.size();
+  }
+  std::vector<std::string> deltas;
+  timed(traffic_.comm_seconds, [&] { deltas = comm_.gather(changed); });
+  for (size_t r = 1; r < deltas.size(); ++r)
+    shard.merge_delta_bytes(deltas[r], "rank " + std::to_string(r) + "'s changed rows");
 }
 
 }  // namespace streamrec::dist

@@ -15,6 +15,7 @@ class RankShares final : public models::DataParallel {
   explicit RankShares(const Comm& comm) : comm_(comm) {}
   int shares() const override { return comm_.size(); }
   std::vector<int> mine() const override { return {comm_.rank()}; }
+  bool root() const override { return comm_.rank() == 0; }
   void sum(std::span<float> values) override;
   void sum(std::span<double> values) override;
   void gather_rows(embedding::EmbeddingTable& shard, std::span<const uint64_t> keys, bool train,
@@ -22,7 +23,10 @@ class RankShares final : public models::DataParallel {
   void apply_gradients(embedding::EmbeddingTable& shard) override;
   // Every rank's shard, all-gathered as full-table bytes and merged: the whole table.
   void unshard(embedding::EmbeddingTable& shard) override;
+  // The other ranks' deltas (rows changed since their last mark), gathered and merged.
+  void to_root(embedding::EmbeddingTable& shard) override;
   double from_root(double value) override;
+  void from_root(std::string& bytes) override;
 
  private:
   const Comm& comm_;

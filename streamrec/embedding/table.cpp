@@ -800,6 +800,7 @@ void EmbeddingTable::read_rows(BinaryReader& rd, uint64_t count, std::vector<uin
     seq_end(r, before, updates);
     std::memcpy(r + kHeader + config_.dim, buf.data() + config_.dim, (floats - config_.dim) * 4);
     r[kLastSeen] = last_seen;
+    dirty_[row >> 6] |= uint64_t{1} << (row & 63);
   }
 }
 
@@ -981,6 +982,33 @@ void EmbeddingTable::apply_delta_bytes(std::string_view bytes, const std::string
   MemoryIStream in(checked_payload(bytes, "embdelta", kFileVersion, what));
   BinaryReader r(in, what);
   read_delta(r, what, keys);
+}
+
+void EmbeddingTable::merge_delta_bytes(std::string_view bytes, const std::string& what,
+                                       std::vector<uint64_t>* keys) {
+  MemoryIStream in(checked_payload(bytes, "embdelta", kFileVersion, what));
+  BinaryReader r(in, what);
+  int64_t base = 0;
+  bool has_base = false;
+  check_table_header(r, config_, what, base, has_base);
+  if (!has_time_base_ && has_base) {
+    time_base_ = base;
+    has_time_base_ = true;
+  }
+  const uint64_t pending = r.count(uint64_t{1} << 40);
+  for (uint64_t i = 0; i < pending; ++i) {
+    const uint64_t k = r.u64();
+    pending_[k] = r.u32();
+  }
+  pending_count_ = pending_.size();
+  const uint64_t removed = r.count(uint64_t{1} << 40);
+  for (uint64_t i = 0; i < removed; ++i) {
+    const uint64_t key = r.u64();
+    if (keys) keys->push_back(key);
+    const uint32_t row = find_row(*windex_, key, hash_key(key));
+    if (row != UINT32_MAX) remove_row(row);
+  }
+  read_rows(r, r.count(uint64_t{1} << 40), keys, nullptr, base - time_base_);
 }
 
 }  // namespace streamrec::embedding

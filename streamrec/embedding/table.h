@@ -136,6 +136,13 @@ class EmbeddingTable {
   // With `keys`, also appends the key of every row the delta removed or wrote.
   void apply_delta_bytes(std::string_view bytes, const std::string& what,
                          std::vector<uint64_t>* keys = nullptr);
+  // Writer: another shard's delta (its save_delta_bytes) on top of this table, without
+  // ending this table's own delta: its admission counts are added (a key's count replaced),
+  // its removed keys go, its rows are written, and all of them count as changed since this
+  // table's mark() (a root gathering the rows its ranks' online steps changed, then
+  // publishing its own delta). With `keys`, appends the keys written or removed.
+  void merge_delta_bytes(std::string_view bytes, const std::string& what,
+                         std::vector<uint64_t>* keys = nullptr);
   // Writer: adds the rows (weights, optimizer state, update count, last-seen time) and the
   // admission counts of a full checkpoint whose keys `keep` accepts to what the table holds;
   // a key already here is overwritten. For re-sharding: a shard restores its keys from the

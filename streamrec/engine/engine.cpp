@@ -39,7 +39,7 @@ using serve::ItemFilter;
 using serve::mmr_order;
 using serve::Predicate;
 
-Engine::Engine(EngineOptions options)
+Engine::Engine(EngineOptions options, AdoptModel adopt)
     : options_((check_options(options), std::move(options))),
       limits_{options_.max_future_s, options_.image_root, options_.max_value},
       pipeline_options_{options_.rank_pool, options_.context_weight, options_.fresh_seconds,
@@ -55,6 +55,7 @@ Engine::Engine(EngineOptions options)
       ann_(options_.ann, options_.ann_min_items, options_.background_nice,
            options_.background_idle),
       replication_(options_.replication_log_mb << 20) {
+  adopt_ = std::move(adopt);
   start_ms_ = unix_ms();
   if (options_.blas_threads > 0) set_blas_threads(options_.blas_threads);
   std::unique_ptr<models::Artifact> artifact;
@@ -101,6 +102,10 @@ data::Interaction Engine::to_interaction(uint32_t user, uint32_t item,
   x.type = e.type;
   x.timestamp = e.timestamp;
   return x;
+}
+
+void Engine::adopt(std::unique_ptr<models::Recommender> fresh) {
+  model_ = adopt_ ? adopt_(std::move(fresh), options_.model) : std::move(fresh);
 }
 
 void Engine::give_attributes(models::Recommender& model) const {

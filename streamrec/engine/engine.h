@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -83,10 +84,16 @@ using train::VersionInfo;
 
 using train::RetrainStatus;
 
+// What the engine makes of each model it learns with from then on (fitted at the start or
+// by a retrain, resumed, rolled back), `spec` being the model's: e.g. wrapped so that MPI
+// ranks learn with it in lock step (models/lockstep.h). Empty: the model as it is.
+using AdoptModel = std::function<std::unique_ptr<models::Recommender>(
+    std::unique_ptr<models::Recommender> model, const std::string& spec)>;
+
 class Engine {
  public:
   // Opens the event log and, if it holds events, fits the model on them before serving.
-  explicit Engine(EngineOptions options);
+  explicit Engine(EngineOptions options, AdoptModel adopt = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -231,6 +238,8 @@ class Engine {
   // The serving copy `copy` (with a copy of the ranker) answers queries from now on.
   void install_serving(std::shared_ptr<const models::Recommender> copy);
   size_t learned_count() const;
+  // Learner lock held: `fresh` becomes the learning model (through adopt_).
+  void adopt(std::unique_ptr<models::Recommender> fresh);
   // Answers `r` from `model` (the published copy of `published`, or the learning model
   // when nothing is published), with `published`'s ranker and scorer.
   std::vector<Recommendation> recommend_with(const models::Recommender& model,
@@ -313,6 +322,7 @@ class Engine {
   // The learning model, its versions and the guard's state: learner_mutex_.
   mutable std::mutex learner_mutex_;
   std::unique_ptr<models::Recommender> model_;
+  AdoptModel adopt_;
   train::Versions versions_;  // the version number and the kept snapshots (own lock)
   std::chrono::steady_clock::time_point last_publish_{}, last_checkpoint_{}, last_expiry_{};
   // Every logged event up to covered_seq_ is in the learning model; learned_ahead_ holds the

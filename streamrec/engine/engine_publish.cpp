@@ -184,7 +184,7 @@ void Engine::roll_back_to(const train::Guard::Target& to) {
       how = fmt::format("a refit on the first {} events", learned);
     }
   }
-  model_ = std::move(fresh);
+  adopt(std::move(fresh));
   const auto bytes = snapshot();
   publish_version("guard rollback", learned_count(), bytes);
   publish_serving(bytes);
@@ -213,7 +213,7 @@ uint64_t Engine::rollback_to(uint64_t version) {
     std::shared_lock state(state_mutex_);
     give_attributes(*fresh);  // the catalog as it is now, not as it was then
   }
-  model_ = std::move(fresh);
+  adopt(std::move(fresh));
   const auto bytes = snapshot();
   publish_version(fmt::format("rollback to {}", version), learned_count(), bytes);
   publish_serving(bytes);

@@ -129,7 +129,7 @@ void Engine::refit_from_log(const std::string& reason, std::unique_ptr<models::A
         train::fit_fresh(options_.model, users_.users().size(), users_.items().size(),
                          std::move(events), 0, [&](models::Recommender& m) { give_attributes(m); })
             .model;
-  model_ = std::move(fresh);
+  adopt(std::move(fresh));
   covered_seq_ = resume ? resume->covered_seq : log_.last_seq();
   learned_ahead_.clear();
   const auto bytes = snapshot();
@@ -184,7 +184,7 @@ size_t Engine::catch_up_and_swap(std::unique_ptr<models::Recommender> fresh, siz
     for (const auto& e : more) fresh->observe(e);
     fresh->flush();
     if (pass == 1) {  // still under the learner lock: swap and publish
-      model_ = std::move(fresh);
+      adopt(std::move(fresh));
       const auto bytes = snapshot();
       publish_version("retrain", done, bytes);
       publish_serving(bytes);

@@ -76,7 +76,10 @@ PrequentialResult prequential(models::Recommender& model, const data::Dataset& d
     auto& s = seen[e.user];
     auto pos = std::lower_bound(s.begin(), s.end(), e.item);
     const bool repeat = pos != s.end() && *pos == e.item;
-    if (!repeat) {
+    if (!repeat && !o.score) {
+      ++r.scored;
+      s.insert(pos, e.item);
+    } else if (!repeat) {
       model.score_all(e.user, scores);
       exclude.clear();
       std::merge(s.begin(), s.end(), non_candidates.begin(), non_candidates.end(),

@@ -26,6 +26,9 @@ struct PrequentialOptions {
   bool learn = true;          // false: frozen after the warm-up fit
   int64_t retrain_every = 0;  // event-time seconds between full refits (0 = never)
   double speed = 0;  // replay pace: event-time seconds per wall second (0 = as fast as possible)
+  // false: this process only learns (an MPI rank beside the root, which scores): the model
+  // makes the same calls and the loop stops at the same event, but nothing is scored.
+  bool score = true;
 };
 
 struct PrequentialPoint {

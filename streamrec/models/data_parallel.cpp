@@ -41,6 +41,13 @@ std::pair<size_t, size_t> share_range(size_t n, int shares, int s) {
   return {begin, begin + base + (q < extra ? 1 : 0)};
 }
 
+int user_share(uint32_t user, int shares) {
+  uint64_t z = user + 0x9E3779B97F4A7C15ull;  // splitmix64's finaliser
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return static_cast<int>((z ^ (z >> 31)) % static_cast<uint64_t>(shares));
+}
+
 std::vector<uint32_t> my_shares(const DataParallel* world, std::span<const uint32_t> all) {
   if (!world) return {all.begin(), all.end()};
   std::vector<uint32_t> out;

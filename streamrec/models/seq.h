@@ -74,7 +74,10 @@ class SeqModel final : public Recommender {
   // world's shares, the item rows (ids and attributes) are sharded by key during the fit,
   // the dense gradients summed, validation split over the shares; after the fit every
   // process holds the whole model, the same artifact as one process's. Not with dp_* or
-  // fed_rounds (checked at fit). Online learning stays in one process.
+  // fed_rounds (checked at fit). Online steps (flush) on a world train each queued user on
+  // the share that owns them (user_share), every process making the same calls; then the
+  // root's table gets the rows the others changed (to_root), so the root holds the whole
+  // model after each step and alone refreshes its item vectors for scoring.
   bool train_on(DataParallel* world) override {
     world_ = world;
     return true;
@@ -135,6 +138,8 @@ class SeqModel final : public Recommender {
   // A DP online step on the queued users (each once); false when it would spend more than
   // dp_max_epsilon (the weights then stay).
   bool flush_private(std::vector<uint32_t>& users, std::vector<uint32_t>& last_targets);
+  // An online step on world_: the users (with their last_targets) regrouped by owner share.
+  void flush_shares(const std::vector<uint32_t>& users, const std::vector<uint32_t>& last_targets);
   // `changed`: the only items whose rows may have changed (null: any of them).
   void refresh_vectors_after_step(const std::vector<uint32_t>* changed = nullptr);
 

@@ -201,9 +201,13 @@ void SeqModel::flush() {
     }
   if (only_new) last_targets.resize(users.size(), 0);
   st.dense.encoder->train();
+  SR_INPUT_CHECK(!world_ || !privacy_.enabled,
+                 "seq: online steps with dp_* do not run on MPI ranks (one process only)");
   if (privacy_.enabled) {
     // Without a step the sequences still grew (their users' vectors are stale already).
     if (!flush_private(users, last_targets)) return;
+  } else if (world_) {
+    flush_shares(users, last_targets);
   } else {
     st.train_step(users, 0, online_negatives(), last_targets);
   }
@@ -211,7 +215,37 @@ void SeqModel::flush() {
   // Moves by 10% per step (about the last ten micro-batches).
   online_loss_ =
       std::isnan(online_loss_) ? st.dense.last_loss : 0.9 * online_loss_ + 0.1 * st.dense.last_loss;
+  if (world_ && !world_->root()) return;  // only the root scores
   refresh_vectors_after_step(st.step_all ? nullptr : &st.step_rows);
+}
+
+void SeqModel::flush_shares(const std::vector<uint32_t>& users,
+                            const std::vector<uint32_t>& last_targets) {
+  auto& st = *state_;
+  auto& world = *world_;
+  const int n = world.shares();
+  std::vector<uint32_t> grouped, targets;
+  std::vector<size_t> bounds{0};
+  for (int s = 0; s < n; ++s) {  // in queue order within a share
+    for (size_t x = 0; x < users.size(); ++x)
+      if (user_share(users[x], n) == s) {
+        grouped.push_back(users[x]);
+        if (!last_targets.empty()) targets.push_back(last_targets[x]);
+      }
+    bounds.push_back(grouped.size());
+  }
+  const uint64_t stream =
+      (static_cast<uint64_t>(params_.integer("seed")) * 1000003 + online_steps_) ^ (1ull << 62);
+  world.begin_online_step();  // (lock step: the others get the calls before this step)
+  st.tower.world = &world;
+  try {
+    st.train_step_shares(grouped, 0, online_negatives(), {}, stream, targets, bounds);
+    world.to_root(*st.tower.items);
+  } catch (...) {
+    st.tower.world = nullptr;
+    throw;
+  }
+  st.tower.world = nullptr;
 }
 
 bool SeqModel::flush_private(std::vector<uint32_t>& users, std::vector<uint32_t>& last_targets) {

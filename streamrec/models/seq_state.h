@@ -181,6 +181,14 @@ struct SeqModel::State {
     return {in, tg};
   }
 
+  // Zeroes all but the last last_targets[r] targets of row r (where above 0 and below W).
+  void keep_last_targets(torch::Tensor& tg, std::span<const uint32_t> last_targets) const {
+    auto* ptg = tg.data_ptr<int64_t>();
+    for (size_t r = 0; r < last_targets.size(); ++r)
+      if (last_targets[r] > 0 && last_targets[r] < maxlen)
+        std::fill_n(ptg + r * maxlen, maxlen - last_targets[r], int64_t{0});
+  }
+
   // One optimisation step of next-item cross-entropy at every position of `users`'
   // sequences (without their last `drop_last` items): dense weights by Adam, item rows by
   // the table's row optimizer. With `negatives` > 0 the softmax runs over a sample instead
@@ -194,10 +202,7 @@ struct SeqModel::State {
                   std::span<const uint32_t> drops = {}) {
     step_all = true;  // until a sampled step names its rows
     auto [in, tg] = make_batch(users, true, drop_last, drops);
-    auto* ptg = tg.data_ptr<int64_t>();
-    for (size_t r = 0; r < last_targets.size(); ++r)
-      if (last_targets[r] > 0 && last_targets[r] < maxlen)
-        std::fill_n(ptg + r * maxlen, maxlen - last_targets[r], int64_t{0});
+    keep_last_targets(tg, last_targets);
     auto valid = tg.gt(0).view({-1});
     if (valid.sum().item<int64_t>() == 0) return;
     const auto n_items = static_cast<int64_t>(tower.item_keys.size());
@@ -275,9 +280,13 @@ struct SeqModel::State {
   // global batch and trains its shares of it. A share's loss is its positions' mean
   // cross-entropy times its share of the batch's positions, so the gradients summed over
   // the shares are the whole batch's mean's. Sampled negatives come from a stream of
-  // (`stream`, share), so processes keep `rng` (the epochs' order) in step.
+  // (`stream`, share), so processes keep `rng` (the epochs' order) in step. `drops` and
+  // `last_targets` (empty, or one per user) as in train_step; `bounds` (empty: contiguous
+  // equal shares) cuts share s at users [bounds[s], bounds[s + 1]).
   void train_step_shares(std::span<const uint32_t> users, int drop_last, int64_t negatives,
-                         std::span<const uint32_t> drops, uint64_t stream) {
+                         std::span<const uint32_t> drops, uint64_t stream,
+                         std::span<const uint32_t> last_targets = {},
+                         std::span<const size_t> bounds = {}) {
     auto& world = *tower.world;
     step_all = true;
     struct Share {
@@ -286,9 +295,14 @@ struct SeqModel::State {
     };
     std::vector<Share> mine;
     double total = 0;
+    const auto part = [](std::span<const uint32_t> v, size_t b, size_t e) {
+      return v.empty() ? v : v.subspan(b, e - b);
+    };
     for (const int s : world.mine()) {
-      const auto [b, e] = share_range(users.size(), world.shares(), s);
-      auto [in, tg] = make_batch(users.subspan(b, e - b), true, drop_last, drops.subspan(b, e - b));
+      const auto [b, e] = bounds.empty() ? share_range(users.size(), world.shares(), s)
+                                         : std::pair{bounds[s], bounds[s + 1]};
+      auto [in, tg] = make_batch(part(users, b, e), true, drop_last, part(drops, b, e));
+      keep_last_targets(tg, part(last_targets, b, e));
       auto valid = tg.gt(0).view({-1});
       mine.push_back({in, tg, valid, static_cast<double>(valid.sum().item<int64_t>())});
       total += mine.back().count;

@@ -5,12 +5,16 @@
 // others waiting in a collective).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "streamrec/core/error.h"
 #include "streamrec/data/generator.h"
 #include "streamrec/dist/data_parallel.h"
 #include "streamrec/models/autoencoder.h"
+#include "streamrec/models/lockstep.h"
+#include "streamrec/models/registry.h"
 #include "streamrec/models/seq.h"
 #include "tests/dist/world.h"
 
@@ -109,6 +113,94 @@ TEST(DistSeq, OneStepOnRanksIsOneProcessPlayingTheRanksBitForBit) {
     // fed the whole batch takes the same step.
     EXPECT_EQ(differing(got, outputs(f.alone, ds)), 0u);
   }
+}
+
+// Online steps on ranks: after a fit on the older events, the newer ones are observed (a
+// step every online_batch events, with replayed users); each user trains on the share that
+// owns them, and the root gathers the rows the others changed. The root's model is one
+// process playing the ranks, bit for bit, and one process alone up to rounding.
+TEST(DistSeq, OnlineStepsOnRanksAreOneProcessPlayingTheRanks) {
+  const Comm& comm = *testing::g_world;
+  auto ds = small_data();
+  std::stable_sort(ds.events.begin(), ds.events.end(),
+                   [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
+  const std::vector<data::Interaction> later(ds.events.begin() + 5000, ds.events.end());
+  ds.events.resize(5000);
+  for (const auto& negatives : {"0", "40"}) {
+    SCOPED_TRACE(std::string("online_negatives ") + negatives);
+    auto p = one_step("categories", "0");
+    p.set_from({"online_batch=32,online_replay=8,online_negatives=" + std::string(negatives)});
+    Fitted<models::SeqModel> f(p, ds, /*with_playing=*/true);
+    const auto fit_bytes = f.ranks.traffic().root_bytes;
+    for (const auto& e : later) {
+      f.alone.observe(e);
+      f.on_ranks.observe(e);
+      f.playing.observe(e);
+    }
+    f.alone.flush();
+    f.on_ranks.flush();
+    f.playing.flush();
+    EXPECT_EQ(f.on_ranks.online_steps(), (later.size() + 31) / 32);
+    EXPECT_EQ(f.on_ranks.online_steps(), f.playing.online_steps());
+    if (comm.size() > 1 && comm.rank() > 0) EXPECT_GT(f.ranks.traffic().root_bytes, fit_bytes);
+    if (comm.rank() != 0) continue;  // only the root holds the whole model
+    const auto got = outputs(f.on_ranks, ds), want = outputs(f.playing, ds);
+    if (comm.size() <= 2) {
+      EXPECT_EQ(item_rows(f.on_ranks), item_rows(f.playing));
+      EXPECT_EQ(got, want);
+    } else {  // the dense sums' rounding (3 ranks) reaches the rows over the steps
+      EXPECT_EQ(differing(item_rows(f.on_ranks), item_rows(f.playing)), 0u);
+      EXPECT_EQ(differing(got, want), 0u);
+    }
+    if (std::string(negatives) == "0") EXPECT_EQ(differing(got, outputs(f.alone, ds)), 0u);
+  }
+}
+
+// `serve` on ranks: the root wraps its fitted model in a Lockstep and the other ranks
+// follow it; the root's calls (observe, flush, item attributes, expire) reach them in order,
+// so the root's model learns as one process playing the ranks does from the same calls.
+TEST(DistSeq, FollowersLearnInLockStepWithTheRoot) {
+  const Comm& comm = *testing::g_world;
+  auto ds = small_data();
+  std::stable_sort(ds.events.begin(), ds.events.end(),
+                   [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
+  const std::vector<data::Interaction> later(ds.events.begin() + 5000, ds.events.end());
+  ds.events.resize(5000);
+  const std::string spec =
+      "seq:dim=16,maxlen=12,blocks=1,dropout=0,id_dropout=0,epochs=1,windows=last,batch=4096,"
+      "features=categories,online_batch=32,online_replay=8";
+  RankShares ranks(comm);
+  if (comm.rank() != 0) {
+    models::Lockstep::follow_root(ranks);
+    EXPECT_GT(ranks.traffic().root_bytes, 0u);
+    return;
+  }
+  models::Lockstep lockstep(ranks);
+  auto fitted = models::make_model(spec);
+  fitted->fit(train_data(ds));
+  // The reference starts from the state every rank loads (a save leaves out the generator).
+  auto playing = models::loaded_model(spec, models::saved_bytes(*fitted), "test");
+  models::LocalShares local(comm.size());
+  ASSERT_TRUE(playing->train_on(&local));
+  auto root = lockstep.wrap(std::move(fitted), spec);
+  for (auto* m : {root.get(), playing.get()}) {
+    for (size_t x = 0; x < later.size() / 2; ++x) m->observe(later[x]);
+    data::ItemAttributes a;
+    a.categories = {"c1", "c5"};
+    m->set_item_attributes(std::vector<uint32_t>{3}, std::vector{a});
+    m->expire(std::vector<uint32_t>{5}, std::vector<uint32_t>{7});
+    for (size_t x = later.size() / 2; x < later.size(); ++x) m->observe(later[x]);
+    m->flush();
+  }
+  lockstep.stop();
+  EXPECT_GT(lockstep.sent_bytes(), 0u);
+  const auto got = outputs(*root, ds), want = outputs(*playing, ds);
+  if (comm.size() <= 2)
+    EXPECT_EQ(got, want);
+  else
+    EXPECT_EQ(differing(got, want), 0u);
+  // A model that does not learn on ranks is refused.
+  EXPECT_THROW(lockstep.wrap(models::make_model("mf"), "mf"), Error);
 }
 
 TEST(DistSeq, EveryRankEndsWithTheSameModel) {

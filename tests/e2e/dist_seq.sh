@@ -2,7 +2,7 @@
 # `mpirun -np 2 streamrec train --model seq`: the data-parallel fit writes the same artifact
 # as one process, which `eval --load` in one process scores as rank 0's own evaluation did
 # (and well above popularity); its manifest says what the ranks moved. A model that cannot
-# fit on ranks stops every rank with a message naming it; serve refuses to run on ranks.
+# fit on ranks stops every rank with a message naming it; tune refuses to run on ranks.
 #   tests/e2e/dist_seq.sh <streamrec binary> <mpiexec>
 set -euo pipefail
 BIN=$1 MPIEXEC=$2
@@ -23,11 +23,11 @@ if "${MPI[@]}" "$BIN" eval --gen "$GEN" --model mf >"$DIR/mf.txt" 2>&1; then
   exit 1
 fi
 grep -q "mf does not fit on MPI ranks" "$DIR/mf.txt"
-if "${MPI[@]}" "$BIN" serve --port 0 >"$DIR/serve.txt" 2>&1; then
-  echo "serve on 2 ranks should refuse" >&2
+if "${MPI[@]}" "$BIN" tune --gen "$GEN" --model seq --budget 1m >"$DIR/tune.txt" 2>&1; then
+  echo "tune on 2 ranks should refuse" >&2
   exit 1
 fi
-grep -q "serve runs in one process, not on 2 MPI ranks" "$DIR/serve.txt"
+grep -q "tune runs in one process, not on 2 MPI ranks" "$DIR/tune.txt"
 python3 - "$DIR" <<'PY'
 import json, sys
 d = sys.argv[1]

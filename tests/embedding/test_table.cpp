@@ -295,6 +295,39 @@ std::vector<float> snapshot(const EmbeddingTable& t, const std::vector<uint64_t>
 
 class Checkpoint : public ::testing::TestWithParam<OptimizerKind> {};
 
+// A root merging another shard's delta (online steps on MPI ranks): the shard's rows and
+// removals arrive, the root's own rows stay, and the root's next delta carries both.
+TEST_P(Checkpoint, AnotherShardsDeltaMergesWithoutEndingThisTablesDelta) {
+  auto c = config(8);
+  c.optimizer.kind = GetParam();
+  EmbeddingTable root(c), other(c), replica(c);
+  std::vector<uint64_t> keys(200);
+  for (uint64_t k = 0; k < 200; ++k) keys[k] = k;
+  auto train = [&](EmbeddingTable& t, uint64_t from, uint64_t to, float g, int64_t now) {
+    std::vector<uint64_t> ks(keys.begin() + from, keys.begin() + to);
+    std::vector<float> out(ks.size() * 8), grads(ks.size() * 8, g);
+    t.gather_train(ks, now, out);
+    t.apply_gradients(ks, grads, now);
+  };
+  train(root, 0, 200, 0.5f, 1);
+  const std::string base = root.save_full_bytes();
+  other.load_full_bytes(base, "base");
+  replica.load_full_bytes(base, "base");
+  root.mark();
+  train(root, 0, 50, 0.25f, 2);      // the root's own keys
+  train(other, 50, 100, -0.75f, 2);  // the other shard's
+  other.erase(std::vector<uint64_t>{150});
+  std::vector<uint64_t> written;
+  root.merge_delta_bytes(other.save_delta_bytes(), "the other shard", &written);
+  EXPECT_EQ(written.size(), 51u);  // 50 rows and one removal
+  const std::vector<uint64_t> theirs(keys.begin() + 50, keys.begin() + 100);
+  EXPECT_EQ(snapshot(root, theirs), snapshot(other, theirs));
+  EXPECT_EQ(snapshot(root, {150})[0], -12345.0f);        // removed
+  EXPECT_NE(snapshot(root, {0}), snapshot(other, {0}));  // the root's own row stays its own
+  replica.apply_delta_bytes(root.save_delta_bytes(), "the root's delta");
+  EXPECT_EQ(snapshot(replica, keys), snapshot(root, keys));
+}
+
 TEST_P(Checkpoint, FullAndBasePlusDeltasAreBitExact) {
   streamrec::testing::TempDir dir;
   auto c = config(8);

@@ -4,7 +4,8 @@
 # from the model. Killing rank 0 (kill -9) ends the job (MPI's default); one process then
 # restarts from the checkpoint and the log with every acknowledged event, learns more, and
 # 2 ranks resume from its checkpoint; SIGTERM to rank 0 stops the ranks cleanly, reporting
-# what they moved. A model that cannot learn on ranks (mf) stops with a message.
+# what they moved; kill -9 of the other rank ends the job too. A model that cannot learn
+# online on ranks (mf) stops with a message.
 #   tests/e2e/dist_serve.sh <streamrec binary> <mpiexec>
 set -euo pipefail
 BIN=$1 MPIEXEC=$2
@@ -112,7 +113,14 @@ job=
 grep -q "serve: stopped" "$DIR/err" && grep -q "2 ranks: .* steps" "$DIR/err" ||
   { echo "no clean stop of the ranks"; cat "$DIR/err"; exit 1; }
 
-# 5. A model that cannot learn online on ranks stops with its message.
+# 5. kill -9 of the other rank ends the job too; the log keeps every acknowledged event.
+start 2 --model "$SPEC"
+r=$(resumed)
+for p in $(pgrep -P "$job"); do [ "$p" != "$(rank0)" ] && kill -9 "$p"; done
+if wait $job; then echo "the job should end with rank 1 killed"; exit 1; fi
+job=
+
+# 6. A model that cannot learn online on ranks stops with its message.
 if "${MPI[@]}" "$BIN" serve --port 0 --data-dir "$DIR/mf" --model mf >"$DIR/mf.txt" 2>&1; then
   echo "mf should not serve on 2 ranks"; exit 1
 fi

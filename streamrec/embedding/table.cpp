@@ -931,6 +931,14 @@ void EmbeddingTable::merge_full_bytes(std::string_view bytes, const std::string&
 
 void EmbeddingTable::merge_from(BinaryReader& r, const std::string& what,
                                 const std::function<bool(uint64_t key)>& keep) {
+  const int64_t shift = merge_header(r, what, &keep);
+  const uint64_t rows = r.count(uint64_t{1} << 40);
+  read_rows(r, rows, nullptr, &keep, shift);
+  mark();
+}
+
+int64_t EmbeddingTable::merge_header(BinaryReader& r, const std::string& what,
+                                     const std::function<bool(uint64_t key)>* keep) {
   int64_t file_base = 0;
   bool file_has_base = false;
   check_table_header(r, config_, what, file_base, file_has_base);
@@ -942,12 +950,20 @@ void EmbeddingTable::merge_from(BinaryReader& r, const std::string& what,
   for (uint64_t i = 0; i < pending; ++i) {
     const uint64_t k = r.u64();
     const uint32_t seen = r.u32();
-    if (keep(k)) pending_[k] = seen;
+    if (!keep || (*keep)(k)) pending_[k] = seen;
   }
   pending_count_ = pending_.size();
-  const uint64_t rows = r.count(uint64_t{1} << 40);
-  read_rows(r, rows, nullptr, &keep, file_base - time_base_);
-  mark();
+  return file_base - time_base_;
+}
+
+void EmbeddingTable::read_removed(BinaryReader& r, std::vector<uint64_t>* keys) {
+  const uint64_t removed = r.count(uint64_t{1} << 40);
+  for (uint64_t i = 0; i < removed; ++i) {
+    const uint64_t key = r.u64();
+    if (keys) keys->push_back(key);
+    const uint32_t row = find_row(*windex_, key, hash_key(key));
+    if (row != UINT32_MAX) remove_row(row);
+  }
 }
 
 void EmbeddingTable::load_full_bytes(std::string_view bytes, const std::string& what) {
@@ -960,13 +976,7 @@ void EmbeddingTable::read_delta(BinaryReader& r, const std::string& what,
                                 std::vector<uint64_t>* keys) {
   check_table_header(r, config_, what, time_base_, has_time_base_);
   read_pending(r);
-  const uint64_t removed = r.count(uint64_t{1} << 40);
-  for (uint64_t i = 0; i < removed; ++i) {
-    const uint64_t key = r.u64();
-    if (keys) keys->push_back(key);
-    const uint32_t row = find_row(*windex_, key, hash_key(key));
-    if (row != UINT32_MAX) remove_row(row);
-  }
+  read_removed(r, keys);
   read_rows(r, r.count(uint64_t{1} << 40), keys);
   mark();
 }
@@ -988,27 +998,9 @@ void EmbeddingTable::merge_delta_bytes(std::string_view bytes, const std::string
                                        std::vector<uint64_t>* keys) {
   MemoryIStream in(checked_payload(bytes, "embdelta", kFileVersion, what));
   BinaryReader r(in, what);
-  int64_t base = 0;
-  bool has_base = false;
-  check_table_header(r, config_, what, base, has_base);
-  if (!has_time_base_ && has_base) {
-    time_base_ = base;
-    has_time_base_ = true;
-  }
-  const uint64_t pending = r.count(uint64_t{1} << 40);
-  for (uint64_t i = 0; i < pending; ++i) {
-    const uint64_t k = r.u64();
-    pending_[k] = r.u32();
-  }
-  pending_count_ = pending_.size();
-  const uint64_t removed = r.count(uint64_t{1} << 40);
-  for (uint64_t i = 0; i < removed; ++i) {
-    const uint64_t key = r.u64();
-    if (keys) keys->push_back(key);
-    const uint32_t row = find_row(*windex_, key, hash_key(key));
-    if (row != UINT32_MAX) remove_row(row);
-  }
-  read_rows(r, r.count(uint64_t{1} << 40), keys, nullptr, base - time_base_);
+  const int64_t shift = merge_header(r, what, nullptr);
+  read_removed(r, keys);
+  read_rows(r, r.count(uint64_t{1} << 40), keys, nullptr, shift);
 }
 
 }  // namespace streamrec::embedding

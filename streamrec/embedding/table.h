@@ -190,6 +190,12 @@ class EmbeddingTable {
                   const std::function<bool(uint64_t key)>& keep);
   void write_delta(BinaryWriter& w) const;  // a delta checkpoint's payload
   void read_delta(BinaryReader& r, const std::string& what, std::vector<uint64_t>* keys = nullptr);
+  // A merge's header and admission counts (those `keep` accepts; null: all) added to this
+  // table's; returns the shift of the bytes' last-seen times to this table's time base.
+  int64_t merge_header(BinaryReader& r, const std::string& what,
+                       const std::function<bool(uint64_t key)>* keep);
+  // A delta's removed keys: their rows go (appended to `keys` when given).
+  void read_removed(BinaryReader& r, std::vector<uint64_t>* keys);
   void write_rows(BinaryWriter& w, const std::vector<uint32_t>& rows) const;
   void write_pending(BinaryWriter& w) const;
   void read_pending(BinaryReader& r);

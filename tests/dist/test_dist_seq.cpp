@@ -30,6 +30,16 @@ data::Dataset small_data() {
   return data::generate(g);
 }
 
+// Keeps the first `n` events of `ds` in time order and returns the later ones (a stream).
+std::vector<data::Interaction> split_in_time(data::Dataset& ds, size_t n) {
+  std::stable_sort(ds.events.begin(), ds.events.end(),
+                   [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
+  std::vector<data::Interaction> later(ds.events.begin() + static_cast<ptrdiff_t>(n),
+                                       ds.events.end());
+  ds.events.resize(n);
+  return later;
+}
+
 models::TrainData train_data(const data::Dataset& ds) {
   return models::TrainData(ds.num_users(), ds.num_items(), ds.events, &ds);
 }
@@ -122,10 +132,7 @@ TEST(DistSeq, OneStepOnRanksIsOneProcessPlayingTheRanksBitForBit) {
 TEST(DistSeq, OnlineStepsOnRanksAreOneProcessPlayingTheRanks) {
   const Comm& comm = *testing::g_world;
   auto ds = small_data();
-  std::stable_sort(ds.events.begin(), ds.events.end(),
-                   [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
-  const std::vector<data::Interaction> later(ds.events.begin() + 5000, ds.events.end());
-  ds.events.resize(5000);
+  const auto later = split_in_time(ds, 5000);
   for (const auto& negatives : {"0", "40"}) {
     SCOPED_TRACE(std::string("online_negatives ") + negatives);
     auto p = one_step("categories", "0");
@@ -162,10 +169,7 @@ TEST(DistSeq, OnlineStepsOnRanksAreOneProcessPlayingTheRanks) {
 TEST(DistSeq, FollowersLearnInLockStepWithTheRoot) {
   const Comm& comm = *testing::g_world;
   auto ds = small_data();
-  std::stable_sort(ds.events.begin(), ds.events.end(),
-                   [](const auto& a, const auto& b) { return a.timestamp < b.timestamp; });
-  const std::vector<data::Interaction> later(ds.events.begin() + 5000, ds.events.end());
-  ds.events.resize(5000);
+  const auto later = split_in_time(ds, 5000);
   const std::string spec =
       "seq:dim=16,maxlen=12,blocks=1,dropout=0,id_dropout=0,epochs=1,windows=last,batch=4096,"
       "features=categories,online_batch=32,online_replay=8";

@@ -2,7 +2,8 @@
 // demo catalog and event stream. Ctrl-C (SIGINT) or SIGTERM stops it cleanly: the handler
 // only sets a flag (threads made by libraries before main may take the signal, so sigwait
 // on a blocked mask is not reliable); a watcher thread sees it and stops the HTTP server;
-// the learner then drains and the event log closes.
+// the learner then drains and the event log closes. Under mpirun, rank 0 serves and the
+// other ranks learn in lock step with its model (ranks.h, models/lockstep.h).
 #include <CLI/CLI.hpp>
 
 #include <atomic>
@@ -12,6 +13,8 @@
 #include <numeric>
 #include <span>
 #include <thread>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -423,6 +426,9 @@ void add_serve_command(CLI::App& app) {
                    "a replica (--follow) runs in one process, not on {} MPI ranks", ranks.size());
     const auto t0 = std::chrono::steady_clock::now();
     auto lockstep = ranks.lockstep();
+    if (lockstep)
+      log::info("serve: rank 0 of {} MPI ranks, pid {}: SIGTERM to it stops every rank",
+                ranks.size(), static_cast<long>(getpid()));
     cli->prepare();
     cli->run(lockstep.get());
     if (!lockstep) return;

@@ -16,7 +16,10 @@ model, fed by what was measured here:
 - collectives per step: 11 (a count, 2 gathers and 1 gradient exchange of 3 all-to-alls
   each, 2 all-reduces); an all-to-all costs (N-1) latencies, an all-reduce 2 log2 N.
 Online learning: a step per micro-batch of --online-batch new events (plus as many replayed
-sequences) on each rank; events/s = N x online_batch / step.
+sequences) on each rank (`online_batch` set to N x 64); events/s = N x online_batch / step.
+After each step the rows the other ranks changed go to rank 0 (DataParallel::to_root):
+(N-1)/N of the changed rows with their Adam state, 16 + 12 d bytes a row (all rows with the
+full softmax; the touched ones when sampled), over rank 0's link: those bytes / bandwidth.
 Prints markdown tables.
 """
 import argparse
@@ -55,13 +58,21 @@ def step(n, items, seqs, seq_ms, full):
     return compute, comm_bytes, comm_bytes / bw, latency
 
 
+def to_root(n, items, seqs, full):
+    # Rows changed by an online step that rank 0 receives (a gather: one more collective).
+    share = seqs / n
+    changed = items if full else min(items, seqs * a.distinct_per_seq + n * a.negatives)
+    data = (n - 1) / n * changed * (1 + a.attr_rows) * (16 + 12 * a.dim)
+    return data, data / bw, 0 if n == 1 else 2 * math.log2(n) * lat
+
+
 print(f"Model: {a.gbit:g} Gbit/s per rank, {a.latency_us:g} us per message; seq dim {a.dim}, "
       f"maxlen {a.maxlen}, {a.dense:.0f} dense floats, batch {a.batch}.\n")
 for label, items, full, seq_ms in (("ml-latest-small (9,742 items, full softmax)", 9742, True, a.seq_ms),
                                    (f"10M items (sampled softmax, {a.negatives} negatives)", 10_000_000, False, a.sampled_seq_ms)):
     print(f"**{label}**\n")
-    print("| ranks | compute ms | MB sent / rank | transfer ms | latency ms | fit step ms | fit speed-up | dominant | online events/s | online dominant |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| ranks | compute ms | MB sent / rank | transfer ms | latency ms | fit step ms | fit speed-up | dominant | online MB to rank 0 | online events/s | online dominant |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     base = None
     for n in (1, 4, 16, 64):
         c, b, t, l = step(n, items, a.batch, seq_ms, full)
@@ -69,9 +80,10 @@ for label, items, full, seq_ms in (("ml-latest-small (9,742 items, full softmax)
         base = base or total
         # online: each rank steps on its own micro-batch (weak scaling), exchanging as a fit step of that size does
         oc, ob, ot, ol = step(n, items, 2 * a.online_batch * n, a.online_seq_ms if full else a.sampled_seq_ms, full)
-        online = n * a.online_batch / (oc + ot + ol)
+        rb, rt, rl = to_root(n, items, 2 * a.online_batch * n, full)
+        online = n * a.online_batch / (oc + ot + ol + rt + rl)
         dom = max((c, "compute"), (t, "transfer"), (l, "latency"))[1]
-        odom = max((oc, "compute"), (ot, "transfer"), (ol, "latency"))[1]
+        odom = max((oc, "compute"), (ot + rt, "transfer"), (ol + rl, "latency"))[1]
         print(f"| {n} | {c*1e3:.1f} | {b/1e6:.2f} | {t*1e3:.1f} | {l*1e3:.2f} | {total*1e3:.1f} | "
-              f"{base/total:.1f}x | {dom} | {online:,.0f} | {odom} |")
+              f"{base/total:.1f}x | {dom} | {rb/1e6:.2f} | {online:,.0f} | {odom} |")
     print()

@@ -31,6 +31,9 @@ std::vector<int> displacements(std::span<const int> counts) {
 
 Comm::Comm(int* argc, char*** argv) {
   SR_CHECK(!g_initialised.exchange(true), ErrorKind::kInternal, "MPI is initialised once");
+  // A rank waiting in a collective yields its core to runnable work (Open MPI spins
+  // otherwise): serve's other ranks wait most of the time, and ranks may share cores.
+  setenv("OMPI_MCA_mpi_yield_when_idle", "1", /*overwrite=*/0);
   // Serialized: a server's learner thread makes the collectives, not the main thread.
   int provided = 0;
   MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);

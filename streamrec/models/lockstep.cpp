@@ -144,6 +144,10 @@ std::unique_ptr<Recommender> Lockstep::wrap(std::unique_ptr<Recommender> model,
                                             const std::string& spec) {
   SR_INPUT_CHECK(model->supports_online() && model->train_on(&world_),
                  "{} does not learn online on MPI ranks (seq does)", spec);
+  SR_INPUT_CHECK(model->privacy() == nullptr,
+                 "{}: a model trained with differential privacy learns online in one process, "
+                 "not on MPI ranks",
+                 spec);
   // The root learns with a copy loaded from the bytes the others load (what a save leaves
   // out, such as a generator's state, is then the same everywhere).
   auto copy = loaded_model(spec, adopt(*model, spec), "the model adopted");

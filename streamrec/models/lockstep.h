@@ -34,7 +34,9 @@ class Lockstep {
   // The model the root learns with from now on: a copy of `model` of `spec` (fitted or
   // loaded; not attached to the world yet) loaded from the state queued for the others,
   // attached to the world for its online steps. Error(kInvalidInput) when it cannot learn
-  // on the world.
+  // on the world (or was trained with differential privacy). The queue holds the calls
+  // since the last online step: a model on the world calls begin_online_step() before each
+  // step and at a flush that makes none (seq: federated), so at most a micro-batch's.
   std::unique_ptr<Recommender> wrap(std::unique_ptr<Recommender> model, const std::string& spec);
   // Sends what is queued and tells the others to return from follow_root. Idempotent.
   void stop();

@@ -171,7 +171,8 @@ int64_t SeqModel::online_negatives() const {
 void SeqModel::flush() {
   if (!state_ || state_->online.pending.empty()) return;
   auto& st = *state_;
-  if (params_.integer("fed_rounds") > 0) {  // federated: no central step reads the events
+  if (params_.integer("fed_rounds") > 0) {    // federated: no central step reads the events
+    if (world_) world_->begin_online_step();  // (lock step: the calls so far go out)
     st.online.pending.clear();
     return;
   }

@@ -203,8 +203,21 @@ TEST(DistSeq, FollowersLearnInLockStepWithTheRoot) {
     EXPECT_EQ(got, want);
   else
     EXPECT_EQ(differing(got, want), 0u);
-  // A model that does not learn on ranks is refused.
-  EXPECT_THROW(lockstep.wrap(models::make_model("mf"), "mf"), Error);
+  // A model that does not learn on ranks is refused, and so is one trained with DP.
+  auto refusal = [&](std::unique_ptr<models::Recommender> m, const std::string& spec) {
+    try {
+      lockstep.wrap(std::move(m), spec);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(refusal(models::make_model("mf"), "mf").find("does not learn online"),
+            std::string::npos);
+  const std::string dp = "seq:dim=8,maxlen=12,blocks=1,epochs=1,dp_noise=1";
+  auto private_model = models::make_model(dp);
+  private_model->fit(train_data(ds));
+  EXPECT_NE(refusal(std::move(private_model), dp).find("differential privacy"), std::string::npos);
 }
 
 TEST(DistSeq, EveryRankEndsWithTheSameModel) {

@@ -149,7 +149,9 @@ TEST(DistSeq, OnlineStepsOnRanksAreOneProcessPlayingTheRanks) {
     f.playing.flush();
     EXPECT_EQ(f.on_ranks.online_steps(), (later.size() + 31) / 32);
     EXPECT_EQ(f.on_ranks.online_steps(), f.playing.online_steps());
-    if (comm.size() > 1 && comm.rank() > 0) EXPECT_GT(f.ranks.traffic().root_bytes, fit_bytes);
+    if (comm.size() > 1 && comm.rank() > 0) {
+      EXPECT_GT(f.ranks.traffic().root_bytes, fit_bytes);
+    }
     if (comm.rank() != 0) continue;  // only the root holds the whole model
     const auto got = outputs(f.on_ranks, ds), want = outputs(f.playing, ds);
     if (comm.size() <= 2) {
@@ -159,7 +161,9 @@ TEST(DistSeq, OnlineStepsOnRanksAreOneProcessPlayingTheRanks) {
       EXPECT_EQ(differing(item_rows(f.on_ranks), item_rows(f.playing)), 0u);
       EXPECT_EQ(differing(got, want), 0u);
     }
-    if (std::string(negatives) == "0") EXPECT_EQ(differing(got, outputs(f.alone, ds)), 0u);
+    if (std::string(negatives) == "0") {
+      EXPECT_EQ(differing(got, outputs(f.alone, ds)), 0u);
+    }
   }
 }
 
@@ -235,7 +239,9 @@ TEST(DistSeq, EveryRankEndsWithTheSameModel) {
   comm.broadcast(root);
   EXPECT_EQ(mine, root);
   EXPECT_GT(ranks.traffic().steps, 0u);
-  if (comm.size() > 1) EXPECT_GT(ranks.traffic().row_bytes + ranks.traffic().reduce_bytes, 0u);
+  if (comm.size() > 1) {
+    EXPECT_GT(ranks.traffic().row_bytes + ranks.traffic().reduce_bytes, 0u);
+  }
 }
 
 TEST(DistSeq, RanksLearnAsWellAsOneProcess) {

@@ -68,16 +68,17 @@ models::DataParallel::Traffic Ranks::report(double seconds) {
   t.gradient_bytes = now.gradient_bytes - reported_.gradient_bytes;
   t.reduce_bytes = now.reduce_bytes - reported_.reduce_bytes;
   t.root_bytes = now.root_bytes - reported_.root_bytes;
+  t.call_bytes = now.call_bytes - reported_.call_bytes;
   comm_->all_reduce_sum(std::span<uint64_t>(&t.root_bytes, 1));  // what rank 0 received
   t.steps = now.steps - reported_.steps;
   t.comm_seconds = now.comm_seconds - reported_.comm_seconds;
   reported_ = now;
   log::info(
       "{} ranks: {} steps; rank {} sent {:.1f} MB of rows, {:.1f} MB of row gradients, "
-      "{:.1f} MB of all-reduce; it received {:.1f} MB of the rows online steps changed; {:.1f} s "
-      "of {:.1f} s in row exchange and collectives",
+      "{:.1f} MB of all-reduce, {:.1f} MB of calls for the lock step; it received {:.1f} MB of "
+      "the rows online steps changed; {:.1f} s of {:.1f} s in row exchange and collectives",
       comm_->size(), t.steps, comm_->rank(), t.row_bytes / 1e6, t.gradient_bytes / 1e6,
-      t.reduce_bytes / 1e6, t.root_bytes / 1e6, t.comm_seconds, seconds);
+      t.reduce_bytes / 1e6, t.call_bytes / 1e6, t.root_bytes / 1e6, t.comm_seconds, seconds);
   return t;
 }
 

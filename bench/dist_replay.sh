@@ -35,8 +35,8 @@ steps = re.search(r"(\d+) steps", t)
 mb = [float(x) for x in re.findall(r"([\d.]+) MB", t)]
 comm = re.search(r"([\d.]+) s of ([\d.]+) s in", t)
 n = int(steps.group(1)) if steps else 0
-sent = sum(mb[:3]) / n if n and len(mb) >= 3 else 0
-received = mb[3] / n if n and len(mb) >= 4 else 0
+sent = sum(mb[:4]) / n if n and len(mb) >= 4 else 0
+received = mb[4] / n if n and len(mb) >= 5 else 0
 share = float(comm.group(1)) / float(comm.group(2)) if comm and float(comm.group(2)) > 0 else 0
 print(f"| {sys.argv[2]} | {r['hr']:.4f} | {r['ndcg']:.4f} | {r['scored']} | {r['fit_seconds']:.0f} | "
       f"{r['replay_seconds']:.0f} | {n or '-'} | {sent:.2f} | {received:.2f} | {share:.0%} |")

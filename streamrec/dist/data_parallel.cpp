@@ -41,6 +41,7 @@ double RankShares::from_root(double value) {
 
 void RankShares::from_root(std::string& bytes) {
   timed(traffic_.comm_seconds, [&] { comm_.broadcast(bytes); });
+  if (root()) traffic_.call_bytes += bytes.size();
 }
 
 void RankShares::gather_rows(embedding::EmbeddingTable& shard, std::span<const uint64_t> keys,

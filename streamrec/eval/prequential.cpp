@@ -76,30 +76,29 @@ PrequentialResult prequential(models::Recommender& model, const data::Dataset& d
     auto& s = seen[e.user];
     auto pos = std::lower_bound(s.begin(), s.end(), e.item);
     const bool repeat = pos != s.end() && *pos == e.item;
-    if (!repeat && !o.score) {
-      ++r.scored;
-      s.insert(pos, e.item);
-    } else if (!repeat) {
-      model.score_all(e.user, scores);
-      exclude.clear();
-      std::merge(s.begin(), s.end(), non_candidates.begin(), non_candidates.end(),
-                 std::back_inserter(exclude));
-      const auto top = models::top_k(scores, o.k, exclude);
-      double hit = 0, ndcg = 0;
-      for (size_t rank = 0; rank < top.size(); ++rank)
-        if (top[rank].item == e.item) {
-          hit = 1;
-          ndcg = 1.0 / std::log2(rank + 2.0);
-        }
-      const size_t group = models::activity_group(s.size());
-      r.group_ndcg[group] += ndcg;
-      ++r.group_scored[group];
-      win_hr += hit;
-      win_ndcg += ndcg;
-      all_hr += hit;
-      all_ndcg += ndcg;
-      ++r.scored;
-      if (++in_window == o.window) {
+    if (!repeat) {
+      if (o.score) {
+        model.score_all(e.user, scores);
+        exclude.clear();
+        std::merge(s.begin(), s.end(), non_candidates.begin(), non_candidates.end(),
+                   std::back_inserter(exclude));
+        const auto top = models::top_k(scores, o.k, exclude);
+        double hit = 0, ndcg = 0;
+        for (size_t rank = 0; rank < top.size(); ++rank)
+          if (top[rank].item == e.item) {
+            hit = 1;
+            ndcg = 1.0 / std::log2(rank + 2.0);
+          }
+        const size_t group = models::activity_group(s.size());
+        r.group_ndcg[group] += ndcg;
+        ++r.group_scored[group];
+        win_hr += hit;
+        win_ndcg += ndcg;
+        all_hr += hit;
+        all_ndcg += ndcg;
+      }
+      ++r.scored;  // (counted unscored too: every process stops at the same event)
+      if (o.score && ++in_window == o.window) {
         r.curve.push_back({r.scored, e.timestamp, win_hr / in_window, win_ndcg / in_window});
         win_hr = win_ndcg = 0;
         in_window = 0;

@@ -31,6 +31,7 @@ class DataParallel {
     uint64_t gradient_bytes = 0;  // keys and row gradients sent to their owners
     uint64_t reduce_bytes = 0;    // dense gradients and counters all-reduced
     uint64_t root_bytes = 0;      // rows an online step changed, sent to the root (to_root)
+    uint64_t call_bytes = 0;      // the root's bytes broadcast to the others (from_root)
     uint64_t steps = 0;
     double comm_seconds = 0;  // inside collectives (waiting for the slowest rank included)
   };

@@ -1,5 +1,6 @@
 #include "streamrec/models/lockstep.h"
 
+#include <cstdlib>
 #include <sstream>
 
 #include "streamrec/core/error.h"
@@ -53,17 +54,15 @@ void Lockstep::queue(uint8_t call, Fn&& write) {
 // The root's learning model: every call forwarded; the ones that change it queued first.
 class Lockstep::Wrapped final : public Recommender {
  public:
-  Wrapped(Lockstep& channel, std::unique_ptr<Recommender> model, std::string spec)
-      : channel_(channel), model_(std::move(model)), spec_(std::move(spec)) {}
+  Wrapped(Lockstep& channel, std::unique_ptr<Recommender> model)
+      : channel_(channel), model_(std::move(model)) {}
 
   std::string name() const override { return model_->name(); }
   const Params& params() const override { return model_->params(); }
   uint32_t num_items() const override { return model_->num_items(); }
-  void fit(const TrainData&) override {
-    SR_CHECK(false, ErrorKind::kUnsupported,
-             "a model learning in lock step over MPI ranks is not refitted in place (fit a "
-             "fresh one and wrap it)");
-  }
+  // The engine replaces its learning model rather than refit or reload it in place; so
+  // does a lock step (wrap the new one).
+  void fit(const TrainData&) override { in_place("refitted"); }
   void score_all(uint32_t user, std::span<float> scores) const override {
     model_->score_all(user, scores);
   }
@@ -114,24 +113,21 @@ class Lockstep::Wrapped final : public Recommender {
     return model_->expire(idle_users, idle_items);
   }
   void save(BinaryWriter& out) const override { model_->save(out); }
-  void load(BinaryReader& in) override {
-    model_->load(in);
-    model_ = loaded_model(spec_, channel_.adopt(*model_, spec_), "the model loaded");
-    model_->train_on(&channel_.world_);
-  }
+  void load(BinaryReader&) override { in_place("loaded"); }
   void mark_delta() override { model_->mark_delta(); }
   bool save_delta(BinaryWriter& out) const override { return model_->save_delta(out); }
-  void apply_deltas(std::span<const std::string> deltas) override {
-    model_->apply_deltas(deltas);
-    model_ = loaded_model(spec_, channel_.adopt(*model_, spec_), "the model updated");
-    model_->train_on(&channel_.world_);
-  }
+  void apply_deltas(std::span<const std::string>) override { in_place("updated by deltas"); }
   bool train_on(DataParallel* world) override { return world == &channel_.world_; }
 
  private:
+  [[noreturn]] static void in_place(const char* how) {
+    SR_CHECK(false, ErrorKind::kUnsupported,
+             "a model learning in lock step over MPI ranks is not {} in place (wrap a new one)",
+             how);
+    std::abort();  // not reached
+  }
   Lockstep& channel_;
   std::unique_ptr<Recommender> model_;
-  std::string spec_;
 };
 
 Lockstep::Lockstep(DataParallel& world) : world_(world) {
@@ -152,7 +148,7 @@ std::unique_ptr<Recommender> Lockstep::wrap(std::unique_ptr<Recommender> model,
   // out, such as a generator's state, is then the same everywhere).
   auto copy = loaded_model(spec, adopt(*model, spec), "the model adopted");
   copy->train_on(&world_);
-  return std::make_unique<Wrapped>(*this, std::move(copy), spec);
+  return std::make_unique<Wrapped>(*this, std::move(copy));
 }
 
 std::string Lockstep::adopt(Recommender& model, const std::string& spec) {
@@ -167,7 +163,6 @@ void Lockstep::send() {
   w.u64(queued_);
   std::string bytes = std::move(s).str() + queue_;
   world_.from_root(bytes);
-  sent_bytes_ += bytes.size();
   queue_.clear();
   queued_ = 0;
 }

@@ -36,13 +36,12 @@ class Lockstep {
   // attached to the world for its online steps. Error(kInvalidInput) when it cannot learn
   // on the world (or was trained with differential privacy). The queue holds the calls
   // since the last online step: a model on the world calls begin_online_step() before each
-  // step and at a flush that makes none (seq: federated), so at most a micro-batch's.
+  // step and at a flush that makes none (seq: federated), so at most a micro-batch's. The
+  // wrapped model is not refitted, loaded or updated by deltas in place (kUnsupported): the
+  // engine adopts a new model instead, which is wrapped in turn.
   std::unique_ptr<Recommender> wrap(std::unique_ptr<Recommender> model, const std::string& spec);
   // Sends what is queued and tells the others to return from follow_root. Idempotent.
   void stop();
-  // Bytes of calls sent to the others.
-  uint64_t sent_bytes() const { return sent_bytes_; }
-
   // The other processes: applies the root's calls to a model of the root's spec until the
   // root stops. Error(kCorrupt) for bytes that do not parse (the job then ends).
   static void follow_root(DataParallel& world);
@@ -58,7 +57,6 @@ class Lockstep {
   DataParallel& world_;
   std::string queue_;  // encoded calls not sent yet
   uint64_t queued_ = 0;
-  uint64_t sent_bytes_ = 0;
   bool stopped_ = false;
 };
 

@@ -224,16 +224,18 @@ void SeqModel::flush_shares(const std::vector<uint32_t>& users,
                             const std::vector<uint32_t>& last_targets) {
   auto& st = *state_;
   auto& world = *world_;
+  // The users ordered by their share (in queue order within one), and the shares' bounds.
   const int n = world.shares();
+  std::vector<size_t> bounds(static_cast<size_t>(n) + 1, 0), order(users.size());
+  std::vector<int> share(users.size());
+  for (size_t x = 0; x < users.size(); ++x) ++bounds[(share[x] = user_share(users[x], n)) + 1];
+  std::partial_sum(bounds.begin(), bounds.end(), bounds.begin());
+  std::vector<size_t> next(bounds.begin(), bounds.end() - 1);
+  for (size_t x = 0; x < users.size(); ++x) order[next[share[x]]++] = x;
   std::vector<uint32_t> grouped, targets;
-  std::vector<size_t> bounds{0};
-  for (int s = 0; s < n; ++s) {  // in queue order within a share
-    for (size_t x = 0; x < users.size(); ++x)
-      if (user_share(users[x], n) == s) {
-        grouped.push_back(users[x]);
-        if (!last_targets.empty()) targets.push_back(last_targets[x]);
-      }
-    bounds.push_back(grouped.size());
+  for (const size_t x : order) {
+    grouped.push_back(users[x]);
+    if (!last_targets.empty()) targets.push_back(last_targets[x]);
   }
   const uint64_t stream =
       (static_cast<uint64_t>(params_.integer("seed")) * 1000003 + online_steps_) ^ (1ull << 62);

@@ -115,8 +115,9 @@ grep -q "serve: stopped" "$DIR/err" && grep -q "2 ranks: .* steps" "$DIR/err" ||
 
 # 5. kill -9 of the other rank ends the job too; the log keeps every acknowledged event.
 start 2 --model "$SPEC"
-r=$(resumed)
-for p in $(pgrep -P "$job"); do [ "$p" != "$(rank0)" ] && kill -9 "$p"; done
+resumed >/dev/null
+root=$(rank0)
+for p in $(pgrep -P "$job"); do [ "$p" != "$root" ] && kill -9 "$p"; done
 if wait $job; then echo "the job should end with rank 1 killed"; exit 1; fi
 job=
 

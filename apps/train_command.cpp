@@ -94,6 +94,7 @@ void add_train_command(CLI::App& app) {
       const auto& r = seq->report();
       meta["fit"] = {{"epochs", r.epochs},
                      {"best_epoch", r.best_epoch},
+                     {"final_epochs", r.final_epochs},
                      // (none for a DP or federated fit: it selects no epoch)
                      {"validation_ndcg10",
                       r.best_ndcg >= 0 ? nlohmann::json(r.best_ndcg) : nlohmann::json(nullptr)},

@@ -33,6 +33,11 @@ Params SeqModel::declare_params() {
                         "fit: each epoch trains every user's last maxlen positions (last), or "
                         "tiles their whole sequence into windows of maxlen, the latest first "
                         "and the older ones shifted at random each epoch (all)"),
+      ParamSpec::integer("final_epochs", 10, 0, 100000,
+                         "after the epoch that validation picks, this many more (at most a "
+                         "quarter of the epochs run) on every fitted event, the held-out "
+                         "validation items included: each user's latest, which the "
+                         "selection leaves out"),
       ParamSpec::real("smoothing", 0.0, 0.0, 0.5,
                       "label smoothing: share of each target's probability spread evenly over "
                       "the catalog"),
@@ -158,29 +163,15 @@ double SeqModel::validation_ndcg(const std::vector<uint32_t>& valid_users) {
 void SeqModel::train_epochs(std::vector<uint32_t>& train_users,
                             const std::vector<uint32_t>& valid_users, bool warm) {
   auto& st = *state_;
-  const int64_t batch = params_.integer("batch");
   std::stringstream best_dense, best_image;
   std::string best_items;
   int since_best = 0;
   uint64_t sequences = 0, steps = 0;
   double train_seconds = 0;
   const int64_t epochs = params_.integer(warm ? "warm_refit_epochs" : "epochs");
-  std::vector<uint32_t> users, drops;
   for (int64_t epoch = 1; epoch <= epochs && !train_users.empty(); ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
-    epoch_windows(train_users, users, drops);
-    st.dense.encoder->train();
-    for (size_t b = 0; b < users.size(); b += batch) {
-      const size_t e = std::min(users.size(), b + static_cast<size_t>(batch));
-      const std::span<const uint32_t> batch_users(users.data() + b, e - b),
-          batch_drops(drops.data() + b, e - b);
-      if (st.tower.world)
-        st.train_step_shares(batch_users, 1, params_.integer("negatives"), batch_drops,
-                             static_cast<uint64_t>(params_.integer("seed")) * 1000003 + ++steps);
-      else
-        st.train_step(batch_users, 1, params_.integer("negatives"), {}, batch_drops);
-      sequences += e - b;
-    }
+    sequences += run_epoch(train_users, 1, steps);
     train_seconds += seconds_since(t0);
     report_progress(epoch, epochs);
     if (epoch % params_.integer("eval_every") != 0 && epoch != epochs) continue;
@@ -211,7 +202,40 @@ void SeqModel::train_epochs(std::vector<uint32_t>& train_users,
     }
     st.tower.items->load_full_bytes(best_items, "seq's best epoch");
   }
+  // Then the validation targets are learned too: each user's latest fitted event, which
+  // the selection held out (on a data set driven by time, the most telling transitions).
+  std::vector<uint32_t> every_user;  // all with a target, the two-item sequences included
+  for (uint32_t u = 0; u < st.seqs.size(); ++u)
+    if (st.seqs[u].size() >= 2) every_user.push_back(u);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t final_epochs =
+      std::min<int64_t>(params_.integer("final_epochs"), (report_.epochs + 3) / 4);
+  for (int64_t epoch = 1; epoch <= final_epochs && !train_users.empty(); ++epoch) {
+    sequences += run_epoch(every_user, 0, steps);
+    report_.final_epochs = static_cast<int>(epoch);
+    report_progress(report_.epochs + epoch, report_.epochs + final_epochs);
+  }
+  train_seconds += seconds_since(t0);
   report_.sequences_per_second = train_seconds > 0 ? sequences / train_seconds : 0;
+}
+
+uint64_t SeqModel::run_epoch(std::vector<uint32_t>& train_users, int drop_last, uint64_t& steps) {
+  auto& st = *state_;
+  const int64_t batch = params_.integer("batch");
+  std::vector<uint32_t> users, drops;
+  epoch_windows(train_users, drop_last, users, drops);
+  st.dense.encoder->train();
+  for (size_t b = 0; b < users.size(); b += batch) {
+    const size_t e = std::min(users.size(), b + static_cast<size_t>(batch));
+    const std::span<const uint32_t> batch_users(users.data() + b, e - b),
+        batch_drops(drops.data() + b, e - b);
+    if (st.tower.world)
+      st.train_step_shares(batch_users, drop_last, params_.integer("negatives"), batch_drops,
+                           static_cast<uint64_t>(params_.integer("seed")) * 1000003 + ++steps);
+    else
+      st.train_step(batch_users, drop_last, params_.integer("negatives"), {}, batch_drops);
+  }
+  return users.size();
 }
 
 void SeqModel::fit_shares(std::vector<uint32_t>& train_users,
@@ -232,8 +256,8 @@ void SeqModel::fit_shares(std::vector<uint32_t>& train_users,
   st.tower.world = nullptr;
 }
 
-void SeqModel::epoch_windows(std::vector<uint32_t>& train_users, std::vector<uint32_t>& users,
-                             std::vector<uint32_t>& drops) {
+void SeqModel::epoch_windows(std::vector<uint32_t>& train_users, int drop_last,
+                             std::vector<uint32_t>& users, std::vector<uint32_t>& drops) {
   auto& st = *state_;
   users.clear();
   drops.clear();
@@ -247,7 +271,7 @@ void SeqModel::epoch_windows(std::vector<uint32_t>& train_users, std::vector<uin
   // user's last fitted item, the older ones shifted by a random j (overlapping the first by j).
   const auto L = static_cast<uint64_t>(st.maxlen);
   for (const uint32_t u : train_users) {
-    const uint64_t n = st.seqs[u].size() - 1;  // without the validation item
+    const uint64_t n = st.seqs[u].size() - drop_last;
     users.push_back(u);
     drops.push_back(0);
     const uint64_t j = st.rng() % L;
@@ -348,9 +372,11 @@ void SeqModel::fit(const TrainData& data) {
               params_.str("encoder"), report_.epochs, privacy_.epsilon, privacy_.delta,
               report_.sequences_per_second);
   else
-    log::info("seq ({}): {} epochs, best {} (validation ndcg@10 {:.4f}), {:.0f} sequences/s",
-              params_.str("encoder"), report_.epochs, report_.best_epoch, report_.best_ndcg,
-              report_.sequences_per_second);
+    log::info(
+        "seq ({}): {} epochs, best {} (validation ndcg@10 {:.4f}), then {} with the "
+        "validation items, {:.0f} sequences/s",
+        params_.str("encoder"), report_.epochs, report_.best_epoch, report_.best_ndcg,
+        report_.final_epochs, report_.sequences_per_second);
 }
 
 void SeqModel::build_state(int64_t n_rows) {

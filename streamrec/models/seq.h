@@ -13,8 +13,9 @@
 //
 // Model selection: each user's last fitted event is held out as the validation target
 // (its input is everything before it); training stops when validation NDCG@10 has not
-// improved for `patience` checks, and the best epoch's weights are kept. Scoring then
-// encodes the full fitted sequence, held-out item included.
+// improved for `patience` checks, and the best epoch's weights are kept; from them,
+// `final_epochs` more train on every fitted event, the held-out items included (each user's
+// latest). Scoring then encodes the full fitted sequence, held-out item included.
 #pragma once
 
 #include <limits>
@@ -106,10 +107,10 @@ class SeqModel final : public Recommender {
   bool save_delta(BinaryWriter& out) const override;
   void apply_deltas(std::span<const std::string> deltas) override;
 
-  // Training report of the last fit: epochs run, best epoch, its validation NDCG@10, and
-  // the training speed in sequences per second.
+  // Training report of the last fit: epochs run, best epoch, its validation NDCG@10, the
+  // final epochs on every event after it, and the training speed in sequences per second.
   struct FitReport {
-    int epochs = 0, best_epoch = 0;
+    int epochs = 0, best_epoch = 0, final_epochs = 0;
     double best_ndcg = 0, sequences_per_second = 0, seconds = 0;
   };
   const FitReport& report() const { return report_; }
@@ -127,9 +128,13 @@ class SeqModel final : public Recommender {
   void train_epochs(std::vector<uint32_t>& train_users, const std::vector<uint32_t>& valid_users,
                     bool warm);
   // One epoch's training windows in a random order: (users[k], drops[k]) is user's sequence
-  // without its validation item and drops[k] more (param `windows`).
-  void epoch_windows(std::vector<uint32_t>& train_users, std::vector<uint32_t>& users,
-                     std::vector<uint32_t>& drops);
+  // without its last `drop_last` items (1: the validation item) and drops[k] more (param
+  // `windows`).
+  void epoch_windows(std::vector<uint32_t>& train_users, int drop_last,
+                     std::vector<uint32_t>& users, std::vector<uint32_t>& drops);
+  // One epoch of training steps over epoch_windows; `steps` counts the steps (a
+  // data-parallel step's seed). Returns the windows trained.
+  uint64_t run_epoch(std::vector<uint32_t>& train_users, int drop_last, uint64_t& steps);
   // The federated fit (fed_rounds > 0, seq_federated.cpp): FedAvg rounds of sampled users'
   // local steps on their own sequences; with dp_*, DP-FedAvg.
   void train_federated(const std::vector<uint32_t>& clients);

@@ -484,7 +484,7 @@ TEST(Deep, SeqWindowsAllLearnWhatOnlyOlderPositionsShow) {
   const TrainData train(walkers + probes, 40, events);
   for (const char* windows : {"all", "last"}) {
     auto m = make_model(std::string("seq:dim=16,maxlen=6,epochs=30,eval_every=30,lr=0.005,") +
-                        "dropout=0.1,windows=" + windows);
+                        "dropout=0.1,final_epochs=0,windows=" + windows);
     m->fit(train);
     int right = 0;
     std::vector<float> scores(40);
@@ -498,6 +498,46 @@ TEST(Deep, SeqWindowsAllLearnWhatOnlyOlderPositionsShow) {
       EXPECT_GE(right, 16) << "windows=all: next chain-A item first for " << right << " of 20";
     else
       EXPECT_LE(right, 6) << "windows=last: next chain-A item first for " << right << " of 20";
+  }
+}
+
+TEST(Deep, SeqFinalEpochsLearnTheHeldOutLatestEvents) {
+  // 200 walkers follow chain B (items 20..39) for 10 steps, so that epochs run (40: a
+  // quarter of them is the 10 final epochs). 100 pair users have [k, 40 + k] (k < 20, 5 users
+  // each): their one transition is their validation target, which the selected epochs never
+  // train on; 20 probes have [k] alone. Only the final epochs on every event teach
+  // k -> 40 + k.
+  std::mt19937 rng(9);
+  std::vector<data::Interaction> events;
+  const uint32_t walkers = 200, pairs = 100, probes = 20;
+  auto add = [&](uint32_t u, uint32_t item, int64_t t) {
+    events.push_back({u, item, 1.0f, data::EventType::kClick, int64_t{u} * 100 + t, 0});
+  };
+  for (uint32_t u = 0; u < walkers; ++u)
+    for (uint32_t t = 0, b = rng() % 20; t < 10; ++t) add(u, 20 + (b + t) % 20, t);
+  for (uint32_t p = 0; p < pairs; ++p) {
+    add(walkers + p, p % 20, 0);
+    add(walkers + p, 40 + p % 20, 1);
+  }
+  for (uint32_t k = 0; k < probes; ++k) add(walkers + pairs + k, k, 0);
+  const TrainData train(walkers + pairs + probes, 60, events);
+  for (const int final_epochs : {10, 0}) {
+    auto m = make_model(std::string("seq:dim=16,maxlen=6,epochs=40,eval_every=10,lr=0.005,") +
+                        "dropout=0.1,final_epochs=" + std::to_string(final_epochs));
+    m->fit(train);
+    EXPECT_EQ(dynamic_cast<SeqModel&>(*m).report().final_epochs, final_epochs);
+    int right = 0;
+    std::vector<float> scores(60);
+    for (uint32_t k = 0; k < probes; ++k) {
+      m->score_all(walkers + pairs + k, scores);
+      scores[k] = -1e30f;  // not their own item
+      right += std::max_element(scores.begin(), scores.end()) - scores.begin() == 40 + k;
+    }
+    std::printf("final_epochs=%d: %d of 20\n", final_epochs, right);
+    if (final_epochs > 0)
+      EXPECT_GE(right, 12) << "final epochs: k -> 40 + k first for " << right << " of 20";
+    else
+      EXPECT_LE(right, 4) << "no final epochs: k -> 40 + k first for " << right << " of 20";
   }
 }
 

@@ -96,7 +96,7 @@ std::vector<float> item_rows(const models::SeqModel& m) {
 Params one_step(const std::string& features, const std::string& negatives) {
   auto p = models::SeqModel::declare_params();
   p.set_from(
-      {"dim=16,maxlen=12,blocks=1,dropout=0,id_dropout=0,epochs=1,eval_every=1,"
+      {"dim=16,maxlen=12,blocks=1,dropout=0,id_dropout=0,epochs=1,eval_every=1,final_epochs=0,"
        "windows=last,batch=4096,features=" +
        features + ",negatives=" + negatives});
   return p;

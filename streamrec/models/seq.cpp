@@ -204,13 +204,12 @@ void SeqModel::train_epochs(std::vector<uint32_t>& train_users,
   }
   // Then the validation targets are learned too: each user's latest fitted event, which
   // the selection held out (on a data set driven by time, the most telling transitions).
-  std::vector<uint32_t> every_user;  // all with a target, the two-item sequences included
-  for (uint32_t u = 0; u < st.seqs.size(); ++u)
-    if (st.seqs[u].size() >= 2) every_user.push_back(u);
+  // The validation users are every user with a target, the two-item sequences included.
+  std::vector<uint32_t> every_user = valid_users;  // (epoch_windows reorders its list)
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t final_epochs =
       std::min<int64_t>(params_.integer("final_epochs"), (report_.epochs + 3) / 4);
-  for (int64_t epoch = 1; epoch <= final_epochs && !train_users.empty(); ++epoch) {
+  for (int64_t epoch = 1; epoch <= final_epochs; ++epoch) {
     sequences += run_epoch(every_user, 0, steps);
     report_.final_epochs = static_cast<int>(epoch);
     report_progress(report_.epochs + epoch, report_.epochs + final_epochs);
